@@ -1,0 +1,78 @@
+# Two commands a new user needs (see README.md):
+#   make app   install into .venv and serve the Voila apps on the demo data
+#   make test  install the test extras (and Debian's chromium) and run every test
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8866
+PYTEST_ARGS ?=
+
+# Jupyter, IPython and matplotlib state stays inside the project, not in $HOME.
+STATE := $(CURDIR)/.state
+export JUPYTER_CONFIG_DIR := $(STATE)/jupyter/config
+export JUPYTER_DATA_DIR := $(STATE)/jupyter/data
+export JUPYTER_RUNTIME_DIR := $(STATE)/jupyter/runtime
+export IPYTHONDIR := $(STATE)/ipython
+export MPLCONFIGDIR := $(STATE)/matplotlib
+export JUPYTER_PLATFORM_DIRS := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PYTHONHASHSEED := 0
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: app test install install-test browser lock bench demo-data clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python requirements.lock pyproject.toml
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
+	$(BIN)/pip install --quiet -r requirements-test.lock
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test browser
+
+# Debian's chromium and its driver, for the browser tests (nothing is downloaded by the test tools).
+browser:
+	@if ! command -v chromium >/dev/null; then \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+app: install
+	mkdir -p $(STATE)
+	$(BIN)/voila notebooks/00_overview.ipynb --no-browser --Voila.ip=$(HOST) --port=$(PORT) \
+	  --Voila.root_dir=notebooks --show_tracebacks=False
+
+test: install-test
+	mkdir -p $(STATE)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install-test
+	$(BIN)/pip install --quiet -r requirements-bench.lock
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+demo-data: install
+	$(BIN)/python -m salesplan.datasets --out data/demo
+
+# Re-pin the locks from a fresh resolve (maintainers only).
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet -e .
+	.venv-lock/bin/pip freeze --exclude-editable | sort > requirements.lock
+	.venv-lock/bin/pip install --quiet -e '.[test]'
+	.venv-lock/bin/pip freeze --exclude-editable | sort | comm -13 requirements.lock - > requirements-test.lock
+	rm -rf .venv-lock
+
+clean:
+	rm -rf $(VENV) $(STATE) .pytest_cache .hypothesis

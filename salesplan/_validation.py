@@ -1,0 +1,148 @@
+"""Validation helpers shared by every public function.
+
+Public functions validate their inputs with these; private helpers trust them.
+Messages follow one pattern: what is wrong, where, what was seen, how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan.errors import SalesplanDataError, SalesplanError
+
+__all__ = [
+    "describe_rows",
+    "closest_matches",
+    "check_frame",
+    "check_columns",
+    "check_choice",
+    "check_levels",
+    "check_positive_int",
+    "check_probability",
+]
+
+
+def describe_rows(labels: Iterable[Any], *, limit: int = 5, offset: int = 0) -> str:
+    """Say which rows: ``"rows 3, 7, 9 (and 12 more)"``.
+
+    ``labels`` are row labels (positions or index values); ``offset`` is added
+    to integer labels so that messages can speak of file line numbers.
+
+    >>> describe_rows([0, 4, 5], offset=2)
+    'rows 2, 6, 7'
+    >>> describe_rows(range(10), limit=3)
+    'rows 0, 1, 2 (and 7 more)'
+    """
+    labels = list(labels)
+    shown = [
+        str(int(x) + offset) if isinstance(x, (int, np.integer)) else str(x)
+        for x in labels[:limit]
+    ]
+    word = "row" if len(labels) == 1 else "rows"
+    text = f"{word} {', '.join(shown)}"
+    if len(labels) > limit:
+        text += f" (and {len(labels) - limit} more)"
+    return text
+
+
+def closest_matches(name: str, candidates: Iterable[str], *, n: int = 3) -> list[str]:
+    """Candidates that look like ``name``, best first (case-insensitive)."""
+    candidates = [str(c) for c in candidates]
+    lowered = {c.lower(): c for c in candidates}
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
+    return [lowered[h] for h in hits]
+
+
+def check_frame(df: Any, *, name: str = "df", min_rows: int = 1) -> pd.DataFrame:
+    """Check that ``df`` is a DataFrame with at least ``min_rows`` rows."""
+    if not isinstance(df, pd.DataFrame):
+        raise SalesplanError(
+            f"{name} must be a pandas DataFrame, got {type(df).__name__}. "
+            "Load files with salesplan.io (e.g. load_transactions) first."
+        )
+    if len(df) < min_rows:
+        raise SalesplanDataError(
+            f"{name} has {len(df)} row(s) (shape={df.shape}) while a minimum of {min_rows} "
+            "is required. Check the filters or the date range that produced it."
+        )
+    return df
+
+
+def check_columns(
+    df: pd.DataFrame, required: Sequence[str], *, name: str = "df", hint: str = ""
+) -> None:
+    """Raise a :class:`SalesplanDataError` naming every missing column.
+
+    The message lists the columns that were found and, per missing column,
+    the closest matches, so that the fix (a rename or a ``columns=`` mapping)
+    is obvious.
+    """
+    missing = [c for c in required if c not in df.columns]
+    if not missing:
+        return
+    found = [str(c) for c in df.columns]
+    parts = []
+    for col in missing:
+        near = closest_matches(col, found)
+        parts.append(f"{col!r}" + (f" (closest: {', '.join(map(repr, near))})" if near else ""))
+    raise SalesplanDataError(
+        f"{name} is missing required column(s) {', '.join(parts)}. "
+        f"Columns found: {found}. "
+        + (hint or "Rename the columns or pass a mapping, e.g. columns={'Your Header': '"
+           + missing[0] + "'}.")
+    )
+
+
+def check_choice(value: Any, options: Sequence[Any], *, name: str) -> Any:
+    """Check that ``value`` is one of ``options``."""
+    if value not in options:
+        near = closest_matches(str(value), [str(o) for o in options], n=1)
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        raise SalesplanError(
+            f"{name} must be one of {list(options)}, got {value!r}.{hint}"
+        )
+    return value
+
+
+def check_levels(level: Any) -> list[int]:
+    """Check prediction-interval coverage levels such as ``[80, 95]``."""
+    if level is None:
+        return []
+    if isinstance(level, (int, float, np.integer, np.floating)):
+        level = [level]
+    out = []
+    for lv in level:
+        if not isinstance(lv, (int, float, np.integer, np.floating)) or not 0 < lv < 100:
+            raise SalesplanError(
+                f"level must hold coverage percentages strictly between 0 and 100, got {lv!r} "
+                f"in {list(level)!r}. Use e.g. level=[80, 95]."
+            )
+        out.append(int(lv) if float(lv).is_integer() else float(lv))
+    return sorted(set(out))
+
+
+def check_positive_int(value: Any, *, name: str, allow_zero: bool = False) -> int:
+    """Check that ``value`` is a positive (or non-negative) integer."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    low = 0 if allow_zero else 1
+    if not ok or value < low:
+        raise SalesplanError(
+            f"{name} must be an integer >= {low}, got {value!r}."
+        )
+    return int(value)
+
+
+def check_probability(value: Any, *, name: str) -> float:
+    """Check that ``value`` is a probability in [0, 1]."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not 0.0 <= v <= 1.0:
+        raise SalesplanError(f"{name} must be a probability in [0, 1], got {value!r}.")
+    return v
