@@ -1,0 +1,208 @@
+"""Widget helpers shared by the salesplan apps: a message area and a chart area.
+
+Every app shows problems in the page as text, never as a traceback. The
+:class:`ErrorArea` is that text; its :meth:`ErrorArea.capture` context manager
+turns any exception raised while an app updates into a short message (and any
+:class:`~salesplan.errors.SalesplanWarning` into a counted warning line), so an
+app's ``_update`` can be written as::
+
+    with self.errors.capture():
+        self.result = compute(...)
+
+The state stays readable in plain pytest: ``area.message`` is the plain text,
+``area.level`` is ``"error"``, ``"warning"``, ``"info"`` or ``""``.
+
+:class:`PlotArea` shows a plotly figure. With ``anywidget`` installed it is a
+live ``plotly.graph_objects.FigureWidget``; without it the figure is rendered
+into an ``ipywidgets.Output`` as a plotly mime bundle (so Voila and JupyterLab
+draw it) with an HTML fallback. Either way ``area.figure`` is the current
+``go.Figure`` for tests.
+"""
+
+from __future__ import annotations
+
+import html
+import traceback
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import ipywidgets as widgets
+import pandas as pd
+import plotly.graph_objects as go
+
+from salesplan.errors import SalesplanError, SalesplanWarning
+
+__all__ = [
+    "ErrorArea",
+    "PlotArea",
+    "show_error",
+    "frame_html",
+    "has_figure_widget",
+]
+
+_STYLES = {
+    "error": "color:#a61b1b;background:#fdecea;border-left:4px solid #a61b1b;",
+    "warning": "color:#7a4f01;background:#fff4e5;border-left:4px solid #c77c02;",
+    "info": "color:#0b4f71;background:#e8f4fd;border-left:4px solid #0b79b8;",
+}
+
+
+def _message_of(exc: BaseException | str) -> str:
+    if isinstance(exc, str):
+        return exc
+    if isinstance(exc, SalesplanError):
+        return str(exc)
+    # An unexpected failure: say what kind and where, but keep the page free of
+    # a traceback; the last frame is enough for a bug report.
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (in {tb[-1].name}, {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
+    return f"Unexpected error {type(exc).__name__}: {exc}{where}. Please report it with the inputs used."
+
+
+class ErrorArea(widgets.HTML):
+    """An HTML widget that shows one error, warning or info message as text.
+
+    Attributes
+    ----------
+    message : str
+        The plain-text message shown ("" when clear).
+    level : str
+        ``"error"``, ``"warning"``, ``"info"`` or ``""``.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(value="", **kwargs)
+        self.message: str = ""
+        self.level: str = ""
+
+    def _show(self, text: str, level: str) -> None:
+        self.message = text
+        self.level = level
+        if not text:
+            self.value = ""
+            return
+        body = "<br>".join(html.escape(line) for line in text.splitlines())
+        self.value = (
+            f'<div class="salesplan-{level}" style="{_STYLES[level]}padding:6px 10px;'
+            f'margin:4px 0;white-space:normal;">{body}</div>'
+        )
+
+    def show_error(self, exc: BaseException | str) -> None:
+        """Show an exception (or a text) as an error message."""
+        self._show(_message_of(exc), "error")
+
+    def show_warning(self, text: str) -> None:
+        """Show a warning message."""
+        self._show(text, "warning")
+
+    def show_info(self, text: str) -> None:
+        """Show an informational message (e.g. "saved plans/x_v2.json")."""
+        self._show(text, "info")
+
+    def clear(self) -> None:
+        """Remove the message."""
+        self._show("", "")
+
+    @property
+    def ok(self) -> bool:
+        """True when no error is shown."""
+        return self.level != "error"
+
+    @contextmanager
+    def capture(self) -> Iterator[None]:
+        """Run a block; show its exception or warnings here instead of raising.
+
+        The area is cleared first. An exception is shown as an error and not
+        re-raised; :class:`SalesplanWarning` warnings are collected and shown
+        (with counts) when nothing failed. Other warnings pass through.
+        """
+        self.clear()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SalesplanWarning)
+            try:
+                yield
+            except Exception as exc:  # noqa: BLE001 - the page must never show a traceback
+                self.show_error(exc)
+                return
+        ours, others = [], []
+        for w in caught:
+            (ours if issubclass(w.category, SalesplanWarning) else others).append(w)
+        for w in others:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if ours:
+            texts = list(dict.fromkeys(str(w.message) for w in ours))
+            self.show_warning("\n".join(texts))
+
+
+def show_error(area: ErrorArea, exc: BaseException | str) -> None:
+    """Show ``exc`` in ``area`` (function form of :meth:`ErrorArea.show_error`)."""
+    area.show_error(exc)
+
+
+def has_figure_widget() -> bool:
+    """Whether plotly's live ``FigureWidget`` works here (it needs ``anywidget``)."""
+    try:
+        import anywidget  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class PlotArea(widgets.VBox):
+    """A box showing one plotly figure; call :meth:`update` with a new figure.
+
+    Attributes
+    ----------
+    figure : plotly.graph_objects.Figure or None
+        The figure shown last (what tests assert on).
+    """
+
+    def __init__(self, figure: go.Figure | None = None, *, live: bool | None = None, **kwargs) -> None:
+        self.live = has_figure_widget() if live is None else bool(live)
+        self.figure: go.Figure | None = None
+        if self.live:
+            self._view = go.FigureWidget()
+        else:
+            self._view = widgets.Output()
+        super().__init__(children=[self._view], **kwargs)
+        if figure is not None:
+            self.update(figure)
+
+    def update(self, figure: go.Figure) -> None:
+        """Show ``figure`` (replacing the previous one)."""
+        self.figure = figure
+        if self.live:
+            view = self._view
+            with view.batch_update():
+                view.data = ()
+                view.add_traces(list(figure.data))
+                view.layout = figure.layout
+            return
+        # Setting outputs directly needs no kernel, so this also works (and is
+        # testable) in plain Python; frontends pick the plotly mime renderer.
+        payload = figure.to_plotly_json()
+        self._view.outputs = (
+            {
+                "output_type": "display_data",
+                "data": {
+                    "application/vnd.plotly.v1+json": {"data": payload["data"], "layout": payload["layout"]},
+                    "text/plain": f"<plotly figure: {len(figure.data)} trace(s)>",
+                },
+                "metadata": {},
+            },
+        )
+
+
+def frame_html(df: pd.DataFrame, *, float_format: str = "{:,.2f}", max_rows: int = 200) -> str:
+    """A compact HTML table of ``df`` for an ``ipywidgets.HTML``."""
+    shown = df.head(max_rows)
+    fmt = {c: float_format.format for c in shown.columns if pd.api.types.is_float_dtype(shown[c])}
+    table = shown.to_html(index=False, formatters=fmt, border=0, classes="salesplan-table", na_rep="")
+    style = (
+        "<style>.salesplan-table{border-collapse:collapse;font-size:12px}"
+        ".salesplan-table td,.salesplan-table th{padding:2px 8px;border-bottom:1px solid #ddd;"
+        "text-align:right}</style>"
+    )
+    more = f"<p>({len(df) - max_rows} more rows)</p>" if len(df) > max_rows else ""
+    return style + table + more
