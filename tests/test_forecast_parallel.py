@@ -1,0 +1,261 @@
+"""Tests for salesplan.forecast.parallel: chunking, engines, progress and errors.
+
+The process and Dask engines run for real: a ProcessPoolExecutor and a local
+Dask cluster with two worker processes started by a module fixture.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import pandas as pd
+import pandas.testing as pdt
+import pytest
+
+from salesplan.errors import SalesplanDataError, SalesplanError
+from salesplan.forecast.parallel import run_chunks, split_series
+
+
+def series_stats(chunk: pd.DataFrame, *, scale: float = 1.0) -> pd.DataFrame:
+    """Per-series summary with several rows per series (order-sensitive)."""
+    out = []
+    for uid, g in chunk.groupby("unique_id", sort=False):
+        y = g["y"].to_numpy() * scale
+        out.append(pd.DataFrame({
+            "unique_id": uid,
+            "step": np.arange(3),
+            "value": [y.mean(), y.std(), np.cumsum(y)[-1]],
+        }))
+    return pd.concat(out, ignore_index=True)
+
+
+def with_pid(chunk: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"unique_id": pd.unique(chunk["unique_id"]), "pid": os.getpid()})
+
+
+def not_a_frame(chunk: pd.DataFrame) -> list:
+    return [len(chunk)]
+
+
+def fails_on_c(chunk: pd.DataFrame) -> pd.DataFrame:
+    if (chunk["unique_id"] == "c").any():
+        raise RuntimeError("boom on c")
+    return chunk
+
+
+def make_panel(rng: np.random.Generator, n_series: int = 12, n_obs: int = 8) -> pd.DataFrame:
+    ids = [f"s{i:02d}" for i in range(n_series)]
+    df = pd.DataFrame({
+        "unique_id": np.repeat(ids, n_obs),
+        "ds": np.tile(pd.date_range("2024-01-01", periods=n_obs, freq="MS"), n_series),
+        "y": rng.gamma(2.0, 50.0, size=n_series * n_obs),
+    })
+    # Shuffle so that series are interleaved and not in sorted order.
+    return df.sample(frac=1.0, random_state=7).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("dask.distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+# -- chunking ---------------------------------------------------------------
+
+
+def test_split_series_keeps_whole_series_in_first_appearance_order():
+    df = pd.DataFrame({"unique_id": ["b", "a", "b", "c", "a", "d"], "y": range(6)})
+    chunks = split_series(df, chunk_size=2)
+    assert [list(c["unique_id"]) for c in chunks] == [["b", "b", "a", "a"], ["c", "d"]]
+    # Rows keep their relative order within a series and their index labels.
+    assert list(chunks[0].index) == [0, 2, 1, 4]
+    assert split_series(df.iloc[:0]) == []
+
+
+def test_default_chunks_are_at_most_32_and_cover_every_series(rng):
+    df = make_panel(rng, n_series=100, n_obs=2)
+    chunks = split_series(df)
+    assert len(chunks) == 25  # ceil(100 / 32) = 4 series per chunk
+    seen = pd.concat([c["unique_id"] for c in chunks])
+    assert seen.nunique() == 100 and len(seen) == len(df)
+    assert all(c["unique_id"].nunique() == 4 for c in chunks)
+
+
+def test_local_run_concatenates_in_series_order_and_leaves_input_alone(rng):
+    df = make_panel(rng)
+    before = df.copy()
+    out = run_chunks(series_stats, df, chunk_size=5, progress=False)
+    pdt.assert_frame_equal(df, before)
+    assert list(pd.unique(out["unique_id"])) == list(pd.unique(df["unique_id"]))
+    # Chunking does not change the result of a per-series function.
+    pdt.assert_frame_equal(out, series_stats(df))
+    assert isinstance(out.index, pd.RangeIndex)
+
+
+def test_chunk_size_does_not_change_result(rng):
+    df = make_panel(rng)
+    ref = run_chunks(series_stats, df, chunk_size=1, progress=False)
+    for size in (3, 12, 100):
+        pdt.assert_frame_equal(run_chunks(series_stats, df, chunk_size=size, progress=False), ref)
+
+
+def test_custom_id_col(rng):
+    df = make_panel(rng, n_series=3).rename(columns={"unique_id": "sku"})
+    out = run_chunks(with_pid, df.rename(columns={"sku": "unique_id"}), progress=False)
+    out2 = run_chunks(
+        lambda c: pd.DataFrame({"sku": pd.unique(c["sku"])}), df, id_col="sku", progress=False
+    )
+    assert list(out2["sku"]) == list(out["unique_id"])
+
+
+# -- errors -----------------------------------------------------------------
+
+
+def test_engine_dask_without_client_says_how_to_start_one(rng):
+    distributed = pytest.importorskip("dask.distributed")
+    try:
+        distributed.get_client()
+    except ValueError:
+        pass
+    else:  # pragma: no cover - only when another test leaked a client
+        pytest.skip("a dask client is already running in this process")
+    with pytest.raises(SalesplanError, match=r"needs a running dask.distributed client.*Client\("):
+        run_chunks(series_stats, make_panel(rng), engine="dask", progress=False)
+
+
+def test_unknown_engine_suggests_the_closest(rng):
+    with pytest.raises(SalesplanError, match=r"engine must be one of.*got 'proceses'.*Did you mean 'processes'"):
+        run_chunks(series_stats, make_panel(rng), engine="proceses")
+    with pytest.raises(SalesplanError, match=r"got 4 \(int\)"):
+        run_chunks(series_stats, make_panel(rng), engine=4)
+
+
+@pytest.mark.parametrize("n_jobs", [0, -1, 1.5, True])
+def test_bad_n_jobs(rng, n_jobs):
+    with pytest.raises(SalesplanError, match=r"n_jobs must be an integer >= 1"):
+        run_chunks(series_stats, make_panel(rng), n_jobs=n_jobs)
+
+
+def test_bad_progress_and_chunk_size(rng):
+    with pytest.raises(SalesplanError, match=r"progress must be True, False or None"):
+        run_chunks(series_stats, make_panel(rng), progress="yes")
+    with pytest.raises(SalesplanError, match=r"chunk_size must be an integer >= 1, got 0"):
+        run_chunks(series_stats, make_panel(rng), chunk_size=0)
+
+
+def test_missing_id_column_and_missing_ids(rng):
+    df = make_panel(rng, n_series=2)
+    with pytest.raises(SalesplanDataError, match=r"missing required column\(s\) 'series'"):
+        run_chunks(series_stats, df, id_col="series")
+    bad = df.copy()
+    bad.loc[[1, 5], "unique_id"] = None
+    with pytest.raises(SalesplanDataError, match=r"2 missing series id\(s\) \(rows 1, 5\)"):
+        run_chunks(series_stats, bad)
+
+
+def test_unpicklable_fn_on_processes_is_refused_with_the_fix(rng):
+    with pytest.raises(SalesplanError, match=r"not picklable.*module level.*functools.partial"):
+        run_chunks(lambda c: c, make_panel(rng), engine="processes", n_jobs=2)
+
+
+def test_fn_must_return_a_frame(rng):
+    with pytest.raises(SalesplanError, match=r"fn must return a pandas DataFrame.*chunk 1 of 1.*returned list"):
+        run_chunks(not_a_frame, make_panel(rng), progress=False)
+
+
+def test_errors_in_fn_propagate_with_the_chunk_named():
+    df = pd.DataFrame({"unique_id": list("abcd"), "y": range(4)})
+    with pytest.raises(RuntimeError, match="boom on c") as info:
+        run_chunks(fails_on_c, df, chunk_size=1, progress=False)
+    assert any("chunk 3 of 4: series 'c'" in n for n in info.value.__notes__)
+    with pytest.raises(RuntimeError, match="boom on c") as info:
+        run_chunks(fails_on_c, df, chunk_size=2, engine="processes", n_jobs=2, progress=False)
+    assert any("worker process" in n and "'c' .. 'd'" in n for n in info.value.__notes__)
+
+
+def test_empty_frame_still_calls_fn_once():
+    df = pd.DataFrame({"unique_id": pd.Series([], dtype="str"), "y": pd.Series([], dtype=float)})
+    out = run_chunks(series_stats_or_empty, df)
+    assert list(out.columns) == ["unique_id", "n"] and len(out) == 0
+
+
+def series_stats_or_empty(chunk: pd.DataFrame) -> pd.DataFrame:
+    return chunk.groupby("unique_id", as_index=False).size().rename(columns={"size": "n"})
+
+
+# -- progress ---------------------------------------------------------------
+
+
+def test_progress_bar_counts_series_and_is_off_when_asked(rng, capsys):
+    df = make_panel(rng, n_series=12)
+    run_chunks(series_stats, df, progress=True, desc="fitting", chunk_size=5)
+    err = capsys.readouterr().err
+    assert "fitting" in err and "12/12" in err
+    run_chunks(series_stats, df, progress=False)
+    run_chunks(series_stats, df)  # auto: 12 series, not a notebook -> no bar
+    assert capsys.readouterr().err == ""
+    run_chunks(series_stats, make_panel(rng, n_series=60, n_obs=2))  # auto: > 50 series
+    assert "60/60" in capsys.readouterr().err
+
+
+# -- real parallel engines --------------------------------------------------
+
+
+def test_processes_equal_local(rng):
+    df = make_panel(rng, n_series=20)
+    fn = functools.partial(series_stats, scale=2.5)
+    local = run_chunks(fn, df, chunk_size=3, progress=False)
+    procs = run_chunks(fn, df, engine="processes", n_jobs=2, chunk_size=3, progress=False)
+    pdt.assert_frame_equal(procs, local)
+    pids = run_chunks(with_pid, df, engine="processes", n_jobs=2, chunk_size=3, progress=False)
+    assert os.getpid() not in set(pids["pid"])
+
+
+def test_dask_client_equals_local_and_runs_on_the_workers(rng, dask_client):
+    df = make_panel(rng, n_series=20)
+    fn = functools.partial(series_stats, scale=2.5)
+    local = run_chunks(fn, df, chunk_size=3, progress=False)
+    pdt.assert_frame_equal(run_chunks(fn, df, engine=dask_client, chunk_size=3, progress=False), local)
+    # engine="dask" picks up the current client.
+    pdt.assert_frame_equal(run_chunks(fn, df, engine="dask", chunk_size=3, progress=False), local)
+    pids = run_chunks(with_pid, df, engine=dask_client, chunk_size=1, progress=False)
+    worker_pids = set(dask_client.run(os.getpid).values())
+    assert set(pids["pid"]) <= worker_pids and os.getpid() not in worker_pids
+    assert len(worker_pids) == 2
+
+
+def test_dask_errors_propagate_with_the_chunk_named(dask_client):
+    df = pd.DataFrame({"unique_id": list("abcd"), "y": range(4)})
+    with pytest.raises(RuntimeError, match="boom on c") as info:
+        run_chunks(fails_on_c, df, engine=dask_client, chunk_size=1, progress=False)
+    assert any("Dask worker" in n and "series 'c'" in n for n in info.value.__notes__)
+
+
+def test_forecast_on_dask_equals_local_forecast(rng, dask_client):
+    core = pytest.importorskip("salesplan.forecast.core")
+    if not hasattr(core, "forecast"):
+        pytest.skip("salesplan.forecast.core.forecast is not written yet")
+    n_obs = 36
+    t = np.arange(n_obs)
+    frames = []
+    for i in range(4):
+        season = 1 + 0.2 * np.sin(2 * np.pi * t / 12 + i)
+        y = (100 + 5 * i + 0.8 * t) * season + rng.normal(0, 3, n_obs)
+        frames.append(pd.DataFrame({
+            "unique_id": f"r{i}",
+            "ds": pd.date_range("2022-01-01", periods=n_obs, freq="MS"),
+            "y": y,
+        }))
+    panel = pd.concat(frames, ignore_index=True)
+    local = core.forecast(panel, 6)
+    on_dask = core.forecast(panel, 6, engine=dask_client)
+    pdt.assert_frame_equal(on_dask, local)
+    assert len(local) == 4 * 6
