@@ -1,0 +1,1176 @@
+"""Customer lifetime value: BG/NBD purchase counts and Gamma-Gamma spend.
+
+The workflow follows Fader, Hardie and Lee (2005) and the ``lifetimes`` package:
+
+1. :func:`summary_from_transactions` turns order lines into one row per customer
+   with ``frequency`` (repeat purchase periods), ``recency``, ``T`` and
+   ``monetary_value`` for a calibration period, plus holdout columns when an
+   ``observation_end`` later than ``calibration_end`` is given.
+2. :class:`BetaGeo` (BG/NBD) learns how often customers buy and how likely they
+   are to have stopped; :class:`GammaGamma` learns how much they spend per purchase.
+3. :func:`customer_lifetime_value` combines both into a discounted value per
+   customer; :func:`calibration_holdout` checks the purchase model against the
+   holdout period (the classic Fader-Hardie chart, :func:`plot_calibration_holdout`).
+
+Both models are fitted by maximum likelihood with analytic gradients on the
+log of their (positive) parameters; standard errors come from the inverse of a
+numerical Hessian of the log-likelihood in the natural parameters.
+
+References
+----------
+Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "Counting your customers"
+the easy way: an alternative to the Pareto/NBD model. Marketing Science 24(2), 275-284.
+Fader, P. S. and Hardie, B. G. S. (2013). The Gamma-Gamma model of monetary value.
+http://brucehardie.com/notes/025/
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+
+from salesplan._validation import (
+    check_choice,
+    check_columns,
+    check_frame,
+    check_positive_int,
+    describe_rows,
+)
+from salesplan.errors import (
+    SalesplanDataError,
+    SalesplanDataWarning,
+    SalesplanError,
+    SalesplanWarning,
+)
+
+__all__ = [
+    "summary_from_transactions",
+    "BetaGeo",
+    "GammaGamma",
+    "customer_lifetime_value",
+    "calibration_holdout",
+    "plot_calibration_holdout",
+]
+
+# Months are converted to model periods with the mean Gregorian month, so a
+# 12-month horizon is exactly one year whatever the unit.
+_PERIODS_PER_MONTH = {"D": 365.25 / 12, "W": 365.25 / (12 * 7), "M": 1.0}
+
+_SUMMARY_COLUMNS = ["frequency", "recency", "T"]
+
+
+# ---------------------------------------------------------------------------
+# Transactions -> per-customer summary
+# ---------------------------------------------------------------------------
+
+
+def _to_timestamp(value: Any, *, name: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise SalesplanError(
+            f"{name} must be a date such as '1997-09-30', got {value!r} ({exc})."
+        ) from None
+    if ts is pd.NaT:
+        raise SalesplanError(f"{name} must be a date such as '1997-09-30', got {value!r}.")
+    return ts.tz_localize(None) if ts.tzinfo is not None else ts
+
+
+def _period_ordinals(dates: pd.Series, freq: str) -> np.ndarray:
+    # Period ordinals count whole periods (days, weeks, months) since the epoch,
+    # so differences of ordinals are the lifetimes-style time in periods.
+    return np.asarray(dates.dt.to_period(freq).array.asi8, dtype=np.int64)
+
+
+def _inclusive_cutoff(ts: pd.Timestamp) -> pd.Timestamp:
+    # A bare date means "to the end of that day": order lines stamped later in
+    # the day still belong to the period.
+    return ts + pd.Timedelta(days=1) if ts == ts.normalize() else ts + pd.Timedelta(1, "ns")
+
+
+def _per_period(codes: np.ndarray, periods: np.ndarray, values: np.ndarray | None) -> pd.DataFrame:
+    """One row per (customer, period) with the summed value, sorted by customer then period."""
+    frame = pd.DataFrame({"code": codes, "period": periods})
+    if values is not None:
+        frame["value"] = values
+        out = frame.groupby(["code", "period"], sort=True)["value"].sum().reset_index()
+    else:
+        out = frame.drop_duplicates().sort_values(["code", "period"], ignore_index=True)
+    return out
+
+
+def summary_from_transactions(
+    transactions: pd.DataFrame,
+    *,
+    customer_col: str = "customer_id",
+    date_col: str = "order_date",
+    value_col: str | None = "revenue",
+    calibration_end: Any = None,
+    observation_end: Any = None,
+    freq: str = "W",
+    freq_multiplier: float = 1,
+) -> pd.DataFrame:
+    """Summarise transactions per customer for the BG/NBD and Gamma-Gamma models.
+
+    Purchases in the same period (``freq``) are one purchase, with their values
+    summed, exactly as ``lifetimes.utils.summary_data_from_transaction_data``
+    does. Time is counted in whole periods from each customer's first purchase
+    and divided by ``freq_multiplier``: Fader and Hardie's CDNOW weeks
+    (days / 7) are ``freq="D", freq_multiplier=7``, while ``freq="W"`` counts
+    calendar weeks.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        One row per order (line); not modified.
+    customer_col, date_col : str
+        Customer key and purchase date columns.
+    value_col : str or None
+        Money column; ``None`` leaves out the monetary columns.
+    calibration_end : date-like, optional
+        Last day of the calibration period (inclusive). Defaults to
+        ``observation_end`` when given, else the last purchase date.
+    observation_end : date-like, optional
+        Last day of the holdout period (inclusive). When later than
+        ``calibration_end`` the holdout columns are added. Defaults to
+        ``calibration_end``. Later purchases are ignored.
+    freq : str
+        Period in which purchases count once: ``"D"``, ``"W"``, ``"M"`` or any
+        pandas period alias.
+    freq_multiplier : float
+        Divides the period counts (``freq="D", freq_multiplier=7`` gives weeks
+        with fractions).
+
+    Returns
+    -------
+    DataFrame
+        One row per customer with a first purchase on or before
+        ``calibration_end``, sorted by customer:
+
+        - ``<customer_col>``: the customer key;
+        - ``frequency``: number of repeat purchase periods (int);
+        - ``recency``: time from the first to the last purchase;
+        - ``T``: time from the first purchase to ``calibration_end``;
+        - ``monetary_value``: mean value of the repeat purchase periods
+          (0 for customers without repeat purchases), when ``value_col`` is set;
+        - ``frequency_holdout``, ``monetary_value_holdout`` (if ``value_col``),
+          ``duration_holdout``: purchase periods, their mean value and the
+          length of the holdout period, when ``observation_end > calibration_end``.
+
+    Raises
+    ------
+    SalesplanDataError
+        Missing columns, missing or unreadable dates, customers or values.
+    SalesplanError
+        Bad ``freq``/``freq_multiplier``, a ``calibration_end`` before the first
+        purchase, or an ``observation_end`` before ``calibration_end``.
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({
+    ...     "customer_id": ["a", "a", "a", "b"],
+    ...     "order_date": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-15", "2024-01-08"]),
+    ...     "revenue": [10.0, 5.0, 20.0, 7.0],
+    ... })
+    >>> summary_from_transactions(tx, calibration_end="2024-01-29", freq="D", freq_multiplier=7)
+      customer_id  frequency  recency    T  monetary_value
+    0           a          1      2.0  4.0            20.0
+    1           b          0      0.0  3.0             0.0
+    """
+    check_frame(transactions, name="transactions")
+    needed = [customer_col, date_col] + ([value_col] if value_col is not None else [])
+    check_columns(transactions, needed, name="transactions")
+    try:
+        pd.Timestamp("2000-01-01").to_period(freq)
+    except (TypeError, ValueError):
+        raise SalesplanError(
+            f"freq must be a pandas period alias such as 'D', 'W' or 'M', got {freq!r}."
+        ) from None
+    if (
+        not isinstance(freq_multiplier, (int, float, np.integer, np.floating))
+        or isinstance(freq_multiplier, bool)
+        or not np.isfinite(freq_multiplier)
+        or freq_multiplier <= 0
+    ):
+        raise SalesplanError(
+            f"freq_multiplier must be a positive number, got {freq_multiplier!r}. "
+            "Use e.g. freq='D', freq_multiplier=7 for weeks counted in days / 7."
+        )
+
+    customers = transactions[customer_col]
+    bad = customers.isna().to_numpy()
+    if bad.any():
+        raise SalesplanDataError(
+            f"transactions has {int(bad.sum())} missing value(s) in {customer_col!r} "
+            f"({describe_rows(transactions.index[bad])}). Every purchase needs a customer: "
+            f"drop those rows first, e.g. transactions.dropna(subset=[{customer_col!r}])."
+        )
+    raw_dates = transactions[date_col]
+    try:
+        dates = pd.to_datetime(raw_dates)
+    except (TypeError, ValueError) as exc:
+        raise SalesplanDataError(
+            f"transactions column {date_col!r} could not be read as dates ({exc}). "
+            "Convert it first, e.g. pd.to_datetime(df[col], format='%Y%m%d')."
+        ) from None
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_localize(None)
+    bad = dates.isna().to_numpy()
+    if bad.any():
+        raise SalesplanDataError(
+            f"transactions has {int(bad.sum())} missing date(s) in {date_col!r} "
+            f"({describe_rows(transactions.index[bad])}). Drop or repair those rows first."
+        )
+    values = None
+    if value_col is not None:
+        vals = transactions[value_col]
+        if not pd.api.types.is_numeric_dtype(vals) or pd.api.types.is_bool_dtype(vals):
+            raise SalesplanDataError(
+                f"transactions column {value_col!r} must be numeric (money), got dtype "
+                f"{vals.dtype}. Convert it, e.g. pd.to_numeric(df[{value_col!r}]), or pass "
+                "value_col=None to leave out the monetary columns."
+            )
+        values = vals.to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise SalesplanDataError(
+                f"transactions has {int(bad.sum())} missing or infinite value(s) in {value_col!r} "
+                f"({describe_rows(transactions.index[bad])}). Drop or fill those rows first, "
+                f"e.g. transactions.dropna(subset=[{value_col!r}])."
+            )
+
+    first_date, last_date = dates.min(), dates.max()
+    if calibration_end is None:
+        cal_end = (
+            _to_timestamp(observation_end, name="observation_end")
+            if observation_end is not None
+            else last_date
+        )
+    else:
+        cal_end = _to_timestamp(calibration_end, name="calibration_end")
+    obs_end = cal_end if observation_end is None else _to_timestamp(observation_end, name="observation_end")
+    if cal_end < first_date.normalize():
+        raise SalesplanError(
+            f"calibration_end {cal_end.date()} is before the first purchase in the data "
+            f"({first_date.date()}), so no customer falls in the calibration period. "
+            f"Pick a calibration_end between {first_date.date()} and {last_date.date()}."
+        )
+    if obs_end < cal_end:
+        raise SalesplanError(
+            f"observation_end {obs_end.date()} is before calibration_end {cal_end.date()}. "
+            "The holdout period runs from calibration_end to observation_end: pass a later "
+            "observation_end, or leave it out for a calibration summary only."
+        )
+
+    cal_cut, obs_cut = _inclusive_cutoff(cal_end), _inclusive_cutoff(obs_end)
+    date_values = dates.to_numpy()
+    in_cal = date_values < cal_cut.to_datetime64()
+    codes, uniques = pd.factorize(customers, sort=True)
+    ords = _period_ordinals(dates, freq)
+    cal_ord = cal_end.to_period(freq).ordinal
+
+    cal = _per_period(codes[in_cal], ords[in_cal], None if values is None else values[in_cal])
+    grp = cal.groupby("code", sort=True)["period"]
+    first = grp.transform("min").to_numpy()
+    is_first = (cal["period"].to_numpy() == first)
+    per_customer = pd.DataFrame(
+        {
+            "first": grp.min(),
+            "last": grp.max(),
+            "n": grp.size(),
+        }
+    )
+    kept_codes = per_customer.index.to_numpy()
+    out = pd.DataFrame({customer_col: uniques.take(kept_codes)})
+    out["frequency"] = (per_customer["n"].to_numpy() - 1).astype(np.int64)
+    out["recency"] = (per_customer["last"].to_numpy() - per_customer["first"].to_numpy()) / float(freq_multiplier)
+    out["T"] = (cal_ord - per_customer["first"].to_numpy()) / float(freq_multiplier)
+    if values is not None:
+        repeat_values = cal["value"].where(~is_first, 0.0)
+        total = repeat_values.groupby(cal["code"], sort=True).sum().to_numpy()
+        freq_arr = out["frequency"].to_numpy()
+        out["monetary_value"] = np.where(freq_arr > 0, total / np.maximum(freq_arr, 1), 0.0)
+
+    if obs_end > cal_end:
+        in_hold = ~in_cal & (date_values < obs_cut.to_datetime64())
+        hold = _per_period(codes[in_hold], ords[in_hold], None if values is None else values[in_hold])
+        hold = hold[hold["code"].isin(kept_codes)]
+        hgrp = hold.groupby("code", sort=True)
+        counts = hgrp.size().reindex(kept_codes, fill_value=0)
+        out["frequency_holdout"] = counts.to_numpy().astype(np.int64)
+        if values is not None:
+            means = hgrp["value"].mean().reindex(kept_codes, fill_value=0.0)
+            out["monetary_value_holdout"] = means.to_numpy(dtype=float)
+        out["duration_holdout"] = (obs_end.to_period(freq).ordinal - cal_ord) / float(freq_multiplier)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Shared model plumbing
+# ---------------------------------------------------------------------------
+
+
+def _check_summary(summary: Any, columns: list[str], *, name: str = "summary") -> pd.DataFrame:
+    check_frame(summary, name=name)
+    check_columns(
+        summary,
+        columns,
+        name=name,
+        hint="Build it with salesplan.segments.clv.summary_from_transactions(transactions, ...).",
+    )
+    for col in columns:
+        values = summary[col]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            raise SalesplanDataError(
+                f"{name} column {col!r} must be numeric, got dtype {values.dtype}."
+            )
+        arr = values.to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise SalesplanDataError(
+                f"{name} has {int(bad.sum())} missing or infinite value(s) in {col!r} "
+                f"({describe_rows(summary.index[bad])}). Drop those customers or rebuild the "
+                "summary with summary_from_transactions."
+            )
+    for col in [c for c in columns if c in ("frequency", "recency", "T", "duration_holdout")]:
+        arr = summary[col].to_numpy(dtype=float)
+        bad = arr < 0
+        if bad.any():
+            raise SalesplanDataError(
+                f"{name} has {int(bad.sum())} negative value(s) in {col!r} "
+                f"({describe_rows(summary.index[bad])}, e.g. {arr[bad][0]!r}); counts and "
+                "times are never negative. Check how the summary was built."
+            )
+    if "frequency" in columns:
+        arr = summary["frequency"].to_numpy(dtype=float)
+        bad = arr != np.round(arr)
+        if bad.any():
+            raise SalesplanDataError(
+                f"{name} has {int(bad.sum())} non-integer frequency value(s) "
+                f"({describe_rows(summary.index[bad])}, e.g. {arr[bad][0]!r}); frequency counts "
+                "repeat purchase periods."
+            )
+    if "recency" in columns and "T" in columns:
+        rec, age = summary["recency"].to_numpy(dtype=float), summary["T"].to_numpy(dtype=float)
+        bad = rec > age + 1e-9
+        if bad.any():
+            raise SalesplanDataError(
+                f"{name} has {int(bad.sum())} customer(s) with recency greater than T "
+                f"({describe_rows(summary.index[bad])}); the last purchase cannot be after the "
+                "end of the calibration period. Check calibration_end."
+            )
+    return summary
+
+
+def _keyed(summary: pd.DataFrame, customer_col: str, **columns: Any) -> pd.DataFrame:
+    """A result frame on the summary's index, led by the customer key when present."""
+    out = pd.DataFrame(index=summary.index)
+    if customer_col in summary.columns:
+        out[customer_col] = summary[customer_col]
+    for name, values in columns.items():
+        out[name] = values
+    return out
+
+
+def _minimize(
+    fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, *, max_iter: int
+) -> tuple[np.ndarray, float, int, bool, str]:
+    """BFGS on the mean negative log-likelihood in log-parameters.
+
+    BFGS rather than L-BFGS-B: with a handful of parameters its dense update is
+    cheap, and L-BFGS-B's LAPACK calls can stall on multi-threaded OpenBLAS on
+    a busy machine. Convergence is judged on the gradient, because BFGS reports
+    "precision loss" when it is already at the optimum to machine precision.
+    """
+    res = optimize.minimize(
+        fun, x0, jac=True, method="BFGS", options={"maxiter": max_iter, "gtol": 1e-9}
+    )
+    grad = fun(res.x)[1]
+    converged = bool(np.isfinite(res.fun) and np.max(np.abs(grad)) < 1e-6)
+    return res.x, float(res.fun), int(res.nit), converged, str(res.message)
+
+
+def _covariance(
+    grad: Callable[[np.ndarray], np.ndarray], params: np.ndarray, names: list[str], model: str
+) -> pd.DataFrame:
+    """Inverse of minus the Hessian of the total log-likelihood (central differences of the gradient)."""
+    k = len(params)
+    hess = np.empty((k, k))
+    for j in range(k):
+        h = 1e-5 * params[j]
+        up, down = params.copy(), params.copy()
+        up[j] += h
+        down[j] -= h
+        hess[:, j] = (grad(up) - grad(down)) / (2 * h)
+    hess = (hess + hess.T) / 2
+    try:
+        cov = np.linalg.inv(-hess)
+    except np.linalg.LinAlgError:
+        cov = np.full((k, k), np.nan)
+    if not np.all(np.isfinite(np.diag(cov))) or np.any(np.diag(cov) <= 0):
+        warnings.warn(
+            f"{model}: the Hessian of the log-likelihood is not negative definite at the "
+            "estimate, so standard errors are not available (reported as NaN). The data may "
+            "not identify every parameter; a small penalizer can help.",
+            SalesplanWarning,
+            stacklevel=3,
+        )
+        cov = np.where(np.isfinite(cov), cov, np.nan)
+    return pd.DataFrame(cov, index=names, columns=names)
+
+
+def _summary_frame(params: pd.Series, cov: pd.DataFrame) -> pd.DataFrame:
+    est = params.to_numpy(dtype=float)
+    var = np.diag(cov.to_numpy())
+    se = np.sqrt(np.where(var > 0, var, np.nan))
+    # Wald interval of log(parameter): the parameters are positive, so the
+    # interval is too (it is the one the fitting scale gives).
+    half = 1.959963984540054 * se / est
+    return pd.DataFrame(
+        {
+            "parameter": list(params.index),
+            "estimate": est,
+            "std_error": se,
+            "lower_95": est * np.exp(-half),
+            "upper_95": est * np.exp(half),
+        }
+    )
+
+
+def _check_penalizer(penalizer: Any) -> float:
+    try:
+        value = float(penalizer)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value) or value < 0 or isinstance(penalizer, bool):
+        raise SalesplanError(f"penalizer must be a number >= 0, got {penalizer!r}.")
+    return value
+
+
+class _Fitted:
+    """Common helpers of the fitted models."""
+
+    params_: pd.Series
+    _covariance: pd.DataFrame
+
+    @classmethod
+    def from_params(cls, **params: float):
+        """A model with the given parameters, e.g. published ones, without fitting.
+
+        ``loglik_`` and the standard errors are NaN.
+
+        >>> BetaGeo.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426).params_["a"]
+        np.float64(0.793)
+        """
+        names = cls._names  # type: ignore[attr-defined]
+        if sorted(params) != sorted(names):
+            raise SalesplanError(
+                f"{cls.__name__}.from_params needs exactly the parameters {names}, "
+                f"got {sorted(params)}."
+            )
+        values = np.array([params[k] for k in names], dtype=float)
+        if not np.all(np.isfinite(values)) or np.any(values <= 0):
+            raise SalesplanError(
+                f"{cls.__name__} parameters must be positive numbers, got {params}."
+            )
+        model = cls()
+        model.params_ = pd.Series(values, index=names, name="estimate")
+        model.loglik_ = float("nan")  # type: ignore[attr-defined]
+        model._covariance = pd.DataFrame(np.nan, index=names, columns=names)
+        return model
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise SalesplanError(
+                f"This {type(self).__name__} is not fitted yet; call fit(summary) first."
+            )
+
+    def summary(self) -> pd.DataFrame:
+        """Fitted parameters with standard errors.
+
+        Returns
+        -------
+        DataFrame
+            ``parameter``, ``estimate``, ``std_error`` (from the inverse Hessian of
+            the log-likelihood) and ``lower_95``/``upper_95`` (Wald interval on the
+            log scale, so it stays positive).
+        """
+        self._check_fitted()
+        return _summary_frame(self.params_, self._covariance)
+
+    def __repr__(self) -> str:
+        settings = f"penalizer={self.penalizer!r}"  # type: ignore[attr-defined]
+        if hasattr(self, "params_"):
+            fitted = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
+            return f"{type(self).__name__}({settings}) fitted: {fitted}, loglik={self.loglik_:.2f}"  # type: ignore[attr-defined]
+        return f"{type(self).__name__}({settings})"
+
+
+# ---------------------------------------------------------------------------
+# BG/NBD
+# ---------------------------------------------------------------------------
+
+
+class _BGData:
+    """The summary in the form the likelihood needs.
+
+    Frequencies, ages and recencies take few distinct values (they are whole
+    periods), so logs and reciprocals are computed once per distinct value and
+    gathered; only the mixing term of alive/dead needs one exp and log1p per
+    repeat buyer.
+    """
+
+    def __init__(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray):
+        self.n = float(len(x))
+        zero = x == 0
+        self.T0, c0 = np.unique(T[zero], return_counts=True)
+        self.c0 = c0.astype(float)
+        rep = ~zero
+        x1, tx1, T1 = x[rep], tx[rep], T[rep]
+        self.n1 = len(x1)
+        self.x1 = x1
+        self.xu, self.x_inv, cu = np.unique(x1, return_inverse=True, return_counts=True)
+        self.cu = cu.astype(float)
+        self.Tu, self.T_inv = np.unique(T1, return_inverse=True)
+        # Per distinct T of repeat buyers: how many, and their summed frequency,
+        # so sum((r + x) * log(alpha + T)) is a dot product over distinct T.
+        self.T_count = np.bincount(self.T_inv, minlength=len(self.Tu)).astype(float)
+        self.T_sumx = np.bincount(self.T_inv, weights=x1, minlength=len(self.Tu))
+        self.txu, self.tx_inv = np.unique(tx1, return_inverse=True)
+
+
+def _bg_loglik(params: np.ndarray, d: _BGData, want_grad: bool = True) -> tuple[float, np.ndarray]:
+    """Total BG/NBD log-likelihood and its gradient in (r, alpha, a, b).
+
+    Per customer (Fader, Hardie and Lee 2005, eq. 6):
+    ln G(r+x) - ln G(r) + r ln alpha + ln B(a, b+x) - ln B(a, b) - (r+x) ln(alpha+T)
+    + ln(1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)).
+    """
+    r, alpha, a, b = params
+    xu, cu = d.xu, d.cu
+    log_alpha = np.log(alpha)
+    # Frequency-only terms, zero when x = 0, so summed over the distinct x > 0.
+    ll = np.dot(
+        cu,
+        special.gammaln(r + xu) - special.gammaln(r)
+        + special.gammaln(b + xu) - special.gammaln(b)
+        + special.gammaln(a + b) - special.gammaln(a + b + xu),
+    )
+    ll += d.n * r * log_alpha
+    log_aT0 = np.log(alpha + d.T0)
+    ll -= r * np.dot(d.c0, log_aT0)
+    log_aTu = np.log(alpha + d.Tu)
+    ll -= np.dot(r * d.T_count + d.T_sumx, log_aTu)
+    # delta = log of the odds "dropped out after the last purchase" vs "alive".
+    gap = log_aTu[d.T_inv] - np.log(alpha + d.txu)[d.tx_inv]
+    log_bx1 = np.log(b + xu - 1)
+    delta = np.log(a) - log_bx1[d.x_inv] + (r + d.x1) * gap
+    e = np.exp(-np.abs(delta))
+    ll += np.sum(np.maximum(delta, 0.0) + np.log1p(e))
+    if not want_grad:
+        return float(ll), np.empty(0)
+    w = np.where(delta >= 0, 1.0, e) / (1.0 + e)  # P(dropped | ...) weight, expit(delta)
+    dig_ab = special.digamma(a + b) - special.digamma(a + b + xu)
+    g_r = (
+        np.dot(cu, special.digamma(r + xu) - special.digamma(r))
+        + d.n * log_alpha
+        - np.dot(d.c0, log_aT0)
+        - np.dot(d.T_count, log_aTu)
+        + np.dot(w, gap)
+    )
+    inv_aTu = 1.0 / (alpha + d.Tu)
+    inv_gap = inv_aTu[d.T_inv] - (1.0 / (alpha + d.txu))[d.tx_inv]
+    g_alpha = (
+        d.n * r / alpha
+        - r * np.dot(d.c0, 1.0 / (alpha + d.T0))
+        - np.dot(r * d.T_count + d.T_sumx, inv_aTu)
+        + np.dot(w * (r + d.x1), inv_gap)
+    )
+    w_sum = w.sum()
+    g_a = np.dot(cu, dig_ab) + w_sum / a
+    w_by_x = np.bincount(d.x_inv, weights=w, minlength=len(xu))
+    g_b = np.dot(cu, special.digamma(b + xu) - special.digamma(b) + dig_ab) - np.dot(
+        w_by_x, 1.0 / (b + xu - 1)
+    )
+    return float(ll), np.array([g_r, g_alpha, g_a, g_b])
+
+
+def _bg_expected(params: np.ndarray, t: Any, x: Any, tx: Any, T: Any) -> np.ndarray:
+    """E[X(t) | x, t_x, T] (eq. 10 of Fader, Hardie and Lee 2005), broadcast over inputs."""
+    r, alpha, a, b = params
+    t, x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, x, tx, T)))
+    z = t / (alpha + T + t)
+    # Euler's transformation of 2F1(r+x, b+x; a+b+x-1; z): its first two
+    # arguments no longer grow with x, which keeps scipy's series accurate for
+    # heavy buyers; the (1-z)^(c-a-b) factor folds into (1-z)^(a-1).
+    hyp = special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        second = 1.0 - hyp * np.exp((a - 1) * np.log1p(-z))
+        numerator = (a + b + x - 1) / (a - 1) * second
+        log_odds = np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) + (r + x) * (
+            np.log(alpha + T) - np.log(alpha + tx)
+        )
+        denominator = 1.0 + np.where(x > 0, np.exp(log_odds), 0.0)
+        out = numerator / denominator
+    return np.where(t > 0, np.maximum(out, 0.0), 0.0)
+
+
+class BetaGeo(_Fitted):
+    """BG/NBD model of repeat purchases (Fader, Hardie and Lee 2005).
+
+    While alive, a customer buys at a Poisson rate ``lambda ~ Gamma(r, alpha)``;
+    after each purchase they drop out with probability ``p ~ Beta(a, b)``.
+
+    Parameters
+    ----------
+    penalizer : float, default 0.0
+        L2 penalty on the parameters (added as ``penalizer * sum(params**2)`` to
+        the mean negative log-likelihood, as in ``lifetimes``); helps small or
+        degenerate data sets. ``loglik_`` is always the unpenalised value.
+    max_iter : int, default 1000
+        Iteration cap of the optimiser.
+
+    Attributes
+    ----------
+    params_ : Series
+        ``r``, ``alpha``, ``a``, ``b``.
+    loglik_ : float
+        Total log-likelihood at ``params_``.
+    n_customers_, n_repeat_customers_ : int
+        Customers fitted, and those of them with ``frequency > 0``.
+    n_iter_ : int
+        Optimiser iterations.
+
+    Examples
+    --------
+    >>> model = BetaGeo.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    >>> summary = pd.DataFrame({"customer_id": ["a", "b"], "frequency": [2, 2],
+    ...                         "recency": [30.0, 5.0], "T": [39.0, 39.0]})
+    >>> model.probability_alive(summary).round(3)
+      customer_id  probability_alive
+    0           a              0.720
+    1           b              0.123
+
+    Fit with ``BetaGeo().fit(summary)`` where ``summary`` comes from
+    :func:`summary_from_transactions`.
+    """
+
+    _names = ["r", "alpha", "a", "b"]
+
+    def __init__(self, *, penalizer: float = 0.0, max_iter: int = 1000) -> None:
+        self.penalizer = penalizer
+        self.max_iter = max_iter
+
+    def fit(self, summary: pd.DataFrame) -> BetaGeo:
+        """Fit by maximum likelihood to ``frequency``, ``recency`` and ``T`` of ``summary``.
+
+        Raises
+        ------
+        SalesplanDataError
+            Missing columns, NaNs, negative or inconsistent values, or no repeat
+            buyers at all (then ``a`` and ``b`` cannot be estimated).
+        """
+        penalizer = _check_penalizer(self.penalizer)
+        max_iter = check_positive_int(self.max_iter, name="max_iter")
+        _check_summary(summary, _SUMMARY_COLUMNS)
+        x = summary["frequency"].to_numpy(dtype=float)
+        tx = summary["recency"].to_numpy(dtype=float)
+        T = summary["T"].to_numpy(dtype=float)
+        if not (x > 0).any():
+            raise SalesplanDataError(
+                f"summary has no repeat buyers: frequency is 0 for all {len(x)} customer(s), so "
+                "the BG/NBD dropout parameters a and b cannot be estimated. Use a longer "
+                "calibration period (a later calibration_end) or more customers."
+            )
+        if not (T > 0).any():
+            raise SalesplanDataError(
+                f"summary has T = 0 for all {len(x)} customer(s): nobody was observed after "
+                "their first purchase. Use a later calibration_end."
+            )
+        data = _BGData(x, tx, T)
+        n = float(data.n)
+
+        def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            params = np.exp(theta)
+            ll, grad = _bg_loglik(params, data)
+            if not np.isfinite(ll):
+                return np.inf, np.zeros_like(theta)
+            value = -ll / n + penalizer * np.sum(params**2)
+            return value, -grad * params / n + 2 * penalizer * params**2
+
+        # Moment-style start: the mean purchase rate of repeat buyers sets
+        # r / alpha; a few dropouts per purchase a/(a+b) ~ 0.25.
+        rate = max(x.sum() / max(T.sum(), 1e-9), 1e-3)
+        start = np.log(np.array([0.5, 0.5 / rate, 1.0, 3.0]))
+        theta, fun, n_iter, converged, message = _minimize(objective, start, max_iter=max_iter)
+        params = np.exp(theta)
+        if not np.isfinite(fun):
+            raise SalesplanError(
+                f"BetaGeo fit failed: the optimiser stopped with {message!r}. "
+                "Try a small penalizer, e.g. BetaGeo(penalizer=0.001)."
+            )
+        if not converged:
+            warnings.warn(
+                f"BetaGeo: the optimiser stopped before converging ({message}); the "
+                "estimates may be imprecise. A small penalizer often helps.",
+                SalesplanWarning,
+                stacklevel=2,
+            )
+        self.params_ = pd.Series(params, index=self._names, name="estimate")
+        self.loglik_ = _bg_loglik(params, data, want_grad=False)[0]
+        self.n_customers_ = int(data.n)
+        self.n_repeat_customers_ = int(data.n1)
+        self.n_iter_ = n_iter
+        self._covariance = _covariance(
+            lambda p: _bg_loglik(p, data)[1], params, self._names, "BetaGeo"
+        )
+        return self
+
+    def _arrays(self, summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self._check_fitted()
+        _check_summary(summary, _SUMMARY_COLUMNS)
+        return (
+            summary["frequency"].to_numpy(dtype=float),
+            summary["recency"].to_numpy(dtype=float),
+            summary["T"].to_numpy(dtype=float),
+        )
+
+    def predict_purchases(
+        self, summary: pd.DataFrame, t: Any, *, customer_col: str = "customer_id"
+    ) -> pd.DataFrame:
+        """Expected number of purchases of each customer in the next ``t`` periods.
+
+        Parameters
+        ----------
+        summary : DataFrame
+            ``frequency``, ``recency``, ``T`` per customer (other columns are ignored).
+        t : float or array-like
+            Horizon in the summary's time unit; a scalar, or one value per customer.
+
+        Returns
+        -------
+        DataFrame
+            On the summary's index: ``<customer_col>`` (when present) and
+            ``expected_purchases``.
+        """
+        x, tx, T = self._arrays(summary)
+        horizon = _check_horizon(t, len(summary))
+        values = _bg_expected(self.params_.to_numpy(), horizon, x, tx, T)
+        return _keyed(summary, customer_col, expected_purchases=values)
+
+    def probability_alive(
+        self, summary: pd.DataFrame, *, customer_col: str = "customer_id"
+    ) -> pd.DataFrame:
+        """Probability that each customer is still active at the end of calibration.
+
+        Returns
+        -------
+        DataFrame
+            On the summary's index: ``<customer_col>`` (when present) and
+            ``probability_alive`` in [0, 1] (1 for customers without repeat purchases).
+        """
+        x, tx, T = self._arrays(summary)
+        r, alpha, a, b = self.params_.to_numpy()
+        with np.errstate(over="ignore", divide="ignore"):
+            log_odds = np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) + (r + x) * (
+                np.log(alpha + T) - np.log(alpha + tx)
+            )
+            prob = np.where(x > 0, special.expit(-log_odds), 1.0)
+        return _keyed(summary, customer_col, probability_alive=prob)
+
+    def expected_repeat_purchases(self, t: Any) -> pd.DataFrame:
+        """Population mean number of repeat purchases by time ``t`` after the first, E[X(t)].
+
+        Multiply by the number of customers acquired at each date and add up to
+        draw the cumulative repeat-sales tracking chart.
+
+        Returns
+        -------
+        DataFrame
+            ``t`` and ``expected_purchases``, one row per value of ``t``.
+        """
+        self._check_fitted()
+        ts = np.atleast_1d(np.asarray(t, dtype=float))
+        if ts.ndim != 1 or not np.all(np.isfinite(ts)) or np.any(ts < 0):
+            raise SalesplanError(f"t must be one or more finite times >= 0, got {t!r}.")
+        zero = np.zeros_like(ts)
+        values = _bg_expected(self.params_.to_numpy(), ts, zero, zero, zero)
+        return pd.DataFrame({"t": ts, "expected_purchases": values})
+
+
+def _check_horizon(t: Any, n: int) -> np.ndarray | float:
+    arr = np.asarray(t, dtype=float) if not isinstance(t, (pd.Series, pd.Index)) else t.to_numpy(dtype=float)
+    if arr.ndim == 0:
+        if not np.isfinite(arr) or arr < 0:
+            raise SalesplanError(f"t must be a finite time >= 0 (in summary periods), got {t!r}.")
+        return float(arr)
+    if arr.shape != (n,):
+        raise SalesplanError(
+            f"t must be a scalar or hold one time per customer ({n}), got shape {arr.shape}."
+        )
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if bad.any():
+        raise SalesplanError(
+            f"t has {int(bad.sum())} value(s) that are not finite times >= 0 "
+            f"({describe_rows(np.flatnonzero(bad))})."
+        )
+    return arr
+
+
+# ---------------------------------------------------------------------------
+# Gamma-Gamma
+# ---------------------------------------------------------------------------
+
+
+def _gg_loglik(params: np.ndarray, x: np.ndarray, m: np.ndarray, consts: dict) -> tuple[float, np.ndarray]:
+    """Total Gamma-Gamma log-likelihood of mean spends ``m`` over ``x`` purchases, and gradient."""
+    p, q, gamma = params
+    xu, cu, n = consts["xu"], consts["cu"], consts["n"]
+    pxu = p * xu
+    log_xm_g = np.log(x * m + gamma)
+    px = p * x
+    ll = (
+        np.dot(cu, special.gammaln(pxu + q) - special.gammaln(pxu))
+        - n * special.gammaln(q)
+        + n * q * np.log(gamma)
+        + p * consts["sum_x_logm_logx"] - consts["sum_logm"]
+        - np.dot(px + q, log_xm_g)
+    )
+    dig = special.digamma(pxu + q)
+    g_p = np.dot(cu * xu, dig - special.digamma(pxu)) + consts["sum_x_logm_logx"] - np.dot(x, log_xm_g)
+    g_q = np.dot(cu, dig) - n * special.digamma(q) + n * np.log(gamma) - log_xm_g.sum()
+    g_gamma = n * q / gamma - np.sum((px + q) / (x * m + gamma))
+    return float(ll), np.array([g_p, g_q, g_gamma])
+
+
+class GammaGamma(_Fitted):
+    """Gamma-Gamma model of the mean spend per purchase (Fader and Hardie 2013).
+
+    Each purchase of a customer is worth ``z ~ Gamma(p, nu)`` with the
+    customer's scale ``nu ~ Gamma(q, gamma)``; the model is fitted to the
+    customers' mean repeat spend. It assumes spend does not depend on how
+    often a customer buys.
+
+    Parameters
+    ----------
+    penalizer : float, default 0.0
+        L2 penalty ``penalizer * sum(params**2)`` on the mean negative log-likelihood.
+    max_iter : int, default 1000
+        Iteration cap of the optimiser.
+
+    Attributes
+    ----------
+    params_ : Series
+        ``p``, ``q``, ``gamma``.
+    loglik_ : float
+        Total log-likelihood of the mean spends (density of zbar given x).
+    n_customers_ : int
+        Repeat buyers with positive spend that were fitted.
+    n_excluded_ : int
+        Repeat buyers left out because their mean spend was zero or negative.
+    """
+
+    _names = ["p", "q", "gamma"]
+
+    def __init__(self, *, penalizer: float = 0.0, max_iter: int = 1000) -> None:
+        self.penalizer = penalizer
+        self.max_iter = max_iter
+
+    def fit(self, summary: pd.DataFrame) -> GammaGamma:
+        """Fit to ``frequency`` and ``monetary_value`` of the repeat buyers in ``summary``.
+
+        Customers with ``frequency == 0`` carry no spend information and are
+        skipped silently; repeat buyers whose ``monetary_value`` is zero or
+        negative (refunds) are skipped with a :class:`SalesplanDataWarning`.
+
+        Raises
+        ------
+        SalesplanDataError
+            Missing columns or NaNs, or no repeat buyer with a positive spend.
+        """
+        penalizer = _check_penalizer(self.penalizer)
+        max_iter = check_positive_int(self.max_iter, name="max_iter")
+        _check_summary(summary, ["frequency", "monetary_value"])
+        x_all = summary["frequency"].to_numpy(dtype=float)
+        m_all = summary["monetary_value"].to_numpy(dtype=float)
+        repeat = x_all > 0
+        positive = repeat & (m_all > 0)
+        excluded = repeat & ~positive
+        if not positive.any():
+            detail = (
+                f"all {int(excluded.sum())} repeat buyer(s) have a zero or negative monetary_value"
+                if excluded.any()
+                else f"no customer has a repeat purchase (frequency is 0 for all {len(x_all)})"
+            )
+            raise SalesplanDataError(
+                f"GammaGamma cannot be fitted: {detail}. The model needs repeat buyers with a "
+                "positive mean spend; use a longer calibration period or check value_col."
+            )
+        if excluded.any():
+            warnings.warn(
+                f"GammaGamma: left out {int(excluded.sum())} of {int(repeat.sum())} repeat "
+                f"buyer(s) whose monetary_value is zero or negative "
+                f"({describe_rows(summary.index[excluded])}); the model needs positive spend.",
+                SalesplanDataWarning,
+                stacklevel=2,
+            )
+        x, m = x_all[positive], m_all[positive]
+        xu, cu = np.unique(x, return_counts=True)
+        consts = {
+            "xu": xu,
+            "cu": cu.astype(float),
+            "n": float(len(x)),
+            "sum_x_logm_logx": float(np.dot(x, np.log(m) + np.log(x))),
+            "sum_logm": float(np.log(m).sum()),
+        }
+        n = consts["n"]
+
+        def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            params = np.exp(theta)
+            ll, grad = _gg_loglik(params, x, m, consts)
+            if not np.isfinite(ll):
+                return np.inf, np.zeros_like(theta)
+            value = -ll / n + penalizer * np.sum(params**2)
+            return value, -grad * params / n + 2 * penalizer * params**2
+
+        # Start where the population mean spend p*gamma/(q-1) equals the
+        # observed mean, with moderate shapes.
+        start = np.log(np.array([2.0, 3.0, max(float(np.mean(m)), 1e-9)]))
+        theta, fun, n_iter, converged, message = _minimize(objective, start, max_iter=max_iter)
+        if not np.isfinite(fun):
+            raise SalesplanError(
+                f"GammaGamma fit failed: the optimiser stopped with {message!r}. "
+                "Try a small penalizer, e.g. GammaGamma(penalizer=0.001)."
+            )
+        if not converged:
+            warnings.warn(
+                f"GammaGamma: the optimiser stopped before converging ({message}); the "
+                "estimates may be imprecise. A small penalizer often helps.",
+                SalesplanWarning,
+                stacklevel=2,
+            )
+        params = np.exp(theta)
+        self.params_ = pd.Series(params, index=self._names, name="estimate")
+        self.loglik_ = _gg_loglik(params, x, m, consts)[0]
+        self.n_customers_ = int(len(x))
+        self.n_excluded_ = int(excluded.sum())
+        self.n_iter_ = n_iter
+        self._covariance = _covariance(
+            lambda prm: _gg_loglik(prm, x, m, consts)[1], params, self._names, "GammaGamma"
+        )
+        return self
+
+    def _expected(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+        p, q, gamma = self.params_.to_numpy()
+        if q <= 1:
+            raise SalesplanError(
+                f"GammaGamma has q = {q:.4g} <= 1: the model's mean spend is infinite, so "
+                "expected spend is undefined. Refit with more data or a penalizer."
+            )
+        # Customers without usable spend get the population mean (weight 0).
+        x = np.where(m > 0, x, 0.0)
+        weight = p * x / (p * x + q - 1)
+        population_mean = p * gamma / (q - 1)
+        return (1 - weight) * population_mean + weight * np.where(m > 0, m, 0.0)
+
+    def expected_spend(
+        self, summary: pd.DataFrame, *, customer_col: str = "customer_id"
+    ) -> pd.DataFrame:
+        """Expected mean spend per future purchase of each customer.
+
+        A weighted mean of the customer's own mean spend and the population mean
+        ``p * gamma / (q - 1)``, the weight growing with ``frequency``. Customers
+        without repeat purchases, or whose mean spend is zero or negative, get the
+        population mean (the latter with a :class:`SalesplanDataWarning`).
+
+        Returns
+        -------
+        DataFrame
+            On the summary's index: ``<customer_col>`` (when present) and ``expected_spend``.
+        """
+        self._check_fitted()
+        _check_summary(summary, ["frequency", "monetary_value"])
+        x = summary["frequency"].to_numpy(dtype=float)
+        m = summary["monetary_value"].to_numpy(dtype=float)
+        odd = (x > 0) & (m <= 0)
+        if odd.any():
+            warnings.warn(
+                f"expected_spend: {int(odd.sum())} repeat buyer(s) have a zero or negative "
+                f"monetary_value ({describe_rows(summary.index[odd])}); they get the "
+                "population mean spend.",
+                SalesplanDataWarning,
+                stacklevel=2,
+            )
+        return _keyed(summary, customer_col, expected_spend=self._expected(x, m))
+
+
+# ---------------------------------------------------------------------------
+# Lifetime value and model checks
+# ---------------------------------------------------------------------------
+
+
+def customer_lifetime_value(
+    bgnbd: BetaGeo,
+    gg: GammaGamma,
+    summary: pd.DataFrame,
+    *,
+    horizon: int = 12,
+    freq: str = "W",
+    discount_rate: float = 0.01,
+    customer_col: str = "customer_id",
+) -> pd.DataFrame:
+    """Discounted expected value of each customer over the next ``horizon`` months.
+
+    As in ``lifetimes``: for each month ``k = 1..horizon`` the expected
+    purchases in that month (from ``bgnbd``) times the expected spend per
+    purchase (from ``gg``), discounted by ``(1 + discount_rate) ** k``.
+
+    Parameters
+    ----------
+    bgnbd, gg : fitted BetaGeo and GammaGamma
+    summary : DataFrame
+        ``frequency``, ``recency``, ``T``, ``monetary_value`` per customer.
+    horizon : int, default 12
+        Months ahead.
+    freq : {"D", "W", "M"}, default "W"
+        Time unit of the summary's ``recency`` and ``T`` (after ``freq_multiplier``);
+        a month is 365.25 / 12 days.
+    discount_rate : float, default 0.01
+        Monthly discount rate.
+
+    Returns
+    -------
+    DataFrame
+        On the summary's index: ``<customer_col>`` (when present),
+        ``expected_purchases`` (undiscounted, over the horizon),
+        ``expected_spend`` and ``clv``.
+    """
+    if not isinstance(bgnbd, BetaGeo):
+        raise SalesplanError(f"bgnbd must be a fitted BetaGeo, got {type(bgnbd).__name__}.")
+    if not isinstance(gg, GammaGamma):
+        raise SalesplanError(f"gg must be a fitted GammaGamma, got {type(gg).__name__}.")
+    horizon = check_positive_int(horizon, name="horizon")
+    check_choice(freq, list(_PERIODS_PER_MONTH), name="freq")
+    try:
+        rate = float(discount_rate)
+    except (TypeError, ValueError):
+        rate = float("nan")
+    if not np.isfinite(rate) or rate <= -1:
+        raise SalesplanError(
+            f"discount_rate must be a monthly rate > -1 (e.g. 0.01 for 1% a month), got {discount_rate!r}."
+        )
+    bgnbd._check_fitted()
+    gg._check_fitted()
+    _check_summary(summary, _SUMMARY_COLUMNS + ["monetary_value"])
+    spend = gg.expected_spend(summary, customer_col=customer_col)["expected_spend"].to_numpy()
+    x = summary["frequency"].to_numpy(dtype=float)[:, None]
+    tx = summary["recency"].to_numpy(dtype=float)[:, None]
+    T = summary["T"].to_numpy(dtype=float)[:, None]
+    months = np.arange(0, horizon + 1, dtype=float)
+    cumulative = _bg_expected(bgnbd.params_.to_numpy(), months[None, :] * _PERIODS_PER_MONTH[freq], x, tx, T)
+    per_month = np.diff(cumulative, axis=1)
+    discount = (1.0 + rate) ** -months[1:]
+    clv = spend * (per_month @ discount)
+    return _keyed(
+        summary,
+        customer_col,
+        expected_purchases=cumulative[:, -1],
+        expected_spend=spend,
+        clv=clv,
+    )
+
+
+def calibration_holdout(
+    bgnbd: BetaGeo, summary: pd.DataFrame, *, max_frequency: int = 7
+) -> pd.DataFrame:
+    """Actual versus predicted holdout purchases by calibration frequency.
+
+    The classic check of Fader, Hardie and Lee (2005, fig. 4): customers are
+    grouped by their calibration ``frequency`` (``max_frequency`` and above
+    together), and the mean of their ``frequency_holdout`` is set against the
+    model's mean expectation over ``duration_holdout``.
+
+    Returns
+    -------
+    DataFrame
+        One row per group: ``frequency`` (0..max_frequency), ``frequency_label``
+        (``"7+"`` for the last), ``n_customers``, ``actual_mean`` and
+        ``predicted_mean``. Groups without customers are left out.
+    """
+    max_frequency = check_positive_int(max_frequency, name="max_frequency")
+    _check_summary(summary, _SUMMARY_COLUMNS + ["frequency_holdout", "duration_holdout"])
+    pred = bgnbd.predict_purchases(summary, summary["duration_holdout"].to_numpy(dtype=float))
+    group = np.minimum(summary["frequency"].to_numpy(dtype=np.int64), max_frequency)
+    frame = pd.DataFrame(
+        {
+            "frequency": group,
+            "actual": summary["frequency_holdout"].to_numpy(dtype=float),
+            "predicted": pred["expected_purchases"].to_numpy(),
+        }
+    )
+    out = (
+        frame.groupby("frequency", sort=True)
+        .agg(
+            n_customers=("actual", "size"),
+            actual_mean=("actual", "mean"),
+            predicted_mean=("predicted", "mean"),
+        )
+        .reset_index()
+    )
+    labels = out["frequency"].astype(str)
+    labels = labels.where(out["frequency"] < max_frequency, f"{max_frequency}+")
+    out.insert(1, "frequency_label", labels.astype(str))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Charts
+# ---------------------------------------------------------------------------
+
+
+def plot_calibration_holdout(frame: pd.DataFrame):
+    """Plotly chart of :func:`calibration_holdout`: actual and predicted mean holdout purchases.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.graph_objects as go
+
+    check_frame(frame, name="frame")
+    check_columns(
+        frame,
+        ["frequency_label", "n_customers", "actual_mean", "predicted_mean"],
+        name="frame",
+        hint="Pass the output of calibration_holdout(bgnbd, summary).",
+    )
+    fig = go.Figure()
+    fig.add_scatter(
+        x=frame["frequency_label"],
+        y=frame["actual_mean"],
+        mode="lines+markers",
+        name="actual",
+        customdata=frame["n_customers"],
+        hovertemplate="%{x} repeat purchases: %{y:.2f} actual<br>%{customdata} customers<extra></extra>",
+    )
+    fig.add_scatter(
+        x=frame["frequency_label"],
+        y=frame["predicted_mean"],
+        mode="lines+markers",
+        name="BG/NBD",
+        line={"dash": "dash"},
+        hovertemplate="%{x} repeat purchases: %{y:.2f} predicted<extra></extra>",
+    )
+    fig.update_layout(
+        title="Calibration vs holdout: mean purchases in the holdout period",
+        xaxis_title="repeat purchases in the calibration period",
+        yaxis_title="mean purchases in the holdout period",
+        xaxis={"type": "category"},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
