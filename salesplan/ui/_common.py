@@ -12,11 +12,10 @@ app's ``_update`` can be written as::
 The state stays readable in plain pytest: ``area.message`` is the plain text,
 ``area.level`` is ``"error"``, ``"warning"``, ``"info"`` or ``""``.
 
-:class:`PlotArea` shows a plotly figure. With ``anywidget`` installed it is a
-live ``plotly.graph_objects.FigureWidget``; without it the figure is rendered
-into an ``ipywidgets.Output`` as a plotly mime bundle (so Voila and JupyterLab
-draw it) with an HTML fallback. Either way ``area.figure`` is the current
-``go.Figure`` for tests.
+:class:`PlotArea` shows a plotly figure, rendered into an ``ipywidgets.Output``
+as a plotly mime bundle (so Voila and JupyterLab draw it) without needing
+``anywidget``; ``live=True`` uses a ``FigureWidget`` where ``anywidget`` is
+installed. Either way ``area.figure`` is the current ``go.Figure`` for tests.
 """
 
 from __future__ import annotations
@@ -152,46 +151,93 @@ def has_figure_widget() -> bool:
 class PlotArea(widgets.VBox):
     """A box showing one plotly figure; call :meth:`update` with a new figure.
 
+    The figure is rendered into an ``ipywidgets.Output`` as a plotly mime
+    bundle (JupyterLab and Voila draw it with the plotly renderer that ships
+    with plotly), which needs no kernel round-trip and no ``anywidget``.
+    :meth:`update` accepts a ``go.Figure`` or a plain ``{"data": [...],
+    "layout": {...}}`` dict; dicts skip plotly's per-property validation,
+    which keeps an app's update path fast. ``live=True`` uses a
+    ``go.FigureWidget`` instead (needs ``anywidget``).
+
     Attributes
     ----------
     figure : plotly.graph_objects.Figure or None
-        The figure shown last (what tests assert on).
+        The figure shown last (built on first access when a dict was given).
+    spec : dict or None
+        The figure shown last as a plain dict.
     """
 
-    def __init__(self, figure: go.Figure | None = None, *, live: bool | None = None, **kwargs) -> None:
-        self.live = has_figure_widget() if live is None else bool(live)
-        self.figure: go.Figure | None = None
-        if self.live:
-            self._view = go.FigureWidget()
-        else:
-            self._view = widgets.Output()
+    def __init__(self, figure: go.Figure | dict | None = None, *, live: bool = False, **kwargs) -> None:
+        self.live = bool(live) and has_figure_widget()
+        self.spec: dict | None = None
+        self._figure: go.Figure | None = None
+        self._view = go.FigureWidget() if self.live else widgets.Output()
         super().__init__(children=[self._view], **kwargs)
         if figure is not None:
             self.update(figure)
 
-    def update(self, figure: go.Figure) -> None:
+    @property
+    def figure(self) -> go.Figure | None:
+        if self._figure is None and self.spec is not None:
+            self._figure = go.Figure(self.spec)
+        return self._figure
+
+    def update(self, figure: go.Figure | dict) -> None:
         """Show ``figure`` (replacing the previous one)."""
-        self.figure = figure
+        if isinstance(figure, go.Figure):
+            self._figure = figure
+            self.spec = figure.to_plotly_json()
+        else:
+            self._figure = None
+            self.spec = {"data": list(figure.get("data", [])), "layout": dict(figure.get("layout", {}))}
         if self.live:
+            fig = self.figure
             view = self._view
             with view.batch_update():
                 view.data = ()
-                view.add_traces(list(figure.data))
-                view.layout = figure.layout
+                view.add_traces(list(fig.data))
+                view.layout = fig.layout
             return
         # Setting outputs directly needs no kernel, so this also works (and is
         # testable) in plain Python; frontends pick the plotly mime renderer.
-        payload = figure.to_plotly_json()
+        n = len(self.spec["data"])
         self._view.outputs = (
             {
                 "output_type": "display_data",
                 "data": {
-                    "application/vnd.plotly.v1+json": {"data": payload["data"], "layout": payload["layout"]},
-                    "text/plain": f"<plotly figure: {len(figure.data)} trace(s)>",
+                    "application/vnd.plotly.v1+json": _jsonable(self.spec),
+                    "text/plain": f"<plotly figure: {n} trace(s)>",
                 },
                 "metadata": {},
             },
         )
+
+
+def _jsonable(obj):
+    """Plain JSON types for a widget message (numpy arrays and scalars, timestamps)."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind == "M":
+            days = obj.astype("datetime64[D]")
+            unit = "D" if (days == obj).all() else "s"
+            return np.datetime_as_string(obj, unit=unit).tolist()
+        if obj.dtype.kind == "f":
+            return np.where(np.isfinite(obj), obj, None).tolist()  # JSON has no NaN
+        return _jsonable(obj.tolist()) if obj.dtype.kind == "O" else obj.tolist()
+    if isinstance(obj, pd.Index | pd.Series):
+        return _jsonable(obj.to_numpy())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat()
+    if isinstance(obj, float) and obj != obj:
+        return None
+    return obj
 
 
 def frame_html(df: pd.DataFrame, *, float_format: str = "{:,.2f}", max_rows: int = 200) -> str:
