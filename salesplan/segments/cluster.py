@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -202,7 +203,9 @@ class CustomerClusters:
         if fitting:
             from scipy.stats import skew
 
-            with np.errstate(all="ignore"):
+            # constant columns make scipy warn about precision loss; their skew is 0 anyway
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)
                 sk = np.nan_to_num(skew(X, axis=0), nan=0.0)
             self._log_mask = np.abs(sk) > self.skew_threshold
             self.log_features_ = [f for f, m in zip(self.feature_names_, self._log_mask) if m]

@@ -372,8 +372,8 @@ def rfm_segments(scores: pd.DataFrame, *, rules: pd.DataFrame | None = None) -> 
     lut = _lookup(rules)
     grid = lut[1:, 1:]
     if (grid < 0).any():
-        holes = [(r + 1, f + 1) for r, f in zip(*np.nonzero(grid == -1))]
-        twice = [(r + 1, f + 1) for r, f in zip(*np.nonzero(grid == -2))]
+        holes = [(int(r) + 1, int(f) + 1) for r, f in zip(*np.nonzero(grid == -1))]
+        twice = [(int(r) + 1, int(f) + 1) for r, f in zip(*np.nonzero(grid == -2))]
         raise SalesplanError(
             "rules must cover every (R, FM) cell of 1..5 x 1..5 exactly once; "
             + (f"uncovered: {holes[:5]} " if holes else "")
