@@ -1,0 +1,579 @@
+"""The target planner: set, allocate, phase, check and save a sales target.
+
+:class:`TargetPlanner` is a Voila-gallery style app: built from DataFrames,
+controls as attributes, one :meth:`TargetPlanner._update` observer and a
+public :attr:`TargetPlanner.container`. The forecast distribution is computed
+(or taken from ``forecast=``) once per level and period and kept in a fitted
+:class:`salesplan.targets.Allocator`, so moving a control only re-allocates.
+
+Everything is readable in plain pytest::
+
+    app = TargetPlanner(transactions, reps=reps, forecast=paths)
+    app.growth.value = 0.08
+    app.method.value = "equal_probability"
+    app.result          # the allocation frame (one row per unit)
+    app.plan            # a salesplan.targets.Plan of the current state
+    app.errors.message  # "" or what went wrong, in words
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go  # noqa: F401 - figures property type
+
+from salesplan.errors import SalesplanError, SalesplanWarning
+from salesplan.targets import (
+    METHODS,
+    Allocator,
+    Plan,
+    Scenario,
+    Target,
+    bottom_up,
+    check_samples,
+    export_excel,
+    forecast_distribution,
+    full_productivity,
+    make_plan,
+    metric_panel,
+    pipeline_value,
+    save_plan,
+    smart_check,
+    smart_table,
+    target_gap,
+)
+from salesplan.targets._data import LEVEL_COLUMNS
+from salesplan.ui._common import ErrorArea, PlotArea, frame_html
+
+__all__ = ["TargetPlanner"]
+
+_METHOD_LABELS = {
+    "historical_share": "Historical share",
+    "forecast_share": "Forecast share",
+    "potential": "Potential",
+    "equal_growth": "Equal growth vs last year",
+    "equal_probability": "Equal probability of attainment",
+    "equal": "Equal split",
+}
+
+
+class _UnitRow:
+    """One editable row: the unit, its quota (editable), a lock, its probability."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.label = widgets.Label(key, layout=widgets.Layout(width="140px"))
+        self.value = widgets.FloatText(value=0.0, layout=widgets.Layout(width="130px"))
+        self.lock = widgets.Checkbox(value=False, indent=False, description="lock",
+                                     layout=widgets.Layout(width="70px"))
+        self.info = widgets.Label("", layout=widgets.Layout(width="360px"))
+        self.box = widgets.HBox([self.label, self.value, self.lock, self.info])
+
+
+class TargetPlanner:
+    """Interactive top-down target planning with SMART checks and saved scenarios.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        Order lines (see :data:`salesplan.schema.TABLES` ``transactions``).
+    reps : DataFrame, optional
+        The sales organisation (``rep_id``, ``team``, ``region``,
+        ``start_date``); enables the ``team`` level, parents and headcount.
+    forecast : DataFrame, optional
+        Sample paths ``unique_id, ds, sample, y`` of the metric per unit of
+        one level (its keys tell which). Other levels (and this one when
+        None) get :func:`salesplan.targets.forecast_distribution`, computed once.
+    opportunities, stage_history : DataFrame, optional
+        The pipeline, for the bottom-up column (weighted by stage win rates).
+    potential : Series, optional
+        Unit -> potential for the ``potential`` method.
+    plan_dir : str or Path
+        Where scenarios are saved (``plans/`` by default).
+    metric : str
+        What is planned (``revenue``, ``units``, ``orders``, ``new_customers``).
+    level : str, optional
+        Starting level; default ``rep`` when the data has reps.
+    period : int, optional
+        Plan year; default the year after the data.
+    growth : float
+        Starting growth over last year (0.05 = +5 %).
+    method : str
+        Starting allocation method.
+    n_samples, seed : int
+        Size and seed of the forecast distribution when computed here.
+
+    Attributes
+    ----------
+    result : DataFrame or None
+        The current allocation (:meth:`salesplan.targets.Allocator.allocate`
+        columns plus ``verdict`` and, with opportunities, ``bottom_up`` and ``gap``).
+    phased : DataFrame or None
+        ``unique_id, ds, value``.
+    smart : DataFrame or None
+        The SMART check of the total target (:func:`salesplan.targets.smart_check`).
+    container : ipywidgets.VBox
+        The app.
+    """
+
+    def __init__(
+        self,
+        transactions: pd.DataFrame,
+        *,
+        reps: pd.DataFrame | None = None,
+        forecast: pd.DataFrame | None = None,
+        opportunities: pd.DataFrame | None = None,
+        stage_history: pd.DataFrame | None = None,
+        potential: pd.Series | None = None,
+        plan_dir: str | Path = "plans",
+        metric: str = "revenue",
+        level: str | None = None,
+        period: int | None = None,
+        growth: float = 0.05,
+        method: str = "equal_probability",
+        strategy: str = "",
+        n_samples: int = 500,
+        seed: int = 0,
+        stretch: float = 0.3,
+        sandbag: float = 0.9,
+        decimals: int = 0,
+    ) -> None:
+        self.errors = ErrorArea()
+        self.result: pd.DataFrame | None = None
+        self.phased: pd.DataFrame | None = None
+        self.smart: pd.DataFrame | None = None
+        self.saved: list[Path] = []
+        self.tx = transactions
+        self.reps = reps
+        self.opportunities = opportunities
+        self.stage_history = stage_history
+        self.potential = potential
+        self.plan_dir = Path(plan_dir)
+        self.metric = metric
+        self.n_samples = n_samples
+        self.seed = seed
+        self.decimals = decimals
+        self._forecast = check_samples(forecast, name="forecast") if forecast is not None else None
+        self._panels: dict[str, pd.DataFrame] = {}
+        self._samples: dict[str, pd.DataFrame] = {}
+        self._allocators: dict[tuple[str, int], Allocator] = {}
+        self._bottom: dict[tuple[str, int], pd.DataFrame | None] = {}
+        self._company_samples: dict[tuple[str, int], pd.DataFrame | None] = {}
+        self.forecast_source: dict[str, str] = {}
+        self._rows: dict[str, _UnitRow] = {}
+        self._busy = False
+
+        dates = pd.to_datetime(transactions["order_date"])
+        self.data_end = dates.max()
+        first_year = (self.data_end + pd.offsets.MonthBegin(1)).year
+        levels = self._available_levels()
+        start_level = level or ("rep" if "rep" in levels else levels[0])
+
+        self.level = widgets.Dropdown(options=levels, value=start_level, description="Level")
+        years = [first_year, first_year + 1]
+        if period is not None and period not in years:
+            years = sorted({*years, int(period)})
+        self.period = widgets.Dropdown(options=years, value=period or first_year, description="Year")
+        methods = [m for m in METHODS if m != "potential" or potential is not None]
+        self.method = widgets.Dropdown(options=[(_METHOD_LABELS[m], m) for m in methods],
+                                       value=method if method in methods else "historical_share",
+                                       description="Method")
+        self.growth = widgets.FloatSlider(value=growth, min=-0.5, max=1.0, step=0.005, readout_format=".1%",
+                                          description="Growth", continuous_update=False)
+        self.growth_box = widgets.BoundedFloatText(value=growth, min=-0.5, max=1.0, step=0.005,
+                                                   layout=widgets.Layout(width="90px"))
+        widgets.jslink((self.growth, "value"), (self.growth_box, "value"))
+        self.total = widgets.FloatText(value=0.0, description="Total")
+        self.price_change = widgets.BoundedFloatText(value=0.0, min=-0.5, max=1.0, step=0.01,
+                                                     description="Price Δ")
+        self.headcount = widgets.BoundedIntText(value=0, min=0, max=500, description="New heads")
+        self.profile = widgets.Dropdown(options=[("Seasonal profile of history", "history"),
+                                                 ("Forecast profile", "forecast"), ("Flat", "flat")],
+                                        value="history", description="Phasing")
+        self.stretch = widgets.FloatSlider(value=stretch, min=0.0, max=1.0, step=0.05, description="Stretch <",
+                                           continuous_update=False)
+        self.sandbag = widgets.FloatSlider(value=sandbag, min=0.0, max=1.0, step=0.05, description="Sandbag >",
+                                           continuous_update=False)
+        self.strategy = widgets.Text(value=strategy, description="Strategy", placeholder="e.g. expand region South")
+        self.name = widgets.Text(value=f"plan_{first_year}", description="Scenario")
+        self.save_button = widgets.Button(description="Save scenario", icon="save", button_style="primary")
+        self.export_button = widgets.Button(description="Export to Excel", icon="file-excel-o")
+        self.unlock_button = widgets.Button(description="Unlock all", icon="unlock")
+        self.summary = widgets.HTML()
+        self.smart_html = widgets.HTML()
+        self.table_box = widgets.VBox(layout=widgets.Layout(max_height="420px", overflow_y="auto"))
+        self.quota_chart = PlotArea()
+        self.probability_chart = PlotArea()
+        self.phasing_chart = PlotArea()
+
+        for w in (self.method, self.profile, self.stretch, self.sandbag, self.strategy, self.price_change,
+                  self.headcount):
+            w.observe(self._on_change, names="value")
+        self.growth.observe(self._on_growth, names="value")
+        self.total.observe(self._on_total, names="value")
+        self.level.observe(self._on_scope, names="value")
+        self.period.observe(self._on_scope, names="value")
+        self.save_button.on_click(lambda _: self.save())
+        self.export_button.on_click(lambda _: self.export())
+        self.unlock_button.on_click(lambda _: self.unlock_all())
+
+        controls = widgets.VBox([
+            widgets.HBox([self.level, self.period, self.method]),
+            widgets.HBox([self.growth, self.growth_box, self.total]),
+            widgets.HBox([self.price_change, self.headcount, self.profile]),
+            widgets.HBox([self.stretch, self.sandbag, self.strategy]),
+            widgets.HBox([self.name, self.save_button, self.export_button, self.unlock_button]),
+        ])
+        charts = widgets.Tab(children=[self.quota_chart, self.probability_chart, self.phasing_chart])
+        for i, t in enumerate(["Quotas vs forecast", "Attainment probability", "Monthly phasing"]):
+            charts.set_title(i, t)
+        self.container = widgets.VBox([
+            widgets.HTML("<h3>Target planner</h3>"), controls, self.errors, self.summary,
+            widgets.HTML("<b>Units</b> (type a number to override it; a ticked lock keeps it when the rest moves)"),
+            self.table_box, charts, widgets.HTML("<b>SMART check</b>"), self.smart_html,
+        ])
+        self._on_scope(None)
+
+    # ------------------------------------------------------------------ data
+    def _available_levels(self) -> list[str]:
+        out = ["company"]
+        for lv, col in LEVEL_COLUMNS.items():
+            if col is None:
+                continue
+            if col in self.tx.columns or (lv == "team" and self.reps is not None and "team" in self.reps.columns
+                                          and "rep_id" in self.tx.columns):
+                out.append(lv)
+        order = ["rep", "team", "region", "channel", "category", "product", "company"]
+        return sorted(out, key=lambda lv: order.index(lv) if lv in order else len(order))
+
+    def _panel(self, level: str) -> pd.DataFrame:
+        if level not in self._panels:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SalesplanWarning)
+                self._panels[level] = metric_panel(self.tx, level=level, metric=self.metric, reps=self.reps)
+        return self._panels[level]
+
+    def _distribution(self, level: str, horizon: int) -> pd.DataFrame:
+        panel = self._panel(level)
+        if self._forecast is not None and level not in self._samples:
+            ids = set(self._forecast["unique_id"].unique())
+            if len(ids & set(panel["unique_id"])) >= 0.5 * len(ids):
+                self._samples[level] = self._forecast
+                self.forecast_source[level] = "forecast= (given sample paths)"
+        given = self.forecast_source.get(level, "").startswith("forecast=")
+        # Computed once per level, for the longest horizon asked so far; given paths are used as they are.
+        if not given and (level not in self._samples
+                          or self._samples[level]["ds"].max() < self._months_end(horizon)):
+            self._samples[level], src = forecast_distribution(panel, horizon, n_samples=self.n_samples, seed=self.seed)
+            self.forecast_source[level] = src
+        return self._samples[level]
+
+    def _months_end(self, horizon: int) -> pd.Timestamp:
+        return self.data_end.to_period("M").to_timestamp() + pd.DateOffset(months=horizon)
+
+    def allocator(self) -> Allocator:
+        """The fitted allocator of the current level and year (fitted once, then cached)."""
+        key = (self.level.value, int(self.period.value))
+        if key not in self._allocators:
+            end_year = int(self.period.value)
+            last = self.data_end.to_period("M")
+            horizon = (end_year - last.year) * 12 + 12 - last.month
+            if horizon < 1:
+                raise SalesplanError(
+                    f"year {end_year} is not after the data (which ends {self.data_end:%Y-%m}); choose a later year."
+                )
+            samples = self._distribution(self.level.value, horizon)
+            self._allocators[key] = Allocator(period=end_year, decimals=self.decimals).fit(
+                self._panel(self.level.value), samples)
+        return self._allocators[key]
+
+    def _bottom_up(self) -> pd.DataFrame | None:
+        key = (self.level.value, int(self.period.value))
+        if key not in self._bottom:
+            view = None
+            if self.opportunities is not None and self.level.value in ("rep", "team", "region", "company"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", SalesplanWarning)
+                    pipe = pipeline_value(self.opportunities, period=key[1], level=key[0],
+                                          stage_history=self.stage_history, reps=self.reps)
+                    view = bottom_up(self._panel(key[0]), period=key[1], pipeline=pipe)
+            self._bottom[key] = view
+        return self._bottom[key]
+
+    @property
+    def base(self) -> float:
+        """Last year's actual for the plan period (what growth is measured against)."""
+        return float(self.allocator().last_year_.sum())
+
+    def _scenario(self) -> Scenario:
+        prod = 0.0
+        if self.headcount.value and self.level.value == "rep":
+            prod = full_productivity(self._panel("rep"), self.reps)
+        return Scenario(self.name.value or "plan", growth=float(self.growth.value),
+                        price_change=float(self.price_change.value), headcount=int(self.headcount.value),
+                        productivity=prod, method=self.method.value)
+
+    # ------------------------------------------------------------- observers
+    def _on_scope(self, _change: Any) -> None:
+        with self.errors.capture():
+            alloc = self.allocator()
+            self._build_rows(list(alloc.units_))
+            self._set_total_from_growth()
+        self._update()
+
+    def _build_rows(self, keys: list[str]) -> None:
+        self._rows = {k: _UnitRow(k) for k in keys}
+        for row in self._rows.values():
+            row.value.observe(lambda ch, r=row: self._on_edit(r, ch), names="value")
+            row.lock.observe(self._on_change, names="value")
+        self.table_box.children = [r.box for r in self._rows.values()]
+
+    def _set_total_from_growth(self) -> None:
+        self._busy = True
+        try:
+            self.total.value = round(self._scenario().total(self.base), self.decimals)
+        finally:
+            self._busy = False
+
+    def _on_growth(self, _change: Any) -> None:
+        if self._busy:
+            return
+        with self.errors.capture():
+            self._set_total_from_growth()
+        self._update()
+
+    def _on_total(self, _change: Any) -> None:
+        if self._busy:
+            return
+        with self.errors.capture():
+            s = self._scenario()
+            added = s.total(0.0)
+            base = self.base * (1 + s.price_change)
+            if base > 0:
+                self._busy = True
+                try:
+                    self.growth.value = float(np.clip((self.total.value - added) / base - 1, -0.5, 1.0))
+                finally:
+                    self._busy = False
+        self._update()
+
+    def _on_edit(self, row: _UnitRow, _change: Any) -> None:
+        if self._busy:
+            return
+        # Typing a number is an override: lock it so the rest re-allocates around it.
+        self._busy = True
+        row.lock.value = True
+        self._busy = False
+        self._update()
+
+    def _on_change(self, _change: Any) -> None:
+        if self._busy:
+            return
+        if _change is not None and getattr(_change, "owner", None) in (self.price_change, self.headcount):
+            with self.errors.capture():
+                self._set_total_from_growth()
+        self._update()
+
+    @property
+    def locks(self) -> dict[str, float]:
+        """Unit -> locked value, from the table."""
+        return {k: float(r.value.value) for k, r in self._rows.items() if r.lock.value}
+
+    def lock(self, key: str, value: float | None = None) -> None:
+        """Lock ``key`` (at ``value``, or at its current number)."""
+        if key not in self._rows:
+            raise SalesplanError(f"unit {key!r} is not at level {self.level.value!r}.")
+        self._busy = True
+        try:
+            if value is not None:
+                self._rows[key].value.value = float(value)
+            self._rows[key].lock.value = True
+        finally:
+            self._busy = False
+        self._update()
+
+    def unlock_all(self) -> None:
+        """Remove every lock."""
+        self._busy = True
+        try:
+            for r in self._rows.values():
+                r.lock.value = False
+        finally:
+            self._busy = False
+        self._update()
+
+    # ---------------------------------------------------------------- update
+    def _update(self) -> None:
+        """Re-allocate with the current controls and refresh table, charts and checks."""
+        if self._busy:
+            return
+        with self.errors.capture():
+            if self.stretch.value >= self.sandbag.value:
+                raise SalesplanError(f"the stretch threshold ({self.stretch.value:.2f}) must be below the "
+                                     f"sandbagging threshold ({self.sandbag.value:.2f}).")
+            alloc = self.allocator()
+            res = alloc.allocate(float(self.total.value), method=self.method.value, locks=self.locks or None,
+                                 potential=self.potential)
+            phased = alloc.phase(res, profile=self.profile.value)
+            p = res["probability"]
+            res["verdict"] = np.select([p < self.stretch.value, p > self.sandbag.value], ["stretch", "sandbag"],
+                                       default="ok")
+            res.loc[p.isna(), "verdict"] = ""
+            view = self._bottom_up()
+            if view is not None:
+                g = target_gap(res, view).set_index("unique_id")
+                res["bottom_up"] = g["bottom_up"].reindex(res["unique_id"]).to_numpy()
+                res["gap"] = g["gap"].reindex(res["unique_id"]).to_numpy()
+            self.result, self.phased = res, phased
+            self._refresh_rows(res)
+            self._refresh_charts(alloc, res, phased)
+            self.smart = self._smart(alloc)
+            self.smart_html.value = frame_html(self.smart[["letter", "criterion", "verdict", "reason"]])
+            self.summary.value = self._summary_html(alloc, res)
+
+    def _refresh_rows(self, res: pd.DataFrame) -> None:
+        self._busy = True
+        try:
+            for r in res.itertuples(index=False):
+                row = self._rows.get(r.unique_id)
+                if row is None:
+                    continue
+                if not row.lock.value:
+                    row.value.value = float(r.quota)
+                prob = "" if np.isnan(r.probability) else f"P(reach) {r.probability:.0%} {r.verdict}"
+                extra = f" · bottom-up {r.bottom_up:,.0f}" if "bottom_up" in res.columns else ""
+                fb = " · no history" if r.fallback else ""
+                row.info.value = f"{prob} · last year {r.last_year:,.0f}{extra}{fb}"
+        finally:
+            self._busy = False
+
+    def _smart(self, alloc: Allocator) -> pd.DataFrame:
+        months = alloc.months_
+        key = (self.level.value, int(self.period.value))
+        if key not in self._company_samples:
+            smp = None
+            if alloc.sorted_ is not None:
+                s = self._samples[self.level.value]
+                s = s[s["ds"].isin(months)]
+                smp = s.groupby(["ds", "sample"], as_index=False)["y"].sum().assign(unique_id="all")
+            self._company_samples[key] = smp
+        smp = self._company_samples[key]
+        target = Target(self.metric, float(self.total.value), months[0], months[-1] + pd.offsets.MonthEnd(0),
+                        strategy=self.strategy.value or None, name=f"{self.metric} {months[0].year}")
+        panel = self._panel("company")
+        return smart_check([target], self.tx, samples={(self.metric, "company"): smp} if smp is not None else None,
+                           panels={(self.metric, "company"): panel}, reps=self.reps,
+                           stretch=float(self.stretch.value), sandbag=float(self.sandbag.value))
+
+    def _summary_html(self, alloc: Allocator, res: pd.DataFrame) -> str:
+        p = res["probability"]
+        src = self.forecast_source.get(self.level.value, "")
+        prob = (f"attainment probability {p.min():.0%}..{p.max():.0%} (median {p.median():.0%})"
+                if p.notna().any() else "no forecast distribution")
+        return (f"<b>{res['quota'].sum():,.0f}</b> {self.metric} for {len(res)} {self.level.value}(s) in "
+                f"{alloc.months_[0]:%Y-%m}..{alloc.months_[-1]:%Y-%m}; last year {self.base:,.0f}; "
+                f"{int(res['locked'].sum())} locked; {prob}. <small>Forecast: {src}.</small>")
+
+    def _refresh_charts(self, alloc: Allocator, res: pd.DataFrame, phased: pd.DataFrame) -> None:
+        # Plain dict figures: plotly's per-property validation would cost more than the allocation.
+        x = res["unique_id"].to_numpy(dtype=object)
+        layout = {"height": 380, "margin": {"t": 40, "b": 40}, "legend": {"orientation": "h"}}
+        quota = {"type": "bar", "x": x, "y": res["quota"].to_numpy(), "name": "quota",
+                 "marker": {"color": np.where(res["locked"], "#c77c02", "#0b79b8")}}
+        traces = [quota]
+        if res["forecast_mean"].notna().any():
+            mean = res["forecast_mean"].to_numpy()
+            traces.append({"type": "scatter", "mode": "markers", "x": x, "y": mean,
+                           "name": f"forecast ({alloc.interval}% interval)", "marker": {"color": "black", "size": 6},
+                           "error_y": {"type": "data", "symmetric": False,
+                                       "array": res["forecast_hi"].to_numpy() - mean,
+                                       "arrayminus": mean - res["forecast_lo"].to_numpy()}})
+        traces.append({"type": "scatter", "mode": "markers", "x": x, "y": res["last_year"].to_numpy(),
+                       "name": "last year", "marker": {"symbol": "line-ew-open", "size": 14, "color": "#888"}})
+        self.quota_chart.update({"data": traces, "layout": {**layout, "title": {"text": "Quotas vs forecast"}}})
+
+        colors = np.select([res["verdict"] == "stretch", res["verdict"] == "sandbag"], ["#a61b1b", "#c77c02"],
+                           "#2a9d5b")
+        lines = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": y, "y1": y,
+                  "line": {"dash": "dash", "color": c}} for y, c in
+                 ((self.stretch.value, "#a61b1b"), (self.sandbag.value, "#c77c02"))]
+        self.probability_chart.update({
+            "data": [{"type": "bar", "x": x, "y": res["probability"].to_numpy(), "name": "P(reach quota)",
+                      "marker": {"color": colors}}],
+            "layout": {**layout, "title": {"text": "Attainment probability per unit (dashed: stretch, sandbag)"},
+                       "yaxis": {"range": [0, 1], "tickformat": ".0%"}, "shapes": lines},
+        })
+
+        months = alloc.months_.to_numpy()
+        monthly = phased.groupby("ds")["value"].sum().reindex(alloc.months_).to_numpy()
+        ly = alloc.history_panel_.reindex(columns=[m - pd.DateOffset(years=1) for m in alloc.months_])
+        traces = [{"type": "bar", "x": months, "y": monthly, "name": "plan"},
+                  {"type": "scatter", "mode": "lines+markers", "x": months, "y": ly.sum(axis=0).to_numpy(),
+                   "name": "last year"}]
+        if alloc.monthly_forecast_ is not None:
+            traces.append({"type": "scatter", "mode": "lines", "x": months, "y": alloc.monthly_forecast_.sum(axis=0),
+                           "name": "forecast mean", "line": {"dash": "dot"}})
+        self.phasing_chart.update({"data": traces, "layout": {**layout, "title": {"text": "Monthly phasing (all units)"}}})
+
+    # ----------------------------------------------------------------- plans
+    @property
+    def figures(self) -> dict[str, go.Figure | None]:
+        """The current charts by name."""
+        return {"quotas": self.quota_chart.figure, "probability": self.probability_chart.figure,
+                "phasing": self.phasing_chart.figure}
+
+    @property
+    def plan(self) -> Plan | None:
+        """The current state as a :class:`salesplan.targets.Plan` (level rows + company totals)."""
+        if self.result is None or self.phased is None:
+            return None
+        lv = self.level.value
+        frames = {lv: self.phased}
+        if lv != "company":
+            frames["company"] = (self.phased.groupby("ds", as_index=False)["value"].sum()
+                                 .assign(unique_id="all")[["unique_id", "ds", "value"]])
+        parents = None
+        if self.reps is not None and lv == "rep" and "team" in self.reps.columns:
+            parents = self.reps.set_index(self.reps["rep_id"].astype("str"))["team"].astype("str")
+        params = {
+            "level": lv, "period": int(self.period.value), "metric": self.metric, "method": self.method.value,
+            "total": float(self.total.value), "growth": float(self.growth.value),
+            "price_change": float(self.price_change.value), "headcount": int(self.headcount.value),
+            "profile": self.profile.value, "locks": self.locks, "strategy": self.strategy.value,
+            "stretch": float(self.stretch.value), "sandbag": float(self.sandbag.value),
+            "forecast_source": self.forecast_source.get(lv, ""),
+        }
+        inputs = {"transactions": self.tx, "forecast": self._forecast, "reps": self.reps,
+                  "opportunities": self.opportunities}
+        extra = self.result[["unique_id", "probability"]]
+        return make_plan(self.name.value or "plan", frames, metric=self.metric, parents=parents,
+                         parameters=params, inputs=inputs, extra=extra)
+
+    def save(self) -> Path | None:
+        """Save the current scenario as the next version under ``plan_dir``."""
+        with self.errors.capture():
+            plan = self.plan
+            if plan is None:
+                raise SalesplanError("there is no valid plan to save; fix the message above first.")
+            path = save_plan(plan, plan_dir=self.plan_dir)
+            self.saved.append(path)
+            self.errors.show_info(f"Saved {path} (version {plan.version}).")
+            return path
+        return None
+
+    def export(self, path: str | Path | None = None) -> Path | None:
+        """Export the current plan to Excel (one sheet per level, with totals)."""
+        with self.errors.capture():
+            plan = self.plan
+            if plan is None:
+                raise SalesplanError("there is no valid plan to export; fix the message above first.")
+            path = Path(path) if path is not None else self.plan_dir / f"{plan.name}.xlsx"
+            out = export_excel(plan, path)
+            self.errors.show_info(f"Exported {out}.")
+            return out
+        return None
