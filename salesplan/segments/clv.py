@@ -384,12 +384,26 @@ def _minimize(
 
     BFGS rather than L-BFGS-B: with a handful of parameters its dense update is
     cheap, and L-BFGS-B's LAPACK calls can stall on multi-threaded OpenBLAS on
-    a busy machine. Convergence is judged on the gradient, because BFGS reports
-    "precision loss" when it is already at the optimum to machine precision.
+    a busy machine. Starting it from the inverse of a finite-difference Hessian
+    at ``x0`` (when positive definite) instead of the identity roughly halves
+    the iterations. Convergence is judged on the gradient, because BFGS
+    reports "precision loss" when it is already at the optimum to machine
+    precision.
     """
-    res = optimize.minimize(
-        fun, x0, jac=True, method="BFGS", options={"maxiter": max_iter, "gtol": 1e-9}
-    )
+    options: dict[str, Any] = {"maxiter": max_iter, "gtol": 1e-9}
+    value0, grad0 = fun(x0)
+    if np.isfinite(value0):
+        k, step = len(x0), 1e-5
+        hess = np.empty((k, k))
+        for j in range(k):
+            shifted = x0.copy()
+            shifted[j] += step
+            hess[:, j] = (fun(shifted)[1] - grad0) / step
+        hess = (hess + hess.T) / 2
+        if np.all(np.isfinite(hess)) and np.linalg.eigvalsh(hess).min() > 1e-10:
+            inverse = np.linalg.inv(hess)
+            options["hess_inv0"] = (inverse + inverse.T) / 2
+    res = optimize.minimize(fun, x0, jac=True, method="BFGS", options=options)
     grad = fun(res.x)[1]
     converged = bool(np.isfinite(res.fun) and np.max(np.abs(grad)) < 1e-6)
     return res.x, float(res.fun), int(res.nit), converged, str(res.message)
@@ -398,15 +412,19 @@ def _minimize(
 def _covariance(
     grad: Callable[[np.ndarray], np.ndarray], params: np.ndarray, names: list[str], model: str
 ) -> pd.DataFrame:
-    """Inverse of minus the Hessian of the total log-likelihood (central differences of the gradient)."""
+    """Inverse of minus the Hessian of the total log-likelihood.
+
+    The Hessian is a forward difference of the analytic gradient (relative step
+    1e-6: about 6 significant digits, plenty for standard errors).
+    """
     k = len(params)
     hess = np.empty((k, k))
+    base = grad(params)
     for j in range(k):
-        h = 1e-5 * params[j]
-        up, down = params.copy(), params.copy()
+        h = 1e-6 * params[j]
+        up = params.copy()
         up[j] += h
-        down[j] -= h
-        hess[:, j] = (grad(up) - grad(down)) / (2 * h)
+        hess[:, j] = (grad(up) - base) / h
     hess = (hess + hess.T) / 2
     try:
         cov = np.linalg.inv(-hess)
