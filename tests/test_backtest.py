@@ -209,3 +209,37 @@ def test_default_forecast_fn_is_the_package_forecast(rng):
     assert cv[models].notna().all().all()
     ev = backtest_summary(cv, df)
     assert ev.overall["mase"].notna().all()
+
+
+# -- charts (salesplan.forecast.plots) -------------------------------------------
+
+
+def test_forecast_chart_draws_history_models_and_bands_with_a_series_dropdown(rng):
+    from salesplan.forecast.plots import forecast_chart
+
+    df = _panel(rng, n_series=2)
+    fc = mean3_fn(df, 6, level=[80, 95], freq="MS")
+    fig = forecast_chart(df, fc)
+    names = [t.name for t in fig.data]
+    # Per series: two bands (95 then 80), the model line, the history.
+    assert names == ["mean3 95%", "mean3 80%", "mean3", "actual"] * 2
+    assert [t.visible for t in fig.data] == [True] * 4 + [False] * 4
+    buttons = fig.layout.updatemenus[0].buttons
+    assert [b.label for b in buttons] == ["p1", "p0"]
+    assert buttons[1].args[0]["visible"] == [False] * 4 + [True] * 4
+    band = fig.data[1]
+    assert len(band.x) == 12 and band.fill == "toself"
+    with pytest.raises(SalesplanDataError, match=r"ids \['zz'\] have no forecasts"):
+        forecast_chart(df, fc, ids=["zz"])
+
+
+def test_backtest_chart_orders_models_and_greys_baselines(rng):
+    from salesplan.forecast.plots import backtest_chart
+
+    df = _panel(rng, n_series=2)
+    ev = backtest_summary(backtest(df, 6, n_windows=2, forecast_fn=mean3_fn), df)
+    fig = backtest_chart(ev.overall, metric="mase")
+    bar = fig.data[0]
+    assert list(bar.y)[-1] == ev.overall["model"].iloc[0]  # best on top
+    colors = dict(zip(bar.y, bar.marker.color))
+    assert colors["naive"] == colors["snaive"] == "#b0b0b0" and colors["mean3"] != "#b0b0b0"
