@@ -1,0 +1,1579 @@
+"""Loading real files: CSV/TSV/text, Excel, Parquet, SQL databases and DataFrames.
+
+Every table of :data:`salesplan.schema.TABLES` has a loader (``load_transactions``,
+``load_customers``, ...), all thin wrappers over :func:`load_table`. A loader
+
+1. reads the source (the file itself is only ever opened for reading),
+2. recognises the headers: an explicit ``columns=`` mapping first, then the
+   header names in :class:`salesplan.schema.Column` ``aliases`` (English and
+   Chinese, compared with :func:`salesplan.schema.normalize_header`, so case,
+   spaces and punctuation do not matter),
+3. parses every schema column to its kind (dates in ISO, US, day-first,
+   ``YYYYMMDD`` and Excel-serial forms; numbers with thousands separators,
+   currency symbols, parentheses negatives and percent signs),
+4. validates (required columns, unparseable values, categorical fields,
+   duplicate keys) and either drops a few incomplete rows with a
+   :class:`~salesplan.errors.SalesplanDataWarning` or raises one
+   :class:`~salesplan.errors.SalesplanDataError` listing every problem found.
+
+Conventions of the returned frame
+---------------------------------
+* Schema columns come first, in schema order, with the dtypes of
+  :meth:`salesplan.schema.TableSchema.dtypes`: text is the nullable
+  ``"string"`` dtype (missing values are ``pd.NA``; pandas 3's default ``"str"``
+  is not used so that every loader returns the same dtype whatever the
+  source), dates ``datetime64[ns]`` (time zones are dropped, keeping the wall
+  time), numbers ``float64``. Optional schema columns appear only when the
+  source has them (or, for ``revenue``, when they could be derived).
+* ``transactions`` gains a boolean ``is_return`` column: ``True`` for lines
+  with negative revenue or quantity (returns and credit notes).
+* Columns that match no field are kept after the schema columns, with
+  snake_case names (``"Sales Notes"`` -> ``"sales_notes"``; positional columns
+  of a header-less file become ``column_<i>``); map a header to ``None`` to
+  drop it.
+* When two headers look like the same field (``"Sales"`` and ``"Amount"`` both
+  mean revenue) the header equal to the field name wins, then the one whose
+  alias comes first in the schema, then the leftmost; the other is kept as an
+  extra column and a warning says so.
+* Rows of a file are reset to a ``RangeIndex``; a DataFrame source keeps its
+  index labels (only dropped rows disappear).
+* What was done is reported in ``df.attrs["salesplan"]``; read it with
+  :func:`load_report`.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+import unicodedata
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan._validation import closest_matches
+from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
+from salesplan.schema import (
+    STAGES,
+    STATUSES,
+    TABLES,
+    TARGET_LEVELS,
+    TableSchema,
+    get_schema,
+    normalize_header,
+)
+
+__all__ = [
+    "LoadReport",
+    "load_report",
+    "load_table",
+    "load_transactions",
+    "load_customers",
+    "load_opportunities",
+    "load_stage_history",
+    "load_reps",
+    "load_targets",
+    "load_feedback",
+    "load_market",
+    "snake_case",
+    "TEXT_EXTENSIONS",
+    "EXCEL_EXTENSIONS",
+    "PARQUET_EXTENSIONS",
+    "SQLITE_EXTENSIONS",
+]
+
+#: File name endings read as delimited text (the delimiter is sniffed).
+TEXT_EXTENSIONS = (".csv", ".tsv", ".tab", ".txt", ".dat", ".psv")
+#: File name endings read with openpyxl.
+EXCEL_EXTENSIONS = (".xlsx", ".xlsm")
+#: File name endings read with pyarrow.
+PARQUET_EXTENSIONS = (".parquet", ".pq")
+#: File name endings opened as SQLite databases.
+SQLITE_EXTENSIONS = (".db", ".sqlite", ".sqlite3")
+
+#: Default share of rows that may be dropped for missing required values.
+MAX_DROP_FRACTION = 0.05
+
+_FORMATS = ("csv", "excel", "parquet", "sqlite")
+_HEADER_SCAN_ROWS = 20
+_SNIFF_LINES = 50
+
+# Cells that mean "no value". Text columns keep "NA" (North America, Namibia).
+_MISSING_TEXT = {"", "nan", "null", "none", "#n/a", "n/a", "<na>", "nat"}
+_MISSING_VALUE = _MISSING_TEXT | {"na", "-", "--", "—", "#value!", "#null!", "#ref!", "#div/0!"}
+
+# Category synonyms seen in CRM exports, folded with normalize_header.
+_CHOICE_SYNONYMS = {
+    "stage": {
+        "closedwon": "won", "closedlost": "lost", "wonclosed": "won", "lostclosed": "lost",
+        "qualification": "needs_analysis", "qualify": "needs_analysis",
+        "proposalpricequote": "proposal", "negotiationreview": "negotiation",
+        "赢单": "won", "成交": "won", "输单": "lost", "丢单": "lost",
+    },
+    "status": {
+        "closedwon": "won", "closedlost": "lost", "inprogress": "open", "active": "open",
+        "进行中": "open", "跟进中": "open", "赢单": "won", "成交": "won", "输单": "lost", "丢单": "lost",
+    },
+    "level": {"total": "company", "all": "company", "salesrep": "rep", "公司": "company",
+              "区域": "region", "地区": "region", "团队": "team", "销售员": "rep", "产品": "product",
+              "品类": "category", "渠道": "channel"},
+}
+_CHOICES = {
+    ("opportunities", "stage"): STAGES,
+    ("opportunities", "status"): STATUSES,
+    ("stage_history", "stage"): STAGES,
+    ("targets", "level"): TARGET_LEVELS,
+}
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass
+class LoadReport:
+    """What a loader did: read it with :func:`load_report`.
+
+    Attributes
+    ----------
+    source : str
+        File name, URL or ``"DataFrame"``.
+    table : str
+        Table of the data model the source was loaded as.
+    format : str
+        ``"csv"``, ``"excel"``, ``"parquet"``, ``"sql"``, ``"duckdb"`` or ``"frame"``.
+    mapping : dict
+        Source header -> field name, for every recognised column (headers of a
+        header-less file are their positions as strings: ``"0"``, ``"1"``...).
+    extra_columns : dict
+        Source header -> name of a kept column that is not in the schema.
+    rows_read : int
+        Data rows in the source (blank lines excluded).
+    rows : int
+        Rows returned.
+    rows_dropped : dict
+        Reason -> number of rows dropped for it.
+    returns : int
+        Lines recognised as returns or credit notes (transactions only).
+    derived : list of str
+        Columns computed from others (``"revenue = quantity * unit_price"``).
+    date_formats : dict
+        Date column -> the form its text was read in (``"day-first"``...).
+    encoding, delimiter : str or None
+        For text files, what was detected (or given).
+    warnings : list of str
+        Every warning issued while loading.
+    """
+
+    source: str
+    table: str
+    format: str = ""
+    mapping: dict[str, str] = field(default_factory=dict)
+    extra_columns: dict[str, str] = field(default_factory=dict)
+    rows_read: int = 0
+    rows: int = 0
+    rows_dropped: dict[str, int] = field(default_factory=dict)
+    returns: int = 0
+    derived: list[str] = field(default_factory=list)
+    date_formats: dict[str, str] = field(default_factory=dict)
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a plain dict (what ``df.attrs["salesplan"]`` holds)."""
+        return asdict(self)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per source column: ``header``, ``field``, ``kind``.
+
+        ``kind`` is ``"schema"`` for recognised fields and ``"extra"`` for
+        kept columns that are not in the schema.
+        """
+        rows = [(h, f, "schema") for h, f in self.mapping.items()]
+        rows += [(h, f, "extra") for h, f in self.extra_columns.items()]
+        return pd.DataFrame(rows, columns=["header", "field", "kind"])
+
+
+def load_report(df: pd.DataFrame) -> LoadReport:
+    """The :class:`LoadReport` a salesplan loader attached to ``df``.
+
+    Raises
+    ------
+    SalesplanError
+        When ``df`` did not come from a salesplan loader (or lost its
+        ``attrs`` in a pandas operation that does not keep them).
+    """
+    info = getattr(df, "attrs", {}).get("salesplan") if isinstance(df, pd.DataFrame) else None
+    if not isinstance(info, dict):
+        raise SalesplanError(
+            "This frame carries no load report (df.attrs['salesplan'] is absent). "
+            "Reports are attached by salesplan.io loaders such as load_transactions; "
+            "some pandas operations drop attrs, so read the report right after loading."
+        )
+    known = LoadReport.__dataclass_fields__
+    return LoadReport(**{k: v for k, v in info.items() if k in known})
+
+
+# --------------------------------------------------------------------------- problems
+
+
+class _Problems:
+    """Collects every problem so that one error can list them all."""
+
+    def __init__(self, source: str, table: str) -> None:
+        self.source = source
+        self.table = table
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        warnings.warn(f"{self.source}: {message}", SalesplanDataWarning, stacklevel=4)
+
+    def raise_if_any(self, report: LoadReport | None = None) -> None:
+        if not self.errors:
+            return
+        if len(self.errors) == 1:
+            text = f"{self.source}: {self.errors[0]}"
+        else:
+            text = (
+                f"{self.source} cannot be loaded as {self.table} ({len(self.errors)} problems):\n"
+                + "\n".join(f"- {e}" for e in self.errors)
+            )
+        raise _data_error(text, self.errors, report)
+
+
+def _data_error(text: str, problems: list[str] | None = None, report: LoadReport | None = None):
+    err = SalesplanDataError(text)
+    err.problems = list(problems) if problems else [text]  # read by the CLI
+    err.report = report
+    return err
+
+
+class _Locator:
+    """Turns row positions into the words a user can find them by."""
+
+    def __init__(self, kind: str, first: int = 0, labels: pd.Index | None = None, sheet: str | None = None):
+        self.kind = kind  # "line", "excel", "row", "label"
+        self.first = first  # number of position 0 (line/row number)
+        self.labels = labels
+        self.sheet = sheet
+
+    def __call__(self, positions: np.ndarray, limit: int = 5) -> str:
+        positions = np.asarray(positions)
+        if self.kind == "label" and self.labels is not None:
+            shown = [repr(x) if isinstance(x, str) else str(x) for x in self.labels[positions[:limit]]]
+            word = "row" if len(positions) == 1 else "rows"
+            text = f"{word} {', '.join(shown)}"
+        else:
+            shown = [str(int(p) + self.first) for p in positions[:limit]]
+            if self.kind == "line":
+                word = "line" if len(positions) == 1 else "lines"
+            elif self.kind == "excel":
+                word = "Excel row" if len(positions) == 1 else "Excel rows"
+            else:
+                word = "data row" if len(positions) == 1 else "data rows"
+            text = f"{word} {', '.join(shown)}"
+        if len(positions) > limit:
+            text += f" (and {len(positions) - limit} more)"
+        if self.kind == "excel" and self.sheet is not None:
+            text += f" of sheet {self.sheet!r}"
+        return text
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class _Raw:
+    """A source read as-is: headers untouched, cells not parsed yet."""
+
+    frame: pd.DataFrame
+    headers: list[Any]  # header cell per column (positions when there is no header)
+    locate: _Locator
+    source: str
+    format: str
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    blank_rows: int = 0
+    positional: bool = False
+
+
+def _source_name(source: Any) -> str:
+    if isinstance(source, (str, Path)):
+        text = str(source)
+        if "://" in text:
+            # Never echo a password of a database URL.
+            return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", text)
+        return Path(text).name or text
+    if isinstance(source, pd.DataFrame):
+        return "DataFrame"
+    name = getattr(source, "name", None)
+    if isinstance(name, str):
+        return Path(name).name
+    return type(source).__name__
+
+
+def _is_url(text: str) -> bool:
+    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://", text) is not None
+
+
+def _read_source(
+    source: Any,
+    *,
+    table: TableSchema,
+    positional: bool,
+    query: str | None,
+    sheet_name: Any,
+    encoding: str | None,
+    delimiter: str | None,
+    format: str | None,
+) -> _Raw:
+    name = _source_name(source)
+    if isinstance(source, pd.DataFrame):
+        return _Raw(
+            frame=source.copy(deep=False),  # copy-on-write: the caller's frame is never changed
+            headers=list(source.columns),
+            locate=_Locator("label", labels=source.index),
+            source=name,
+            format="frame",
+            positional=positional,
+        )
+    if _is_duckdb(source):
+        return _read_duckdb(source, query=query, table=table)
+    if _is_sqlalchemy(source):
+        return _read_sql(source, query=query, table=table, name=name)
+    if isinstance(source, str) and _is_url(source):
+        return _read_sql(source, query=query, table=table, name=name)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise _data_error(
+                f"File not found: {str(path)!r} (looked in {Path.cwd()}). Check the path and the "
+                "file name; pass an absolute path if the notebook runs from another folder."
+            )
+        if path.is_dir():
+            raise _data_error(f"{str(path)!r} is a folder, not a file. Pass the path of one file in it.")
+        fmt = format or _format_from_name(path.name)
+        if fmt == "sqlite":
+            return _read_sql(f"sqlite:///{path.resolve()}", query=query, table=table, name=name, path=path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise _data_error(f"{name}: cannot read the file ({exc.strerror or exc}). "
+                              "Check that it exists, is not open exclusively in another program, "
+                              "and that you may read it.") from None
+    elif isinstance(source, (bytes, bytearray)):
+        data, fmt = bytes(source), format
+    elif hasattr(source, "read"):
+        data = source.read()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+            encoding = encoding or "utf-8"
+        fmt = format
+    else:
+        raise SalesplanError(
+            f"Cannot load from a {type(source).__name__}. Pass a file path, a pandas DataFrame, "
+            "a SQLAlchemy URL string such as 'sqlite:///sales.db' (with query=), "
+            "a DuckDB connection with query=, or bytes / a file object with format=."
+        )
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise _data_error(f"{name}: the gzip file is damaged ({exc}).") from None
+    if fmt is None:
+        fmt = _format_from_bytes(data)
+    if fmt not in _FORMATS:
+        raise SalesplanError(f"format must be one of {list(_FORMATS)} or None, got {fmt!r}.")
+    if fmt == "excel":
+        return _read_excel(data, name=name, table=table, positional=positional, sheet_name=sheet_name)
+    if fmt == "parquet":
+        return _read_parquet(data, name=name)
+    if fmt == "sqlite":
+        raise SalesplanError("SQLite databases must be given as a path or a 'sqlite:///...' URL.")
+    return _read_text(data, name=name, table=table, positional=positional, encoding=encoding,
+                      delimiter=delimiter)
+
+
+def _format_from_name(filename: str) -> str:
+    lower = filename.lower()
+    if lower.endswith(".gz"):
+        lower = lower[:-3]
+    suffix = Path(lower).suffix
+    if suffix in TEXT_EXTENSIONS:
+        return "csv"
+    if suffix in EXCEL_EXTENSIONS:
+        return "excel"
+    if suffix in PARQUET_EXTENSIONS:
+        return "parquet"
+    if suffix in SQLITE_EXTENSIONS:
+        return "sqlite"
+    if suffix == ".xls":
+        raise _data_error(
+            f"{filename}: old-style Excel .xls files are not supported. Open it in Excel (or "
+            "LibreOffice) and save it as .xlsx or .csv."
+        )
+    known = TEXT_EXTENSIONS + EXCEL_EXTENSIONS + PARQUET_EXTENSIONS + SQLITE_EXTENSIONS
+    raise _data_error(
+        f"{filename}: unknown file extension {suffix or '(none)'!r}. Supported: {', '.join(known)}. "
+        "If it is a delimited text file, pass format='csv' (or 'excel', 'parquet')."
+    )
+
+
+def _format_from_bytes(data: bytes) -> str:
+    if data[:4] == b"PK\x03\x04":
+        return "excel"
+    if data[:4] == b"PAR1":
+        return "parquet"
+    if data[:16] == b"SQLite format 3\x00":
+        return "sqlite"
+    return "csv"
+
+
+# ----- text
+
+
+def _decode(data: bytes, encoding: str | None, name: str) -> tuple[str, str]:
+    if encoding is not None:
+        try:
+            return data.decode(encoding), encoding
+        except LookupError:
+            raise SalesplanError(f"Unknown encoding {encoding!r}. Use e.g. 'utf-8', 'gb18030', 'cp1252'.") from None
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            others = [e for e in ("utf-8", "gb18030", "cp1252") if e != encoding.lower()]
+            raise _data_error(
+                f"{name}: the file is not valid {encoding} (byte {exc.start}, line {line}). "
+                f"Leave encoding=None to detect it, or try "
+                + " or ".join(f"encoding={e!r}" for e in others) + "."
+            ) from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
+    for enc in ("utf-8", "gb18030", "cp1252"):
+        try:
+            return data.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1"), "latin-1"
+
+
+def _split_line(line: str, delimiter: str | None) -> list[str]:
+    if delimiter is None:  # runs of whitespace, honouring double quotes as pandas does
+        try:
+            return next(csv.reader([line.strip().replace("\t", " ")], delimiter=" ", skipinitialspace=True))
+        except (csv.Error, StopIteration):
+            return line.split()
+    try:
+        return next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
+    except (csv.Error, StopIteration):
+        return line.split(delimiter)
+
+
+def _sniff_delimiter(lines: list[str]) -> str | None:
+    """The delimiter that splits the sample lines most consistently (None: whitespace)."""
+    lines = [ln for ln in lines if ln.strip()]
+    if not lines:
+        return ","
+    best, best_score = None, (0.0, 0)
+    for delim in (",", "\t", ";", "|"):
+        counts = [len(_split_line(ln, delim)) for ln in lines]
+        values, freq = np.unique(counts, return_counts=True)
+        mode = int(values[np.argmax(freq)])
+        if mode < 2:
+            continue
+        score = (float(freq.max()) / len(lines), mode)
+        if score > best_score:
+            best, best_score = delim, score
+    if best is not None and best_score[0] >= 0.5:
+        return best
+    counts = [len(ln.split()) for ln in lines]
+    values, freq = np.unique(counts, return_counts=True)
+    if int(values[np.argmax(freq)]) >= 2:
+        return None
+    return best or ","
+
+
+def _read_text(data, *, name, table, positional, encoding, delimiter) -> _Raw:
+    text, enc = _decode(data, encoding, name)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise _data_error(f"{name}: the file is empty. Export the data again, with a header line "
+                          "and at least one row.")
+    lines = text.splitlines()
+    if delimiter is None:
+        delim = _sniff_delimiter(lines[:_SNIFF_LINES])
+    else:
+        delim = None if delimiter in (" ", r"\s+", "whitespace") else delimiter
+    header_line = None
+    if not positional:
+        rows = [_split_line(ln, delim) if ln.strip() else [] for ln in lines[:_HEADER_SCAN_ROWS]]
+        header_line = _pick_header_row(rows, table)
+    skip = 0 if header_line is None else header_line + 1
+    if header_line is None:
+        width = max((len(_split_line(ln, delim)) for ln in lines[:_SNIFF_LINES] if ln.strip()), default=1)
+    else:
+        width = max(len(_split_line(lines[header_line], delim)), 1)
+    # The header (or the widest sampled line) fixes the number of fields: shorter rows are
+    # padded with missing cells, longer ones are an error naming their line.
+    kwargs: dict[str, Any] = dict(
+        header=None, names=range(width), index_col=False, dtype=str, keep_default_na=False,
+        na_values=[""], skip_blank_lines=False, skiprows=skip,
+    )
+    if delim is None:
+        kwargs["sep"] = r"\s+"
+    else:
+        kwargs.update(sep=delim, skipinitialspace=True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(text), **kwargs)
+        if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+            # pandas drops the surplus fields of a long first row with only a warning.
+            for number, line in enumerate(lines[skip:], start=skip + 1):
+                fields = len(_split_line(line, delim)) if line.strip() else 0
+                if fields > width:
+                    raise pd.errors.ParserError(f"Expected {width} fields in line {number}, saw {fields}")
+    except pd.errors.EmptyDataError:
+        frame = pd.DataFrame()
+    except (pd.errors.ParserError, ValueError, IndexError, csv.Error) as exc:
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+        if m:
+            line = int(m.group(2))  # pandas counts file lines, skipped ones included
+            msg = (f"line {line} has {m.group(3)} fields where {m.group(1)} were expected "
+                   f"(delimiter {_delim_name(delim)!s})")
+        raise _data_error(
+            f"{name}: the file cannot be read as delimited text: {msg}. Check the delimiter and "
+            "quoting (a field containing the delimiter must be in double quotes), or pass "
+            "delimiter=',' (';', '\\t', ' ') to choose it."
+        ) from None
+    if header_line is None:
+        headers: list[Any] = list(range(frame.shape[1]))
+    else:
+        headers = _split_line(lines[header_line], delim)
+        headers = [h.strip() for h in headers]
+        if len(headers) < frame.shape[1]:
+            headers += [""] * (frame.shape[1] - len(headers))
+        headers = headers[: frame.shape[1]] if frame.shape[1] else headers
+        if frame.shape[1] == 0:
+            frame = pd.DataFrame(columns=range(len(headers)))
+    frame.columns = range(frame.shape[1])
+    return _Raw(
+        frame=frame, headers=headers, locate=_Locator("line", first=skip + 1), source=name,
+        format="csv", encoding=enc, delimiter=_delim_name(delim), positional=header_line is None,
+    )
+
+
+def _delim_name(delim: str | None) -> str:
+    return {None: "whitespace", "\t": "tab", ",": "','", ";": "';'", "|": "'|'"}.get(delim, repr(delim))
+
+
+def _pick_header_row(rows: list[list[Any]], table: TableSchema) -> int:
+    """Index of the row that looks most like a header (title lines above it are skipped)."""
+    lookup = _alias_lookup(table)
+    best, best_score = None, 0
+    for i, row in enumerate(rows):
+        cells = [c for c in row if c is not None and str(c).strip() and not _is_missing_cell(c)]
+        if not cells:
+            continue
+        if best is None:
+            best = i
+        score = len({lookup[k][0] for c in cells if (k := normalize_header(c)) in lookup})
+        if score > best_score:
+            best, best_score = i, score
+        if best_score >= len(table.required):
+            break
+    return 0 if best is None else best
+
+
+def _is_missing_cell(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+# ----- excel, parquet, sql
+
+
+def _read_excel(data, *, name, table, positional, sheet_name) -> _Raw:
+    try:
+        book = pd.ExcelFile(io.BytesIO(data), engine="openpyxl")
+    except Exception as exc:  # openpyxl raises many types for damaged files
+        raise _data_error(f"{name}: cannot open the Excel workbook ({type(exc).__name__}: {exc}). "
+                          "Check that it is an .xlsx file; re-save it from Excel if it is damaged.") from None
+    sheets = book.sheet_names
+    if isinstance(sheet_name, int):
+        if not 0 <= sheet_name < len(sheets):
+            raise _data_error(f"{name}: there is no sheet number {sheet_name}; the workbook has "
+                              f"{len(sheets)} sheet(s): {sheets}. Pass sheet_name= one of those.")
+        sheet = sheets[sheet_name]
+    else:
+        if sheet_name not in sheets:
+            near = closest_matches(str(sheet_name), sheets)
+            hint = f" Closest: {near}." if near else ""
+            raise _data_error(f"{name}: there is no sheet {sheet_name!r}; sheets: {sheets}.{hint} "
+                              "Pass sheet_name= one of those (or its position, 0 for the first).")
+        sheet = sheet_name
+    try:
+        frame = pd.read_excel(book, sheet_name=sheet, header=None, keep_default_na=False, na_values=[""])
+    except Exception as exc:
+        raise _data_error(f"{name}: cannot read sheet {sheet!r} ({type(exc).__name__}: {exc}).") from None
+    if frame.empty:
+        raise _data_error(f"{name}: sheet {sheet!r} is empty. Choose the sheet with the data "
+                          f"(sheets: {sheets}) with sheet_name=.")
+    header_row = None
+    if not positional:
+        rows = frame.head(_HEADER_SCAN_ROWS).astype(object).values.tolist()
+        header_row = _pick_header_row(rows, table)
+    if header_row is None:
+        headers: list[Any] = list(range(frame.shape[1]))
+        body = frame
+        first = 1
+    else:
+        headers = ["" if _is_missing_cell(h) else str(h).strip() for h in frame.iloc[header_row]]
+        body = frame.iloc[header_row + 1:]
+        first = header_row + 2
+    body = body.reset_index(drop=True).infer_objects()
+    body.columns = range(body.shape[1])
+    return _Raw(frame=body, headers=headers, locate=_Locator("excel", first=first, sheet=sheet),
+                source=name, format="excel", sheet=sheet, positional=header_row is None)
+
+
+def _read_parquet(data, *, name) -> _Raw:
+    try:
+        frame = pd.read_parquet(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError...
+        raise _data_error(f"{name}: cannot read the Parquet file ({type(exc).__name__}: {exc}). "
+                          "Check that it is a complete Parquet file.") from None
+    headers = list(frame.columns)
+    frame = frame.reset_index(drop=True)
+    frame.columns = range(frame.shape[1])
+    return _Raw(frame=frame, headers=headers, locate=_Locator("row", first=1), source=name, format="parquet")
+
+
+def _is_duckdb(obj: Any) -> bool:
+    return type(obj).__module__.split(".")[0] in ("duckdb", "_duckdb") and hasattr(obj, "execute")
+
+
+def _is_sqlalchemy(obj: Any) -> bool:
+    return type(obj).__module__.startswith("sqlalchemy.") and hasattr(obj, "connect" if
+                                                                      hasattr(obj, "dispose") else "execute")
+
+
+_IDENTIFIER = re.compile(r'^\s*("?[\w$]+"?\.)?"?[\w$ ]+"?\s*$')
+
+
+def _choose_table(tables: list[str], query: str | None, table: TableSchema, name: str) -> str:
+    if query is not None:
+        return query
+    if len(tables) == 1:
+        return tables[0]
+    for t in tables:
+        if t.lower() == table.name:
+            return t
+    raise _data_error(
+        f"{name}: say which table to read: the database has "
+        f"{len(tables)} table(s) {tables[:20]} and none is called {table.name!r}. "
+        f"Pass query='SELECT ... FROM ...' or a table name, e.g. query={tables[0]!r}."
+        if tables else f"{name}: the database has no tables. Check the URL or path."
+    )
+
+
+def _read_sql(source, *, query, table, name, path: Path | None = None) -> _Raw:
+    import sqlalchemy as sa
+
+    owned = False
+    if isinstance(source, str):
+        m = re.match(r"^sqlite(\+\w+)?:///(.+)$", source)
+        if m and m.group(2) != ":memory:" and not Path(m.group(2).split("?")[0]).exists():
+            # SQLite would silently create an empty database file.
+            raise _data_error(f"Database file not found: {m.group(2)!r} (from URL {name!r}). "
+                              "Check the path; an absolute path needs four slashes: sqlite:////abs/path.db.")
+        try:
+            engine = sa.create_engine(source)
+        except Exception as exc:
+            raise _data_error(f"{name}: not a usable database URL ({type(exc).__name__}: {exc}). "
+                              "Use e.g. 'sqlite:///sales.db' or 'postgresql://user@host/db'; the "
+                              "database driver must be installed.") from None
+        owned = True
+    else:
+        engine = source
+    try:
+        if query is None:
+            inspector = sa.inspect(engine)
+            query = _choose_table(inspector.get_table_names(), None, table, name)
+        if _IDENTIFIER.match(query) and not re.match(r"(?i)^\s*(select|with|values|table)\b", query):
+            tname = query.strip().strip('"')
+            frame = pd.read_sql_query(sa.text(f'SELECT * FROM "{tname}"') if "." not in tname
+                                      else sa.text(f"SELECT * FROM {query}"), engine)
+            source_desc = f"table {tname!r}"
+        else:
+            frame = pd.read_sql_query(sa.text(query), engine)
+            source_desc = "query"
+    except SalesplanError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _data_error(f"{name}: the database query failed: {first}. Check the table name or "
+                          "the SQL in query=.") from None
+    finally:
+        if owned:
+            engine.dispose()
+    headers = list(frame.columns)
+    frame.columns = range(frame.shape[1])
+    return _Raw(frame=frame, headers=headers, locate=_Locator("row", first=1),
+                source=f"{name} ({source_desc})", format="sql")
+
+
+def _read_duckdb(con, *, query, table) -> _Raw:
+    try:
+        if query is None:
+            tables = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
+            query = _choose_table(tables, None, table, "DuckDB connection")
+        if _IDENTIFIER.match(query) and not re.match(r"(?i)^\s*(select|with|values|table|from)\b", query):
+            frame = con.execute(f'SELECT * FROM "{query.strip().strip(chr(34))}"').df()
+            desc = f"table {query.strip()!r}"
+        else:
+            frame = con.execute(query).df()
+            desc = "query"
+    except SalesplanError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _data_error(f"DuckDB connection: the query failed: {first}. Check the table name or "
+                          "the SQL in query=.") from None
+    headers = list(frame.columns)
+    frame.columns = range(frame.shape[1])
+    return _Raw(frame=frame, headers=headers, locate=_Locator("row", first=1),
+                source=f"DuckDB ({desc})", format="duckdb")
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+_ALIAS_CACHE: dict[str, dict[str, tuple[str, int]]] = {}
+
+
+def _alias_lookup(table: TableSchema) -> dict[str, tuple[str, int]]:
+    """Normalised header -> (field, preference); preference 0 is the field name itself."""
+    if table.name not in _ALIAS_CACHE:
+        lookup: dict[str, tuple[str, int]] = {}
+        for col in table.columns:
+            lookup.setdefault(normalize_header(col.name), (col.name, 0))
+        for col in table.columns:
+            for i, alias in enumerate(col.aliases, start=1):
+                lookup.setdefault(normalize_header(alias), (col.name, i))
+        _ALIAS_CACHE[table.name] = lookup
+    return _ALIAS_CACHE[table.name]
+
+
+def snake_case(header: Any) -> str:
+    """A header as a snake_case column name.
+
+    >>> snake_case("  Sales Notes (internal) ")
+    'sales_notes_internal'
+    >>> snake_case("备注")
+    '备注'
+    """
+    text = unicodedata.normalize("NFKC", str(header)).strip().lower()
+    text = re.sub(r"[^\w]+", "_", text).strip("_")
+    return text or "column"
+
+
+@dataclass
+class _Mapping:
+    fields: dict[int, str]  # column position -> field
+    extras: dict[int, str]  # column position -> kept name
+    dropped: list[int]
+
+
+def _resolve_mapping(raw: _Raw, table: TableSchema, columns: dict | None, problems: _Problems) -> _Mapping:
+    headers = raw.headers
+    labels = [str(h) for h in headers]
+    fields: dict[int, str] = {}
+    dropped: list[int] = []
+    explicit: set[int] = set()
+    for key, target in (columns or {}).items():
+        pos = _find_header(key, headers, raw, problems)
+        if pos is None:
+            continue
+        explicit.add(pos)
+        if target is None:
+            dropped.append(pos)
+            continue
+        if target not in table.names:
+            near = closest_matches(str(target), table.names)
+            hint = f" Did you mean {near[0]!r}?" if near else ""
+            problems.error(
+                f"columns={{{key!r}: {target!r}}}: {target!r} is not a field of {table.name}.{hint} "
+                f"Fields: {', '.join(table.names)} (map a header to None to drop it)."
+            )
+            continue
+        if target in fields.values():
+            other = next(labels[p] for p, f in fields.items() if f == target)
+            problems.error(f"columns= maps both {other!r} and {labels[pos]!r} to {target!r}; map only one of them.")
+            continue
+        fields[pos] = target
+    lookup = _alias_lookup(table)
+    candidates: dict[str, list[tuple[int, int]]] = {}
+    for pos, header in enumerate(headers):
+        if pos in explicit or isinstance(header, (int, np.integer)):
+            continue
+        hit = lookup.get(normalize_header(header))
+        if hit is None or hit[0] in fields.values():
+            continue
+        candidates.setdefault(hit[0], []).append((hit[1], pos))
+    for fname, options in candidates.items():
+        options.sort()
+        fields[options[0][1]] = fname
+        for _, pos in options[1:]:
+            problems.warn(
+                f"headers {labels[options[0][1]]!r} and {labels[pos]!r} both look like {fname!r}; "
+                f"used {labels[options[0][1]]!r} and kept {labels[pos]!r} as an extra column. "
+                f"To use the other, pass columns={{{labels[pos]!r}: {fname!r}}}."
+            )
+    extras: dict[int, str] = {}
+    taken = set(fields.values())
+    for pos, header in enumerate(headers):
+        if pos in fields or pos in dropped:
+            continue
+        unnamed = isinstance(header, (int, np.integer)) or not str(header).strip() \
+            or str(header).startswith("Unnamed: ")
+        if unnamed and raw.frame.iloc[:, pos].isna().all():
+            dropped.append(pos)  # trailing delimiters and empty spreadsheet columns
+            continue
+        base = f"column_{pos}" if unnamed else snake_case(header)
+        name, k = base, 2
+        while name in taken or name in ("is_return",):
+            name, k = f"{base}_{k}", k + 1
+        taken.add(name)
+        extras[pos] = name
+    return _Mapping(fields=fields, extras=extras, dropped=dropped)
+
+
+def _find_header(key: Any, headers: list[Any], raw: _Raw, problems: _Problems) -> int | None:
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        if 0 <= key < len(headers):
+            return int(key)
+        problems.error(f"columns= refers to column position {key}, but the source has "
+                       f"{len(headers)} column(s) (positions 0..{len(headers) - 1}).")
+        return None
+    for pos, h in enumerate(headers):
+        if isinstance(h, str) and h == key:
+            return pos
+    wanted = normalize_header(key)
+    for pos, h in enumerate(headers):
+        if normalize_header(h) == wanted and not isinstance(h, (int, np.integer)):
+            return pos
+    found = [str(h) for h in headers]
+    near = closest_matches(str(key), found)
+    hint = f" Closest: {', '.join(map(repr, near))}." if near else ""
+    extra = (" The source has no header line, so use positions: columns={0: 'customer_id', ...}."
+             if raw.positional else "")
+    problems.error(f"columns= names header {key!r}, which is not in the source. Headers found: "
+                   f"{found[:30]}.{hint}{extra}")
+    return None
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Cells as stripped text (``"string"`` dtype), missing as NA; numbers without ``.0``."""
+    if pd.api.types.is_bool_dtype(values):
+        out = values.astype("string")
+    elif pd.api.types.is_float_dtype(values):
+        finite = values.dropna()
+        if len(finite) and np.all(np.isfinite(finite)) and np.all(np.mod(finite, 1) == 0) \
+                and finite.abs().max() < 2**53:
+            out = values.astype("Int64").astype("string")
+        else:
+            out = values.astype("string")
+    elif pd.api.types.is_numeric_dtype(values):
+        out = values.astype("string")
+    elif pd.api.types.is_datetime64_any_dtype(values):
+        out = values.dt.strftime("%Y-%m-%d %H:%M:%S").str.replace(" 00:00:00", "", regex=False)
+        out = out.astype("string")
+    elif values.dtype == object:
+        out = values.map(_cell_text, na_action="ignore").astype("string")
+    else:
+        out = values.astype("string")
+    return out.str.strip()
+
+
+def _cell_text(value: Any) -> Any:
+    if isinstance(value, float):
+        if value != value:
+            return pd.NA
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    if isinstance(value, (pd.Timestamp,)) or hasattr(value, "isoformat"):
+        text = value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+        return text[:-9] if text.endswith(" 00:00:00") else text
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _missing_mask(text: pd.Series, tokens: set[str]) -> pd.Series:
+    return text.isna() | text.str.lower().isin(tokens)
+
+
+_CURRENCY = re.compile(
+    r"(?i)(?:RMB|CNY|USD|EUR|GBP|HKD|JPY|CHF|US\$|HK\$|NT\$|R\$|A\$|C\$|[¥￥$€£₹₩]|元|円)"
+)
+
+
+def _parse_numbers(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Numbers as float64; returns (numbers, bad mask, missing mask)."""
+    if pd.api.types.is_bool_dtype(values) or (pd.api.types.is_numeric_dtype(values)
+                                              and not pd.api.types.is_complex_dtype(values)):
+        out = pd.Series(pd.to_numeric(values, errors="coerce"), index=values.index).astype("float64")
+        missing = out.isna().to_numpy()
+        return out, np.zeros(len(out), dtype=bool), missing
+    text = _as_text(values)
+    missing = _missing_mask(text, _MISSING_VALUE).to_numpy(dtype=bool)
+    text = text.mask(missing)
+    nums = pd.to_numeric(text, errors="coerce").astype("float64")
+    todo = nums.isna().to_numpy() & ~missing
+    if todo.any():
+        nums.loc[todo] = _clean_numbers(text[todo]).to_numpy()
+    bad = nums.isna().to_numpy() & ~missing
+    # inf from "1e999" is junk for money
+    inf = np.isinf(nums.to_numpy())
+    if inf.any():
+        bad |= inf
+        nums = nums.mask(inf)
+    return nums, bad, missing
+
+
+def _clean_numbers(text: pd.Series) -> pd.Series:
+    """Parse the cells plain ``to_numeric`` could not, one distinct value at a time."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    parsed = np.array([_clean_number(str(u)) for u in uniques] + [np.nan], dtype="float64")
+    return pd.Series(parsed[codes], index=text.index)
+
+
+_RE_PLAIN = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+_RE_EURO = re.compile(r"^[-+]?\d{1,3}(\.\d{3})*,\d+$")
+_RE_US = re.compile(r"^[-+]?\d{1,3}(,\d{3})*\.\d*$")
+_RE_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+$")
+_RE_DECIMAL_COMMA = re.compile(r"^[-+]?\d*,\d+$")
+_RE_DOTTED = re.compile(r"^[-+]?\d{1,3}(\.\d{3}){2,}$")
+
+
+def _clean_number(text: str) -> float:
+    """``"¥1,234.50"`` -> 1234.5, ``"(50)"`` -> -50, ``"12%"`` -> 0.12; NaN when not a number.
+
+    Separators: with both ``,`` and ``.`` the last one is the decimal mark
+    (``1.234,5`` and ``1,234.5``); a lone ``,`` followed by groups of three
+    digits is a thousands separator (``1,234``), otherwise a decimal comma
+    (``2,5``); several ``.`` groups of three are thousands (``1.234.567``).
+    """
+    t = unicodedata.normalize("NFKC", text).strip()
+    negative = False
+    if len(t) > 2 and t[0] == "(" and t[-1] == ")":
+        negative, t = True, t[1:-1]
+    t = _CURRENCY.sub("", t)
+    t = re.sub(r"[\s'’_]", "", t)
+    if len(t) > 1 and t.endswith("-") and t[-2].isdigit() and "-" not in t[:-1]:
+        negative, t = True, t[:-1]  # SAP-style trailing minus
+    percent = t.endswith("%")
+    if percent:
+        t = t[:-1]
+    if "," in t and "." in t:
+        if _RE_EURO.match(t):
+            t = t.replace(".", "").replace(",", ".")
+        elif _RE_US.match(t):
+            t = t.replace(",", "")
+        else:
+            return np.nan
+    elif "," in t:
+        if _RE_THOUSANDS.match(t):
+            t = t.replace(",", "")
+        elif _RE_DECIMAL_COMMA.match(t):
+            t = t.replace(",", ".")
+        else:
+            return np.nan
+    elif _RE_DOTTED.match(t):
+        t = t.replace(".", "")
+    if not _RE_PLAIN.match(t):
+        return np.nan
+    value = float(t)
+    if percent:
+        value /= 100.0
+    return -abs(value) if negative else value
+
+
+_NS_MIN = pd.Timestamp("1677-09-22")
+_NS_MAX = pd.Timestamp("2262-04-11")
+
+
+def _parse_dates(
+    values: pd.Series, *, dayfirst: bool | None
+) -> tuple[pd.Series, np.ndarray, np.ndarray, str, str | None]:
+    """Dates as datetime64[ns].
+
+    Returns (dates, bad mask, missing mask, form, ambiguity warning or None).
+    """
+    index = values.index
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values
+        if getattr(out.dt, "tz", None) is not None:
+            out = out.dt.tz_localize(None)
+        out = out.astype("datetime64[ns]")
+        missing = out.isna().to_numpy()
+        return out, np.zeros(len(out), dtype=bool), missing, "datetime", None
+    text = _as_text(values)
+    missing = _missing_mask(text, _MISSING_VALUE).to_numpy(dtype=bool)
+    text = text.mask(missing)
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    parsed, form, note = _parse_unique_dates(pd.Index(uniques, dtype=object), dayfirst)
+    parsed_arr = np.append(parsed.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))
+    out = pd.Series(parsed_arr[codes], index=index)  # code -1 (missing) takes the trailing NaT
+    bad = out.isna().to_numpy() & ~missing
+    return out, bad, missing, form, note
+
+
+_RE_ISO_FAST = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
+_RE_YMD8 = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_RE_YM6 = re.compile(r"^(\d{4})(\d{2})$")
+_RE_Y4 = re.compile(r"^\d{4}$")
+_RE_SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
+_RE_ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})([T ].*)?$")
+_RE_YM = re.compile(r"^(\d{4})[-/.](\d{1,2})$")
+_RE_YQ = re.compile(r"^(\d{4})\s*-?\s*[Qq]([1-4])$")
+_RE_DMY = re.compile(r"^(\d{1,2})([-/.])(\d{1,2})[-/.](\d{2}|\d{4})([T ].*)?$")
+_RE_CJK_DATE = re.compile(r"(\d)\s*[年月]\s*")
+_RE_CJK_DAY = re.compile(r"(\d)\s*[日号]")
+
+
+def _parse_unique_dates(uniq: pd.Index, dayfirst: bool | None) -> tuple[pd.Series, str, str | None]:
+    """Parse distinct date texts; returns (dates, forms seen, ambiguity note or None).
+
+    Each value is recognised by its shape (ISO, YYYYMMDD, Excel serial,
+    DD/MM/YYYY or MM/DD/YYYY...) and rewritten as ISO text, which pandas then
+    parses in one vectorised call. The day/month order of the slashed form is
+    decided for the whole column. Values of a known shape that fail stay
+    unparsed rather than being guessed at by a looser parser.
+    """
+    n = len(uniq)
+    if n == 0:
+        return pd.Series([], dtype="datetime64[ns]"), "empty", None
+    s = pd.Series(uniq.astype(str), dtype="string")
+    if s.str.match(_RE_ISO_FAST, na=False).all():  # the common case, kept vectorised
+        return _to_ns(_iso(s)).reset_index(drop=True), "ISO", None
+    iso: list[str | None] = [None] * n
+    serial: dict[int, float] = {}
+    rest: list[int] = []
+    dmy: list[tuple[int, re.Match]] = []
+    forms: list[str] = []
+    for i, raw in enumerate(s.tolist()):
+        t = _RE_CJK_DAY.sub(r"\1", _RE_CJK_DATE.sub(r"\1-", unicodedata.normalize("NFKC", raw)))
+        t = t.strip().rstrip("-")
+        if m := _RE_YMD8.match(t):
+            iso[i], form = f"{m[1]}-{m[2]}-{m[3]}", "YYYYMMDD"
+        elif m := _RE_YM6.match(t):
+            iso[i], form = f"{m[1]}-{m[2]}-01", "YYYYMM"
+        elif _RE_Y4.match(t):
+            iso[i] = f"{t}-01-01" if 1900 <= int(t) <= 2100 else None
+            form = "year"
+        elif _RE_SERIAL.match(t):
+            value = float(t)
+            if 10000 <= value <= 80000:
+                serial[i] = value
+            form = "Excel serial"
+        elif m := _RE_ISO.match(t):
+            iso[i], form = f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}{m[4] or ''}", "ISO"
+        elif m := _RE_YM.match(t):
+            iso[i], form = f"{m[1]}-{int(m[2]):02d}-01", "year-month"
+        elif m := _RE_YQ.match(t):
+            iso[i], form = f"{m[1]}-{(int(m[2]) - 1) * 3 + 1:02d}-01", "quarter"
+        elif m := _RE_DMY.match(t):
+            dmy.append((i, m))
+            continue
+        else:
+            rest.append(i)
+            continue
+        forms.append(form)
+    note = None
+    if dmy:
+        first = [int(m[1]) for _, m in dmy]
+        second = [int(m[3]) for _, m in dmy]
+        day_first = dayfirst
+        if day_first is None:
+            a_big, b_big = max(first) > 12, max(second) > 12
+            if a_big != b_big:
+                day_first = a_big
+            elif a_big and b_big:
+                day_first = None  # both orders in one column: leave them all unparsed
+            elif all(m[2] == "." for _, m in dmy):
+                day_first = True  # DD.MM.YYYY is the dotted convention; MM.DD.YYYY is not used
+            else:
+                day_first = False
+                note = (f"dates such as {str(uniq[dmy[0][0]])!r} could be month-first or day-first; "
+                        "read them as MM/DD/YYYY. Pass dayfirst=True if they are DD/MM/YYYY.")
+        if day_first is not None:
+            for i, m in dmy:
+                day, month = (m[1], m[3]) if day_first else (m[3], m[1])
+                year = m[4] if len(m[4]) == 4 else str(2000 + int(m[4]) if int(m[4]) < 69 else 1900 + int(m[4]))
+                iso[i] = f"{year}-{int(month):02d}-{int(day):02d}{m[5] or ''}"
+            forms.append("day-first" if day_first else "month-first")
+    result = _to_ns(_iso(pd.Series(iso, dtype="string")))
+    if serial:
+        pos = np.fromiter(serial, dtype=np.int64, count=len(serial))
+        days = pd.to_timedelta(np.fromiter(serial.values(), dtype="float64", count=len(serial)), unit="D")
+        result.iloc[pos] = (pd.Timestamp("1899-12-30") + days).astype("datetime64[ns]")
+    if rest:
+        text = pd.Series(s.iloc[rest].tolist(), index=rest, dtype=object)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                parsed = pd.to_datetime(text, format="mixed", dayfirst=bool(dayfirst), errors="coerce")
+            except (ValueError, TypeError, OverflowError):
+                parsed = _per_value(text, dayfirst)
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_localize(None)
+        parsed = _to_ns(parsed)
+        if parsed.notna().any():
+            forms.append("text")
+        result.iloc[rest] = parsed.to_numpy()
+    return result, "/".join(dict.fromkeys(forms)) or "unparsed", note
+
+
+def _iso(text: pd.Series) -> pd.Series:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        except (ValueError, TypeError, OverflowError):
+            try:
+                parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True).dt.tz_convert(None)
+            except (ValueError, TypeError, OverflowError):
+                parsed = _per_value(text, False)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    return parsed
+
+
+def _per_value(text: pd.Series, dayfirst: bool | None) -> pd.Series:
+    def one(v):
+        if v is None or v is pd.NA or v != v:
+            return pd.NaT
+        try:
+            ts = pd.to_datetime(v, dayfirst=bool(dayfirst))
+        except (ValueError, TypeError, OverflowError):
+            return pd.NaT
+        return ts.tz_localize(None) if ts.tzinfo is not None else ts
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.Series([one(v) for v in text], index=text.index, dtype="datetime64[ns]")
+
+
+def _to_ns(parsed: pd.Series) -> pd.Series:
+    ok = (parsed >= _NS_MIN) & (parsed <= _NS_MAX)
+    return parsed.where(ok).astype("datetime64[ns]")
+
+
+def _normalize_choice(text: pd.Series, choices: tuple[str, ...], field_name: str) -> pd.Series:
+    lookup = {normalize_header(c): c for c in choices}
+    lookup.update(_CHOICE_SYNONYMS.get(field_name, {}))
+    uniq = text.dropna().unique()
+    mapping = {u: lookup.get(normalize_header(u), pd.NA) for u in uniq}
+    return text.map(mapping, na_action="ignore").astype("string")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_table(
+    source: Any,
+    table: str,
+    *,
+    columns: dict[Any, str | None] | None = None,
+    query: str | None = None,
+    sheet_name: str | int = 0,
+    encoding: str | None = None,
+    dayfirst: bool | None = None,
+    delimiter: str | None = None,
+    format: str | None = None,
+    max_drop_fraction: float = MAX_DROP_FRACTION,
+) -> pd.DataFrame:
+    """Load one table of the data model from a file, a database or a frame.
+
+    Parameters
+    ----------
+    source : path, str, DataFrame, DuckDB connection, bytes or file object
+        * a file path: ``.csv .tsv .tab .txt .dat .psv`` (delimiter sniffed:
+          comma, tab, semicolon, pipe or runs of whitespace; ``.gz`` allowed),
+          ``.xlsx .xlsm`` (openpyxl), ``.parquet .pq``, ``.db .sqlite .sqlite3``;
+        * a SQLAlchemy URL such as ``"sqlite:///sales.db"`` (or an Engine);
+        * a DuckDB connection;
+        * a DataFrame (never modified);
+        * bytes or a binary file object (e.g. an upload), with ``format=``
+          or recognised from its first bytes.
+    table : str
+        A key of :data:`salesplan.schema.TABLES` (``"transactions"``...).
+    columns : dict, optional
+        Header -> field, applied before automatic recognition, e.g.
+        ``{"Order Date": "order_date"}``. Integer keys are 0-based column
+        positions and mean the file has no header line. Map to ``None`` to
+        drop a column.
+    query : str, optional
+        For databases: an SQL query, or a table name. Without it the only
+        table, or the table named like ``table``, is read.
+    sheet_name : str or int, default 0
+        Excel sheet, by name or position.
+    encoding : str, optional
+        Text encoding; by default UTF-8 (with or without BOM), UTF-16 with
+        BOM, GB18030/GBK and cp1252 are tried in turn.
+    dayfirst : bool, optional
+        How to read ``01/02/2024``-style dates. By default per column: day
+        first when a first field exceeds 12, month first when a second field
+        does, day first for ``DD.MM.YYYY``, otherwise month first with a
+        warning.
+    delimiter : str, optional
+        Field delimiter of text files (``" "`` for runs of whitespace).
+    format : {"csv", "excel", "parquet", "sqlite"}, optional
+        Overrides the format implied by the file name.
+    max_drop_fraction : float, default 0.05
+        Rows missing a required value are dropped with a warning when they
+        are at most this share of the rows; more is an error.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table's schema columns present in the source, in schema order,
+        with the dtypes of ``TableSchema.dtypes()``; then ``is_return``
+        (transactions only); then extra columns. ``df.attrs["salesplan"]``
+        holds the :class:`LoadReport`.
+
+    Raises
+    ------
+    SalesplanDataError
+        Listing every problem found: missing file, unknown extension, empty
+        file, missing required columns (with the headers found and the
+        closest matches), unparseable dates or numbers, unknown categories,
+        duplicate keys, too many incomplete rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> raw = pd.DataFrame({"Order Date": ["2024-01-05", "2024-01-06"],
+    ...                     "客户": ["c1", "c2"], "销售额": ["¥1,200", "(50)"]})
+    >>> df = load_table(raw, "transactions")
+    >>> df[["order_date", "customer_id", "revenue", "is_return"]]
+      order_date customer_id  revenue  is_return
+    0 2024-01-05          c1   1200.0      False
+    1 2024-01-06          c2    -50.0       True
+    >>> load_report(df).mapping
+    {'Order Date': 'order_date', '客户': 'customer_id', '销售额': 'revenue'}
+    """
+    schema = get_schema(table)
+    if columns is not None and not isinstance(columns, dict):
+        raise SalesplanError(f"columns must be a dict of header -> field, got {type(columns).__name__}.")
+    if dayfirst is not None and not isinstance(dayfirst, bool):
+        raise SalesplanError(f"dayfirst must be True, False or None, got {dayfirst!r}.")
+    if not 0 <= max_drop_fraction <= 1:
+        raise SalesplanError(f"max_drop_fraction must be in [0, 1], got {max_drop_fraction!r}.")
+    keys = list((columns or {}).keys())
+    positional = bool(keys) and all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys)
+    if keys and not positional and any(isinstance(k, (int, np.integer)) for k in keys) \
+            and not isinstance(source, pd.DataFrame):
+        raise SalesplanError("columns= mixes header names and positions; use only names (files "
+                             "with a header line) or only integer positions (files without one).")
+    raw = _read_source(source, table=schema, positional=positional, query=query, sheet_name=sheet_name,
+                       encoding=encoding, delimiter=delimiter, format=format)
+    return _build(raw, schema, columns, dayfirst=dayfirst, max_drop_fraction=max_drop_fraction)
+
+
+def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fraction) -> pd.DataFrame:
+    problems = _Problems(raw.source, schema.name)
+    report = LoadReport(source=raw.source, table=schema.name, format=raw.format, encoding=raw.encoding,
+                        delimiter=raw.delimiter, sheet=raw.sheet)
+    frame = raw.frame
+    locate = raw.locate
+    if raw.format != "frame":
+        blank = frame.isna().all(axis=1).to_numpy() if frame.shape[1] else np.ones(len(frame), dtype=bool)
+        if blank.any():
+            report.rows_dropped["blank lines"] = int(blank.sum())
+            keep = np.flatnonzero(~blank)
+            frame = frame.iloc[keep]
+            locate = _Locator(locate.kind, first=locate.first, sheet=locate.sheet)
+            positions_base = keep
+        else:
+            positions_base = np.arange(len(frame))
+    else:
+        positions_base = np.arange(len(frame))
+    report.rows_read = len(frame)
+
+    mapping = _resolve_mapping(raw, schema, columns, problems)
+    header_of = {pos: str(raw.headers[pos]) for pos in range(len(raw.headers))}
+    report.mapping = {header_of[p]: f for p, f in sorted(mapping.fields.items())}
+    report.extra_columns = {header_of[p]: n for p, n in sorted(mapping.extras.items())}
+    if len(frame) == 0:
+        what = "sheet" if raw.format == "excel" else ("result" if raw.format in ("sql", "duckdb") else "file")
+        problems.error(f"the {what} has a header but no data rows. Export it again with the data.")
+        report.warnings = problems.warnings
+        problems.raise_if_any(report)
+
+    def where(mask: np.ndarray) -> str:
+        return locate(positions_base[np.flatnonzero(mask)])
+
+    present = set(mapping.fields.values())
+    derive_revenue = (schema.name == "transactions" and "revenue" not in present
+                      and {"quantity", "unit_price"} <= present)
+    missing_cols = [c for c in schema.required if c not in present
+                    and not (c == "revenue" and derive_revenue)]
+    if missing_cols:
+        found = [str(h) for h in raw.headers]
+        parts = []
+        for col in missing_cols:
+            aliases = [col] + list(schema.column(col).aliases)
+            near = []
+            for alias in aliases:
+                for hit in closest_matches(alias, [h for h in found if h not in report.mapping]):
+                    if hit not in near:
+                        near.append(hit)
+            parts.append(f"{col!r}" + (f" (closest headers: {', '.join(map(repr, near[:3]))})" if near else ""))
+        looks_like_data = not mapping.fields and not raw.positional and sum(
+            _looks_like_value(h) for h in found) >= max(1, len(found) / 2)
+        if raw.positional or looks_like_data:
+            example = f"columns={{0: {missing_cols[0]!r}, 1: ..., ...}} (0-based column positions)"
+        else:
+            example = f"columns={{{_first_near(parts, found)!r}: {missing_cols[0]!r}}}"
+        hint = ""
+        if looks_like_data:
+            hint += " The first line looks like data, so the file seems to have no header line."
+        if schema.name == "transactions" and "revenue" in missing_cols:
+            hint += " (revenue can also be derived from quantity and unit_price columns.)"
+        problems.error(
+            f"missing required column(s) {', '.join(parts)} for {schema.name}. Headers found: "
+            f"{found[:30]}.{hint} Rename the headers or pass a mapping, e.g. {example}."
+        )
+
+    out: dict[str, pd.Series] = {}
+    missing_required: dict[str, np.ndarray] = {}
+    for pos, fname in sorted(mapping.fields.items(), key=lambda kv: schema.names.index(kv[1])):
+        col = schema.column(fname)
+        values = frame.iloc[:, pos]
+        bad = np.zeros(len(frame), dtype=bool)
+        label = f"column {fname!r}" + (f" (header {header_of[pos]!r})" if header_of[pos] != fname else "")
+        if col.kind == "date":
+            parsed, bad, miss, form, note = _parse_dates(values, dayfirst=dayfirst)
+            report.date_formats[fname] = form
+            if note:
+                problems.warn(f"{label}: {note}")
+            if bad.any():
+                examples = _examples(values, bad)
+                problems.error(
+                    f"{label}: {int(bad.sum())} value(s) are not dates ({where(bad)}; e.g. {examples}). "
+                    "Expected ISO 2024-01-31, 01/31/2024, 31/01/2024, 31.01.2024, 20240131 or an "
+                    "Excel date (years 1927-2119 as serials; 1678-2261 otherwise). Fix those cells, or "
+                    "pass dayfirst= if the day/month order was misread."
+                )
+        elif col.kind in ("float", "int"):
+            parsed, bad, miss = _parse_numbers(values)
+            if col.kind == "int":
+                frac = parsed.notna().to_numpy() & (np.mod(parsed.fillna(0).to_numpy(), 1) != 0)
+                bad = bad | frac
+                parsed = parsed.mask(frac).astype("Int64")
+            if bad.any():
+                examples = _examples(values, bad)
+                problems.error(
+                    f"{label}: {int(bad.sum())} value(s) are not numbers ({where(bad)}; e.g. {examples}). "
+                    "Expected numbers such as 1234.5, 1,234.50, ¥1,234, (50) or 12%. Fix those cells "
+                    "or map the right column with columns=."
+                )
+        else:
+            parsed = _as_text(values)
+            miss = _missing_mask(parsed, _MISSING_TEXT).to_numpy(dtype=bool)
+            parsed = parsed.mask(miss)
+            choices = _CHOICES.get((schema.name, fname))
+            if choices is not None:
+                normalised = _normalize_choice(parsed, choices, fname)
+                bad = normalised.isna().to_numpy() & ~miss
+                if bad.any():
+                    counts = parsed[bad].value_counts()
+                    seen = ", ".join(f"{v!r} ({n})" for v, n in counts.head(5).items())
+                    problems.error(
+                        f"{label}: {int(bad.sum())} value(s) are not valid {fname}s ({where(bad)}; "
+                        f"seen: {seen}). Expected one of: {', '.join(choices)} (case and spaces do "
+                        "not matter). Recode those values in the source."
+                    )
+                parsed = normalised
+            parsed = parsed.astype("string")
+        out[fname] = parsed
+        if col.required:
+            missing_required[fname] = miss
+
+    n = len(frame)
+    if derive_revenue or ("revenue" in out and {"quantity", "unit_price"} <= set(out)):
+        product = out["quantity"] * out["unit_price"]
+        if derive_revenue:
+            out["revenue"] = product
+            missing_required["revenue"] = product.isna().to_numpy()
+            report.derived.append("revenue = quantity * unit_price")
+        else:
+            fill = out["revenue"].isna().to_numpy() & product.notna().to_numpy()
+            if fill.any():
+                out["revenue"] = out["revenue"].mask(fill, product)
+                missing_required["revenue"] = out["revenue"].isna().to_numpy()
+                report.derived.append(f"revenue = quantity * unit_price on {int(fill.sum())} row(s) missing revenue")
+
+    drop = np.zeros(n, dtype=bool)
+    for mask in missing_required.values():
+        drop |= mask
+    if drop.any() and n:
+        share = drop.sum() / n
+        per_col = {f: int(m.sum()) for f, m in missing_required.items() if m.any()}
+        detail = ", ".join(f"{f}: {k}" for f, k in per_col.items())
+        if share > max_drop_fraction:
+            problems.error(
+                f"{int(drop.sum())} of {n} rows ({share:.1%}) lack a required value ({detail}; "
+                f"{where(drop)}). At most {max_drop_fraction:.0%} can be dropped; fill those cells, "
+                "check the column mapping, or pass max_drop_fraction= to accept dropping them."
+            )
+        else:
+            for f, k in per_col.items():
+                report.rows_dropped[f"missing {f}"] = k
+            problems.warn(f"dropped {int(drop.sum())} of {n} rows lacking a required value ({detail}; "
+                          f"{where(drop)}).")
+
+    if schema.name == "market" and not ({"market_size", "competitor_sales"} & set(out)) and not missing_cols:
+        problems.error("market needs a market_size or a competitor_sales column; neither was found "
+                       f"among the headers {[str(h) for h in raw.headers][:30]}. Map one with columns=.")
+
+    report.warnings = problems.warnings
+    problems.raise_if_any(report)
+
+    keep = ~drop
+    result = pd.DataFrame({f: out[f] for f in schema.names if f in out}, index=frame.index)
+    if schema.name == "transactions":
+        neg = result["revenue"].lt(0).to_numpy(copy=True)
+        if "quantity" in result:
+            neg |= result["quantity"].lt(0).fillna(False).to_numpy()
+        result["is_return"] = neg
+    for pos, name in mapping.extras.items():
+        result[name] = _extra(frame.iloc[:, pos])
+    if schema.key:
+        kept = result[keep]
+        dup = kept.duplicated(list(schema.key), keep=False).to_numpy()
+        if dup.any():
+            dup_full = np.zeros(n, dtype=bool)
+            dup_full[np.flatnonzero(keep)[dup]] = True
+            first = kept.loc[dup, list(schema.key)].iloc[0].tolist()
+            problems.error(
+                f"{int(dup.sum())} rows share a key ({', '.join(schema.key)}) with another row "
+                f"({where(dup_full)}; e.g. {first}). Each {' + '.join(schema.key)} must appear once: "
+                "remove the duplicates or aggregate them first."
+            )
+            problems.raise_if_any(report)
+    result = result[keep]
+    if raw.format != "frame":
+        result = result.reset_index(drop=True)
+    else:
+        result.index = raw.frame.index[positions_base[keep]] if len(result) else result.index
+    if schema.name == "transactions":
+        report.returns = int(result["is_return"].sum())
+    report.rows = len(result)
+    result.attrs = {"salesplan": report.to_dict()}
+    return result
+
+
+def _looks_like_value(header: str) -> bool:
+    return re.match(r"^[-+]?[\d.,/:\- ]+$", str(header).strip()) is not None
+
+
+def _first_near(parts: list[str], found: list[str]) -> str:
+    m = re.search(r"closest headers: '([^']*)'", parts[0]) if parts else None
+    if m:
+        return m.group(1)
+    return "Your Header"
+
+
+def _examples(values: pd.Series, bad: np.ndarray, limit: int = 3) -> str:
+    seen = pd.unique(values[bad].astype(str))[:limit]
+    return ", ".join(repr(v) for v in seen)
+
+
+def _extra(values: pd.Series) -> pd.Series:
+    if values.dtype != object and not pd.api.types.is_string_dtype(values):
+        return values
+    text = _as_text(values)
+    missing = _missing_mask(text, _MISSING_TEXT)
+    # Codes such as "0001" stay text: a leading zero is part of an identifier.
+    if not missing.all() and not text.str.match(r"^[-+]?0\d", na=False).any():
+        nums = pd.to_numeric(text.mask(missing), errors="coerce")
+        if nums.notna().sum() == (~missing).sum():
+            return nums.astype("float64")
+    return text.mask(missing)
+
+
+# --------------------------------------------------------------------------- per-table wrappers
+
+
+def _wrapper(table: str):
+    schema = TABLES[table]
+
+    def loader(
+        path_or_frame: Any,
+        *,
+        columns: dict[Any, str | None] | None = None,
+        query: str | None = None,
+        sheet_name: str | int = 0,
+        encoding: str | None = None,
+        dayfirst: bool | None = None,
+        delimiter: str | None = None,
+        format: str | None = None,
+        max_drop_fraction: float = MAX_DROP_FRACTION,
+    ) -> pd.DataFrame:
+        return load_table(path_or_frame, table, columns=columns, query=query, sheet_name=sheet_name,
+                          encoding=encoding, dayfirst=dayfirst, delimiter=delimiter, format=format,
+                          max_drop_fraction=max_drop_fraction)
+
+    required = ", ".join(schema.required)
+    optional = ", ".join(schema.optional)
+    extra = "\n    is_return : bool, True for returns and credit notes." if table == "transactions" else ""
+    loader.__name__ = loader.__qualname__ = f"load_{table}"
+    loader.__doc__ = f"""Load the {table} table: {schema.description}
+
+    A thin wrapper of :func:`load_table` (same options and errors).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Required columns: {required}.
+        Optional columns, when present: {optional}.{extra}
+        Then any extra source columns; ``df.attrs["salesplan"]`` holds the
+        :class:`LoadReport`.
+    """
+    return loader
+
+
+load_transactions = _wrapper("transactions")
+load_customers = _wrapper("customers")
+load_opportunities = _wrapper("opportunities")
+load_stage_history = _wrapper("stage_history")
+load_reps = _wrapper("reps")
+load_targets = _wrapper("targets")
+load_feedback = _wrapper("feedback")
+load_market = _wrapper("market")
