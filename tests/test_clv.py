@@ -24,6 +24,8 @@ from salesplan.segments.clv import (
     calibration_holdout,
     customer_lifetime_value,
     plot_calibration_holdout,
+    plot_tracking,
+    repeat_purchase_tracking,
     summary_from_transactions,
 )
 
@@ -339,6 +341,38 @@ def test_cdnow_customer_lifetime_value(cdnow):
     assert (flat["clv"] >= out["clv"]).all()
 
 
+@pytest.mark.reference
+@pytest.mark.parametrize(("freq", "multiplier"), [("D", 7), ("W", 1)])
+def test_cdnow_tracking_adds_up_to_the_summary(cdnow, freq, multiplier):
+    kw = {"calibration_end": "1997-09-30", "observation_end": "1998-06-30", "freq": freq, "freq_multiplier": multiplier}
+    summary = summary_from_transactions(cdnow["tx"], **kw)
+    bg = cdnow["bg"] if freq == "D" else BetaGeo().fit(summary)
+    track = repeat_purchase_tracking(bg, cdnow["tx"], **kw)
+    assert list(track.columns) == [
+        "period", "t", "holdout", "actual", "expected", "actual_cumulative", "expected_cumulative"
+    ]
+    assert track["period"].iloc[0] == pd.Timestamp("1997-01-01").to_period(freq).start_time
+    assert track["period"].iloc[-1] == pd.Timestamp("1998-06-30").to_period(freq).start_time
+    at_end = track.loc[track["t"] == 0].iloc[0]
+    # The period holding calibration_end also holds the holdout purchases made
+    # later in it (none with daily periods; Oct 1-5 1997 with weekly ones).
+    tx = cdnow["tx"]
+    week_end = pd.Timestamp("1997-09-30").to_period(freq).end_time
+    late = tx[(tx["order_date"] > "1997-09-30") & (tx["order_date"] <= week_end)]
+    late = late[late["customer_id"].isin(summary["customer_id"])]["customer_id"].nunique()
+    assert (late == 0) == (freq == "D")
+    assert at_end["actual_cumulative"] == summary["frequency"].sum() + late
+    assert track["actual"].sum() == summary["frequency"].sum() + summary["frequency_holdout"].sum()
+    # The expectation at the calibration end is the sum over customers of E[X(T_i)].
+    new = summary.assign(frequency=0, recency=0.0, T=0.0)
+    expected = bg.predict_purchases(new, summary["T"].to_numpy())["expected_purchases"].sum()
+    assert at_end["expected_cumulative"] == pytest.approx(expected, rel=1e-10)
+    assert track["expected"].ge(-1e-9).all()
+    np.testing.assert_allclose(track["expected"].cumsum(), track["expected_cumulative"], rtol=1e-10)
+    fig = plot_tracking(track, cumulative=False)
+    assert [t.name for t in fig.data] == ["actual", "BG/NBD"]
+
+
 # ---------------------------------------------------------------------------
 # Likelihood, fitting and predictions on simulated data
 # ---------------------------------------------------------------------------
@@ -555,6 +589,14 @@ def test_clv_and_holdout_check_their_inputs():
         calibration_holdout(bg, summary)
     with pytest.raises(SalesplanDataError, match="Pass the output of calibration_holdout"):
         plot_calibration_holdout(summary)
+    with pytest.raises(SalesplanError, match="bgnbd must be a fitted BetaGeo, got GammaGamma"):
+        repeat_purchase_tracking(gg, pd.DataFrame())
+    with pytest.raises(SalesplanError, match="This BetaGeo is not fitted yet"):
+        repeat_purchase_tracking(BetaGeo(), pd.DataFrame())
+    refund = summary.assign(monetary_value=-3.0)
+    with pytest.warns(SalesplanDataWarning, match=r"1 repeat buyer\(s\) have a zero or negative monetary_value") as record:
+        customer_lifetime_value(bg, gg, refund)
+    assert record[0].filename == __file__  # the warning points at the caller's line
     monthly = customer_lifetime_value(bg, gg, summary, freq="M", horizon=2, discount_rate=0.0)
     two = bg.predict_purchases(summary, 2.0)["expected_purchases"].iloc[0]
     assert monthly["expected_purchases"].iloc[0] == pytest.approx(two)

@@ -9,8 +9,9 @@ The workflow follows Fader, Hardie and Lee (2005) and the ``lifetimes`` package:
 2. :class:`BetaGeo` (BG/NBD) learns how often customers buy and how likely they
    are to have stopped; :class:`GammaGamma` learns how much they spend per purchase.
 3. :func:`customer_lifetime_value` combines both into a discounted value per
-   customer; :func:`calibration_holdout` checks the purchase model against the
-   holdout period (the classic Fader-Hardie chart, :func:`plot_calibration_holdout`).
+   customer; :func:`calibration_holdout` and :func:`repeat_purchase_tracking`
+   check the purchase model against the holdout period (the classic
+   Fader-Hardie charts, :func:`plot_calibration_holdout` and :func:`plot_tracking`).
 
 Both models are fitted by maximum likelihood with analytic gradients on the
 log of their (positive) parameters; standard errors come from the inverse of a
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,7 +56,9 @@ __all__ = [
     "GammaGamma",
     "customer_lifetime_value",
     "calibration_holdout",
+    "repeat_purchase_tracking",
     "plot_calibration_holdout",
+    "plot_tracking",
 ]
 
 # Months are converted to model periods with the mean Gregorian month, so a
@@ -104,84 +108,34 @@ def _per_period(codes: np.ndarray, periods: np.ndarray, values: np.ndarray | Non
     return out
 
 
-def summary_from_transactions(
-    transactions: pd.DataFrame,
+@dataclass
+class _Prepared:
+    """Validated transactions as arrays: customer codes, period ordinals, values."""
+
+    codes: np.ndarray
+    uniques: pd.Index
+    periods: np.ndarray
+    values: np.ndarray | None
+    in_cal: np.ndarray
+    in_hold: np.ndarray
+    cal_end: pd.Timestamp
+    obs_end: pd.Timestamp
+    cal_period: int
+    obs_period: int
+    multiplier: float
+
+
+def _prepare(
+    transactions: Any,
     *,
-    customer_col: str = "customer_id",
-    date_col: str = "order_date",
-    value_col: str | None = "revenue",
-    calibration_end: Any = None,
-    observation_end: Any = None,
-    freq: str = "W",
-    freq_multiplier: float = 1,
-) -> pd.DataFrame:
-    """Summarise transactions per customer for the BG/NBD and Gamma-Gamma models.
-
-    Purchases in the same period (``freq``) are one purchase, with their values
-    summed, exactly as ``lifetimes.utils.summary_data_from_transaction_data``
-    does. Time is counted in whole periods from each customer's first purchase
-    and divided by ``freq_multiplier``: Fader and Hardie's CDNOW weeks
-    (days / 7) are ``freq="D", freq_multiplier=7``, while ``freq="W"`` counts
-    calendar weeks.
-
-    Parameters
-    ----------
-    transactions : DataFrame
-        One row per order (line); not modified.
-    customer_col, date_col : str
-        Customer key and purchase date columns.
-    value_col : str or None
-        Money column; ``None`` leaves out the monetary columns.
-    calibration_end : date-like, optional
-        Last day of the calibration period (inclusive). Defaults to
-        ``observation_end`` when given, else the last purchase date.
-    observation_end : date-like, optional
-        Last day of the holdout period (inclusive). When later than
-        ``calibration_end`` the holdout columns are added. Defaults to
-        ``calibration_end``. Later purchases are ignored.
-    freq : str
-        Period in which purchases count once: ``"D"``, ``"W"``, ``"M"`` or any
-        pandas period alias.
-    freq_multiplier : float
-        Divides the period counts (``freq="D", freq_multiplier=7`` gives weeks
-        with fractions).
-
-    Returns
-    -------
-    DataFrame
-        One row per customer with a first purchase on or before
-        ``calibration_end``, sorted by customer:
-
-        - ``<customer_col>``: the customer key;
-        - ``frequency``: number of repeat purchase periods (int);
-        - ``recency``: time from the first to the last purchase;
-        - ``T``: time from the first purchase to ``calibration_end``;
-        - ``monetary_value``: mean value of the repeat purchase periods
-          (0 for customers without repeat purchases), when ``value_col`` is set;
-        - ``frequency_holdout``, ``monetary_value_holdout`` (if ``value_col``),
-          ``duration_holdout``: purchase periods, their mean value and the
-          length of the holdout period, when ``observation_end > calibration_end``.
-
-    Raises
-    ------
-    SalesplanDataError
-        Missing columns, missing or unreadable dates, customers or values.
-    SalesplanError
-        Bad ``freq``/``freq_multiplier``, a ``calibration_end`` before the first
-        purchase, or an ``observation_end`` before ``calibration_end``.
-
-    Examples
-    --------
-    >>> tx = pd.DataFrame({
-    ...     "customer_id": ["a", "a", "a", "b"],
-    ...     "order_date": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-15", "2024-01-08"]),
-    ...     "revenue": [10.0, 5.0, 20.0, 7.0],
-    ... })
-    >>> summary_from_transactions(tx, calibration_end="2024-01-29", freq="D", freq_multiplier=7)
-      customer_id  frequency  recency    T  monetary_value
-    0           a          1      2.0  4.0            20.0
-    1           b          0      0.0  3.0             0.0
-    """
+    customer_col: str,
+    date_col: str,
+    value_col: str | None,
+    calibration_end: Any,
+    observation_end: Any,
+    freq: str,
+    freq_multiplier: float,
+) -> _Prepared:
     check_frame(transactions, name="transactions")
     needed = [customer_col, date_col] + ([value_col] if value_col is not None else [])
     check_columns(transactions, needed, name="transactions")
@@ -271,8 +225,111 @@ def summary_from_transactions(
     date_values = dates.to_numpy()
     in_cal = date_values < cal_cut.to_datetime64()
     codes, uniques = pd.factorize(customers, sort=True)
-    ords = _period_ordinals(dates, freq)
-    cal_ord = cal_end.to_period(freq).ordinal
+    return _Prepared(
+        codes=codes,
+        uniques=uniques,
+        periods=_period_ordinals(dates, freq),
+        values=values,
+        in_cal=in_cal,
+        in_hold=~in_cal & (date_values < obs_cut.to_datetime64()),
+        cal_end=cal_end,
+        obs_end=obs_end,
+        cal_period=cal_end.to_period(freq).ordinal,
+        obs_period=obs_end.to_period(freq).ordinal,
+        multiplier=float(freq_multiplier),
+    )
+
+
+def summary_from_transactions(
+    transactions: pd.DataFrame,
+    *,
+    customer_col: str = "customer_id",
+    date_col: str = "order_date",
+    value_col: str | None = "revenue",
+    calibration_end: Any = None,
+    observation_end: Any = None,
+    freq: str = "W",
+    freq_multiplier: float = 1,
+) -> pd.DataFrame:
+    """Summarise transactions per customer for the BG/NBD and Gamma-Gamma models.
+
+    Purchases in the same period (``freq``) are one purchase, with their values
+    summed, exactly as ``lifetimes.utils.summary_data_from_transaction_data``
+    does. Time is counted in whole periods from each customer's first purchase
+    and divided by ``freq_multiplier``: Fader and Hardie's CDNOW weeks
+    (days / 7) are ``freq="D", freq_multiplier=7``, while ``freq="W"`` counts
+    calendar weeks.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        One row per order (line); not modified.
+    customer_col, date_col : str
+        Customer key and purchase date columns.
+    value_col : str or None
+        Money column; ``None`` leaves out the monetary columns.
+    calibration_end : date-like, optional
+        Last day of the calibration period (inclusive). Defaults to
+        ``observation_end`` when given, else the last purchase date.
+    observation_end : date-like, optional
+        Last day of the holdout period (inclusive). When later than
+        ``calibration_end`` the holdout columns are added. Defaults to
+        ``calibration_end``. Later purchases are ignored.
+    freq : str
+        Period in which purchases count once: ``"D"``, ``"W"``, ``"M"`` or any
+        pandas period alias.
+    freq_multiplier : float
+        Divides the period counts (``freq="D", freq_multiplier=7`` gives weeks
+        with fractions).
+
+    Returns
+    -------
+    DataFrame
+        One row per customer with a first purchase on or before
+        ``calibration_end``, sorted by customer:
+
+        - ``<customer_col>``: the customer key;
+        - ``frequency``: number of repeat purchase periods (int);
+        - ``recency``: time from the first to the last purchase;
+        - ``T``: time from the first purchase to ``calibration_end``;
+        - ``monetary_value``: mean value of the repeat purchase periods
+          (0 for customers without repeat purchases), when ``value_col`` is set;
+        - ``frequency_holdout``, ``monetary_value_holdout`` (if ``value_col``),
+          ``duration_holdout``: purchase periods, their mean value and the
+          length of the holdout period, when ``observation_end > calibration_end``.
+
+    Raises
+    ------
+    SalesplanDataError
+        Missing columns, missing or unreadable dates, customers or values.
+    SalesplanError
+        Bad ``freq``/``freq_multiplier``, a ``calibration_end`` before the first
+        purchase, or an ``observation_end`` before ``calibration_end``.
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({
+    ...     "customer_id": ["a", "a", "a", "b"],
+    ...     "order_date": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-15", "2024-01-08"]),
+    ...     "revenue": [10.0, 5.0, 20.0, 7.0],
+    ... })
+    >>> summary_from_transactions(tx, calibration_end="2024-01-29", freq="D", freq_multiplier=7)
+      customer_id  frequency  recency    T  monetary_value
+    0           a          1      2.0  4.0            20.0
+    1           b          0      0.0  3.0             0.0
+    """
+    prep = _prepare(
+        transactions,
+        customer_col=customer_col,
+        date_col=date_col,
+        value_col=value_col,
+        calibration_end=calibration_end,
+        observation_end=observation_end,
+        freq=freq,
+        freq_multiplier=freq_multiplier,
+    )
+    codes, uniques, ords, values = prep.codes, prep.uniques, prep.periods, prep.values
+    in_cal, cal_ord = prep.in_cal, prep.cal_period
 
     cal = _per_period(codes[in_cal], ords[in_cal], None if values is None else values[in_cal])
     grp = cal.groupby("code", sort=True)["period"]
@@ -288,16 +345,16 @@ def summary_from_transactions(
     kept_codes = per_customer.index.to_numpy()
     out = pd.DataFrame({customer_col: uniques.take(kept_codes)})
     out["frequency"] = (per_customer["n"].to_numpy() - 1).astype(np.int64)
-    out["recency"] = (per_customer["last"].to_numpy() - per_customer["first"].to_numpy()) / float(freq_multiplier)
-    out["T"] = (cal_ord - per_customer["first"].to_numpy()) / float(freq_multiplier)
+    out["recency"] = (per_customer["last"].to_numpy() - per_customer["first"].to_numpy()) / prep.multiplier
+    out["T"] = (cal_ord - per_customer["first"].to_numpy()) / prep.multiplier
     if values is not None:
         repeat_values = cal["value"].where(~is_first, 0.0)
         total = repeat_values.groupby(cal["code"], sort=True).sum().to_numpy()
         freq_arr = out["frequency"].to_numpy()
         out["monetary_value"] = np.where(freq_arr > 0, total / np.maximum(freq_arr, 1), 0.0)
 
-    if obs_end > cal_end:
-        in_hold = ~in_cal & (date_values < obs_cut.to_datetime64())
+    if prep.obs_end > prep.cal_end:
+        in_hold = prep.in_hold
         hold = _per_period(codes[in_hold], ords[in_hold], None if values is None else values[in_hold])
         hold = hold[hold["code"].isin(kept_codes)]
         hgrp = hold.groupby("code", sort=True)
@@ -306,7 +363,7 @@ def summary_from_transactions(
         if values is not None:
             means = hgrp["value"].mean().reindex(kept_codes, fill_value=0.0)
             out["monetary_value_holdout"] = means.to_numpy(dtype=float)
-        out["duration_holdout"] = (obs_end.to_period(freq).ordinal - cal_ord) / float(freq_multiplier)
+        out["duration_holdout"] = (prep.obs_period - cal_ord) / prep.multiplier
     return out
 
 
@@ -1011,6 +1068,9 @@ class GammaGamma(_Fitted):
         DataFrame
             On the summary's index: ``<customer_col>`` (when present) and ``expected_spend``.
         """
+        return _keyed(summary, customer_col, expected_spend=self._spend(summary, stacklevel=3))
+
+    def _spend(self, summary: pd.DataFrame, *, stacklevel: int) -> np.ndarray:
         self._check_fitted()
         _check_summary(summary, ["frequency", "monetary_value"])
         x = summary["frequency"].to_numpy(dtype=float)
@@ -1022,9 +1082,9 @@ class GammaGamma(_Fitted):
                 f"monetary_value ({describe_rows(summary.index[odd])}); they get the "
                 "population mean spend.",
                 SalesplanDataWarning,
-                stacklevel=2,
+                stacklevel=stacklevel,
             )
-        return _keyed(summary, customer_col, expected_spend=self._expected(x, m))
+        return self._expected(x, m)
 
 
 # ---------------------------------------------------------------------------
@@ -1085,7 +1145,7 @@ def customer_lifetime_value(
     bgnbd._check_fitted()
     gg._check_fitted()
     _check_summary(summary, _SUMMARY_COLUMNS + ["monetary_value"])
-    spend = gg.expected_spend(summary, customer_col=customer_col)["expected_spend"].to_numpy()
+    spend = gg._spend(summary, stacklevel=3)
     x = summary["frequency"].to_numpy(dtype=float)[:, None]
     tx = summary["recency"].to_numpy(dtype=float)[:, None]
     T = summary["T"].to_numpy(dtype=float)[:, None]
@@ -1146,6 +1206,86 @@ def calibration_holdout(
     return out
 
 
+def repeat_purchase_tracking(
+    bgnbd: BetaGeo,
+    transactions: pd.DataFrame,
+    *,
+    customer_col: str = "customer_id",
+    date_col: str = "order_date",
+    calibration_end: Any = None,
+    observation_end: Any = None,
+    freq: str = "W",
+    freq_multiplier: float = 1,
+) -> pd.DataFrame:
+    """Actual and expected repeat purchases per period: the tracking chart.
+
+    For the customers whose first purchase is on or before ``calibration_end``
+    (the customers of :func:`summary_from_transactions` with the same
+    options), repeat purchases are counted per period up to
+    ``observation_end`` and set against the model's expectation
+    ``sum_i E[X(t - s_i)]`` for customers acquired at ``s_i`` (Fader, Hardie
+    and Lee 2005, fig. 2). Periods after ``calibration_end`` are a test the
+    model has not seen. When ``calibration_end`` falls inside a period (e.g.
+    on a Tuesday with weekly periods), that period's ``actual`` also holds the
+    holdout purchases made later in it.
+
+    Returns
+    -------
+    DataFrame
+        One row per period from the first purchase to ``observation_end``:
+        ``period`` (start of the period), ``t`` (time from the calibration end
+        in model units, <= 0 during calibration), ``holdout`` (bool),
+        ``actual``, ``expected``, ``actual_cumulative``, ``expected_cumulative``.
+    """
+    if not isinstance(bgnbd, BetaGeo):
+        raise SalesplanError(f"bgnbd must be a fitted BetaGeo, got {type(bgnbd).__name__}.")
+    bgnbd._check_fitted()
+    prep = _prepare(
+        transactions,
+        customer_col=customer_col,
+        date_col=date_col,
+        value_col=None,
+        calibration_end=calibration_end,
+        observation_end=observation_end,
+        freq=freq,
+        freq_multiplier=freq_multiplier,
+    )
+    # Calibration and holdout purchases are paired with periods separately, as
+    # in the summary, so a period straddling calibration_end counts on both sides.
+    cal = _per_period(prep.codes[prep.in_cal], prep.periods[prep.in_cal], None)
+    hold = _per_period(prep.codes[prep.in_hold], prep.periods[prep.in_hold], None)
+    first = cal.groupby("code", sort=True)["period"].min()
+    cal_first = first.reindex(cal["code"]).to_numpy()
+    repeat_periods = np.concatenate(
+        [
+            cal["period"].to_numpy()[cal["period"].to_numpy() > cal_first],
+            hold["period"].to_numpy()[hold["code"].isin(first.index).to_numpy()],
+        ]
+    )
+    start = int(first.min())
+    n_periods = prep.obs_period - start + 1
+    actual = np.bincount(repeat_periods - start, minlength=n_periods)[:n_periods].astype(float)
+    acquired = np.bincount(first.to_numpy() - start, minlength=n_periods).astype(float)
+    steps = np.arange(n_periods, dtype=float)
+    zero = np.zeros(n_periods)
+    population = _bg_expected(bgnbd.params_.to_numpy(), steps / prep.multiplier, zero, zero, zero)
+    # Customers acquired in period j have bought E[X((p - j) / m)] by period p:
+    # the expectation is the convolution of acquisitions with E[X].
+    expected_cumulative = np.convolve(acquired, population)[:n_periods]
+    ordinals = np.arange(start, prep.obs_period + 1)
+    return pd.DataFrame(
+        {
+            "period": pd.PeriodIndex.from_ordinals(ordinals, freq=freq).start_time,
+            "t": (ordinals - prep.cal_period) / prep.multiplier,
+            "holdout": ordinals > prep.cal_period,
+            "actual": actual,
+            "expected": np.diff(expected_cumulative, prepend=0.0),
+            "actual_cumulative": np.cumsum(actual),
+            "expected_cumulative": expected_cumulative,
+        }
+    )
+
+
 # ---------------------------------------------------------------------------
 # Charts
 # ---------------------------------------------------------------------------
@@ -1189,6 +1329,56 @@ def plot_calibration_holdout(frame: pd.DataFrame):
         xaxis_title="repeat purchases in the calibration period",
         yaxis_title="mean purchases in the holdout period",
         xaxis={"type": "category"},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+def plot_tracking(frame: pd.DataFrame, *, cumulative: bool = True):
+    """Plotly chart of :func:`repeat_purchase_tracking`: actual vs expected repeat purchases.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The output of :func:`repeat_purchase_tracking`.
+    cumulative : bool, default True
+        Cumulative totals (the classic chart) or purchases per period.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.graph_objects as go
+
+    check_frame(frame, name="frame")
+    check_columns(
+        frame,
+        ["period", "holdout", "actual", "expected", "actual_cumulative", "expected_cumulative"],
+        name="frame",
+        hint="Pass the output of repeat_purchase_tracking(bgnbd, transactions, ...).",
+    )
+    suffix = "_cumulative" if cumulative else ""
+    fig = go.Figure()
+    fig.add_scatter(x=frame["period"], y=frame["actual" + suffix], mode="lines", name="actual")
+    fig.add_scatter(
+        x=frame["period"], y=frame["expected" + suffix], mode="lines", name="BG/NBD",
+        line={"dash": "dash"},
+    )
+    holdout = frame.loc[frame["holdout"].astype(bool), "period"]
+    if len(holdout):
+        # A shape rather than add_vline: plotly's vline annotation fails on date axes.
+        fig.add_shape(
+            type="line", x0=holdout.iloc[0], x1=holdout.iloc[0], y0=0, y1=1, yref="paper",
+            line={"color": "grey", "dash": "dot"},
+        )
+        fig.add_annotation(
+            x=holdout.iloc[0], y=1, yref="paper", text="holdout starts", showarrow=False,
+            xanchor="left", yanchor="bottom",
+        )
+    fig.update_layout(
+        title="Repeat purchases: actual vs BG/NBD" + (" (cumulative)" if cumulative else " per period"),
+        xaxis_title="period",
+        yaxis_title="repeat purchases" + (" (cumulative)" if cumulative else ""),
         legend={"orientation": "h", "y": -0.2},
     )
     return fig
