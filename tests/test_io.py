@@ -768,3 +768,13 @@ def test_cdnow_sample_without_header_by_position(shared_data):
     assert list(df.columns) == ["order_date", "customer_id", "revenue", "quantity", "is_return"]
     total = sum(Decimal(line.split()[4]) for line in path.read_text().splitlines() if line.strip())
     assert df["revenue"].sum() == pytest.approx(float(total), abs=1e-6)
+
+
+def test_demo_files_load_like_load_demo(project_root):
+    datasets = pytest.importorskip("salesplan.datasets")
+    folder = project_root / "data" / "demo"
+    if not (folder / "transactions.csv").exists():
+        pytest.skip("data/demo has not been generated")
+    for table in TABLES:
+        df = load_table(folder / f"{table}.csv", table).drop(columns=["is_return"], errors="ignore")
+        pdt.assert_frame_equal(df, datasets.load_demo(table), check_like=True)

@@ -1,0 +1,130 @@
+"""Tests of the ``salesplan`` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from salesplan import __version__
+from salesplan.cli import main
+
+
+@pytest.fixture
+def good_csv(tmp_path):
+    path = tmp_path / "sales.csv"
+    path.write_text(
+        "Order Date,Customer,Amount,Region,Notes\n"
+        "2024-01-05,C1,100,North,first\n"
+        "2024-03-31,C2,-20,South,\n"
+        "2024-02-01,C1,\"1,000\",North,x\n"
+        "2024-02-02,,5,North,x\n" + "".join(f"2024-02-{d:02d},C{d},1,East,\n" for d in range(3, 28)),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_validate_prints_mapping_rows_dates_returns_and_warnings(good_csv, capsys):
+    assert main(["validate", str(good_csv)]) == 0
+    out = capsys.readouterr().out
+    assert "Order Date -> order_date" in out
+    assert "Customer   -> customer_id" in out
+    assert "Amount     -> revenue" in out
+    assert "Extra columns kept: Notes (as notes)" in out
+    assert "Rows: 29 read, 28 loaded, dropped: missing customer_id 1" in out
+    assert "Date range of order_date: 2024-01-05 .. 2024-03-31 (read as ISO)" in out
+    assert "Returns / credit notes: 1" in out
+    assert "Warnings (1):" in out and "dropped 1 of 29 rows" in out and "line 5" in out
+    assert out.rstrip().endswith("OK: 28 rows can be loaded as transactions.")
+
+
+def test_validate_reports_every_problem_and_exits_1(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text("date,Sales,Stuff\nsoon,12,a\n2024-01-02,lots,b\n")
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "date  -> order_date" in out and "Sales -> revenue" in out
+    assert "required but not found: customer_id" in out
+    assert "Problems (3):" in out
+    assert "missing required column(s) 'customer_id'" in out
+    assert "1 value(s) are not dates (line 2; e.g. 'soon')" in out
+    assert "1 value(s) are not numbers (line 3; e.g. 'lots')" in out
+    assert out.rstrip().endswith("FAILED: " + str(path) + " cannot be loaded as transactions.")
+
+
+def test_validate_with_column_mapping_table_and_sheet(tmp_path, capsys):
+    path = tmp_path / "crm.xlsx"
+    deals = pd.DataFrame({"Deal": ["d1", "d2"], "Client": ["a", "b"], "Owner": ["r1", "r2"],
+                          "Value": [10, 20], "Opened": ["2024-01-01", "2024-02-01"],
+                          "Phase": ["Proposal", "closed won"], "Status": ["open", "won"]})
+    with pd.ExcelWriter(path) as xl:
+        pd.DataFrame({"x": [1]}).to_excel(xl, sheet_name="readme", index=False)
+        deals.to_excel(xl, sheet_name="deals", index=False)
+    argv = ["validate", str(path), "--table", "opportunities", "--sheet", "deals",
+            "--column", "Phase=stage", "--column", "Opened=created_date"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Phase  -> stage" in out and "Client -> customer_id" in out and "sheet 'deals'" in out
+    assert "Date range of created_date: 2024-01-01 .. 2024-02-01" in out
+    assert main(argv[:-4]) == 1  # "Phase" and "Opened" are not known aliases
+    out = capsys.readouterr().out
+    assert "missing required column(s) 'created_date' (closest headers: 'Opened')" in out
+    assert "required but not found: created_date, stage" in out
+
+
+def test_validate_positional_columns_and_dayfirst(tmp_path, capsys):
+    path = tmp_path / "noheader.txt"
+    path.write_text("c1 01/02/2024 3.5\nc2 03/04/2024 1\n")
+    argv = ["validate", str(path), "--column", "0=customer_id", "--column", "1=order_date",
+            "--column", "2=revenue"]
+    assert main(argv + ["--dayfirst"]) == 0
+    assert "Date range of order_date: 2024-02-01 .. 2024-04-03 (read as day-first)" in capsys.readouterr().out
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "2024-01-02 .. 2024-03-04 (read as month-first)" in out and "dayfirst=True" in out
+
+
+def test_validate_sqlite_query(tmp_path, capsys):
+    import sqlite3
+
+    db = tmp_path / "s.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE t (order_date TEXT, customer_id TEXT, revenue REAL)")
+    con.execute("INSERT INTO t VALUES ('2024-01-01', 'a', 3.0)")
+    con.commit()
+    con.close()
+    assert main(["validate", f"sqlite:///{db}", "--query", "SELECT * FROM t"]) == 0
+    assert "format: sql" in capsys.readouterr().out
+
+
+def test_missing_file_exits_1_with_the_reason(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "nope.csv")]) == 1
+    assert "File not found" in capsys.readouterr().out
+
+
+def test_usage_errors_exit_2(capsys, tmp_path):
+    assert main([]) == 2
+    assert "a command is required" in capsys.readouterr().err
+    assert main(["validate"]) == 2
+    assert "required: PATH" in capsys.readouterr().err
+    assert main(["validate", "x.csv", "--table", "nope"]) == 2
+    assert main(["validate", str(tmp_path / "x.csv"), "--column", "no-equals-sign"]) == 2
+    assert "HEADER=FIELD" in capsys.readouterr().err
+    assert main(["frobnicate"]) == 2
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"salesplan {__version__}"
+
+
+def test_module_runs_as_a_command(good_csv):
+    done = subprocess.run([sys.executable, "-m", "salesplan.cli", "validate", str(good_csv)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "OK: 28 rows can be loaded as transactions." in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "salesplan.cli", "validate", "--bogus"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
