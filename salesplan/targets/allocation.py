@@ -94,7 +94,8 @@ def largest_remainder(values: Any, total: float | None = None, *, decimals: int 
 
     Floors every value, then gives one unit of the last place to the values
     with the largest remainders until the total is reached (Hamilton's
-    method). ``values`` may be 2-D: each row is rounded to its own total.
+    method; ties go to the earlier value). ``values`` may be 2-D: each row is
+    rounded to its own total.
     When ``total`` is not a multiple of ``10**-decimals`` the leftover
     fraction goes to the value with the largest remainder, so the sum is
     still exact.
@@ -670,6 +671,8 @@ class Allocator:
     def _frame(self, pos, quota, is_locked, fallback, total) -> pd.DataFrame:
         prob = self.probability(quota, units=None if len(pos) == len(self.units_) else list(self._names[pos]))
         ly = self.last_year_[pos]
+        with np.errstate(over="ignore"):
+            growth = np.divide(quota, ly, out=np.full(len(pos), np.nan), where=ly > 0) - 1.0
         out = {
             "unique_id": pd.array(self._names[pos], dtype="str"),
             "quota": quota,
@@ -678,7 +681,7 @@ class Allocator:
             "fallback": fallback,
             "history": self.history_[pos],
             "last_year": ly,
-            "growth": np.where(ly > 0, quota / np.where(ly > 0, ly, 1.0) - 1.0, np.nan),
+            "growth": growth,
         }
         if self.sorted_ is not None:
             s = self.sorted_[pos]
@@ -992,7 +995,7 @@ def allocate_hierarchy(
     parent_quota = {"all": float(total)}
     for depth, lv in enumerate(levels):
         mapping = tree.drop_duplicates(lv).set_index(lv)
-        to_node = tree.set_index(leaf)[lv]
+        to_node = tree.set_index(leaf)[lv] if lv != leaf else pd.Series(tree[leaf].to_numpy(), index=tree[leaf])
         h = hist.assign(unique_id=hist["unique_id"].map(to_node)).dropna(subset=["unique_id"])
         h = h.groupby(["unique_id", "ds"], as_index=False)["y"].sum()
         s = None
