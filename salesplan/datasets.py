@@ -508,7 +508,7 @@ def _price_at(products: pd.DataFrame, prod: np.ndarray, day: np.ndarray) -> np.n
 
 
 def _regular_lines(rng, orders: pd.DataFrame, cust: pd.DataFrame, cust_pref: np.ndarray,
-                   products: pd.DataFrame, start: int, growth: float) -> pd.DataFrame:
+                   products: pd.DataFrame, start: int) -> pd.DataFrame:
     n_orders = len(orders)
     oc = orders["cust"].to_numpy()
     seg = cust["segment_idx"].to_numpy()[oc]
@@ -586,7 +586,6 @@ def _simulate_pipeline(rng, cust: pd.DataFrame, reps: pd.DataFrame, start: int, 
     t = created.astype(np.int64).copy()
     entered[:, 0] = t
     active = np.ones(n_opps, dtype=bool)
-    outcome = np.full(n_opps, -1)  # index in STAGES of won/lost
     for s in range(n_open):
         mean_days = _STAGE_DAYS[s] * _SEGMENT_CYCLE[cseg]
         dur = np.ceil(rng.gamma(2.0, mean_days / 2.0)).astype(np.int64)
@@ -595,13 +594,10 @@ def _simulate_pipeline(rng, cust: pd.DataFrame, reps: pd.DataFrame, start: int, 
         lose = active & ~advance
         # Lost deals linger a little longer before someone closes them.
         entered[lose, len(STAGES) - 1] = t[lose] + np.ceil(dur[lose] * 1.3).astype(np.int64)
-        outcome[lose] = len(STAGES) - 1
         active &= advance
         t = t + dur
         nxt = s + 1 if s + 1 < n_open else len(STAGES) - 2  # contract -> won
         entered[active, nxt] = t[active]
-        if nxt == len(STAGES) - 2:
-            outcome[active] = nxt
     # Truncate at the end date: later events have not happened yet.
     entered = np.where(entered > end, np.iinfo(np.int64).min, entered)
     happened = entered != np.iinfo(np.int64).min
@@ -686,8 +682,8 @@ def _returns(rng, lines: pd.DataFrame, cust: pd.DataFrame, return_rate: float, e
     return ret.loc[ret["day"] <= end]
 
 
-def _transactions(rng, cust, cust_pref, orders, products, opps, start, end, growth, return_rate):
-    regular = _regular_lines(rng, orders, cust, cust_pref, products, start, growth)
+def _transactions(rng, cust, cust_pref, orders, products, opps, start, end, return_rate):
+    regular = _regular_lines(rng, orders, cust, cust_pref, products, start)
     regular["kind"] = 0
     regular["rep_id"] = _owner_at(cust, regular["cust"].to_numpy(), regular["day"].to_numpy())
     deals = _deal_lines(rng, opps, cust, products, end)
@@ -863,7 +859,7 @@ def _simulate(seed: int, start: str, end: str, n_customers: int, growth: float, 
     reps = _gen_reps(_rng(seed, 2), s, e)
     cust, cust_pref, orders = _simulate_customers(_rng(seed, 3), n_customers, reps, s, e, growth)
     opps, history = _simulate_pipeline(_rng(seed, 4), cust, reps, s, e, growth)
-    transactions = _transactions(_rng(seed, 5), cust, cust_pref, orders, products, opps, s, e, growth, return_rate)
+    transactions = _transactions(_rng(seed, 5), cust, cust_pref, orders, products, opps, s, e, return_rate)
     feedback = _feedback(_rng(seed, 6), transactions, cust, e)
     targets = _targets(_rng(seed, 7), transactions, reps, s, e, growth)
     market = _market(_rng(seed, 8), transactions, s, e, growth)
@@ -899,22 +895,22 @@ def _simulate(seed: int, start: str, end: str, n_customers: int, growth: float, 
         "stage": np.array(STAGES, dtype=object)[history["stage_idx"].to_numpy()],
         "entered_at": _dates(history["day"].to_numpy()),
     })
-    reps_out = pd.DataFrame({
-        "rep_id": reps["rep_id"], "name": reps["name"], "team": reps["team"], "region": reps["region"],
-        "manager": reps["manager"], "start_date": reps["start_date"], "skill": reps["skill"],
-    })
     tables = {
         "transactions": transactions,
         "customers": customers,
         "opportunities": opportunities,
         "stage_history": stage_history,
-        "reps": reps_out,
+        "reps": _reps_table(reps),
         "targets": targets,
         "feedback": feedback,
         "market": market,
         "products": products,
     }
     return {name: _with_dtypes(df, name) for name, df in tables.items()}
+
+
+def _reps_table(reps: pd.DataFrame) -> pd.DataFrame:
+    return reps[["rep_id", "name", "team", "region", "manager", "start_date", "skill"]]
 
 
 _TRUTH_COLUMNS = {
@@ -982,7 +978,10 @@ def make_products(*, seed: int = 42, start: object = DEFAULT_START, end: object 
     >>> len(p), p["category"].nunique()
     (30, 5)
     """
-    return _get("products", seed, start, end, 3000, 0.08, 0.02)
+    # Products and reps come first in the simulation and from their own
+    # streams, so they need not wait for the rest.
+    seed, start, end, *_ = _check_options(seed, start, end, 3000, 0.08, 0.02)
+    return _with_dtypes(_gen_products(_rng(seed, 1), _day(start), _day(end)), "products")
 
 
 def make_reps(*, seed: int = 42, start: object = DEFAULT_START, end: object = DEFAULT_END,
@@ -1006,7 +1005,9 @@ def make_reps(*, seed: int = 42, start: object = DEFAULT_START, end: object = DE
     >>> len(reps), reps["team"].nunique()
     (20, 5)
     """
-    return _get("reps", seed, start, end, 3000, 0.08, 0.02, truth)
+    seed, start, end, *_ = _check_options(seed, start, end, 3000, 0.08, 0.02)
+    reps = _with_dtypes(_reps_table(_gen_reps(_rng(seed, 2), _day(start), _day(end))), "reps")
+    return reps if truth else reps.drop(columns=list(_TRUTH_COLUMNS["reps"]))
 
 
 def make_customers(*, seed: int = 42, start: object = DEFAULT_START, end: object = DEFAULT_END,
@@ -1019,9 +1020,12 @@ def make_customers(*, seed: int = 42, start: object = DEFAULT_START, end: object
     {common}
     truth : bool, default False
         Also return the simulation's ground truth, to check fitted models
-        against: ``purchase_rate`` (orders a year), ``dropout_probability``
-        (after each order), ``mean_order_value``, ``latent_satisfaction``,
-        ``loyal``, ``alive`` (still active at ``end``), ``owner_rep_id``.
+        against: ``purchase_rate`` (orders a year at the pace of the
+        window's first year), ``dropout_probability`` (after each order),
+        ``mean_order_value`` (aimed at, before whole units and discounts),
+        ``latent_satisfaction`` (1-5), ``loyal``, ``alive`` (has not
+        dropped out by ``end``), ``owner_rep_id`` (account owner before any
+        hand-over to a new hire).
 
     Returns
     -------
@@ -1132,9 +1136,15 @@ def make_targets(*, seed: int = 42, start: object = DEFAULT_START, end: object =
     return _get("targets", seed, start, end, n_customers, growth, return_rate)
 
 
+def _fill_doc(doc: str) -> str:
+    common = "\n    " + _COMMON_DOC.strip()
+    doc = doc.replace("    {common}\n    truth", common + "\n    truth")
+    return doc.replace("    {common}\n", common + "\n\n")
+
+
 for _f in (make_customers, make_transactions, make_opportunities, make_stage_history,
            make_feedback, make_market, make_targets):
-    _f.__doc__ = _f.__doc__.replace("{common}", _COMMON_DOC)
+    _f.__doc__ = _fill_doc(_f.__doc__)
 del _f
 
 
@@ -1173,7 +1183,7 @@ def make_demo(seed: int = 42, *, start: object = DEFAULT_START, end: object = DE
     return out
 
 
-make_demo.__doc__ = make_demo.__doc__.replace("{common}", _COMMON_DOC)
+make_demo.__doc__ = _fill_doc(make_demo.__doc__)
 
 
 # --- files -----------------------------------------------------------------------

@@ -364,3 +364,21 @@ def test_docstring_examples_run():
     result = doctest.testmod(datasets, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 5
     assert result.failed == 0
+
+
+def test_the_io_loaders_read_the_demo_files_to_the_same_frames(demo, project_root):
+    io = pytest.importorskip("salesplan.io")
+    if not hasattr(io, "load_table"):
+        pytest.skip("salesplan.io.load_table is not there yet")
+    for name, frame in demo.items():
+        loaded = io.load_table(project_root / "data" / "demo" / f"{name}.csv", name)
+        pdt.assert_frame_equal(loaded[list(frame.columns)], frame, obj=name)
+
+
+def test_small_generators_agree_with_the_demo():
+    demo = make_demo(42, truth=True)
+    pdt.assert_frame_equal(datasets.make_products(), demo["products"])
+    pdt.assert_frame_equal(datasets.make_reps(truth=True), demo["reps"])
+    pdt.assert_frame_equal(datasets.make_reps(), make_demo(42)["reps"])
+    pdt.assert_frame_equal(datasets.make_opportunities(), demo["opportunities"])
+    pdt.assert_frame_equal(datasets.make_customers(truth=True), demo["customers"])
