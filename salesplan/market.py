@@ -1144,10 +1144,11 @@ def market_share(
     """Our share of the market and the untapped potential, per period and unit.
 
     The market table (``market`` in :mod:`salesplan.schema`) gives the
-    market size per ``period`` and region/category. Our sales are summed at
-    ``freq`` and matched to the market rows (market periods are moved to the
-    start of their ``freq`` period); the market table defines which rows
-    appear.
+    market size per ``period`` and region/category. Market sizes are read as
+    flows (the market's sales in that period), so monthly market rows add up
+    to quarters or years; ``freq`` should not be finer than the market
+    table's periods. Our sales are summed at ``freq`` and matched to the
+    market rows; the market table defines which rows appear.
 
     Returns
     -------
@@ -1160,14 +1161,15 @@ def market_share(
     f = _freq(freq)
     by_l = _as_list(by)
     mk = _market_frame(market, by_l, size_col=size_col, period_col=period_col)
-    mk["ds"] = _period_start(mk[period_col], f)
-    dup = mk.duplicated([*by_l, "ds"], keep=False)
+    dup = mk.duplicated([*by_l, period_col], keep=False)
     if dup.any():
         raise SalesplanDataError(
-            f"market has {int(dup.sum())} rows sharing the same period and {by_l or 'total'} at "
-            f"freq={freq!r} ({describe_rows(mk.index[dup])}). Give one market size per period and unit, "
-            "or choose a coarser freq."
+            f"market has {int(dup.sum())} rows sharing the same {period_col!r} and {by_l or 'total'} "
+            f"({describe_rows(mk.index[dup])}). Give one market size per period and unit."
         )
+    # market sizes are flows (sales of a period): finer market periods add up to the freq period
+    mk["ds"] = _period_start(mk[period_col], f)
+    mk = mk.groupby(["ds", *by_l], dropna=False, sort=True)[size_col].sum().reset_index()
     ours = sales_over_time(tx, freq=f, by=by_l, value=value, date_col=date_col).rename(columns={value: "sales"})
     out = mk[["ds", *by_l, size_col]].merge(ours, on=["ds", *by_l], how="left")
     out["sales"] = out["sales"].fillna(0.0)

@@ -388,8 +388,13 @@ def test_market_share_and_potential():
     assert out.loc["north", "market_share"] == pytest.approx(0.15)
     assert out.loc["north", "potential"] == 850.0
     dup = pd.concat([market, market])
-    with pytest.raises(SalesplanDataError, match="market has 4 rows sharing the same period"):
+    with pytest.raises(SalesplanDataError, match="market has 4 rows sharing the same 'period'"):
         m.market_share(tx, dup)
+    # monthly market rows add up to the year
+    monthly = pd.DataFrame({"period": pd.to_datetime(["2024-01-01", "2024-02-01"]), "region": "north",
+                            "market_size": [400.0, 600.0]})
+    yearly = m.market_share(tx, monthly)
+    assert yearly[["sales", "market_size", "potential"]].iloc[0].tolist() == [150.0, 1000.0, 850.0]
 
 
 # --------------------------------------------------------------------------- contracts

@@ -83,7 +83,7 @@ _MONETARY = ("sum", "mean")
 
 
 def _codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes and their labels; categoricals reuse their own codes (no hashing)."""
+    """Integer codes (-1 = missing) and labels; categoricals reuse their own codes (no hashing)."""
     if isinstance(col.dtype, pd.CategoricalDtype):
         return col.cat.codes.to_numpy().astype(np.int64), pd.Index(col.cat.categories)
     codes, uniques = pd.factorize(col, sort=False)
