@@ -187,7 +187,7 @@ class TargetPlanner:
                                           description="Growth", continuous_update=False)
         self.growth_box = widgets.BoundedFloatText(value=growth, min=-0.5, max=1.0, step=0.005,
                                                    layout=widgets.Layout(width="90px"))
-        widgets.jslink((self.growth, "value"), (self.growth_box, "value"))
+        widgets.link((self.growth, "value"), (self.growth_box, "value"))
         self.total = widgets.FloatText(value=0.0, description="Total")
         self.price_change = widgets.BoundedFloatText(value=0.0, min=-0.5, max=1.0, step=0.01,
                                                      description="Price Δ")
@@ -206,7 +206,7 @@ class TargetPlanner:
         self.unlock_button = widgets.Button(description="Unlock all", icon="unlock")
         self.summary = widgets.HTML()
         self.smart_html = widgets.HTML()
-        self.table_box = widgets.VBox(layout=widgets.Layout(max_height="420px", overflow_y="auto"))
+        self.table_box = widgets.VBox(layout=widgets.Layout(max_height="420px", overflow="auto"))
         self.quota_chart = PlotArea()
         self.probability_chart = PlotArea()
         self.phasing_chart = PlotArea()

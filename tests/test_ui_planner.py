@@ -1,0 +1,191 @@
+"""Tests for salesplan.ui.planner.TargetPlanner: state driven through widget values, no browser."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from salesplan.ui import TargetPlanner  # noqa: E402
+from salesplan.ui._common import ErrorArea, PlotArea  # noqa: E402
+
+REPS = ["r1", "r2", "r3", "r4"]
+MONTHS_2026 = pd.date_range("2026-01-01", periods=12, freq="MS")
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    days = pd.date_range("2023-01-01", "2025-12-31", freq="D").to_numpy()
+    n = 4000
+    rep = rng.choice(REPS, n, p=[0.1, 0.2, 0.3, 0.4])
+    tx = pd.DataFrame({
+        "order_date": pd.to_datetime(rng.choice(days, n)),
+        "order_id": [f"o{i}" for i in range(n)],
+        "customer_id": rng.integers(0, 300, n).astype(str),
+        "rep_id": rep,
+        "region": np.where(np.isin(rep, ["r1", "r2"]), "North", "South"),
+        "revenue": rng.gamma(2.0, 50.0, n),
+    })
+    reps = pd.DataFrame({"rep_id": REPS, "team": ["T1", "T1", "T2", "T2"],
+                         "region": ["North", "North", "South", "South"],
+                         "start_date": pd.to_datetime(["2019-01-01"] * 4)})
+    last = tx[tx["order_date"] >= "2025-01-01"].groupby("rep_id")["revenue"].sum()
+    parts = []
+    for r in REPS:  # seeded sample paths around last year's level, +-15 % per path
+        lvl = rng.lognormal(0, 0.15, 300)[:, None] * last[r] / 12 * rng.lognormal(0, 0.05, (300, 12))
+        parts.append(pd.DataFrame({"unique_id": r, "ds": np.tile(MONTHS_2026.to_numpy(), 300),
+                                   "sample": np.repeat(np.arange(300), 12), "y": lvl.reshape(-1)}))
+    paths = pd.concat(parts, ignore_index=True)
+    opps = pd.DataFrame({
+        "opportunity_id": ["w", "l", "o1", "o2"], "customer_id": ["c"] * 4, "rep_id": ["r1", "r2", "r1", "r3"],
+        "amount": [10.0, 10.0, 1000.0, 500.0], "created_date": pd.to_datetime(["2025-01-01"] * 4),
+        "stage": ["won", "lost", "proposal", "negotiation"], "status": ["won", "lost", "open", "open"],
+        "close_date": pd.to_datetime(["2025-02-01", "2025-03-01", "2026-03-01", "2026-04-01"]),
+    })
+    return tx, reps, paths, opps
+
+
+@pytest.fixture
+def app(data, tmp_path):
+    tx, reps, paths, _ = data
+    return TargetPlanner(tx, reps=reps, forecast=paths, plan_dir=tmp_path / "plans", growth=0.05,
+                         method="historical_share")
+
+
+def _quotas(app) -> pd.Series:
+    return app.result.set_index("unique_id")["quota"]
+
+
+def test_initial_state_is_a_valid_plan(app):
+    assert app.errors.message == ""
+    assert list(app.result["unique_id"]) == REPS
+    assert app.total.value == round(app.base * 1.05)
+    assert app.result["quota"].sum() == app.total.value
+    assert app.forecast_source["rep"].startswith("forecast=")
+    assert app.period.value == 2026 and app.level.value == "rep"
+    assert set(app.phased["ds"]) == set(MONTHS_2026)
+    assert app.phased.groupby("unique_id")["value"].sum().to_dict() == _quotas(app).to_dict()
+    assert app.container.children  # a displayable page
+
+
+def test_growth_and_total_are_linked(app):
+    app.growth.value = 0.10
+    assert app.growth_box.value == 0.10
+    assert app.total.value == round(app.base * 1.10)
+    assert app.result["quota"].sum() == app.total.value
+    app.total.value = round(app.base * 1.2)
+    assert app.growth.value == pytest.approx(0.2, abs=1e-4)  # the total is whole units
+    assert app.result["quota"].sum() == app.total.value
+    app.price_change.value = 0.1  # growth stays, total moves with the price
+    assert app.total.value == round(app.base * 1.2 * 1.1)
+
+
+def test_equal_probability_method_equalises_attainment(app):
+    app.method.value = "historical_share"
+    spread_hist = np.ptp(app.result["probability"])
+    app.method.value = "equal_probability"
+    p = app.result["probability"]
+    assert np.ptp(p) < 0.01 < spread_hist
+    assert app.result["quota"].sum() == app.total.value
+
+
+def test_editing_a_unit_locks_it_and_the_rest_moves(app):
+    app._rows["r2"].value.value = 12345.0
+    assert app._rows["r2"].lock.value is True
+    assert _quotas(app)["r2"] == 12345.0
+    app.growth.value = 0.15
+    q = _quotas(app)
+    assert q["r2"] == 12345.0 and q.sum() == app.total.value
+    assert app.result.set_index("unique_id").loc["r2", "locked"]
+    app.unlock_all()
+    assert not app.result["locked"].any() and _quotas(app)["r2"] != 12345.0
+
+
+def test_errors_are_shown_as_text_not_raised(app):
+    good = app.result.copy()
+    app.lock("r1", 10 * app.total.value)
+    assert app.errors.level == "error"
+    assert "is below what is locked" in app.errors.message and "Traceback" not in app.errors.message
+    assert "Raise the total" in app.errors.value
+    pd.testing.assert_frame_equal(app.result[["unique_id"]], good[["unique_id"]])  # last valid plan kept
+    app.unlock_all()
+    assert app.errors.message == ""
+    app.total.value = -5
+    assert "non-negative" in app.errors.message
+    app.total.value = 1000
+    app.stretch.value, app.sandbag.value = 0.8, 0.5
+    assert "stretch threshold (0.80) must be below" in app.errors.message
+
+
+def test_year_outside_the_forecast_horizon_is_explained(app):
+    app.period.value = 2027
+    assert "outside the forecast horizon" in app.errors.message
+    app.period.value = 2026
+    assert app.errors.ok and app.result["quota"].sum() == app.total.value
+
+
+def test_level_switch_and_fallback_forecast(app):
+    app.level.value = "region"
+    assert list(app.result["unique_id"]) == ["North", "South"]
+    assert app.forecast_source["region"] == "bootstrap fallback"
+    assert app.result["quota"].sum() == app.total.value
+    assert set(app._rows) == {"North", "South"}
+
+
+def test_charts_and_smart_follow_the_state(app):
+    app.method.value = "equal_probability"
+    fig = app.figures["quotas"]
+    assert list(fig.data[0].y) == app.result["quota"].tolist()
+    assert list(app.figures["probability"].data[0].y) == pytest.approx(app.result["probability"].tolist())
+    assert sum(app.figures["phasing"].data[0].y) == pytest.approx(app.total.value)
+    smart = app.smart.set_index("letter")
+    assert list(smart.index) == list("SMART")
+    assert smart.loc["R", "verdict"] == "flag"
+    app.strategy.value = "expand region South"
+    assert app.smart.set_index("letter").loc["R", "verdict"] == "pass"
+    p_before = app.smart.set_index("letter").loc["A", "value"]
+    app.growth.value = 0.5
+    assert app.smart.set_index("letter").loc["A", "value"] < p_before
+    assert app.smart.set_index("letter").loc["A", "verdict"] == "flag"
+
+
+def test_save_versions_and_export(app, tmp_path):
+    app.method.value = "equal_probability"
+    app.lock("r3", 5000)
+    p1 = app.save()
+    p2 = app.save()
+    assert (p1.name, p2.name) == ("plan_2026_v1.json", "plan_2026_v2.json")
+    doc = json.loads(p1.read_text())
+    assert doc["parameters"]["method"] == "equal_probability" and doc["parameters"]["locks"] == {"r3": 5000.0}
+    assert doc["metadata"]["fingerprint"] and doc["metadata"]["user"]
+    assert "Saved" in app.errors.message and app.errors.level == "info"
+    out = app.export()
+    sheets = pd.read_excel(out, sheet_name=None)
+    assert {"rep", "company", "plan"} <= set(sheets)
+    assert sheets["rep"]["total"].iloc[-1] == app.total.value
+    assert sheets["company"]["total"].iloc[-1] == app.total.value
+
+
+def test_bottom_up_column_with_opportunities(data, tmp_path):
+    tx, reps, paths, opps = data
+    app = TargetPlanner(tx, reps=reps, forecast=paths, opportunities=opps, plan_dir=tmp_path)
+    assert app.errors.ok, app.errors.message
+    r = app.result.set_index("unique_id")
+    assert {"bottom_up", "gap"} <= set(r.columns)
+    assert r.loc["r1", "gap"] == pytest.approx(r.loc["r1", "quota"] - r.loc["r1", "bottom_up"])
+
+
+def test_common_widgets():
+    area = ErrorArea()
+    with area.capture():
+        raise KeyError("x")
+    assert area.message.startswith("Unexpected error KeyError") and "Traceback" not in area.message
+    plot = PlotArea({"data": [{"type": "bar", "x": ["a"], "y": [np.nan]}], "layout": {}})
+    bundle = plot.children[0].outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert bundle["data"][0]["y"] == [None]  # JSON-safe
+    assert plot.figure.data[0].type == "bar"
