@@ -1,0 +1,356 @@
+"""The workbench's landing page: what the data holds, headline KPIs, links to the apps.
+
+Built like a Voila gallery app: controls are attributes, one ``_update``
+observer recomputes everything, ``.container`` is what the notebook shows and
+``.result`` holds the computed frames, so the page can be checked in plain
+pytest::
+
+    app = OverviewApp(salesplan.datasets.load_demo())
+    app.region.value = "North"
+    app.result["kpis"]          # the KPIs of the North region
+
+The numbers come from :mod:`salesplan.summary` (pure functions); this module
+only formats and lays them out.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import ipywidgets as widgets
+import pandas as pd
+
+from salesplan.errors import SalesplanDataError
+from salesplan.summary import filter_transactions, kpis, monthly_revenue, summarize_tables
+from salesplan.ui._common import ErrorArea, PlotArea
+
+__all__ = ["OverviewApp", "ALL", "find_apps", "format_value", "load_tables"]
+
+#: The dropdown choice that means "no filter".
+ALL = "All"
+
+_CSS = """<style>
+.salesplan-summary{border-collapse:collapse;font-size:13px;margin:4px 0 8px 0}
+.salesplan-summary td,.salesplan-summary th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}
+.salesplan-summary td:first-child,.salesplan-summary th:first-child,
+.salesplan-summary td:last-child,.salesplan-summary th:last-child{text-align:left}
+.salesplan-links a{color:#0969da;text-decoration:underline}
+.salesplan-kpis{display:flex;flex-wrap:wrap;gap:10px;margin:6px 0}
+.salesplan-kpi{border:1px solid #d0d7de;border-radius:6px;padding:8px 14px;min-width:170px;background:#f6f8fa}
+.salesplan-kpi .kpi-value{font-size:22px;font-weight:600}
+.salesplan-kpi .kpi-label{font-size:12px;color:#57606a}
+.salesplan-kpi .kpi-note{font-size:11px;color:#8c959f}
+</style>"""
+
+
+def format_value(value: float, unit: str) -> str:
+    """Format a number the way the overview page shows it.
+
+    ``"count"`` and ``"money"`` get thousands separators and no decimals,
+    ``"ratio"`` is a percentage with one decimal (growth with a sign),
+    missing values are ``"n/a"``.
+
+    >>> format_value(1234567, "count"), format_value(0.0731, "ratio"), format_value(float("nan"), "money")
+    ('1,234,567', '7.3%', 'n/a')
+    >>> format_value(-0.052, "growth")
+    '-5.2%'
+    """
+    if value is None or pd.isna(value):
+        return "n/a"
+    if unit == "ratio":
+        return f"{value:.1%}"
+    if unit == "growth":
+        return f"{value:+.1%}"
+    return f"{value:,.0f}"
+
+
+def _title_of(path: Path) -> str:
+    """The first Markdown heading of a notebook, else its name made readable."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") != "markdown":
+                continue
+            source = "".join(cell.get("source", []))
+            match = re.search(r"^#+\s+(.+?)\s*$", source, flags=re.MULTILINE)
+            if match:
+                return match.group(1)
+    except (OSError, ValueError):
+        pass
+    stem = re.sub(r"^\d+[_-]*", "", path.stem)
+    return stem.replace("_", " ").replace("-", " ").strip().capitalize() or path.stem
+
+
+def find_apps(folder: str | Path = ".", *, exclude: str = "00_overview.ipynb") -> pd.DataFrame:
+    """The other notebooks (apps) of the workbench, for the page's links.
+
+    Parameters
+    ----------
+    folder : path, default "."
+        Where the notebooks are. Voila runs a notebook with its own folder as
+        the working directory, so the default finds the overview's siblings.
+    exclude : str
+        File name left out (the overview itself).
+
+    Returns
+    -------
+    DataFrame
+        ``notebook`` (file name), ``title`` (first Markdown heading, else the
+        file name without its number) and ``href`` (a link relative to the
+        page, which Voila serves at ``/voila/render/<notebook>``), sorted by
+        file name. Empty when the folder has no other notebook.
+    """
+    paths = sorted(p for p in Path(folder).glob("*.ipynb") if p.name != exclude)
+    return pd.DataFrame(
+        {
+            "notebook": [p.name for p in paths],
+            "title": [_title_of(p) for p in paths],
+            "href": [p.name for p in paths],
+        },
+        columns=["notebook", "title", "href"],
+    )
+
+
+def load_tables(data_path: str | Path | None = None) -> dict[str, pd.DataFrame]:
+    """The tables the overview shows: the demo data, or one transactions file.
+
+    Parameters
+    ----------
+    data_path : path, optional
+        A transactions file that :func:`salesplan.io.load_transactions`
+        reads; ``None`` loads :func:`salesplan.datasets.load_demo`.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``{"transactions": ...}`` for a file, every demo table otherwise.
+    """
+    if data_path is None:
+        from salesplan.datasets import load_demo
+
+        return dict(load_demo())
+    from salesplan.io import load_transactions
+
+    return {"transactions": load_transactions(data_path)}
+
+
+def _options(df: pd.DataFrame | None, column: str) -> list[str]:
+    if df is None or column not in df.columns:
+        return [ALL]
+    values = sorted(str(v) for v in df[column].dropna().unique())
+    return [ALL, *values]
+
+
+def _summary_html(summary: pd.DataFrame) -> str:
+    head = "<tr><th>Table</th><th>Rows</th><th>Columns</th><th>From</th><th>To</th><th>Date column</th></tr>"
+    body = []
+    for row in summary.itertuples(index=False):
+        first = "" if pd.isna(row.first_date) else f"{row.first_date:%Y-%m-%d}"
+        last = "" if pd.isna(row.last_date) else f"{row.last_date:%Y-%m-%d}"
+        date_col = "" if pd.isna(row.date_column) else row.date_column
+        body.append(
+            f'<tr data-table="{html.escape(row.table)}"><td>{html.escape(row.table)}</td>'
+            f'<td class="rows">{format_value(row.rows, "count")}</td><td>{row.columns}</td>'
+            f"<td>{first}</td><td>{last}</td><td>{html.escape(date_col)}</td></tr>"
+        )
+    return f'<table class="salesplan-summary">{head}{"".join(body)}</table>'
+
+
+def _kpi_html(frame: pd.DataFrame) -> str:
+    cards = []
+    for row in frame.itertuples(index=False):
+        unit = "growth" if row.kpi == "yoy_growth" else row.unit
+        note = f'<div class="kpi-note">{html.escape(row.note)}</div>' if row.note else ""
+        cards.append(
+            f'<div class="salesplan-kpi" data-kpi="{row.kpi}">'
+            f'<div class="kpi-value">{format_value(row.value, unit)}</div>'
+            f'<div class="kpi-label">{html.escape(row.label)}</div>{note}</div>'
+        )
+    window = ""
+    if len(frame):
+        window = (
+            f"<p style='font-size:12px;color:#57606a'>12 months "
+            f"{frame['window_start'].iloc[0]:%Y-%m-%d} to {frame['window_end'].iloc[0]:%Y-%m-%d}</p>"
+        )
+    return f'<div class="salesplan-kpis">{"".join(cards)}</div>{window}'
+
+
+def _links_html(apps: pd.DataFrame) -> str:
+    if apps.empty:
+        return "<p>No other apps found next to this notebook.</p>"
+    items = "".join(
+        f'<li><a href="{html.escape(r.href)}" target="_self">{html.escape(r.title)}</a>'
+        f' <span style="color:#8c959f">({html.escape(r.notebook)})</span></li>'
+        for r in apps.itertuples(index=False)
+    )
+    return f'<ul class="salesplan-links">{items}</ul>'
+
+
+class OverviewApp:
+    """The landing page: table summary, KPIs, monthly revenue and links to the apps.
+
+    Parameters
+    ----------
+    tables : mapping of str to DataFrame
+        The data, as :func:`salesplan.datasets.load_demo` returns it. Only
+        ``transactions`` is needed for the KPIs and the chart; every table
+        present is summarised.
+    as_of : date-like, optional
+        Last day of the KPI window; defaults to the latest order date (of all
+        regions and channels, so that filtered KPIs cover the same window).
+    apps_dir : path, default "."
+        Folder holding the other notebooks to link to (see :func:`find_apps`).
+
+    Attributes
+    ----------
+    region, channel : ipywidgets.Dropdown
+        Filters of the KPIs and the chart (``"All"`` = no filter).
+    errors : ErrorArea
+        Problems, shown as text.
+    chart : PlotArea
+        The monthly revenue chart; ``chart.figure`` is the plotly figure
+        (rendered as a plotly mime bundle, so no ``anywidget`` is needed).
+    container : ipywidgets.VBox
+        The whole page.
+    result : dict
+        ``"summary"`` (:func:`~salesplan.summary.summarize_tables`),
+        ``"kpis"`` (:func:`~salesplan.summary.kpis` of the filtered lines),
+        ``"monthly"`` (:func:`~salesplan.summary.monthly_revenue` of them),
+        ``"apps"`` (:func:`find_apps`) and ``"error"`` (the message shown, or
+        ""). Frames are empty when they could not be computed.
+    """
+
+    def __init__(
+        self,
+        tables: Mapping[str, pd.DataFrame],
+        *,
+        as_of: object = None,
+        apps_dir: str | Path = ".",
+    ) -> None:
+        self.tables = dict(tables) if isinstance(tables, Mapping) else tables
+        self.as_of = as_of
+        self.errors = ErrorArea()
+        self.result: dict[str, object] = {
+            "summary": pd.DataFrame(),
+            "kpis": pd.DataFrame(),
+            "monthly": pd.DataFrame(),
+            "apps": pd.DataFrame(),
+            "error": "",
+        }
+        transactions = self.tables.get("transactions") if isinstance(self.tables, dict) else None
+        if not isinstance(transactions, pd.DataFrame):
+            transactions = None
+        self._transactions = transactions
+
+        self.summary = widgets.HTML()
+        self.region = widgets.Dropdown(options=_options(transactions, "region"), value=ALL, description="Region")
+        self.channel = widgets.Dropdown(options=_options(transactions, "channel"), value=ALL, description="Channel")
+        self.kpi_cards = widgets.HTML()
+        self.chart = PlotArea()
+        self.links = widgets.HTML()
+        self.container = widgets.VBox(
+            [
+                widgets.HTML(_CSS),
+                self.errors,
+                widgets.HTML("<h3>Data</h3>"),
+                self.summary,
+                widgets.HTML("<h3>Key figures</h3>"),
+                widgets.HBox([self.region, self.channel]),
+                self.kpi_cards,
+                self.chart,
+                widgets.HTML("<h3>Apps</h3>"),
+                self.links,
+            ]
+        )
+
+        with self.errors.capture():
+            self.result["apps"] = find_apps(apps_dir)
+            self.links.value = _links_html(self.result["apps"])
+        with self.errors.capture():
+            self.result["summary"] = summarize_tables(self.tables)
+            self.summary.value = _summary_html(self.result["summary"])
+        if self.errors.ok:
+            self._update()
+        self.result["error"] = self.errors.message if not self.errors.ok else ""
+        self.region.observe(self._update, names="value")
+        self.channel.observe(self._update, names="value")
+
+    @classmethod
+    def from_source(cls, data_path: str | Path | None = None, **kwargs) -> OverviewApp:
+        """Load the data with :func:`load_tables` and build the app.
+
+        A file that cannot be loaded gives an app showing why, not a traceback.
+        """
+        try:
+            tables = load_tables(data_path)
+        except Exception as exc:  # noqa: BLE001 - shown in the page instead
+            app = cls({}, **kwargs)
+            app.errors.show_error(exc)
+            app.result["error"] = app.errors.message
+            return app
+        return cls(tables, **kwargs)
+
+    def _filtered(self) -> pd.DataFrame:
+        if self._transactions is None:
+            raise SalesplanDataError(
+                f"There is no transactions table; tables given: {sorted(self.tables) or 'none'}. "
+                "Pass e.g. {'transactions': salesplan.io.load_transactions(path)}."
+            )
+        region = None if self.region.value == ALL else self.region.value
+        channel = None if self.channel.value == ALL else self.channel.value
+        return filter_transactions(self._transactions, region=region, channel=channel)
+
+    def _update(self, change: object = None) -> None:
+        """Recompute the KPIs and the chart for the current filters."""
+        with self.errors.capture():
+            self.result["kpis"] = pd.DataFrame()
+            self.result["monthly"] = pd.DataFrame()
+            lines = self._filtered()
+            as_of = self.as_of
+            if as_of is None and len(self._transactions):
+                as_of = pd.to_datetime(self._transactions["order_date"], errors="coerce").max()
+            if lines.empty:
+                raise SalesplanDataError(
+                    f"No order lines for region {self.region.value!r} and channel {self.channel.value!r}; "
+                    "choose another combination."
+                )
+            self.result["kpis"] = kpis(lines, as_of=as_of)
+            self.result["monthly"] = monthly_revenue(lines)
+        self.result["error"] = "" if self.errors.ok else self.errors.message
+        self.kpi_cards.value = _kpi_html(self.result["kpis"]) if len(self.result["kpis"]) else ""
+        self.chart.update(self._figure(self.result["monthly"]))
+
+    def _figure(self, monthly: pd.DataFrame) -> dict:
+        """The chart as a plain plotly spec (a dict skips plotly's slow validation)."""
+        where = ", ".join(
+            v if v != ALL else f"all {name}s"
+            for name, v in (("region", self.region.value), ("channel", self.channel.value))
+        )
+        data = []
+        if len(monthly):
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": "revenue",
+                    "x": monthly["month"].dt.strftime("%Y-%m-%d").tolist(),
+                    "y": monthly["revenue"].astype(float).tolist(),
+                    "line": {"color": "#1f77b4"},
+                    "hovertemplate": "%{x|%b %Y}: %{y:,.0f}<extra></extra>",
+                }
+            )
+        axis = {"gridcolor": "#e5e5e5", "zerolinecolor": "#bbbbbb"}
+        layout = {
+            "title": {"text": f"Monthly revenue ({where})"},
+            "xaxis": {"title": {"text": "month"}, **axis},
+            "yaxis": {"title": {"text": "revenue"}, "tickformat": ",.0f", **axis},
+            "height": 360,
+            "margin": {"l": 70, "r": 20, "t": 50, "b": 40},
+            "plot_bgcolor": "white",
+            "paper_bgcolor": "white",
+        }
+        return {"data": data, "layout": layout}

@@ -1,0 +1,292 @@
+"""The apps as a user meets them: a real Voila server driven by a real headless chromium.
+
+The session starts ``voila notebooks/`` the way ``make app`` serves the tree
+of apps (same flags, the project's Jupyter/IPython/matplotlib state under
+``.state/``), opens the tree page, uses the overview app and renders every
+notebook. Voila executes a notebook when its page is opened, so each render
+runs the notebook in a fresh kernel. Screenshots land in
+``.state/screenshots/`` for a human look.
+
+Needs Debian's ``/usr/bin/chromium`` (``make test`` installs it); the browser
+never reaches the network: every request not to the local server is aborted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE = ROOT / ".state"
+SCREENSHOTS = STATE / "screenshots"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RENDER_TIMEOUT_MS = 120_000  # Voila executes the notebook before the page is complete
+
+# What a broken page shows: Voila's failed-cell notice, a widget the browser could
+# not draw, a traceback, an exception name, or a salesplan app's error area.
+BROKEN = re.compile(
+    r"Traceback|There was an error when executing cell|Error displaying widget|"
+    r"\b\w*(?:Error|Exception)\b(?::|\s+Traceback)|Unexpected error"
+)
+
+
+def _state_env() -> dict[str, str]:
+    """The environment `make app` exports: Jupyter, IPython and matplotlib state inside .state/."""
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(STATE / "jupyter" / "config"),
+        JUPYTER_DATA_DIR=str(STATE / "jupyter" / "data"),
+        JUPYTER_RUNTIME_DIR=str(STATE / "jupyter" / "runtime"),
+        IPYTHONDIR=str(STATE / "ipython"),
+        MPLCONFIGDIR=str(STATE / "matplotlib"),
+        JUPYTER_PLATFORM_DIRS="1",
+        PYTHONHASHSEED="0",
+    )
+    return env
+
+
+def _voila_executable() -> Path:
+    for candidate in (Path(sys.prefix) / "bin" / "voila", ROOT / ".venv" / "bin" / "voila"):
+        if candidate.exists():
+            return candidate
+    pytest.fail(f"voila is not installed in {sys.prefix} nor in {ROOT / '.venv'}; run `make test` (it installs it).")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def voila_url():
+    """A Voila server on the tree of apps, started as `make app` does; stopped after the session."""
+    STATE.mkdir(exist_ok=True)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = STATE / "voila-browser-tests.log"
+    cmd = [
+        str(_voila_executable()), "notebooks/", "--no-browser", "--Voila.ip=127.0.0.1",
+        f"--port={port}", "--show_tracebacks=False",
+    ]
+    with open(log_path, "w") as log:
+        # Own process group, so that stopping it also stops the kernels it started.
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=_state_env(), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not _answers(url + "/"):
+            if proc.poll() is not None:
+                pytest.fail(f"voila exited with code {proc.returncode} before answering; "
+                            f"its log ({log_path}):\n{log_path.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"voila did not answer at {url} within 90 s; log ({log_path}):\n"
+                            f"{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless chromium driven by Playwright (no browser download)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests drive Debian's chromium. "
+                    "Run `make test` (it installs chromium and chromium-driver), "
+                    "or `apt-get install chromium chromium-driver`.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, voila_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    # The page template links a CDN font; nothing may leave the machine.
+    context.route(lambda url: not url.startswith(voila_url), lambda route: route.abort())
+    tab = context.new_page()
+    tab.set_default_timeout(RENDER_TIMEOUT_MS)
+    yield tab
+    context.close()  # closing the page lets Voila shut the notebook's kernel down
+
+
+def _render(page, url: str, name: str) -> None:
+    """Open a notebook through Voila and wait until its cells are shown."""
+    page.goto(f"{url}/voila/render/{name}", wait_until="load", timeout=RENDER_TIMEOUT_MS)
+    _wait_rendered(page)
+
+
+def _wait_rendered(page) -> None:
+    page.wait_for_load_state("load", timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_selector("#loading", state="detached", timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_selector("#rendered_cells", state="visible", timeout=RENDER_TIMEOUT_MS)
+
+
+def _settled_text(page, *, quiet_s: float = 2.0, limit_s: float = 60.0) -> str:
+    """The page text once it stopped changing (widgets are drawn after the cells arrive)."""
+    text, since, deadline = page.inner_text("body"), time.monotonic(), time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = page.inner_text("body")
+        if now != text:
+            text, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            break
+    return text
+
+
+def _screenshot_page(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # Voila scrolls inside the page, so grow the viewport to the content for a full picture.
+    height = page.evaluate("() => document.getElementById('rendered_cells')?.scrollHeight ?? 1000")
+    page.set_viewport_size({"width": 1280, "height": int(min(max(height + 80, 800), 8000))})
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _assert_not_broken(text: str, where: str) -> None:
+    hit = BROKEN.search(text)
+    if hit:
+        start = max(hit.start() - 300, 0)
+        pytest.fail(f"{where} shows an error ({hit.group(0)!r}):\n...{text[start:hit.end() + 300]}...")
+
+
+def _open_tree(page, url: str):
+    page.goto(url + "/", wait_until="load")
+    page.locator("li.jp-DirListing-item").first.wait_for(state="visible", timeout=60_000)
+
+
+def _tree_item(page, name: str):
+    return page.locator("li.jp-DirListing-item").filter(has=page.get_by_text(name, exact=True))
+
+
+def test_tree_lists_every_app(page, voila_url):
+    _open_tree(page, voila_url)
+    for nb in NOTEBOOKS:
+        assert _tree_item(page, nb.name).count() == 1, f"{nb.name} is not listed on the tree page"
+    _screenshot_page(page, "tree")
+
+
+def test_overview_app_in_the_browser(page, voila_url):
+    from salesplan.datasets import load_demo
+    from salesplan.summary import filter_transactions, kpis
+    from salesplan.ui.overview import find_apps, format_value
+
+    tables = load_demo()
+    tx = tables["transactions"]
+    as_of = tx["order_date"].max()
+
+    # As a user does: open the tree of apps, double-click the overview (it opens in a new tab).
+    _open_tree(page, voila_url)
+    with page.context.expect_page(timeout=30_000) as opened:
+        _tree_item(page, "00_overview.ipynb").dblclick()
+    page = opened.value
+    page.set_default_timeout(RENDER_TIMEOUT_MS)
+    assert page.url.startswith(f"{voila_url}/voila/render/00_overview.ipynb")
+    _wait_rendered(page)
+    page.wait_for_selector('.salesplan-kpi[data-kpi="revenue_12m"]', timeout=60_000)
+
+    # The data summary: every table with its row count as the app formats it.
+    for name, frame in tables.items():
+        cell = page.locator(f'tr[data-table="{name}"] td.rows')
+        assert cell.inner_text().strip() == format_value(len(frame), "count"), name
+    # The KPIs of all regions and channels.
+    revenue = page.locator('.salesplan-kpi[data-kpi="revenue_12m"] .kpi-value')
+    expected = kpis(tx, as_of=as_of).set_index("kpi")["value"]
+    assert revenue.inner_text().strip() == format_value(expected["revenue_12m"], "money")
+    customers = page.locator('.salesplan-kpi[data-kpi="customers"] .kpi-value')
+    assert customers.inner_text().strip() == format_value(expected["customers"], "count")
+    # The chart is drawn by plotly in the page.
+    page.wait_for_selector(".js-plotly-plot .gtitle", timeout=60_000)
+    assert "all regions, all channels" in page.locator(".js-plotly-plot .gtitle").text_content()
+
+    # Choose a region: KPIs and chart follow.
+    region = sorted(tx["region"].dropna().unique())[0]
+    page.locator(".widget-dropdown", has_text="Region").locator("select").select_option(region)
+    want = kpis(filter_transactions(tx, region=region), as_of=as_of).set_index("kpi")["value"]
+    page.wait_for_function(
+        "([sel, text]) => document.querySelector(sel)?.innerText.trim() === text",
+        arg=['.salesplan-kpi[data-kpi="revenue_12m"] .kpi-value', format_value(want["revenue_12m"], "money")],
+        timeout=30_000,
+    )
+    page.wait_for_function(
+        "(region) => document.querySelector('.js-plotly-plot .gtitle')?.textContent.includes(region)",
+        arg=region, timeout=30_000,
+    )
+    assert want["revenue_12m"] < expected["revenue_12m"]
+
+    # Links to the other apps resolve to Voila's render pages.
+    for app in find_apps(ROOT / "notebooks").itertuples():
+        href = page.locator(f'a[href="{app.href}"]').first.evaluate("a => a.href")
+        assert href == f"{voila_url}/voila/render/{app.notebook}"
+
+    text = _settled_text(page)
+    path = _screenshot(page, "overview")
+    _assert_not_broken(text, "the overview app")
+    assert page.locator(".salesplan-error").count() == 0, text[:2000]
+    assert path.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_renders_without_error(page, voila_url, notebook):
+    _render(page, voila_url, notebook.name)
+    text = _settled_text(page)
+    _screenshot(page, notebook.stem)
+    _assert_not_broken(text, f"notebooks/{notebook.name} rendered by Voila")
+    assert page.locator(".salesplan-error").count() == 0, f"{notebook.name} shows an app error:\n{text[:2000]}"
+    assert text.strip(), f"{notebook.name} rendered an empty page"
+
+
+def test_broken_pattern_catches_voila_and_python_errors():
+    assert BROKEN.search("There was an error when executing cell [3]. Please run Voilà with --show_tracebacks")
+    assert BROKEN.search("KeyError: 'region'")
+    assert BROKEN.search("Error displaying widget: model not found")
+    assert not BROKEN.search("Mean absolute error 3.2; errors shown as text")
