@@ -82,7 +82,7 @@ def test_growth_and_total_are_linked(app):
     assert app.growth.value == pytest.approx(0.2, abs=1e-4)  # the total is whole units
     assert app.result["quota"].sum() == app.total.value
     app.price_change.value = 0.1  # growth stays, total moves with the price
-    assert app.total.value == round(app.base * 1.2 * 1.1)
+    assert app.total.value == round(app.base * (1 + app.growth.value) * 1.1)
 
 
 def test_equal_probability_method_equalises_attainment(app):
