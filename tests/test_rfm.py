@@ -218,3 +218,14 @@ def test_pipeline_on_random_data_and_charts(rng):
     assert summ["customers"].sum() == len(seg)
     assert len(plots.rfm_segment_chart(summ).data) == 2
     assert len(plots.rfm_grid_chart(seg).data) == 1
+
+
+@HYP
+@given(st.lists(st.one_of(st.integers(-5, 40), st.floats(-1e6, 1e6, allow_nan=False)), min_size=1, max_size=80))
+def test_midrank_equals_scipy_average_rank(values):
+    from scipy.stats import rankdata
+
+    from salesplan.segments.rfm import _midrank
+
+    x = np.asarray(values, dtype="float64")
+    np.testing.assert_allclose(_midrank(x), rankdata(x, method="average"))

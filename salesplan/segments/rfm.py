@@ -271,12 +271,37 @@ def rfm_table(
     return out
 
 
+def _midrank(x: np.ndarray) -> np.ndarray:
+    """Average (1-based) rank of each value; ties get the mean of their positions.
+
+    Same result as ``scipy.stats.rankdata(x, method="average")``, but a
+    counting pass replaces the sort for small-range integers (recency in days,
+    frequency), and the sort need not be stable because tied values share a
+    rank anyway.
+    """
+    n = len(x)
+    lo = x.min()
+    if np.all(x == np.floor(x)) and x.max() - lo <= 4 * n + 1000:
+        counts = np.bincount((x - lo).astype(np.int64))
+        before = np.cumsum(counts) - counts
+        avg = before + (counts + 1) / 2.0
+        return avg[(x - lo).astype(np.int64)]
+    order = np.argsort(x)
+    xs = x[order]
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(xs[1:], xs[:-1], out=new[1:])
+    group = np.cumsum(new) - 1
+    counts = np.bincount(group)
+    avg = (np.cumsum(counts) - counts) + (counts + 1) / 2.0
+    ranks = np.empty(n, dtype=np.float64)
+    ranks[order] = avg[group]
+    return ranks
+
+
 def _score(x: np.ndarray, bins: int) -> np.ndarray:
     """1..bins from the mid-rank percentile: ties share a score, equal-size bins without ties."""
-    from scipy.stats import rankdata
-
-    n = len(x)
-    pct = (rankdata(x, method="average") - 0.5) / n
+    pct = (_midrank(x) - 0.5) / len(x)
     return np.clip(np.floor(pct * bins).astype(np.int64) + 1, 1, bins)
 
 
@@ -305,8 +330,8 @@ def rfm_scores(
     -------
     DataFrame
         ``rfm`` with added columns ``r_score``, ``f_score``, ``m_score``,
-        ``fm_score`` (ints in 1..bins) and ``rfm_cell`` (str, e.g. ``"545"``
-        when bins <= 9).
+        ``fm_score`` (ints in 1..bins) and ``rfm_cell`` (categorical over all
+        cells, e.g. ``"545"``; ``"10-2-7"`` style when bins > 9).
     """
     check_frame(rfm, name="rfm")
     bins = check_positive_int(bins, name="bins")
@@ -329,11 +354,10 @@ def rfm_scores(
         out[{recency_col: "r_score", frequency_col: "f_score", monetary_col: "m_score"}[col]] = s
     out["fm_score"] = (out["f_score"] + out["m_score"] + 1) // 2
     r, f, m = (out[c].to_numpy() for c in ("r_score", "f_score", "m_score"))
-    if bins <= 9:
-        out["rfm_cell"] = pd.Series((r * 100 + f * 10 + m).astype(str), index=out.index, dtype="str")
-    else:
-        out["rfm_cell"] = (out["r_score"].astype("str") + "-" + out["f_score"].astype("str")
-                           + "-" + out["m_score"].astype("str"))
+    # a categorical over every possible cell: no per-customer string building
+    sep = "" if bins <= 9 else "-"
+    cells = [f"{a}{sep}{b}{sep}{c}" for a in range(1, bins + 1) for b in range(1, bins + 1) for c in range(1, bins + 1)]
+    out["rfm_cell"] = pd.Categorical.from_codes(((r - 1) * bins + (f - 1)) * bins + (m - 1), categories=cells)
     return out
 
 
