@@ -285,12 +285,10 @@ def sales_over_time(
     totals = _aggregate(work, [*by_l, "ds"], value)
     grid = _period_grid(work["ds"].min(), work["ds"].max(), f)
     if by_l:
-        units = totals.index.droplevel("ds").unique()
-        if not isinstance(units, pd.MultiIndex):
-            units = pd.MultiIndex.from_arrays([units], names=by_l)
-        full = pd.MultiIndex.from_tuples(
-            [(*u, d) for u in units for d in grid], names=[*by_l, "ds"]
-        )
+        units = totals.index.droplevel("ds").unique().to_frame(index=False)
+        full_frame = units.loc[units.index.repeat(len(grid))].reset_index(drop=True)
+        full_frame["ds"] = np.tile(grid.to_numpy(), len(units))
+        full = pd.MultiIndex.from_frame(full_frame)
     else:
         full = pd.Index(grid, name="ds")
     out = totals.reindex(full, fill_value=0.0).rename(value).reset_index()
@@ -694,7 +692,8 @@ def growth_share(
 
     Quadrants: relative share ``>= share_threshold`` (default 1.0: we lead)
     and growth ``>= growth_threshold`` (default: the growth of the whole
-    market, i.e. of our total without a market table) -> ``Stars``; high share
+    market, i.e. of our total without a market table; a unit without base
+    sales counts as high growth) -> ``Stars``; high share
     and low growth -> ``Cash cows``; low share, high growth -> ``Question
     marks``; low share, low growth -> ``Dogs``.
 
@@ -758,7 +757,9 @@ def growth_share(
         market_growth = _ratio(pd.Series([out["market_current"].sum()]), pd.Series([out["market_base"].sum()])).iloc[0] - 1.0
     thr = market_growth if growth_threshold is None else float(growth_threshold)
     hi_share = out["relative_share"] >= share_threshold
-    hi_growth = out["growth"] >= thr
+    # a unit new in the current window has no growth rate, but it is growing, not a dog
+    born = out["growth"].isna() & (out["value_base"] <= 0) & (out["value_current"] > 0)
+    hi_growth = (out["growth"] >= thr) | born
     out["quadrant"] = [QUADRANTS[(bool(s), bool(g))] for s, g in zip(hi_share, hi_growth)]
     out["quadrant"] = out["quadrant"].astype("str")
     out.attrs["growth_threshold"] = thr

@@ -453,3 +453,20 @@ def test_charts_build_from_the_frames(rng):
         mk = m.sales_over_time(tx, freq="YS", by="region").rename(columns={"ds": "period", "revenue": "market_size"})
         ms = m.market_share(tx, mk.assign(market_size=mk["market_size"] * 4))
     assert len(plots.market_share_chart(ms).data) == 2
+
+
+def test_growth_share_counts_a_new_unit_as_growing():
+    tx = two_windows({"A": 100, "B": 80}, {"A": 120, "B": 60, "E": 10})
+    gs = m.growth_share(tx, base=("2023-01-01", "2023-12-31"), current=("2024-01-01", "2024-12-31"))
+    new = gs.set_index("product_id").loc["E"]
+    assert np.isnan(new["growth"])
+    assert new["quadrant"] == "Question marks"
+
+
+def test_segments_as_a_dimension():
+    tx = tx_frame({"order_date": ["2024-01-05", "2024-02-10", "2024-02-11"],
+                   "customer_id": ["a", "b", "a"], "revenue": [10.0, 5.0, 7.0]})
+    tx["segment"] = pd.Categorical(["Champions", "Lost", "Champions"], categories=["Champions", "Loyal", "Lost"])
+    out = m.sales_over_time(tx, by="segment")
+    assert out["segment"].astype("str").tolist() == ["Champions", "Champions", "Lost", "Lost"]
+    assert out["revenue"].tolist() == [10.0, 7.0, 0.0, 5.0]

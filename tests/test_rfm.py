@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pandas.testing as pdt
@@ -229,3 +231,18 @@ def test_midrank_equals_scipy_average_rank(values):
 
     x = np.asarray(values, dtype="float64")
     np.testing.assert_allclose(_midrank(x), rankdata(x, method="average"))
+
+
+@HYP
+@given(st.lists(st.tuples(st.integers(0, 400), st.sampled_from(["a", "b", "c", "d", "e"]),
+                          st.floats(-50, 1e4, allow_nan=False)), min_size=1, max_size=40))
+def test_renaming_columns_via_overrides_changes_nothing(rows):
+    tx = pd.DataFrame(rows, columns=["day", "customer_id", "revenue"])
+    tx["order_date"] = (pd.Timestamp("2024-01-01") + pd.to_timedelta(tx.pop("day"), unit="D")).astype("datetime64[ns]")
+    ren = tx.rename(columns={"order_date": "when", "customer_id": "who", "revenue": "how_much"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SalesplanDataWarning)  # net-negative customers are fine here
+        a = rfm_scores(rfm_table(tx))
+        b = rfm_scores(rfm_table(ren, customer_col="who", date_col="when", value_col="how_much"))
+    pdt.assert_frame_equal(a, b.rename(columns={"who": "customer_id"}))
+    assert a[["r_score", "f_score", "m_score", "fm_score"]].isin(range(1, 6)).all().all()
