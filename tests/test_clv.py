@@ -280,7 +280,7 @@ def test_cdnow_summary_tables_and_standard_errors(cdnow):
     )
     params = bg.params_.to_numpy()
     h = 1e-4 * params
-    ll = lambda p: clv._bg_loglik(p, data, want_grad=False)[0]  # noqa: E731
+    ll = lambda p: clv._bg_loglik(p, data, 0)[0]  # noqa: E731
     hess = np.empty((4, 4))
     for i in range(4):
         for j in range(4):
@@ -383,7 +383,7 @@ def test_bgnbd_gradient_is_the_derivative_of_the_loglik(rng):
     data = clv._BGData(*(sim[c].to_numpy(dtype=float) for c in ["frequency", "recency", "T"]))
     for params in ([0.5, 5.0, 0.8, 2.5], [2.0, 1.0, 3.0, 0.7]):
         params = np.array(params)
-        numeric = optimize.approx_fprime(params, lambda p: clv._bg_loglik(p, data, False)[0], 1e-7)
+        numeric = optimize.approx_fprime(params, lambda p: clv._bg_loglik(p, data, 0)[0], 1e-7)
         np.testing.assert_allclose(clv._bg_loglik(params, data)[1], numeric, rtol=1e-4, atol=1e-3)
 
 
@@ -397,7 +397,7 @@ def test_bgnbd_loglik_matches_the_paper_formula(rng):
     a3 = (1 / (alpha + T)) ** (r + x)
     a4 = np.where(x > 0, a / (b + x - 1) / (alpha + tx) ** (r + x), 0.0)
     direct = np.log(a1 * a2 * (a3 + a4)).sum()
-    ours = clv._bg_loglik(np.array([r, alpha, a, b]), clv._BGData(x, tx, T), want_grad=False)[0]
+    ours = clv._bg_loglik(np.array([r, alpha, a, b]), clv._BGData(x, tx, T), 0)[0]
     assert ours == pytest.approx(direct, rel=1e-10)
 
 
