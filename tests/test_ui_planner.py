@@ -95,8 +95,8 @@ def test_equal_probability_method_equalises_attainment(app):
 
 
 def test_editing_a_unit_locks_it_and_the_rest_moves(app):
-    app._rows["r2"].value.value = 12345.0
-    assert app._rows["r2"].lock.value is True
+    app.row("r2").value.value = 12345.0
+    assert app.row("r2").lock.value is True and app.locks == {"r2": 12345.0}
     assert _quotas(app)["r2"] == 12345.0
     app.growth.value = 0.15
     q = _quotas(app)
@@ -104,6 +104,11 @@ def test_editing_a_unit_locks_it_and_the_rest_moves(app):
     assert app.result.set_index("unique_id").loc["r2", "locked"]
     app.unlock_all()
     assert not app.result["locked"].any() and _quotas(app)["r2"] != 12345.0
+    assert app.row("r2").value.value == _quotas(app)["r2"]  # the grid shows the new number
+    app.row("r4").lock.value = True  # ticking a lock keeps the current number
+    kept = _quotas(app)["r4"]
+    app.growth.value = 0.3
+    assert _quotas(app)["r4"] == kept and app.locks == {"r4": kept}
 
 
 def test_errors_are_shown_as_text_not_raised(app):
@@ -134,7 +139,8 @@ def test_level_switch_and_fallback_forecast(app):
     assert list(app.result["unique_id"]) == ["North", "South"]
     assert app.forecast_source["region"] == "bootstrap fallback"
     assert app.result["quota"].sum() == app.total.value
-    assert set(app._rows) == {"North", "South"}
+    assert [slot.key for slot in app._slots if slot.key] == ["North", "South"]
+    assert app.locks == {}
 
 
 def test_charts_and_smart_follow_the_state(app):
@@ -178,6 +184,16 @@ def test_bottom_up_column_with_opportunities(data, tmp_path):
     r = app.result.set_index("unique_id")
     assert {"bottom_up", "gap"} <= set(r.columns)
     assert r.loc["r1", "gap"] == pytest.approx(r.loc["r1", "quota"] - r.loc["r1", "bottom_up"])
+
+
+def test_grid_pages(data, tmp_path):
+    tx, reps, paths, _ = data
+    app = TargetPlanner(tx, reps=reps, forecast=paths, plan_dir=tmp_path, page_size=3)
+    assert app.page.max == 2 and [s.key for s in app._slots] == ["r1", "r2", "r3"]
+    row = app.row("r4")
+    assert app.page.value == 2 and row.label.value == "r4"
+    assert row.value.value == _quotas(app)["r4"] and "P(reach)" in row.info.value
+    assert app._slots[1].box.layout.display == "none"  # empty slots are hidden
 
 
 def test_common_widgets():

@@ -6,7 +6,7 @@ The pieces, in the order a planner uses them:
   (sample paths from :mod:`salesplan.forecast`, or the documented fallback
   :func:`bootstrap_sample_paths`), :func:`samples_from_intervals`;
 * targets as data and their check: :class:`Target`, :func:`targets_frame`,
-  :func:`smart_check`, :func:`smart_table`;
+  :func:`smart_check` (:class:`SmartCheck`), :func:`smart_table`;
 * top-down: :class:`Allocator` / :func:`allocate` (methods :data:`METHODS`,
   locks, largest-remainder rounding), :func:`compare_methods`,
   :func:`fairness_summary`, :func:`allocate_hierarchy`, phasing with
@@ -63,13 +63,21 @@ from salesplan.targets.plans import (
     make_plan,
     save_plan,
 )
-from salesplan.targets.smart import LETTERS, Target, smart_check, smart_table, targets_frame, targets_from_frame
+from salesplan.targets.smart import (
+    LETTERS,
+    SmartCheck,
+    Target,
+    smart_check,
+    smart_table,
+    targets_frame,
+    targets_from_frame,
+)
 
 __all__ = [
     "METRICS", "ADDITIVE_METRICS", "METHODS", "LETTERS", "DEFAULT_RAMP",
     "metric_panel", "forecast_distribution", "bootstrap_sample_paths", "samples_from_intervals",
     "check_samples", "fingerprint",
-    "Target", "targets_frame", "targets_from_frame", "smart_check", "smart_table",
+    "Target", "SmartCheck", "targets_frame", "targets_from_frame", "smart_check", "smart_table",
     "Allocator", "allocate", "compare_methods", "fairness_summary", "largest_remainder",
     "equal_probability_quotas", "attainment_probability", "plan_period",
     "check_hierarchy", "hierarchy_from_edges", "allocate_hierarchy",

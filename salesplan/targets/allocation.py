@@ -402,23 +402,26 @@ class Allocator:
                 f"({', '.join(f'{m:%Y-%m}' for m in missing_months[:4])}). Forecast further ahead "
                 "(larger h) or plan a period inside the horizon."
             )
-        totals = inside.pivot_table(index="unique_id", columns="sample", values="y", aggfunc="sum")
-        counts = inside.groupby("unique_id")["ds"].nunique()
-        short = counts[counts < len(months)]
-        if len(short):
+        # Integer codes + bincount: one pass over the (large) sample frame.
+        u_code = ids.get_indexer(inside["unique_id"])
+        m_code = months.get_indexer(inside["ds"])
+        s_code, s_uniques = pd.factorize(inside["sample"], sort=True)
+        n, k, m = len(s_uniques), len(months), len(ids)
+        y = inside["y"].to_numpy(float)
+        cells = np.bincount(u_code * k + m_code, minlength=m * k).reshape(m, k)
+        present = cells.sum(axis=1) > 0
+        short = present & (cells == 0).any(axis=1)
+        if short.any():
+            bad = list(ids[short])
             raise SalesplanDataError(
-                f"sample paths of {len(short)} unit(s) do not cover every month of the period "
-                f"({', '.join(map(str, short.index[:5]))}); every unit needs all {len(months)} months."
+                f"sample paths of {len(bad)} unit(s) do not cover every month of the period "
+                f"({', '.join(map(str, bad[:5]))}); every unit needs all {k} months."
             )
-        n = totals.shape[1]
-        totals = totals.reindex(ids)
         # Units absent from the forecast (no history, nothing simulated) have a zero distribution.
-        arr = totals.fillna(0.0).to_numpy(float)
+        arr = np.bincount(u_code * n + s_code, weights=y, minlength=m * n).reshape(m, n)
         self.sorted_ = np.sort(arr, axis=1)
         self.forecast_mean_ = arr.mean(axis=1)
-        monthly = (inside.groupby(["unique_id", "ds"])["y"].mean().unstack("ds")
-                   .reindex(index=ids, columns=months).fillna(0.0))
-        self.monthly_forecast_ = monthly.to_numpy(float)
+        self.monthly_forecast_ = np.bincount(u_code * k + m_code, weights=y, minlength=m * k).reshape(m, k) / n
         self.n_samples_ = n
 
     @staticmethod

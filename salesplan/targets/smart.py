@@ -44,7 +44,7 @@ from salesplan.targets._data import (
     metric_panel,
 )
 
-__all__ = ["Target", "targets_frame", "targets_from_frame", "smart_check", "smart_table", "LETTERS"]
+__all__ = ["Target", "targets_frame", "targets_from_frame", "SmartCheck", "smart_check", "smart_table", "LETTERS"]
 
 #: SMART letters and their criterion.
 LETTERS: dict[str, str] = {
@@ -171,6 +171,237 @@ def _row(t, letter, verdict, reason, value=np.nan):
             "verdict": verdict, "reason": reason, "value": value}
 
 
+class SmartCheck:
+    """The SMART check, fitted once on the data so that re-checking is cheap.
+
+    :func:`smart_check` is the one-call form. Fitting stores the data range,
+    the metric panels and forecast distributions it needs (computed lazily
+    per metric and level, then cached); :meth:`check` then costs little per
+    target, so an app can re-check on every change.
+
+    Parameters
+    ----------
+    stretch, sandbag : float
+        Probability thresholds: below ``stretch`` a target is flagged as too
+        hard, above ``sandbag`` as too easy.
+    horizon : int
+        Months after the end of the data that the forecast is trusted for.
+    n_samples, seed : int
+        Size and seed of forecast distributions computed here.
+    """
+
+    def __init__(self, *, stretch: float = 0.3, sandbag: float = 0.9, horizon: int = 24,
+                 n_samples: int = 500, seed: int = 0) -> None:
+        self.stretch = stretch
+        self.sandbag = sandbag
+        self.horizon = horizon
+        self.n_samples = n_samples
+        self.seed = seed
+
+    def fit(
+        self,
+        transactions: pd.DataFrame,
+        *,
+        samples: Mapping[tuple[str, str], pd.DataFrame] | None = None,
+        panels: Mapping[tuple[str, str], pd.DataFrame] | None = None,
+        reps: pd.DataFrame | None = None,
+        customers: pd.DataFrame | None = None,
+        opportunities: pd.DataFrame | None = None,
+    ) -> SmartCheck:
+        """Learn the data range; keep the data, panels and distributions for :meth:`check`."""
+        check_frame(transactions, name="transactions")
+        check_columns(transactions, ["order_date"], name="transactions")
+        dates = transactions["order_date"]
+        if not pd.api.types.is_datetime64_any_dtype(dates):
+            dates = pd.to_datetime(dates)
+        self.data_end_ = dates.max().to_period("M").to_timestamp()
+        self.data_start_ = dates.min().to_period("M").to_timestamp()
+        self.last_month_ = self.data_end_ + pd.DateOffset(months=self.horizon)
+        self._tx, self._reps, self._customers, self._opps = transactions, reps, customers, opportunities
+        self.panels_: dict[tuple[str, str], pd.DataFrame | Exception] = dict(panels or {})
+        self.samples_ = {k: check_samples(v) for k, v in (samples or {}).items()}
+        self.sources_: dict[tuple[str, str], str] = {k: "given" for k in self.samples_}
+        self._keys: dict[tuple[str, str], set[str]] = {}
+        self._totals: dict[tuple, np.ndarray | None] = {}
+        return self
+
+    # -- cached pieces -------------------------------------------------------
+    def _panel(self, combo: tuple[str, str]) -> pd.DataFrame | Exception:
+        if combo not in self.panels_:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", SalesplanWarning)
+                    self.panels_[combo] = metric_panel(
+                        self._tx, level=combo[1], metric=combo[0], reps=self._reps,
+                        customers=self._customers, opportunities=self._opps)
+            except SalesplanError as exc:
+                self.panels_[combo] = exc
+        return self.panels_[combo]
+
+    def _unit_keys(self, combo: tuple[str, str]) -> set[str]:
+        if combo not in self._keys:
+            panel = self._panel(combo)
+            self._keys[combo] = set() if isinstance(panel, Exception) else set(panel["unique_id"])
+        return self._keys[combo]
+
+    def _period_totals(self, combo, key: str, months: pd.DatetimeIndex) -> np.ndarray | None:
+        """Simulated period totals (or means, for rates) of one unit; None if not covered."""
+        cache = (combo, key, months[0], months[-1])
+        if cache in self._totals:
+            return self._totals[cache]
+        future = months[months > self.data_end_]
+        if combo not in self.samples_:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SalesplanWarning)
+                h = ((self.last_month_.year - self.data_end_.year) * 12
+                     + self.last_month_.month - self.data_end_.month)
+                self.samples_[combo], self.sources_[combo] = forecast_distribution(
+                    self._panel(combo), h, n_samples=self.n_samples, seed=self.seed)
+        d = self.samples_[combo]
+        mine = d[(d["unique_id"] == key) & d["ds"].isin(future)]
+        if mine["ds"].nunique() < len(future):
+            self._totals[cache] = None
+            return None
+        per = mine.groupby("sample")["y"]
+        additive = combo[0] in ADDITIVE_METRICS
+        tot = (per.sum() if additive else per.mean()).to_numpy(float)
+        if len(future) < len(months) and additive:
+            # Months of the period already in the data count as they are.
+            panel = self._panel(combo)
+            tot = tot + float(panel.loc[(panel["unique_id"] == key) & panel["ds"].isin(months), "y"].sum())
+        self._totals[cache] = tot
+        return tot
+
+    # -- the check -----------------------------------------------------------
+    def check(self, targets: Iterable[Target] | pd.DataFrame) -> pd.DataFrame:
+        """SMART verdicts with a reason per letter for each target (see :func:`smart_check`)."""
+        if not hasattr(self, "data_end_"):
+            raise SalesplanError("this SmartCheck is not fitted yet; call .fit(transactions) first.")
+        stretch = check_probability(self.stretch, name="stretch")
+        sandbag = check_probability(self.sandbag, name="sandbag")
+        if stretch >= sandbag:
+            raise SalesplanError(
+                f"stretch ({stretch}) must be below sandbag ({sandbag}); e.g. stretch=0.3, sandbag=0.9.")
+        if isinstance(targets, pd.DataFrame):
+            targets = targets_from_frame(targets)
+        rows: list[dict] = []
+        for t in targets:
+            if not isinstance(t, Target):
+                raise SalesplanError(f"targets must be Target objects or a targets frame, got {type(t).__name__}.")
+            rows.extend(self._check_one(t, stretch, sandbag))
+        return pd.DataFrame(rows, columns=["target_id", "letter", "criterion", "verdict", "reason", "value"])
+
+    def _check_one(self, t: Target, stretch: float, sandbag: float) -> list[dict]:
+        data_end, last_h = self.data_end_, self.last_month_
+        out: dict[str, dict] = {}
+        # --- S ---------------------------------------------------------------
+        problems = []
+        if t.metric not in METRICS:
+            near = closest_matches(t.metric, list(METRICS), n=1)
+            problems.append(f"metric {t.metric!r} is unknown" + (f" (did you mean {near[0]!r}?)" if near else "")
+                            + f"; known: {', '.join(METRICS)}")
+        if t.level not in TARGET_LEVELS:
+            problems.append(f"level {t.level!r} is not one of {', '.join(TARGET_LEVELS)}")
+        combo = (t.metric, t.level)
+        key = str(t.key)
+        panel = None if problems else self._panel(combo)
+        keys = self._unit_keys(combo) if panel is not None else set()
+        if panel is not None and not isinstance(panel, Exception) and key not in keys:
+            near = closest_matches(key, keys, n=1)
+            problems.append(
+                f"key {t.key!r} is not a {t.level} in the data" + (f" (did you mean {near[0]!r}?)" if near else "")
+                + f"; {len(keys)} known, e.g. {sorted(keys)[:4]}"
+            )
+        if problems:
+            out["S"] = _row(t, "S", "fail", "; ".join(problems) + ".")
+        else:
+            out["S"] = _row(t, "S", "pass", f"{t.metric} for {t.level} {t.key!r}: known in the data.")
+        # --- M ---------------------------------------------------------------
+        try:
+            months = t.months
+        except (TypeError, ValueError):
+            months = pd.DatetimeIndex([])
+        if t.metric not in METRICS or t.level not in TARGET_LEVELS:
+            out["M"] = _row(t, "M", "fail", "cannot be measured: the metric or level is not defined.")
+        elif isinstance(panel, Exception):
+            out["M"] = _row(t, "M", "fail", f"cannot be computed from the loaded data: {panel}")
+        else:
+            n = max(len(months), 1)
+            mine = panel[(panel["unique_id"] == key) & (panel["ds"] > data_end - pd.DateOffset(months=n))]
+            current = float(mine["y"].sum() if t.metric in ADDITIVE_METRICS else mine["y"].mean())
+            current = 0.0 if np.isnan(current) else current
+            base = t.baseline if t.baseline is not None else current
+            text = (f"computed from the data ({METRICS[t.metric]}); current value {current:,.2f} over the "
+                    f"{n} month(s) to {data_end:%Y-%m}; ")
+            text += (f"baseline {base:,.2f}; target {t.value:,.2f} ({(t.value / base - 1) * 100:+.1f}% vs baseline)."
+                     if base else f"target {t.value:,.2f}.")
+            out["M"] = _row(t, "M", "pass", text, current)
+        # --- T ---------------------------------------------------------------
+        t_ok = False
+        try:
+            start, end = pd.Timestamp(t.start), pd.Timestamp(t.end)
+        except (TypeError, ValueError):
+            start = end = pd.NaT
+        if pd.isna(start) or pd.isna(end):
+            out["T"] = _row(t, "T", "fail", f"the period needs a start and an end date (got {t.start!r}, {t.end!r}).")
+        elif end < start:
+            out["T"] = _row(t, "T", "fail", f"the period ends ({end:%Y-%m-%d}) before it starts ({start:%Y-%m-%d}).")
+        elif months[-1] <= data_end:
+            out["T"] = _row(t, "T", "fail", f"the period {months[0]:%Y-%m}..{months[-1]:%Y-%m} is already in "
+                            f"the data (which ends {data_end:%Y-%m}); set a future period.")
+        elif months[-1] > last_h:
+            out["T"] = _row(t, "T", "flag", f"the period ends {months[-1]:%Y-%m}, beyond the {self.horizon}-month "
+                            f"forecast horizon ({last_h:%Y-%m}); achievability is uncertain.")
+        elif months[0] <= data_end:
+            out["T"] = _row(t, "T", "flag", f"the period {months[0]:%Y-%m}..{months[-1]:%Y-%m} has already "
+                            f"started (data to {data_end:%Y-%m}).")
+            t_ok = True
+        else:
+            out["T"] = _row(t, "T", "pass", f"{months[0]:%Y-%m}..{months[-1]:%Y-%m} ({len(months)} months), "
+                            f"inside the forecast horizon (to {last_h:%Y-%m}).")
+            t_ok = True
+        # --- A ---------------------------------------------------------------
+        if panel is None or isinstance(panel, Exception) or key not in keys:
+            out["A"] = _row(t, "A", "fail", "cannot be assessed: the target is not specific or measurable.")
+        elif not t_ok:
+            out["A"] = _row(t, "A", "fail", "cannot be assessed: the period is not inside the forecast horizon.")
+        else:
+            tot = self._period_totals(combo, key, months)
+            if tot is None:
+                out["A"] = _row(t, "A", "fail", f"the forecast for {t.key!r} does not cover the period "
+                                f"{months[0]:%Y-%m}..{months[-1]:%Y-%m}.")
+            else:
+                p = float((tot >= t.value).mean())
+                lo, hi = np.quantile(tot, [0.1, 0.9])
+                detail = f"P(reach {t.value:,.2f}) = {p:.2f}; forecast 80% range {lo:,.0f}..{hi:,.0f}"
+                if t.value < 0:
+                    out["A"] = _row(t, "A", "fail", f"a negative target ({t.value:,.2f}) is not meaningful.", p)
+                elif p < stretch:
+                    out["A"] = _row(t, "A", "flag", f"{detail}: below the stretch threshold {stretch:.2f} "
+                                    "(likely out of reach).", p)
+                elif p > sandbag:
+                    out["A"] = _row(t, "A", "flag", f"{detail}: above the sandbagging threshold {sandbag:.2f} "
+                                    "(too easy).", p)
+                else:
+                    out["A"] = _row(t, "A", "pass", f"{detail}: between stretch {stretch:.2f} and "
+                                    f"sandbagging {sandbag:.2f}.", p)
+        # --- R ---------------------------------------------------------------
+        has_hist = bool(panel is not None and not isinstance(panel, Exception)
+                        and (panel.loc[panel["unique_id"] == key, "y"] != 0).any())
+        strat = (t.strategy or "").strip()
+        if not has_hist:
+            out["R"] = _row(t, "R", "fail" if not strat else "flag",
+                            f"the scope {t.level} {t.key!r} has no history in the data "
+                            f"({self.data_start_:%Y-%m}..{data_end:%Y-%m})"
+                            + (f"; strategy {strat!r}." if strat else " and no strategy is given."))
+        elif not strat:
+            out["R"] = _row(t, "R", "flag", "no strategy is given: say which strategy it serves "
+                            "(e.g. 'expand region South').")
+        else:
+            out["R"] = _row(t, "R", "pass", f"serves {strat!r}; the scope has history.")
+        return [out[k] for k in LETTERS]
+
+
 def smart_check(
     targets: Iterable[Target] | pd.DataFrame,
     transactions: pd.DataFrame,
@@ -215,168 +446,10 @@ def smart_check(
         R, T), ``criterion``, ``verdict`` (``pass``, ``flag``, ``fail``),
         ``reason``, ``value`` (current value for M, probability for A, else NaN).
     """
-    stretch = check_probability(stretch, name="stretch")
-    sandbag = check_probability(sandbag, name="sandbag")
-    if stretch >= sandbag:
-        raise SalesplanError(f"stretch ({stretch}) must be below sandbag ({sandbag}); e.g. stretch=0.3, sandbag=0.9.")
-    if isinstance(targets, pd.DataFrame):
-        targets = targets_from_frame(targets)
-    targets = list(targets)
-    check_frame(transactions, name="transactions")
-    check_columns(transactions, ["order_date"], name="transactions")
-    dates = transactions["order_date"]
-    if not pd.api.types.is_datetime64_any_dtype(dates):
-        dates = pd.to_datetime(dates)
-    data_end = dates.max().to_period("M").to_timestamp()
-    data_start = dates.min().to_period("M").to_timestamp()
-    last_h = data_end + pd.DateOffset(months=horizon)
-    panels = dict(panels or {})
-    dists: dict[tuple[str, str], pd.DataFrame] = {}
-    given = {k: check_samples(v) for k, v in (samples or {}).items()}
-    rows = []
-    for t in targets:
-        # --- S ---------------------------------------------------------------
-        problems = []
-        if t.metric not in METRICS:
-            near = closest_matches(t.metric, list(METRICS), n=1)
-            problems.append(f"metric {t.metric!r} is unknown" + (f" (did you mean {near[0]!r}?)" if near else "")
-                            + f"; known: {', '.join(METRICS)}")
-        if t.level not in TARGET_LEVELS:
-            problems.append(f"level {t.level!r} is not one of {', '.join(TARGET_LEVELS)}")
-        panel = None
-        combo = (t.metric, t.level)
-        if not problems:
-            if combo not in panels:
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", SalesplanWarning)
-                        panels[combo] = metric_panel(transactions, level=t.level, metric=t.metric, reps=reps,
-                                                     customers=customers, opportunities=opportunities)
-                except SalesplanError as exc:
-                    panels[combo] = exc
-            panel = panels[combo]
-        keys = set() if panel is None or isinstance(panel, Exception) else set(panel["unique_id"])
-        if not problems and not isinstance(panel, Exception) and str(t.key) not in keys:
-            near = closest_matches(str(t.key), keys, n=1)
-            problems.append(
-                f"key {t.key!r} is not a {t.level} in the data"
-                + (f" (did you mean {near[0]!r}?)" if near else "")
-                + f"; {len(keys)} known, e.g. {sorted(keys)[:4]}"
-            )
-        if problems:
-            rows.append(_row(t, "S", "fail", "; ".join(problems) + "."))
-        else:
-            rows.append(_row(t, "S", "pass", f"{t.metric} for {t.level} {t.key!r}: known in the data."))
-        # --- M ---------------------------------------------------------------
-        months = t.months
-        current = np.nan
-        if t.metric not in METRICS or t.level not in TARGET_LEVELS:
-            rows.append(_row(t, "M", "fail", "cannot be measured: the metric or level is not defined."))
-        elif isinstance(panel, Exception):
-            rows.append(_row(t, "M", "fail", f"cannot be computed from the loaded data: {panel}"))
-        else:
-            n = max(len(months), 1)
-            mine = panel[panel["unique_id"] == str(t.key)]
-            recent = mine[mine["ds"] > data_end - pd.DateOffset(months=n)]
-            current = float(recent["y"].sum() if t.metric in ADDITIVE_METRICS else recent["y"].mean())
-            if np.isnan(current):
-                current = 0.0
-            base = t.baseline if t.baseline is not None else current
-            rows.append(_row(
-                t, "M", "pass",
-                f"computed from the data ({METRICS[t.metric]}); current value {current:,.2f} over the "
-                f"{n} month(s) to {data_end:%Y-%m}; baseline {base:,.2f}; target {t.value:,.2f} "
-                f"({(t.value / base - 1) * 100:+.1f}% vs baseline)." if base else
-                f"computed from the data ({METRICS[t.metric]}); current value {current:,.2f} over the "
-                f"{n} month(s) to {data_end:%Y-%m}; target {t.value:,.2f}.",
-                current,
-            ))
-        # --- T ---------------------------------------------------------------
-        t_ok = False
-        try:
-            start, end = pd.Timestamp(t.start), pd.Timestamp(t.end)
-        except (TypeError, ValueError):
-            rows_t = _row(t, "T", "fail", f"start {t.start!r} / end {t.end!r} are not dates.")
-        else:
-            if pd.isna(start) or pd.isna(end):
-                rows_t = _row(t, "T", "fail", "the period has no start or no end date.")
-            elif end < start:
-                rows_t = _row(t, "T", "fail", f"the period ends ({end:%Y-%m-%d}) before it starts ({start:%Y-%m-%d}).")
-            elif months[-1] <= data_end:
-                rows_t = _row(t, "T", "fail", f"the period {months[0]:%Y-%m}..{months[-1]:%Y-%m} is already in "
-                              f"the data (which ends {data_end:%Y-%m}); set a future period.")
-            elif months[-1] > last_h:
-                rows_t = _row(t, "T", "flag", f"the period ends {months[-1]:%Y-%m}, beyond the {horizon}-month "
-                              f"forecast horizon ({last_h:%Y-%m}); achievability is uncertain.")
-            elif months[0] <= data_end:
-                rows_t = _row(t, "T", "flag", f"the period {months[0]:%Y-%m}..{months[-1]:%Y-%m} has already "
-                              f"started (data to {data_end:%Y-%m}).")
-                t_ok = True
-            else:
-                rows_t = _row(t, "T", "pass", f"{months[0]:%Y-%m}..{months[-1]:%Y-%m} ({len(months)} months), "
-                              f"inside the forecast horizon (to {last_h:%Y-%m}).")
-                t_ok = True
-        # --- A ---------------------------------------------------------------
-        if panel is None or isinstance(panel, Exception) or str(t.key) not in keys:
-            rows.append(_row(t, "A", "fail", "cannot be assessed: the target is not specific or measurable."))
-        elif not t_ok:
-            rows.append(_row(t, "A", "fail", "cannot be assessed: the period is not inside the forecast horizon."))
-        else:
-            future = [m for m in months if m > data_end]
-            if combo not in dists:
-                if combo in given:
-                    dists[combo] = given[combo]
-                else:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", SalesplanWarning)
-                        h = (last_h.year - data_end.year) * 12 + last_h.month - data_end.month
-                        dists[combo], _ = forecast_distribution(panel, h, n_samples=n_samples, seed=seed)
-            d = dists[combo]
-            mine = d[(d["unique_id"] == str(t.key)) & d["ds"].isin(future)]
-            if mine["ds"].nunique() < len(future):
-                rows.append(_row(t, "A", "fail", f"the forecast for {t.key!r} does not cover the period "
-                                 f"{future[0]:%Y-%m}..{future[-1]:%Y-%m}."))
-            else:
-                per = mine.groupby("sample")["y"]
-                tot = per.sum() if t.metric in ADDITIVE_METRICS else per.mean()
-                # Months of the period already in the data count as they are.
-                if len(future) < len(months) and t.metric in ADDITIVE_METRICS:
-                    mp = panel[(panel["unique_id"] == str(t.key)) & panel["ds"].isin(months)]
-                    tot = tot + float(mp["y"].sum())
-                p = float((tot.to_numpy() >= t.value).mean())
-                lo, hi = np.quantile(tot.to_numpy(), [0.1, 0.9])
-                detail = f"P(reach {t.value:,.2f}) = {p:.2f}; forecast 80% range {lo:,.0f}..{hi:,.0f}"
-                if t.value < 0:
-                    rows.append(_row(t, "A", "fail", f"a negative target ({t.value:,.2f}) is not meaningful.", p))
-                elif p < stretch:
-                    rows.append(_row(t, "A", "flag", f"{detail}: below the stretch threshold {stretch:.2f} "
-                                     "(likely out of reach).", p))
-                elif p > sandbag:
-                    rows.append(_row(t, "A", "flag", f"{detail}: above the sandbagging threshold {sandbag:.2f} "
-                                     "(too easy).", p))
-                else:
-                    rows.append(_row(t, "A", "pass", f"{detail}: between stretch {stretch:.2f} and "
-                                     f"sandbagging {sandbag:.2f}.", p))
-        # --- R ---------------------------------------------------------------
-        has_hist = bool(panel is not None and not isinstance(panel, Exception)
-                        and (panel.loc[panel["unique_id"] == str(t.key), "y"] != 0).any())
-        strat = (t.strategy or "").strip()
-        if not has_hist:
-            rows.append(_row(t, "R", "fail" if not strat else "flag",
-                             f"the scope {t.level} {t.key!r} has no history in the data "
-                             f"({data_start:%Y-%m}..{data_end:%Y-%m})"
-                             + (f"; strategy {strat!r}." if strat else " and no strategy is given.")))
-        elif not strat:
-            rows.append(_row(t, "R", "flag", "no strategy is given: say which strategy it serves "
-                             "(e.g. 'expand region South')."))
-        else:
-            rows.append(_row(t, "R", "pass", f"serves {strat!r}; the scope has history."))
-        rows.append(rows_t)
-    out = pd.DataFrame(rows, columns=["target_id", "letter", "criterion", "verdict", "reason", "value"])
-    order = {k: i for i, k in enumerate(LETTERS)}
-    out["_o"] = out["letter"].map(order)
-    out["_t"] = out.groupby("target_id", sort=False).ngroup()
-    return out.sort_values(["_t", "_o"], kind="stable").drop(columns=["_o", "_t"]).reset_index(drop=True)
+    checker = SmartCheck(stretch=stretch, sandbag=sandbag, horizon=horizon, n_samples=n_samples, seed=seed)
+    checker.fit(transactions, samples=samples, panels=panels, reps=reps, customers=customers,
+                opportunities=opportunities)
+    return checker.check(targets)
 
 
 def smart_table(check: pd.DataFrame) -> pd.DataFrame:

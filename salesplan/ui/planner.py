@@ -18,6 +18,7 @@ Everything is readable in plain pytest::
 
 from __future__ import annotations
 
+import html
 import warnings
 from pathlib import Path
 from typing import Any
@@ -43,14 +44,24 @@ from salesplan.targets import (
     metric_panel,
     pipeline_value,
     save_plan,
-    smart_check,
-    smart_table,
+    SmartCheck,
     target_gap,
 )
 from salesplan.targets._data import LEVEL_COLUMNS
-from salesplan.ui._common import ErrorArea, PlotArea, frame_html
+from salesplan.ui._common import ErrorArea, PlotArea
 
 __all__ = ["TargetPlanner"]
+
+
+def _table_html(df: pd.DataFrame) -> str:
+    # A few rows of text: a direct build is ten times cheaper than DataFrame.to_html.
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='padding:2px 8px;border-top:1px solid #ddd'>{html.escape(str(v))}</td>"
+                         for v in row) + "</tr>"
+        for row in df.itertuples(index=False)
+    )
+    return f"<table style='border-collapse:collapse;font-size:12px'><tr>{head}</tr>{body}</table>"
 
 _METHOD_LABELS = {
     "historical_share": "Historical share",
@@ -63,15 +74,19 @@ _METHOD_LABELS = {
 
 
 class _UnitRow:
-    """One editable row: the unit, its quota (editable), a lock, its probability."""
+    """One editable row of the unit grid: the unit, its quota (editable), a lock, its numbers.
 
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.label = widgets.Label(key, layout=widgets.Layout(width="140px"))
+    Rows are slots of one page of the grid; :meth:`TargetPlanner._show_page`
+    binds them to units, so a 200-rep plan keeps only a page of widgets live.
+    """
+
+    def __init__(self) -> None:
+        self.key: str | None = None
+        self.label = widgets.Label("", layout=widgets.Layout(width="140px"))
         self.value = widgets.FloatText(value=0.0, layout=widgets.Layout(width="130px"))
         self.lock = widgets.Checkbox(value=False, indent=False, description="lock",
                                      layout=widgets.Layout(width="70px"))
-        self.info = widgets.Label("", layout=widgets.Layout(width="360px"))
+        self.info = widgets.Label("", layout=widgets.Layout(width="420px"))
         self.box = widgets.HBox([self.label, self.value, self.lock, self.info])
 
 
@@ -107,6 +122,8 @@ class TargetPlanner:
         Starting allocation method.
     n_samples, seed : int
         Size and seed of the forecast distribution when computed here.
+    page_size : int
+        Units per page of the editable grid.
 
     Attributes
     ----------
@@ -116,7 +133,7 @@ class TargetPlanner:
     phased : DataFrame or None
         ``unique_id, ds, value``.
     smart : DataFrame or None
-        The SMART check of the total target (:func:`salesplan.targets.smart_check`).
+        The SMART check of the total target (:class:`salesplan.targets.SmartCheck`).
     container : ipywidgets.VBox
         The app.
     """
@@ -142,6 +159,7 @@ class TargetPlanner:
         stretch: float = 0.3,
         sandbag: float = 0.9,
         decimals: int = 0,
+        page_size: int = 20,
     ) -> None:
         self.errors = ErrorArea()
         self.result: pd.DataFrame | None = None
@@ -163,9 +181,10 @@ class TargetPlanner:
         self._samples: dict[str, pd.DataFrame] = {}
         self._allocators: dict[tuple[str, int], Allocator] = {}
         self._bottom: dict[tuple[str, int], pd.DataFrame | None] = {}
-        self._company_samples: dict[tuple[str, int], pd.DataFrame | None] = {}
+        self._checkers: dict[tuple[str, int], SmartCheck] = {}
         self.forecast_source: dict[str, str] = {}
-        self._rows: dict[str, _UnitRow] = {}
+        self._units: list[str] = []
+        self._locks: dict[str, float] = {}
         self._busy = False
 
         dates = pd.to_datetime(transactions["order_date"])
@@ -206,7 +225,17 @@ class TargetPlanner:
         self.unlock_button = widgets.Button(description="Unlock all", icon="unlock")
         self.summary = widgets.HTML()
         self.smart_html = widgets.HTML()
-        self.table_box = widgets.VBox(layout=widgets.Layout(max_height="420px", overflow="auto"))
+        self.page_size = page_size
+        self._slots = [_UnitRow() for _ in range(page_size)]
+        for slot in self._slots:
+            slot.value.observe(lambda ch, r=slot: self._on_edit(r, ch), names="value")
+            slot.lock.observe(lambda ch, r=slot: self._on_lock(r, ch), names="value")
+        self.page = widgets.BoundedIntText(value=1, min=1, max=1, description="Page",
+                                           layout=widgets.Layout(width="160px"))
+        self.page_info = widgets.Label("")
+        self.page.observe(lambda _: self._show_page(), names="value")
+        self.table_box = widgets.VBox([widgets.HBox([self.page, self.page_info])]
+                                      + [slot.box for slot in self._slots])
         self.quota_chart = PlotArea()
         self.probability_chart = PlotArea()
         self.phasing_chart = PlotArea()
@@ -322,16 +351,48 @@ class TargetPlanner:
     def _on_scope(self, _change: Any) -> None:
         with self.errors.capture():
             alloc = self.allocator()
-            self._build_rows(list(alloc.units_))
+            self._units = list(alloc.units_)
+            self._locks = {}
+            self._busy = True
+            try:
+                self.page.max = max(1, -(-len(self._units) // self.page_size))
+                self.page.value = 1
+            finally:
+                self._busy = False
+            self._show_page()
             self._set_total_from_growth()
         self._update()
 
-    def _build_rows(self, keys: list[str]) -> None:
-        self._rows = {k: _UnitRow(k) for k in keys}
-        for row in self._rows.values():
-            row.value.observe(lambda ch, r=row: self._on_edit(r, ch), names="value")
-            row.lock.observe(self._on_change, names="value")
-        self.table_box.children = [r.box for r in self._rows.values()]
+    def _show_page(self) -> None:
+        """Bind the grid's slots to the units of the current page."""
+        first = (int(self.page.value) - 1) * self.page_size
+        keys = self._units[first:first + self.page_size]
+        quota = self.result.set_index("unique_id")["quota"] if self.result is not None else pd.Series(dtype=float)
+        self._busy = True
+        try:
+            for i, slot in enumerate(self._slots):
+                key = keys[i] if i < len(keys) else None
+                slot.key = key
+                slot.box.layout.display = None if key is not None else "none"
+                if key is None:
+                    continue
+                slot.label.value = key
+                slot.lock.value = key in self._locks
+                slot.value.value = float(self._locks.get(key, quota.get(key, 0.0)))
+            self.page_info.value = (f"units {first + 1}..{first + len(keys)} of {len(self._units)}"
+                                    if self._units else "")
+        finally:
+            self._busy = False
+        self._refresh_rows()
+
+    def row(self, key: str) -> _UnitRow:
+        """The grid row of unit ``key`` (turning to its page)."""
+        if key not in self._units:
+            raise SalesplanError(f"unit {key!r} is not at level {self.level.value!r}; units: {self._units[:8]}.")
+        page = self._units.index(key) // self.page_size + 1
+        if self.page.value != page:
+            self.page.value = page
+        return next(slot for slot in self._slots if slot.key == key)
 
     def _set_total_from_growth(self) -> None:
         self._busy = True
@@ -363,12 +424,22 @@ class TargetPlanner:
         self._update()
 
     def _on_edit(self, row: _UnitRow, _change: Any) -> None:
-        if self._busy:
+        if self._busy or row.key is None:
             return
         # Typing a number is an override: lock it so the rest re-allocates around it.
+        self._locks[row.key] = float(row.value.value)
         self._busy = True
         row.lock.value = True
         self._busy = False
+        self._update()
+
+    def _on_lock(self, row: _UnitRow, _change: Any) -> None:
+        if self._busy or row.key is None:
+            return
+        if row.lock.value:
+            self._locks[row.key] = float(row.value.value)
+        else:
+            self._locks.pop(row.key, None)
         self._update()
 
     def _on_change(self, _change: Any) -> None:
@@ -381,30 +452,29 @@ class TargetPlanner:
 
     @property
     def locks(self) -> dict[str, float]:
-        """Unit -> locked value, from the table."""
-        return {k: float(r.value.value) for k, r in self._rows.items() if r.lock.value}
+        """Unit -> locked value."""
+        return dict(self._locks)
 
     def lock(self, key: str, value: float | None = None) -> None:
-        """Lock ``key`` (at ``value``, or at its current number)."""
-        if key not in self._rows:
-            raise SalesplanError(f"unit {key!r} is not at level {self.level.value!r}.")
-        self._busy = True
-        try:
-            if value is not None:
-                self._rows[key].value.value = float(value)
-            self._rows[key].lock.value = True
-        finally:
-            self._busy = False
+        """Lock ``key`` at ``value`` (or at its current number) and re-allocate."""
+        if key not in self._units:
+            raise SalesplanError(f"unit {key!r} is not at level {self.level.value!r}; units: {self._units[:8]}.")
+        if value is None:
+            value = float(self.result.set_index("unique_id")["quota"][key]) if self.result is not None else 0.0
+        self._locks[key] = float(value)
+        self._show_page()
+        self._update()
+
+    def unlock(self, key: str) -> None:
+        """Unlock ``key`` and re-allocate."""
+        self._locks.pop(key, None)
+        self._show_page()
         self._update()
 
     def unlock_all(self) -> None:
         """Remove every lock."""
-        self._busy = True
-        try:
-            for r in self._rows.values():
-                r.lock.value = False
-        finally:
-            self._busy = False
+        self._locks = {}
+        self._show_page()
         self._update()
 
     # ---------------------------------------------------------------- update
@@ -430,45 +500,54 @@ class TargetPlanner:
                 res["bottom_up"] = g["bottom_up"].reindex(res["unique_id"]).to_numpy()
                 res["gap"] = g["gap"].reindex(res["unique_id"]).to_numpy()
             self.result, self.phased = res, phased
-            self._refresh_rows(res)
+            self._show_page()
             self._refresh_charts(alloc, res, phased)
             self.smart = self._smart(alloc)
-            self.smart_html.value = frame_html(self.smart[["letter", "criterion", "verdict", "reason"]])
+            self.smart_html.value = _table_html(self.smart[["letter", "criterion", "verdict", "reason"]])
             self.summary.value = self._summary_html(alloc, res)
 
-    def _refresh_rows(self, res: pd.DataFrame) -> None:
+    def _refresh_rows(self) -> None:
+        """Write the current numbers into the visible rows."""
+        if self.result is None:
+            return
+        res = self.result.set_index("unique_id")
+        has_bu = "bottom_up" in res.columns
         self._busy = True
         try:
-            for r in res.itertuples(index=False):
-                row = self._rows.get(r.unique_id)
-                if row is None:
+            for slot in self._slots:
+                if slot.key is None or slot.key not in res.index:
                     continue
-                if not row.lock.value:
-                    row.value.value = float(r.quota)
-                prob = "" if np.isnan(r.probability) else f"P(reach) {r.probability:.0%} {r.verdict}"
-                extra = f" · bottom-up {r.bottom_up:,.0f}" if "bottom_up" in res.columns else ""
-                fb = " · no history" if r.fallback else ""
-                row.info.value = f"{prob} · last year {r.last_year:,.0f}{extra}{fb}"
+                r = res.loc[slot.key]
+                if slot.key not in self._locks:
+                    slot.value.value = float(r["quota"])
+                p = r["probability"]
+                parts = [f"P(reach) {p:.0%} {r['verdict']}".strip()] if not np.isnan(p) else []
+                parts.append(f"last year {r['last_year']:,.0f}")
+                if has_bu:
+                    parts.append(f"bottom-up {r['bottom_up']:,.0f}")
+                if r["fallback"]:
+                    parts.append("no history")
+                slot.info.value = " · ".join(parts)
         finally:
             self._busy = False
 
     def _smart(self, alloc: Allocator) -> pd.DataFrame:
-        months = alloc.months_
         key = (self.level.value, int(self.period.value))
-        if key not in self._company_samples:
+        months = alloc.months_
+        if key not in self._checkers:
             smp = None
             if alloc.sorted_ is not None:
                 s = self._samples[self.level.value]
                 s = s[s["ds"].isin(months)]
                 smp = s.groupby(["ds", "sample"], as_index=False)["y"].sum().assign(unique_id="all")
-            self._company_samples[key] = smp
-        smp = self._company_samples[key]
+            self._checkers[key] = SmartCheck().fit(
+                self.tx, samples={(self.metric, "company"): smp} if smp is not None else None,
+                panels={(self.metric, "company"): self._panel("company")}, reps=self.reps)
+        checker = self._checkers[key]
+        checker.stretch, checker.sandbag = float(self.stretch.value), float(self.sandbag.value)
         target = Target(self.metric, float(self.total.value), months[0], months[-1] + pd.offsets.MonthEnd(0),
                         strategy=self.strategy.value or None, name=f"{self.metric} {months[0].year}")
-        panel = self._panel("company")
-        return smart_check([target], self.tx, samples={(self.metric, "company"): smp} if smp is not None else None,
-                           panels={(self.metric, "company"): panel}, reps=self.reps,
-                           stretch=float(self.stretch.value), sandbag=float(self.sandbag.value))
+        return checker.check([target])
 
     def _summary_html(self, alloc: Allocator, res: pd.DataFrame) -> str:
         p = res["probability"]
