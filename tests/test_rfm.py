@@ -246,3 +246,28 @@ def test_renaming_columns_via_overrides_changes_nothing(rows):
         b = rfm_scores(rfm_table(ren, customer_col="who", date_col="when", value_col="how_much"))
     pdt.assert_frame_equal(a, b.rename(columns={"who": "customer_id"}))
     assert a[["r_score", "f_score", "m_score", "fm_score"]].isin(range(1, 6)).all().all()
+
+
+@pytest.mark.reference
+def test_cdnow_calibration_summary_matches_fader_hardie(shared_data):
+    """Our R, F and tenure reproduce the published CDNOW 39-week summary (Fader, Hardie & Lee 2005).
+
+    In their terms x = repeat purchases = our purchase days - 1, t_x = last - first
+    purchase = our tenure - recency, T = our tenure; all in weeks to 1997-09-30.
+    """
+    raw = pd.read_csv(shared_data / "cdnow" / "CDNOW_sample.txt", sep=r"\s+", header=None,
+                      names=["cust", "customer_id", "date", "cds", "revenue"], dtype={"date": str})
+    raw["order_date"] = pd.to_datetime(raw["date"], format="%Y%m%d").astype("datetime64[ns]")
+    with pytest.warns(SalesplanDataWarning, match="8 customer"):  # CDNOW has $0 purchases
+        ours = rfm_table(raw, as_of="1997-09-30").set_index("customer_id").sort_index()
+    ref = pd.read_csv(shared_data / "cdnow" / "cdnow_customers_summary_with_transactions.csv").set_index("ID")
+    assert len(ours) == len(ref) == 2357
+    np.testing.assert_array_equal(ours["frequency"].to_numpy() - 1, ref["x"].to_numpy())
+    np.testing.assert_allclose((ours["tenure"] - ours["recency"]).to_numpy() / 7, ref["t_x"], atol=0.006)
+    np.testing.assert_allclose(ours["tenure"].to_numpy() / 7, ref["T"], atol=0.006)
+    # zbar, the mean spend of the repeat purchases, from our table and the first day's spend
+    first_day = raw[raw["order_date"] == raw.groupby("customer_id")["order_date"].transform("min")]
+    first_spend = first_day.groupby("customer_id")["revenue"].sum().sort_index()
+    repeat = ours["frequency"] > 1
+    zbar = (ours["monetary"] - first_spend)[repeat] / (ours["frequency"] - 1)[repeat]
+    np.testing.assert_allclose(zbar.to_numpy(), ref.loc[repeat.to_numpy(), "zbar"], atol=0.006)
