@@ -793,6 +793,17 @@ def abc_analysis(
         Columns: ``by``, ``value`` (named after ``value``), ``share`` (of the
         total; sums to 1), ``cumulative_share``, ``rank`` (1 = largest),
         ``abc_class`` ("A", "B", "C").
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({"order_date": pd.Timestamp("2024-01-01"), "customer_id": "c",
+    ...                    "product_id": list("abcd"), "revenue": [60.0, 25.0, 10.0, 5.0]})
+    >>> abc_analysis(tx)[["product_id", "cumulative_share", "abc_class"]]
+      product_id  cumulative_share abc_class
+    0          a              0.60         A
+    1          b              0.85         A
+    2          c              0.95         B
+    3          d              1.00         C
     """
     a, b = thresholds
     if not 0 < a < b <= 1:
@@ -941,6 +952,18 @@ def price_volume_mix(
         ``price_effect``, ``volume_effect``, ``mix_effect``, ``new_effect``,
         ``lost_effect``, ``other_effect``, ``total_change``. Use
         :func:`pvm_summary` for the bridge from base to current revenue.
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({
+    ...     "order_date": pd.to_datetime(["2023-05-01", "2023-05-01", "2024-05-01", "2024-05-01"]),
+    ...     "customer_id": "c", "product_id": ["A", "B", "A", "B"],
+    ...     "quantity": [10.0, 10.0, 20.0, 10.0], "revenue": [100.0, 200.0, 220.0, 200.0]})
+    >>> pvm = price_volume_mix(tx, base=("2023-01-01", "2023-12-31"), current=("2024-01-01", "2024-12-31"))
+    >>> pvm[["product_id", "price_effect", "volume_effect", "mix_effect", "total_change"]]
+      product_id  price_effect  volume_effect  mix_effect  total_change
+    0          A          20.0           50.0        50.0         120.0
+    1          B           0.0          100.0      -100.0           0.0
     """
     check_frame(tx, name="tx")
     if quantity_col not in tx.columns:
