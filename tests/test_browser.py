@@ -275,14 +275,46 @@ def test_overview_app_in_the_browser(page, voila_url):
     assert path.stat().st_size > 10_000
 
 
+@pytest.fixture(scope="session")
+def rendered(browser, voila_url):
+    """Every notebook opened at once, each in its own tab, then read once drawn.
+
+    Voila executes each notebook in its own kernel while streaming the page, so
+    opening all tabs before waiting on any lets the kernels run side by side.
+    Returns notebook name -> (page text, error or None).
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.route(lambda url: not url.startswith(voila_url), lambda route: route.abort())
+    tabs = {}
+    for nb in NOTEBOOKS:
+        tab = context.new_page()
+        tab.set_default_timeout(RENDER_TIMEOUT_MS)
+        # "commit": return as soon as Voila starts answering; the page keeps loading.
+        tab.goto(f"{voila_url}/voila/render/{nb.name}", wait_until="commit", timeout=RENDER_TIMEOUT_MS)
+        tabs[nb.name] = tab
+    results = {}
+    for name, tab in tabs.items():
+        try:
+            _wait_rendered(tab)
+            text = _settled_text(tab)
+            _screenshot(tab, Path(name).stem)
+            app_errors = tab.locator(".salesplan-error").all_inner_texts()
+            results[name] = (text, app_errors, None)
+        except Exception as exc:  # noqa: BLE001 - reported by that notebook's test
+            results[name] = ("", [], f"{type(exc).__name__}: {exc}")
+        finally:
+            tab.close()
+    yield results
+    context.close()
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_every_notebook_renders_without_error(page, voila_url, notebook):
-    _render(page, voila_url, notebook.name)
-    text = _settled_text(page)
-    _screenshot(page, notebook.stem)
+def test_every_notebook_renders_without_error(rendered, notebook):
+    text, app_errors, failure = rendered[notebook.name]
+    assert failure is None, f"notebooks/{notebook.name} did not render in Voila: {failure}"
     _assert_not_broken(text, f"notebooks/{notebook.name} rendered by Voila")
-    assert page.locator(".salesplan-error").count() == 0, f"{notebook.name} shows an app error:\n{text[:2000]}"
-    assert text.strip(), f"{notebook.name} rendered an empty page"
+    assert not app_errors, f"notebooks/{notebook.name} shows an app error: {app_errors}"
+    assert text.strip(), f"notebooks/{notebook.name} rendered an empty page"
 
 
 def test_broken_pattern_catches_voila_and_python_errors():

@@ -145,8 +145,10 @@ def test_empty_combination_is_an_error_in_the_page(tables):
     assert "No order lines for region 'East' and channel 'partner'" in app.result["error"]
     assert app.errors.level == "error" and "No order lines" in app.errors.value
     assert app.result["kpis"].empty and app.kpi_cards.value == ""
+    assert app.chart.layout.display == "none"  # no empty chart pretending to be data
     app.channel.value = "online"  # recovers
     assert app.result["error"] == "" and app.errors.value == ""
+    assert app.chart.layout.display is None
     assert_kpis(app, odd[(odd["region"] == "East") & (odd["channel"] == "online")])
 
 
@@ -218,3 +220,17 @@ def test_format_value():
     assert format_value(0.0174, "ratio") == "1.7%"
     assert format_value(np.nan, "ratio") == "n/a"
     assert format_value(None, "money") == "n/a"
+
+
+def test_demo_data_page_as_the_notebook_builds_it():
+    from salesplan.datasets import load_demo
+
+    tables = load_demo()
+    app = OverviewApp.from_source(None)
+    assert app.result["error"] == ""
+    rows = app.result["summary"].set_index("table")["rows"].to_dict()
+    assert rows == {name: len(frame) for name, frame in tables.items()}
+    tx = tables["transactions"]
+    as_of = tx["order_date"].max()
+    window = tx[(tx["order_date"] > as_of - pd.DateOffset(years=1)) & (tx["order_date"] <= as_of)]
+    assert kpi_values(app)["revenue_12m"] == pytest.approx(window["revenue"].sum())

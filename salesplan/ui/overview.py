@@ -323,6 +323,8 @@ class OverviewApp:
         self.result["error"] = "" if self.errors.ok else self.errors.message
         self.kpi_cards.value = _kpi_html(self.result["kpis"]) if len(self.result["kpis"]) else ""
         self.chart.update(self._figure(self.result["monthly"]))
+        # An empty chart with made-up axes reads as data; hide it until there is some.
+        self.chart.layout.display = None if len(self.result["monthly"]) else "none"
 
     def _figure(self, monthly: pd.DataFrame) -> dict:
         """The chart as a plain plotly spec (a dict skips plotly's slow validation)."""
