@@ -199,6 +199,7 @@ def test_summary_single_purchase_customers_and_refunds():
         (lambda d: d, {"freq": "fortnight"}, SalesplanError, r"freq must be a pandas period alias .* got 'fortnight'"),
         (lambda d: d, {"freq_multiplier": 0}, SalesplanError, r"freq_multiplier must be a positive number, got 0"),
         (lambda d: d, {"calibration_end": "someday"}, SalesplanError, r"calibration_end must be a date"),
+        (lambda d: d.assign(order_date=d["order_date"] + pd.Timedelta(hours=10)), {"calibration_end": "2024-01-01 08:00"}, SalesplanError, r"calibration_end 2024-01-01 08:00:00 is before the first purchase in the data \(2024-01-01 10:00:00\)"),
         (lambda d: d.iloc[:0], {}, SalesplanDataError, r"transactions has 0 row\(s\)"),
     ],
 )
@@ -637,3 +638,33 @@ def test_probability_alive_in_unit_interval_and_purchases_increase_with_t(params
     e_hi = model.predict_purchases(summary, hi)["expected_purchases"].iloc[0]
     assert np.isfinite(e_lo) and np.isfinite(e_hi)
     assert 0.0 <= e_lo <= e_hi * (1 + 1e-9) + 1e-12
+
+
+@st.composite
+def _transactions(draw):
+    n = draw(st.integers(1, 40))
+    customers = draw(st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=n, max_size=n))
+    days = draw(st.lists(st.integers(0, 120), min_size=n, max_size=n))
+    values = draw(st.lists(st.floats(0.01, 1000.0), min_size=n, max_size=n))
+    return pd.DataFrame(
+        {
+            "customer_id": customers,
+            "order_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(days, unit="D"),
+            "revenue": values,
+        }
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tx=_transactions(), seed=st.integers(0, 2**16))
+def test_summary_invariants(tx, seed):
+    out = summary_from_transactions(tx, calibration_end="2024-04-30", freq="D")
+    days = tx.groupby("customer_id")["order_date"].nunique()
+    pdt.assert_series_equal(
+        out.set_index("customer_id")["frequency"], (days - 1).astype(np.int64), check_names=False
+    )
+    assert ((0 <= out["recency"]) & (out["recency"] <= out["T"])).all()
+    assert ((out["monetary_value"] > 0) == (out["frequency"] > 0)).all()
+    # Row order does not matter.
+    shuffled = tx.sample(frac=1.0, random_state=seed)
+    pdt.assert_frame_equal(summary_from_transactions(shuffled, calibration_end="2024-04-30", freq="D"), out)

@@ -99,15 +99,37 @@ def _inclusive_cutoff(ts: pd.Timestamp) -> pd.Timestamp:
     return ts + pd.Timedelta(days=1) if ts == ts.normalize() else ts + pd.Timedelta(1, "ns")
 
 
-def _per_period(codes: np.ndarray, periods: np.ndarray, values: np.ndarray | None) -> pd.DataFrame:
-    """One row per (customer, period) with the summed value, sorted by customer then period."""
-    frame = pd.DataFrame({"code": codes, "period": periods})
-    if values is not None:
-        frame["value"] = values
-        out = frame.groupby(["code", "period"], sort=True)["value"].sum().reset_index()
-    else:
-        out = frame.drop_duplicates().sort_values(["code", "period"], ignore_index=True)
-    return out
+@dataclass
+class _Pairs:
+    """Distinct (customer, period) purchases, sorted by customer then period."""
+
+    code: np.ndarray
+    period: np.ndarray
+    value: np.ndarray | None  # summed per pair
+
+    def customer_starts(self) -> np.ndarray:
+        """Position of each customer's first pair."""
+        if not len(self.code):
+            return np.empty(0, dtype=np.int64)
+        return np.flatnonzero(np.r_[True, self.code[1:] != self.code[:-1]])
+
+
+def _per_period(codes: np.ndarray, periods: np.ndarray, values: np.ndarray | None) -> _Pairs:
+    """Purchases in the same period are one purchase, with their values summed.
+
+    Plain NumPy (one sort of a combined key) rather than a pandas groupby:
+    several times faster on large inputs and without per-call overhead on small ones.
+    """
+    if not len(codes):
+        return _Pairs(codes.astype(np.int64), periods, None if values is None else values)
+    low = periods.min()
+    key = codes.astype(np.int64) * (periods.max() - low + 1) + (periods - low)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    pos = order[starts]
+    value = None if values is None else np.add.reduceat(values[order], starts)
+    return _Pairs(codes[pos].astype(np.int64), periods[pos], value)
 
 
 @dataclass
@@ -226,6 +248,12 @@ def _prepare(
     cal_cut, obs_cut = _inclusive_cutoff(cal_end), _inclusive_cutoff(obs_end)
     date_values = dates.to_numpy()
     in_cal = date_values < cal_cut.to_datetime64()
+    if not in_cal.any():
+        raise SalesplanError(
+            f"calibration_end {cal_end} is before the first purchase in the data "
+            f"({first_date}), so no customer falls in the calibration period. "
+            f"Pick a later calibration_end."
+        )
     codes, uniques = pd.factorize(customers, sort=True)
     return _Prepared(
         codes=codes,
@@ -334,37 +362,30 @@ def summary_from_transactions(
     in_cal, cal_ord = prep.in_cal, prep.cal_period
 
     cal = _per_period(codes[in_cal], ords[in_cal], None if values is None else values[in_cal])
-    grp = cal.groupby("code", sort=True)["period"]
-    first = grp.transform("min").to_numpy()
-    is_first = (cal["period"].to_numpy() == first)
-    per_customer = pd.DataFrame(
-        {
-            "first": grp.min(),
-            "last": grp.max(),
-            "n": grp.size(),
-        }
-    )
-    kept_codes = per_customer.index.to_numpy()
+    starts = cal.customer_starts()
+    n_pairs = np.diff(np.r_[starts, len(cal.code)])
+    kept_codes = cal.code[starts]
+    first = cal.period[starts]
+    last = cal.period[np.r_[starts[1:], len(cal.code)] - 1]
     out = pd.DataFrame({customer_col: uniques.take(kept_codes)})
-    out["frequency"] = (per_customer["n"].to_numpy() - 1).astype(np.int64)
-    out["recency"] = (per_customer["last"].to_numpy() - per_customer["first"].to_numpy()) / prep.multiplier
-    out["T"] = (cal_ord - per_customer["first"].to_numpy()) / prep.multiplier
-    if values is not None:
-        repeat_values = cal["value"].where(~is_first, 0.0)
-        total = repeat_values.groupby(cal["code"], sort=True).sum().to_numpy()
+    out["frequency"] = (n_pairs - 1).astype(np.int64)
+    out["recency"] = (last - first) / prep.multiplier
+    out["T"] = (cal_ord - first) / prep.multiplier
+    if cal.value is not None:
+        # The first period's purchases are excluded from the mean, as in lifetimes.
+        repeat_total = np.add.reduceat(cal.value, starts) - cal.value[starts]
         freq_arr = out["frequency"].to_numpy()
-        out["monetary_value"] = np.where(freq_arr > 0, total / np.maximum(freq_arr, 1), 0.0)
+        out["monetary_value"] = np.where(freq_arr > 0, repeat_total / np.maximum(freq_arr, 1), 0.0)
 
     if prep.obs_end > prep.cal_end:
         in_hold = prep.in_hold
         hold = _per_period(codes[in_hold], ords[in_hold], None if values is None else values[in_hold])
-        hold = hold[hold["code"].isin(kept_codes)]
-        hgrp = hold.groupby("code", sort=True)
-        counts = hgrp.size().reindex(kept_codes, fill_value=0)
-        out["frequency_holdout"] = counts.to_numpy().astype(np.int64)
-        if values is not None:
-            means = hgrp["value"].mean().reindex(kept_codes, fill_value=0.0)
-            out["monetary_value_holdout"] = means.to_numpy(dtype=float)
+        size = len(uniques)
+        counts = np.bincount(hold.code, minlength=size)[kept_codes]
+        out["frequency_holdout"] = counts.astype(np.int64)
+        if hold.value is not None:
+            sums = np.bincount(hold.code, weights=hold.value, minlength=size)[kept_codes]
+            out["monetary_value_holdout"] = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
         out["duration_holdout"] = (prep.obs_period - cal_ord) / prep.multiplier
     return out
 
@@ -1360,18 +1381,17 @@ def repeat_purchase_tracking(
     # in the summary, so a period straddling calibration_end counts on both sides.
     cal = _per_period(prep.codes[prep.in_cal], prep.periods[prep.in_cal], None)
     hold = _per_period(prep.codes[prep.in_hold], prep.periods[prep.in_hold], None)
-    first = cal.groupby("code", sort=True)["period"].min()
-    cal_first = first.reindex(cal["code"]).to_numpy()
-    repeat_periods = np.concatenate(
-        [
-            cal["period"].to_numpy()[cal["period"].to_numpy() > cal_first],
-            hold["period"].to_numpy()[hold["code"].isin(first.index).to_numpy()],
-        ]
-    )
+    starts = cal.customer_starts()
+    first = cal.period[starts]
+    is_first = np.zeros(len(cal.code), dtype=bool)
+    is_first[starts] = True
+    in_cohort = np.zeros(len(prep.uniques), dtype=bool)
+    in_cohort[cal.code[starts]] = True
+    repeat_periods = np.concatenate([cal.period[~is_first], hold.period[in_cohort[hold.code]]])
     start = int(first.min())
     n_periods = prep.obs_period - start + 1
     actual = np.bincount(repeat_periods - start, minlength=n_periods)[:n_periods].astype(float)
-    acquired = np.bincount(first.to_numpy() - start, minlength=n_periods).astype(float)
+    acquired = np.bincount(first - start, minlength=n_periods).astype(float)
     steps = np.arange(n_periods, dtype=float)
     zero = np.zeros(n_periods)
     population = _bg_expected(bgnbd.params_.to_numpy(), steps / prep.multiplier, zero, zero, zero)
