@@ -43,6 +43,7 @@ def test_customer_features_exact_values():
     assert f.loc["b", "category_missing_share"] == 1.0
     assert f.loc["a", "purchases_per_month"] == pytest.approx(2 / (90 / 30.4375))
     assert f.loc["b", "purchases_per_month"] == 1.0   # tenure below a month counts as one month
+    assert f.attrs["feature_labels"]["channel_online_share"] == "online"
     shares = [c for c in f.columns if c.startswith("channel_")]
     np.testing.assert_allclose(f[shares].sum(axis=1), 1.0)
 

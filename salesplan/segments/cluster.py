@@ -82,6 +82,7 @@ def customer_features(
     if mix_cols is None:
         mix_cols = [c for c in ("category", "channel") if c in tx.columns]
     check_columns(tx, list(mix_cols), name="tx")
+    labels: dict[str, str] = {}
     if mix_cols:
         as_of_ts = rfm.attrs["as_of"]
         dates = pd.to_datetime(tx[date_col], errors="coerce")
@@ -94,12 +95,16 @@ def customer_features(
             mix = positive.groupby([sub[customer_col], sub[col].fillna("missing")], observed=True).sum().unstack(fill_value=0.0)
             total = mix.sum(axis=1)
             mix = mix.div(total.where(total > 0), axis=0).fillna(0.0)
-            mix.columns = [f"{_slug(col)}_{_slug(v)}_share" for v in mix.columns]
+            names = [f"{_slug(col)}_{_slug(v)}_share" for v in mix.columns]
+            labels.update({name: str(v) for name, v in zip(names, mix.columns)})
+            mix.columns = names
             mix = mix.T.groupby(level=0).sum().T  # values that slug to the same name are merged
             feats = feats.merge(mix, left_on=customer_col, right_index=True, how="left")
     share_cols = [c for c in feats.columns if c.endswith("_share")]
     feats[share_cols] = feats[share_cols].fillna(0.0)
-    return feats.reset_index(drop=True)
+    feats = feats.reset_index(drop=True)
+    feats.attrs["feature_labels"] = labels  # share column -> the value it measures, for profile() labels
+    return feats
 
 
 _WORDS = {
@@ -112,12 +117,12 @@ _WORDS = {
 }
 
 
-def _describe(feature: str, z: float) -> str:
+def _describe(feature: str, z: float, labels: dict[str, str] | None = None) -> str:
     high = z > 0
     if feature in _WORDS:
         return _WORDS[feature][0 if high else 1]
     if feature.endswith("_share"):
-        value = feature[: -len("_share")].split("_", 1)[-1].replace("_", " ")
+        value = (labels or {}).get(feature) or feature[: -len("_share")].split("_", 1)[-1].replace("_", " ")
         return f"{value}-heavy" if high else f"little {value}"
     return f"{'high' if high else 'low'} {feature.replace('_', ' ')}"
 
@@ -299,6 +304,7 @@ class CustomerClusters:
         self.labels_ = pd.DataFrame({self.id_col: features[self.id_col].to_numpy(),
                                      "cluster": self._relabel[raw]})
         self._features = features.reset_index(drop=True)
+        self._labels = dict(features.attrs.get("feature_labels", {}))
         self._X = X
         z = pd.DataFrame(X, columns=names).groupby(self.labels_["cluster"].to_numpy()).mean()
         z.index.name = "cluster"
@@ -361,7 +367,7 @@ class CustomerClusters:
             picked = [f for f in order.index[:top] if abs(zc[f]) >= min_z]
             row = {
                 "cluster": c,
-                "label": ", ".join(_describe(f, zc[f]) for f in picked) or "average",
+                "label": ", ".join(_describe(f, zc[f], self._labels) for f in picked) or "average",
                 "customers": int(counts[c]),
                 "customer_share": counts[c] / len(labels),
                 "revenue_share": (revenue[c] / rev_total) if revenue is not None and rev_total else np.nan,
