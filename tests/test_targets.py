@@ -257,6 +257,16 @@ def test_forecast_share_potential_equal(hist, samples):
         a.allocate(1000, method="potential", potential=pot.drop("c"))
 
 
+def test_units_subset_in_any_order_keeps_rows_aligned(hist, samples):
+    a = Allocator(period=2026, decimals=None).fit(hist, samples)
+    fwd = a.allocate(900, method="equal_probability").set_index("unique_id")
+    rev = a.allocate(900, method="equal_probability", units=["c", "b", "a"]).set_index("unique_id")
+    pdt.assert_frame_equal(rev.loc[fwd.index], fwd)
+    sub = a.allocate(500, method="historical_share", units=["c", "a"])
+    assert sub["unique_id"].tolist() == ["c", "a"] and sub["quota"].sum() == pytest.approx(500)
+    np.testing.assert_allclose(sub["probability"], a.probability(sub["quota"], units=["c", "a"]))
+
+
 def test_equal_probability_quotas_have_equal_probability(hist, samples):
     a = Allocator(period=2026, decimals=None).fit(hist, samples)
     total = float(a.forecast_mean_.sum())
@@ -443,6 +453,11 @@ def test_allocate_hierarchy_adds_up_at_every_level(rng):
         parents = out[out["level"] == parent_lv].set_index("unique_id")["quota"]
         pdt.assert_series_equal(kids, parents.loc[kids.index], check_names=False)
     assert out.set_index(["level", "unique_id"]).loc[("team", "T2"), "quota"] == 20000
+    # Regions are listed N, S (not sorted like the fitted units): probabilities must follow the units.
+    regions = out[out["level"] == "region"]
+    assert regions["probability"].max() - regions["probability"].min() < 0.01
+    t3_reps = out[(out["level"] == "rep_id") & (out["parent"] == "T3")]
+    assert t3_reps["probability"].max() - t3_reps["probability"].min() < 0.02
     assert (out["quota"] >= 0).all() and np.allclose(out["quota"], np.round(out["quota"]))
 
 

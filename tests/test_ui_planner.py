@@ -134,10 +134,20 @@ def test_year_outside_the_forecast_horizon_is_explained(app):
     assert app.errors.ok and app.result["quota"].sum() == app.total.value
 
 
-def test_level_switch_and_fallback_forecast(app):
+def test_level_switch_computes_that_level_forecast_once(data, tmp_path):
+    tx, reps, paths, _ = data
+    app = TargetPlanner(tx, reps=reps, forecast=paths, plan_dir=tmp_path, model="snaive")
     app.level.value = "region"
     assert list(app.result["unique_id"]) == ["North", "South"]
-    assert app.forecast_source["region"] == "bootstrap fallback"
+    try:
+        from salesplan.forecast import sample_paths  # noqa: F401
+        expected = "salesplan.forecast.sample_paths(model='snaive')"  # the real engine when present
+    except ImportError:
+        expected = "bootstrap fallback"
+    assert app.forecast_source["region"] == expected
+    first = app._samples["region"]
+    app.growth.value = 0.2
+    assert app._samples["region"] is first  # not recomputed on a change
     assert app.result["quota"].sum() == app.total.value
     assert [slot.key for slot in app._slots if slot.key] == ["North", "South"]
     assert app.locks == {}

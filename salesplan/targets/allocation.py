@@ -672,7 +672,8 @@ class Allocator:
         return attainment_probability(self.sorted_[pos], q)
 
     def _frame(self, pos, quota, is_locked, fallback, total) -> pd.DataFrame:
-        prob = self.probability(quota, units=None if len(pos) == len(self.units_) else list(self._names[pos]))
+        prob = (attainment_probability(self.sorted_[pos], quota) if self.sorted_ is not None
+                else np.full(len(pos), np.nan))
         ly = self.last_year_[pos]
         with np.errstate(over="ignore"):
             growth = np.divide(quota, ly, out=np.full(len(pos), np.nan), where=ly > 0) - 1.0

@@ -122,6 +122,9 @@ class TargetPlanner:
         Starting allocation method.
     n_samples, seed : int
         Size and seed of the forecast distribution when computed here.
+    model : str
+        Forecast model for :func:`salesplan.forecast.sample_paths` when the
+        distribution is computed here.
     page_size : int
         Units per page of the editable grid.
 
@@ -156,6 +159,7 @@ class TargetPlanner:
         strategy: str = "",
         n_samples: int = 500,
         seed: int = 0,
+        model: str = "auto",
         stretch: float = 0.3,
         sandbag: float = 0.9,
         decimals: int = 0,
@@ -175,6 +179,7 @@ class TargetPlanner:
         self.metric = metric
         self.n_samples = n_samples
         self.seed = seed
+        self.model = model
         self.decimals = decimals
         self._forecast = check_samples(forecast, name="forecast") if forecast is not None else None
         self._panels: dict[str, pd.DataFrame] = {}
@@ -298,7 +303,8 @@ class TargetPlanner:
         # Computed once per level, for the longest horizon asked so far; given paths are used as they are.
         if not given and (level not in self._samples
                           or self._samples[level]["ds"].max() < self._months_end(horizon)):
-            self._samples[level], src = forecast_distribution(panel, horizon, n_samples=self.n_samples, seed=self.seed)
+            self._samples[level], src = forecast_distribution(panel, horizon, n_samples=self.n_samples, seed=self.seed,
+                                                              model=self.model)
             self.forecast_source[level] = src
         return self._samples[level]
 
