@@ -388,6 +388,28 @@ def test_bgnbd_gradient_is_the_derivative_of_the_loglik(rng):
         np.testing.assert_allclose(clv._bg_loglik(params, data)[1], numeric, rtol=1e-4, atol=1e-3)
 
 
+def _jacobian_of_gradient(grad, point):
+    out = np.empty((len(point), len(point)))
+    for j in range(len(point)):
+        h = 1e-6 * point[j]
+        up, down = point.copy(), point.copy()
+        up[j] += h
+        down[j] -= h
+        out[:, j] = (grad(up) - grad(down)) / (2 * h)
+    return out
+
+
+def test_bgnbd_hessian_is_the_derivative_of_the_gradient(rng):
+    sim = _simulate_bgnbd(rng, 400, 0.5, 5.0, 0.8, 2.5, T=30.0)
+    data = clv._BGData(*(sim[c].to_numpy(dtype=float) for c in ["frequency", "recency", "T"]))
+    for params in ([0.5, 5.0, 0.8, 2.5], [2.0, 1.0, 3.0, 0.7]):
+        params = np.array(params)
+        hess = clv._bg_loglik(params, data, 2)[2]
+        numeric = _jacobian_of_gradient(lambda p: clv._bg_loglik(p, data)[1], params)
+        np.testing.assert_allclose(hess, numeric, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(hess, hess.T)
+
+
 def test_bgnbd_loglik_matches_the_paper_formula(rng):
     sim = _simulate_bgnbd(rng, 300, 0.5, 5.0, 0.8, 2.5, T=30.0)
     x, tx, T = (sim[c].to_numpy(dtype=float) for c in ["frequency", "recency", "T"])
@@ -432,8 +454,10 @@ def test_gamma_gamma_gradient_and_recovery(rng):
     consts = {"xu": xu, "cu": cu.astype(float), "n": float(n),
               "sum_x_logm_logx": float(np.dot(xs, np.log(ms) + np.log(xs))), "sum_logm": float(np.log(ms).sum())}
     point = np.array([5.0, 3.0, 12.0])
-    numeric = optimize.approx_fprime(point, lambda prm: clv._gg_loglik(prm, xs, ms, consts)[0], 1e-7)
-    np.testing.assert_allclose(clv._gg_loglik(point, xs, ms, consts)[1], numeric, rtol=1e-4, atol=1e-2)
+    numeric = optimize.approx_fprime(point, lambda prm: clv._gg_loglik(prm, xs, ms, consts, 0)[0], 1e-7)
+    _, grad, hess = clv._gg_loglik(point, xs, ms, consts, 2)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(hess, _jacobian_of_gradient(lambda prm: clv._gg_loglik(prm, xs, ms, consts)[1], point), rtol=1e-5, atol=1e-6)
 
 
 def test_penalizer_shrinks_parameters(rng):

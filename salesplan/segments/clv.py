@@ -464,38 +464,6 @@ def _keyed(summary: pd.DataFrame, customer_col: str, **columns: Any) -> pd.DataF
     return out
 
 
-def _minimize(
-    fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, *, max_iter: int
-) -> tuple[np.ndarray, float, int, bool, str]:
-    """BFGS on the mean negative log-likelihood in log-parameters.
-
-    BFGS rather than L-BFGS-B: with a handful of parameters its dense update is
-    cheap, and L-BFGS-B's LAPACK calls can stall on multi-threaded OpenBLAS on
-    a busy machine. Starting it from the inverse of a finite-difference Hessian
-    at ``x0`` (when positive definite) instead of the identity roughly halves
-    the iterations. Convergence is judged on the gradient, because BFGS
-    reports "precision loss" when it is already at the optimum to machine
-    precision.
-    """
-    options: dict[str, Any] = {"maxiter": max_iter, "gtol": 1e-9}
-    value0, grad0 = fun(x0)
-    if np.isfinite(value0):
-        k, step = len(x0), 1e-5
-        hess = np.empty((k, k))
-        for j in range(k):
-            shifted = x0.copy()
-            shifted[j] += step
-            hess[:, j] = (fun(shifted)[1] - grad0) / step
-        hess = (hess + hess.T) / 2
-        if np.all(np.isfinite(hess)) and np.linalg.eigvalsh(hess).min() > 1e-10:
-            inverse = np.linalg.inv(hess)
-            options["hess_inv0"] = (inverse + inverse.T) / 2
-    res = optimize.minimize(fun, x0, jac=True, method="BFGS", options=options)
-    grad = fun(res.x)[1]
-    converged = bool(np.isfinite(res.fun) and np.max(np.abs(grad)) < 1e-6)
-    return res.x, float(res.fun), int(res.nit), converged, str(res.message)
-
-
 def _minimize_newton(
     fun: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]],
     x0: np.ndarray,
@@ -531,29 +499,10 @@ def _minimize_newton(
 
 
 def _covariance(
-    grad: Callable[[np.ndarray], np.ndarray] | None,
-    params: np.ndarray,
-    names: list[str],
-    model: str,
-    *,
-    hess: np.ndarray | None = None,
+    params: np.ndarray, names: list[str], model: str, hess: np.ndarray
 ) -> pd.DataFrame:
-    """Inverse of minus the Hessian of the total log-likelihood.
-
-    Either the analytic ``hess``, or a forward difference of the analytic
-    gradient (relative step 1e-6: about 6 significant digits, plenty for
-    standard errors).
-    """
+    """Inverse of minus the (analytic) Hessian of the total log-likelihood."""
     k = len(params)
-    if hess is None:
-        assert grad is not None
-        hess = np.empty((k, k))
-        base = grad(params)
-        for j in range(k):
-            h = 1e-6 * params[j]
-            up = params.copy()
-            up[j] += h
-            hess[:, j] = (grad(up) - base) / h
     hess = (hess + hess.T) / 2
     try:
         cov = np.linalg.inv(-hess)
@@ -888,20 +837,8 @@ class BetaGeo(_Fitted):
                 "their first purchase. Use a later calibration_end."
             )
         data = _BGData(x, tx, T)
-        n = float(data.n)
 
-        def objective(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-            # Mean negative log-likelihood (+ penalty) in log-parameters: the
-            # chain rule turns H into diag(p) H diag(p) + diag(p * grad).
-            params = np.exp(theta)
-            ll, grad, hess = _bg_loglik(params, data, 2)
-            if not np.isfinite(ll):
-                return np.inf, np.zeros_like(theta), np.eye(len(theta))
-            value = -ll / n + penalizer * np.sum(params**2)
-            jac = -grad * params / n + 2 * penalizer * params**2
-            hess_theta = -(params[:, None] * hess * params[None, :] + np.diag(grad * params)) / n
-            hess_theta += np.diag(4 * penalizer * params**2)
-            return value, jac, hess_theta
+        objective = _log_scale_objective(lambda prm: _bg_loglik(prm, data, 2), data.n, penalizer)
 
         # Moment-style start: the mean purchase rate of repeat buyers sets
         # r / alpha; a few dropouts per purchase a/(a+b) ~ 0.25.
@@ -929,7 +866,7 @@ class BetaGeo(_Fitted):
         self.n_customers_ = int(data.n)
         self.n_repeat_customers_ = int(data.n1)
         self.n_iter_ = n_iter
-        self._covariance = _covariance(None, params, self._names, "BetaGeo", hess=hess)
+        self._covariance = _covariance(params, self._names, "BetaGeo", hess)
         return self
 
     def _arrays(self, summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1028,25 +965,74 @@ def _check_horizon(t: Any, n: int) -> np.ndarray | float:
 # ---------------------------------------------------------------------------
 
 
-def _gg_loglik(params: np.ndarray, x: np.ndarray, m: np.ndarray, consts: dict) -> tuple[float, np.ndarray]:
-    """Total Gamma-Gamma log-likelihood of mean spends ``m`` over ``x`` purchases, and gradient."""
+def _gg_loglik(
+    params: np.ndarray, x: np.ndarray, m: np.ndarray, consts: dict, order: int = 1
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Total Gamma-Gamma log-likelihood of mean spends ``m`` over ``x`` purchases,
+    with gradient (order >= 1) and Hessian (order 2) in (p, q, gamma).
+
+    Per customer (Fader and Hardie 2013, the density of zbar given x):
+    ln G(px+q) - ln G(px) - ln G(q) + q ln gamma + (px-1) ln m + px ln x - (px+q) ln(xm+gamma).
+    """
     p, q, gamma = params
     xu, cu, n = consts["xu"], consts["cu"], consts["n"]
     pxu = p * xu
-    log_xm_g = np.log(x * m + gamma)
-    px = p * x
+    xm_g = x * m + gamma
+    log_xm_g = np.log(xm_g)
+    px_q = p * x + q
     ll = (
         np.dot(cu, special.gammaln(pxu + q) - special.gammaln(pxu))
         - n * special.gammaln(q)
         + n * q * np.log(gamma)
         + p * consts["sum_x_logm_logx"] - consts["sum_logm"]
-        - np.dot(px + q, log_xm_g)
+        - np.dot(px_q, log_xm_g)
     )
+    if order < 1:
+        return float(ll), np.empty(0), np.empty((0, 0))
     dig = special.digamma(pxu + q)
-    g_p = np.dot(cu * xu, dig - special.digamma(pxu)) + consts["sum_x_logm_logx"] - np.dot(x, log_xm_g)
-    g_q = np.dot(cu, dig) - n * special.digamma(q) + n * np.log(gamma) - log_xm_g.sum()
-    g_gamma = n * q / gamma - np.sum((px + q) / (x * m + gamma))
-    return float(ll), np.array([g_p, g_q, g_gamma])
+    inv = 1.0 / xm_g
+    grad = np.array(
+        [
+            np.dot(cu * xu, dig - special.digamma(pxu)) + consts["sum_x_logm_logx"]
+            - np.dot(x, log_xm_g),
+            np.dot(cu, dig) - n * special.digamma(q) + n * np.log(gamma) - log_xm_g.sum(),
+            n * q / gamma - np.dot(px_q, inv),
+        ]
+    )
+    if order < 2:
+        return float(ll), grad, np.empty((0, 0))
+    tri = _trigamma(pxu + q)
+    hess = np.empty((3, 3))
+    hess[0, 0] = np.dot(cu * xu**2, tri - _trigamma(pxu))
+    hess[0, 1] = hess[1, 0] = np.dot(cu * xu, tri)
+    hess[0, 2] = hess[2, 0] = -np.dot(x, inv)
+    hess[1, 1] = np.dot(cu, tri) - n * _trigamma(q)
+    hess[1, 2] = hess[2, 1] = n / gamma - inv.sum()
+    hess[2, 2] = -n * q / gamma**2 + np.dot(px_q, inv**2)
+    return float(ll), grad, hess
+
+
+def _log_scale_objective(
+    loglik: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]], n: float, penalizer: float
+) -> Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]:
+    """Mean negative log-likelihood plus L2 penalty, in log-parameters.
+
+    The chain rule turns the natural-scale Hessian H into
+    diag(p) H diag(p) + diag(p * grad).
+    """
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        params = np.exp(theta)
+        ll, grad, hess = loglik(params)
+        if not np.isfinite(ll):
+            return np.inf, np.zeros_like(theta), np.eye(len(theta))
+        value = -ll / n + penalizer * np.sum(params**2)
+        jac = -grad * params / n + 2 * penalizer * params**2
+        hess_theta = -(params[:, None] * hess * params[None, :] + np.diag(grad * params)) / n
+        hess_theta += np.diag(4 * penalizer * params**2)
+        return value, jac, hess_theta
+
+    return objective
 
 
 class GammaGamma(_Fitted):
@@ -1129,20 +1115,15 @@ class GammaGamma(_Fitted):
             "sum_x_logm_logx": float(np.dot(x, np.log(m) + np.log(x))),
             "sum_logm": float(np.log(m).sum()),
         }
-        n = consts["n"]
-
-        def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            params = np.exp(theta)
-            ll, grad = _gg_loglik(params, x, m, consts)
-            if not np.isfinite(ll):
-                return np.inf, np.zeros_like(theta)
-            value = -ll / n + penalizer * np.sum(params**2)
-            return value, -grad * params / n + 2 * penalizer * params**2
-
+        objective = _log_scale_objective(
+            lambda prm: _gg_loglik(prm, x, m, consts, 2), consts["n"], penalizer
+        )
         # Start where the population mean spend p*gamma/(q-1) equals the
         # observed mean, with moderate shapes.
         start = np.log(np.array([2.0, 3.0, max(float(np.mean(m)), 1e-9)]))
-        theta, fun, n_iter, converged, message = _minimize(objective, start, max_iter=max_iter)
+        theta, fun, n_iter, converged, message = _minimize_newton(
+            objective, start, max_iter=max_iter
+        )
         if not np.isfinite(fun):
             raise SalesplanError(
                 f"GammaGamma fit failed: the optimiser stopped with {message!r}. "
@@ -1157,13 +1138,12 @@ class GammaGamma(_Fitted):
             )
         params = np.exp(theta)
         self.params_ = pd.Series(params, index=self._names, name="estimate")
-        self.loglik_ = _gg_loglik(params, x, m, consts)[0]
+        loglik, _, hess = _gg_loglik(params, x, m, consts, 2)
+        self.loglik_ = loglik
         self.n_customers_ = int(len(x))
         self.n_excluded_ = int(excluded.sum())
         self.n_iter_ = n_iter
-        self._covariance = _covariance(
-            lambda prm: _gg_loglik(prm, x, m, consts)[1], params, self._names, "GammaGamma"
-        )
+        self._covariance = _covariance(params, self._names, "GammaGamma", hess)
         return self
 
     def _expected(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
