@@ -271,3 +271,17 @@ def test_cdnow_calibration_summary_matches_fader_hardie(shared_data):
     repeat = ours["frequency"] > 1
     zbar = (ours["monetary"] - first_spend)[repeat] / (ours["frequency"] - 1)[repeat]
     np.testing.assert_allclose(zbar.to_numpy(), ref.loc[repeat.to_numpy(), "zbar"], atol=0.006)
+
+
+def test_docstring_grid_matches_the_rule_table():
+    import re
+
+    from salesplan.segments.rfm import _lookup
+
+    lut = _lookup(RFM_SEGMENT_RULES)
+    names = RFM_SEGMENT_RULES["segment"].tolist()
+    lines = [ln.strip() for ln in rfm_segments.__doc__.splitlines() if re.match(r"\s+[1-5]\s{2,}", ln)]
+    assert len(lines) == 5
+    for line in lines:
+        fm, *cells = re.split(r"\s{2,}", line)
+        assert cells == [names[lut[r, int(fm)]] for r in range(1, 6)]

@@ -374,6 +374,15 @@ def _lookup(rules: pd.DataFrame) -> np.ndarray:
 def rfm_segments(scores: pd.DataFrame, *, rules: pd.DataFrame | None = None) -> pd.DataFrame:
     """Name each customer's segment from ``r_score`` and ``fm_score``.
 
+    The default rules (:data:`RFM_SEGMENT_RULES`), as R score x FM score::
+
+        FM\\R   1                2                3                4                    5
+        5      Can't lose them  Can't lose them  Loyal            Loyal                Champions
+        4      At risk          At risk          Loyal            Loyal                Champions
+        3      At risk          At risk          Need attention   Potential loyalists  Potential loyalists
+        2      Lost             Hibernating      About to sleep   Potential loyalists  Potential loyalists
+        1      Lost             Hibernating      About to sleep   Promising            New
+
     Parameters
     ----------
     scores : DataFrame
