@@ -14,10 +14,9 @@ The workflow follows Fader, Hardie and Lee (2005) and the ``lifetimes`` package:
    Fader-Hardie charts, :func:`plot_calibration_holdout` and :func:`plot_tracking`).
 
 Both models are fitted by maximum likelihood on the log of their (positive)
-parameters: BG/NBD by trust-region Newton with an analytic gradient and
-Hessian, Gamma-Gamma by BFGS with an analytic gradient. Standard errors come
-from the inverse Hessian of the log-likelihood in the natural parameters
-(analytic for BG/NBD, differenced from the gradient for Gamma-Gamma).
+parameters, by trust-region Newton (scipy's ``trust-exact``) with analytic
+gradients and Hessians; standard errors come from the inverse of the analytic
+Hessian of the log-likelihood in the natural parameters.
 
 References
 ----------
