@@ -1,0 +1,266 @@
+"""Seasonal ARIMA fitted by conditional sum of squares, for many series at once.
+
+Each series gets differencing ``d = 1`` and, when the 90% seasonality test
+passes, ``D = 1``; the ARMA orders are chosen by AICc from a small fixed set.
+Positive series are modelled on the log scale (forecasts are exponentiated
+medians). Parameters come from a batched Nelder-Mead over all (series, order)
+pairs; :class:`salesplan.forecast.models.ARIMA` can refit the chosen orders by
+exact maximum likelihood with statsmodels' SARIMAX instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from salesplan.forecast._decompose import seasonality_test
+from salesplan.forecast._nelder_mead import batched_nelder_mead, population_search
+
+__all__ = ["SEASONAL_ORDERS", "NONSEASONAL_ORDERS", "ARIMAFit", "fit_arima", "arima_forecast", "arima_simulate"]
+
+# (p, q, P, Q)
+SEASONAL_ORDERS = ((0, 1, 0, 1), (1, 0, 0, 1), (1, 1, 0, 1), (0, 1, 1, 0), (2, 0, 0, 1))
+NONSEASONAL_ORDERS = ((0, 1, 0, 0), (1, 0, 0, 0), (1, 1, 0, 0), (2, 0, 0, 0), (0, 2, 0, 0))
+
+
+def _polymul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise product of polynomials in B given as coefficient arrays (k, La), (k, Lb)."""
+    k = a.shape[0]
+    out = np.zeros((k, a.shape[1] + b.shape[1] - 1))
+    for j in range(b.shape[1]):
+        if np.any(b[:, j] != 0):
+            out[:, j : j + a.shape[1]] += a * b[:, j : j + 1]
+    return out
+
+
+def _lag_poly(coefs: np.ndarray, step: int, sign: float) -> np.ndarray:
+    """1 + sign * (c1 B^step + c2 B^(2 step) + ...), rows per element."""
+    k, p = coefs.shape
+    out = np.zeros((k, p * step + 1))
+    out[:, 0] = 1.0
+    for i in range(p):
+        out[:, (i + 1) * step] = sign * coefs[:, i]
+    return out
+
+
+@dataclass
+class ARIMAFit:
+    order: np.ndarray        # (B, 4) p, q, P, Q
+    seasonal: np.ndarray     # D == 1
+    log: np.ndarray          # modelled on log scale
+    ar_full: np.ndarray      # (B, L+1) full AR polynomial incl. differencing (coef of B^0 = 1)
+    ma_full: np.ndarray      # (B, M+1)
+    const: np.ndarray        # (B,)
+    sigma2: np.ndarray
+    aicc: np.ndarray
+    Z: np.ndarray            # (B, T) transformed series
+    E: np.ndarray            # (B, T) residuals (0 where not defined)
+    n: np.ndarray
+    m: int
+
+
+def _polys(u, orders, diff_poly, m):
+    """Full AR and MA polynomials for parameter rows ``u`` with the given orders."""
+    k = u.shape[0]
+    c = 0.98 * np.tanh(u)
+    p, q, P, Q = orders
+    i = 0
+    ar = c[:, i : i + p]; i += p
+    ma = c[:, i : i + q]; i += q
+    sar = c[:, i : i + P]; i += P
+    sma = c[:, i : i + Q]
+    A = _polymul(_polymul(_lag_poly(ar, 1, -1.0), _lag_poly(sar, m, -1.0)), np.broadcast_to(diff_poly, (k, diff_poly.size)))
+    M = _polymul(_lag_poly(ma, 1, 1.0), _lag_poly(sma, m, 1.0))
+    phi1 = 1.0 - ar.sum(axis=1)
+    return A, M, phi1
+
+
+def _css(Zr, Vr, A, M, const, start, final=False):
+    """Conditional residuals. Zr, Vr: (T, k) transposed series and validity."""
+    T, k = Zr.shape
+    ar_lags = [j for j in range(1, A.shape[1]) if np.any(A[:, j] != 0)]
+    ma_lags = [j for j in range(1, M.shape[1]) if np.any(M[:, j] != 0)]
+    E = np.zeros((T, k))
+    css = np.zeros(k)
+    cnt = np.zeros(k)
+    for t in range(start, T):
+        pred = const.copy()
+        for j in ar_lags:
+            pred -= A[:, j] * Zr[t - j]
+        for j in ma_lags:
+            if t - j >= 0:
+                pred += M[:, j] * E[t - j]
+        e = (Zr[t] - pred) * Vr[t]
+        E[t] = e
+        css += e * e
+        cnt += Vr[t]
+    return css, cnt, E
+
+
+def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, optimizer: str = "auto") -> ARIMAFit:
+    """Fit the candidate seasonal ARIMA orders to every series and keep the best by AICc."""
+    Y = np.asarray(Y, float)
+    B, T = Y.shape
+    positive = np.nanmin(np.where(np.isnan(Y), np.inf, Y), axis=1) > 0
+    Z = np.where(positive[:, None], np.log(np.where(positive[:, None], Y, 1.0)), Y)
+    seasonal = seasonality_test(Y, n, m) if m > 1 else np.zeros(B, bool)
+    V = ~np.isnan(Z)
+    Zf = np.where(V, Z, 0.0)
+    best = dict(aicc=np.full(B, np.inf))
+    results = {}
+    for is_seas in (True, False):
+        sel = np.flatnonzero(seasonal == is_seas)
+        if sel.size == 0:
+            continue
+        mm = m if is_seas else 1
+        diff = np.array([1.0, -1.0])
+        if is_seas:
+            d2 = np.zeros(m + 1); d2[0] = 1; d2[m] = -1
+            diff = np.convolve(diff, d2)
+        orders_set = SEASONAL_ORDERS if is_seas else NONSEASONAL_ORDERS
+        Zs = Zf[sel]; Vs = V[sel].astype(float)
+        # drift (mean of first differences) only without seasonal differencing
+        if is_seas:
+            mu = np.zeros(sel.size)
+        else:
+            dz = np.diff(np.where(V[sel], Z[sel], np.nan), axis=1)
+            mu = np.nan_to_num(np.nanmean(dz, axis=1))
+        # validity of a residual at t needs all lags of the differencing present
+        L = diff.size - 1
+        ZT = np.ascontiguousarray(Zs.T)
+        VT = np.ascontiguousarray(Vs.T)
+        VT_res = VT.copy()
+        VT_res[:L] = 0.0
+        for orders in orders_set:
+            p, q, P, Q = orders
+            npar = p + q + P + Q
+            if npar == 0:
+                continue
+            start = L
+
+            def obj(x, rows, orders=orders):
+                A, Mp, phi1 = _polys(x, orders, diff, mm)
+                css, cnt, _ = _css(ZT[:, rows], VT_res[:, rows], A, Mp, phi1 * mu[rows], start)
+                with np.errstate(all="ignore"):
+                    return cnt * np.log(css / cnt)
+
+            x0 = np.zeros((sel.size, npar)) + 0.1
+            if optimizer == "population" or (optimizer == "auto" and sel.size <= 30):
+                xb, fb = population_search(obj, x0, 1.5, n_pop=48, n_rounds=10)
+            else:
+                xb, fb = batched_nelder_mead(obj, x0, 0.5, max_iter=max_iter, ftol=1e-5, xtol=1e-3)
+            A, Mp, phi1 = _polys(xb, orders, diff, mm)
+            const = phi1 * mu
+            css, cnt, E = _css(ZT, VT_res, A, Mp, const, start)
+            k = npar + 1 + (0 if is_seas else 1)
+            with np.errstate(all="ignore"):
+                lik = cnt * np.log(css / cnt)
+                aicc = lik + 2 * k + 2 * k * (k + 1) / np.maximum(cnt - k - 1, 1e-9)
+            aicc = np.where((cnt - k - 1 > 0) & np.isfinite(aicc), aicc, np.inf)
+            results[(is_seas, orders)] = (sel, aicc, A, Mp, const, css / np.maximum(cnt - npar, 1), E.T)
+    # choose per series
+    chosen_key = [None] * B
+    for key, (sel, aicc, *_rest) in results.items():
+        better = aicc < best["aicc"][sel]
+        best["aicc"][sel[better]] = aicc[better]
+        for i in sel[better]:
+            chosen_key[i] = key
+    Lmax = max(r[2].shape[1] for r in results.values())
+    Mmax = max(r[3].shape[1] for r in results.values())
+    A_all = np.zeros((B, Lmax)); M_all = np.zeros((B, Mmax))
+    const = np.zeros(B); sigma2 = np.zeros(B); order = np.zeros((B, 4), int)
+    Eall = np.zeros((B, T))
+    for key, (sel, aicc, A, Mp, c, s2, E) in results.items():
+        pos = {int(s): j for j, s in enumerate(sel)}
+        rows = [i for i in sel if chosen_key[i] == key]
+        if not rows:
+            continue
+        rows = np.asarray(rows)
+        j = np.asarray([pos[int(i)] for i in rows])
+        A_all[rows, : A.shape[1]] = A[j]
+        M_all[rows, : Mp.shape[1]] = Mp[j]
+        const[rows] = c[j]; sigma2[rows] = s2[j]; order[rows] = key[1]
+        Eall[rows] = E[j]
+    missing = np.array([k is None for k in chosen_key])
+    if missing.any():
+        # too short for any candidate: random walk (with drift) on the chosen scale
+        A_all[missing, :2] = [1.0, -1.0]
+        dz = np.diff(np.where(V[missing], Z[missing], np.nan), axis=1)
+        with np.errstate(all="ignore"):
+            const[missing] = np.nan_to_num(np.nanmean(dz, axis=1))
+            sigma2[missing] = np.nan_to_num(np.nanvar(dz, axis=1))
+        seasonal = seasonal & ~missing
+    return ARIMAFit(order=order, seasonal=seasonal, log=positive, ar_full=A_all, ma_full=M_all,
+                    const=const, sigma2=sigma2, aicc=best["aicc"], Z=np.where(V, Z, np.nan), E=Eall,
+                    n=n.copy(), m=m)
+
+
+def _history(fit: ARIMAFit, width: int):
+    """Last ``width`` values of the transformed series and residuals, (B, width)."""
+    idx = fit.n[:, None] - width + np.arange(width)[None, :]
+    ok = idx >= 0
+    idx = np.clip(idx, 0, None)
+    z = np.where(ok, np.take_along_axis(fit.Z, idx, axis=1), 0.0)
+    e = np.where(ok, np.take_along_axis(fit.E, idx, axis=1), 0.0)
+    return np.nan_to_num(z), e
+
+
+def _recurse(fit: ARIMAFit, h: int, shocks: np.ndarray | None):
+    """Forecast (shocks None) or simulate (shocks (B, S, h)) on the transformed scale."""
+    A, M = fit.ar_full, fit.ma_full
+    L, Q = A.shape[1] - 1, M.shape[1] - 1
+    width = max(L, Q, 1)
+    z, e = _history(fit, width)
+    S = 1 if shocks is None else shocks.shape[1]
+    zb = np.repeat(z[:, None, :], S, axis=1)
+    eb = np.repeat(e[:, None, :], S, axis=1)
+    zs = np.concatenate([zb, np.zeros((z.shape[0], S, h))], axis=2)
+    es = np.concatenate([eb, np.zeros((z.shape[0], S, h))], axis=2)
+    for i in range(h):
+        t = width + i
+        val = fit.const[:, None].copy() * np.ones((1, S))
+        for j in range(1, L + 1):
+            val -= A[:, j : j + 1] * zs[:, :, t - j]
+        for j in range(1, Q + 1):
+            val += M[:, j : j + 1] * es[:, :, t - j]
+        if shocks is not None:
+            val += shocks[:, :, i]
+            es[:, :, t] = shocks[:, :, i]
+        zs[:, :, t] = val
+    return zs[:, :, width:]
+
+
+def psi_weights(fit: ARIMAFit, h: int) -> np.ndarray:
+    """MA(infinity) weights psi_0..psi_{h-1} of the full (integrated) model, (B, h)."""
+    A, M = fit.ar_full, fit.ma_full
+    B = A.shape[0]
+    psi = np.zeros((B, h))
+    psi[:, 0] = 1.0
+    for j in range(1, h):
+        v = M[:, j] if j < M.shape[1] else np.zeros(B)
+        for i in range(1, min(j, A.shape[1] - 1) + 1):
+            v = v - A[:, i] * psi[:, j - i]
+        psi[:, j] = v
+    return psi
+
+
+def arima_forecast(fit: ARIMAFit, h: int):
+    """Point forecast and forecast sd on the transformed scale: (mean_z, sd_z), each (B, h)."""
+    mz = _recurse(fit, h, None)[:, 0, :]
+    psi = psi_weights(fit, h)
+    sd = np.sqrt(fit.sigma2[:, None] * np.cumsum(psi ** 2, axis=1))
+    return mz, sd
+
+
+def back(fit: ARIMAFit, z: np.ndarray) -> np.ndarray:
+    """Undo the log transform where it was applied (broadcast on the leading axis)."""
+    shape = (-1,) + (1,) * (z.ndim - 1)
+    with np.errstate(over="ignore"):
+        return np.where(fit.log.reshape(shape), np.exp(np.minimum(z, 700)), z)
+
+
+def arima_simulate(fit: ARIMAFit, h: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Sample paths on the original scale, (B, n_samples, h)."""
+    shocks = rng.standard_normal((fit.n.size, n_samples, h)) * np.sqrt(fit.sigma2)[:, None, None]
+    return back(fit, _recurse(fit, h, shocks))

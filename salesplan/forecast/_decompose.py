@@ -1,0 +1,114 @@
+"""Vectorised helpers on start-aligned, NaN-padded panels.
+
+A panel of ``B`` series is held as an array ``Y`` of shape ``(B, T)``: series
+``i`` occupies ``Y[i, :n[i]]`` and the rest is NaN. Everything here works on
+all series at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "acf",
+    "seasonality_test",
+    "classical_seasonal_index",
+    "take_last",
+]
+
+
+def take_last(Y: np.ndarray, n: np.ndarray, k: int = 1) -> np.ndarray:
+    """The last ``k`` observations of each series, shape ``(B, k)``."""
+    idx = n[:, None] - k + np.arange(k)[None, :]
+    return np.take_along_axis(Y, np.clip(idx, 0, Y.shape[1] - 1), axis=1)
+
+
+def acf(Y: np.ndarray, n: np.ndarray, max_lag: int) -> np.ndarray:
+    """Sample autocorrelations at lags ``1..max_lag`` per series, shape ``(B, max_lag)``."""
+    B, T = Y.shape
+    valid = ~np.isnan(Y)
+    mean = np.nanmean(np.where(valid, Y, np.nan), axis=1)
+    Z = np.where(valid, Y - mean[:, None], 0.0)
+    denom = np.sum(Z * Z, axis=1)
+    out = np.zeros((B, max_lag))
+    for k in range(1, max_lag + 1):
+        if k >= T:
+            break
+        out[:, k - 1] = np.sum(Z[:, k:] * Z[:, :-k], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = out / denom[:, None]
+    return np.nan_to_num(out)
+
+
+def seasonality_test(Y: np.ndarray, n: np.ndarray, m: int, *, tcrit: float = 1.645) -> np.ndarray:
+    """The M3/M4 seasonality test at 90%: is the lag-``m`` autocorrelation significant?
+
+    ``|r_m| > tcrit * sqrt((1 + 2 * sum_{k<m} r_k^2) / n)``, required as well
+    ``n >= 3 m``, as in the M4 competition's benchmark code.
+    """
+    if m <= 1:
+        return np.zeros(Y.shape[0], dtype=bool)
+    r = acf(Y, n, m)
+    limit = tcrit * np.sqrt((1.0 + 2.0 * np.sum(r[:, : m - 1] ** 2, axis=1)) / n)
+    return (np.abs(r[:, m - 1]) > limit) & (n >= 3 * m)
+
+
+def _centred_ma(Y: np.ndarray, n: np.ndarray, m: int) -> np.ndarray:
+    """Centred moving average (2 x m when m is even), NaN where the window leaves the series."""
+    B, T = Y.shape
+    valid = ~np.isnan(Y)
+    Z = np.where(valid, Y, 0.0)
+    if m % 2 == 0:
+        w = np.r_[0.5, np.ones(m - 1), 0.5] / m
+    else:
+        w = np.ones(m) / m
+    L = w.size
+    half = L // 2
+    out = np.full((B, T), np.nan)
+    if T < L:
+        return out
+    acc = np.zeros((B, T - L + 1))
+    cnt = np.zeros((B, T - L + 1))
+    for j in range(L):
+        acc += w[j] * Z[:, j : T - L + 1 + j]
+        cnt += valid[:, j : T - L + 1 + j]
+    acc[cnt < L] = np.nan
+    out[:, half : half + T - L + 1] = acc
+    return out
+
+
+def classical_seasonal_index(
+    Y: np.ndarray, n: np.ndarray, m: int, *, multiplicative: bool = True
+) -> np.ndarray:
+    """Seasonal indices of classical decomposition, shape ``(B, m)``.
+
+    Column ``j`` is the index of the ``j``-th position counted from each
+    series' first observation (``t % m == j``). Multiplicative indices average
+    to 1, additive ones to 0. Series too short for a moving average get the
+    neutral index.
+    """
+    B, T = Y.shape
+    ma = _centred_ma(Y, n, m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if multiplicative:
+            ratio = Y / ma
+        else:
+            ratio = Y - ma
+    pos = np.arange(T) % m
+    idx = np.zeros((B, m))
+    for j in range(m):
+        cols = ratio[:, pos == j]
+        with np.errstate(invalid="ignore"):
+            cnt = np.sum(~np.isnan(cols), axis=1)
+            s = np.nansum(cols, axis=1)
+        idx[:, j] = np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
+    neutral = 1.0 if multiplicative else 0.0
+    bad = np.any(~np.isfinite(idx), axis=1)
+    if multiplicative:
+        bad |= np.any(idx <= 0, axis=1)
+    idx[bad] = neutral
+    if multiplicative:
+        idx = idx / idx.mean(axis=1, keepdims=True)
+    else:
+        idx = idx - idx.mean(axis=1, keepdims=True)
+    return idx
