@@ -26,7 +26,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.browser
+# A hung server or page fails the test instead of the whole run (setup of the
+# session fixtures counts towards the first test that uses them).
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".state"
