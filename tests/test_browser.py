@@ -276,6 +276,14 @@ def test_overview_app_in_the_browser(page, voila_url):
     assert page.locator(".salesplan-error").count() == 0, text[:2000]
     assert path.stat().st_size > 10_000
 
+    # A click on a link really navigates there (the page does not swallow it).
+    apps = find_apps(ROOT / "notebooks")
+    if len(apps):
+        first = apps.iloc[0]
+        with page.expect_navigation(url=f"{voila_url}/voila/render/{first.notebook}", wait_until="commit",
+                                    timeout=30_000):
+            page.locator(f'a[href="{first.href}"]').first.click()
+
 
 @pytest.fixture(scope="session")
 def rendered(browser, voila_url):
