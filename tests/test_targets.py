@@ -461,6 +461,34 @@ def test_allocate_hierarchy_adds_up_at_every_level(rng):
     assert (out["quota"] >= 0).all() and np.allclose(out["quota"], np.round(out["quota"]))
 
 
+@given(st.lists(st.lists(st.integers(1, 3), min_size=1, max_size=3), min_size=1, max_size=3),
+       st.sampled_from(["historical_share", "equal", "equal_probability"]), st.integers(0, 10**7),
+       st.booleans(), st.integers(0, 2**16))
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_hierarchy_invariants(shape, method, total, lock_one, seed):
+    rng = np.random.default_rng(seed)
+    rows = [(f"g{g}", f"g{g}t{t}", f"g{g}t{t}r{r}") for g, teams in enumerate(shape)
+            for t, n_reps in enumerate(teams) for r in range(n_reps)]
+    mapping = pd.DataFrame(rows, columns=["region", "team", "rep"])
+    leaves = mapping["rep"].tolist()
+    h = pd.DataFrame({"unique_id": np.repeat(leaves, 12), "ds": np.tile(MONTHS_HIST[-12:], len(leaves)),
+                      "y": np.repeat(rng.uniform(0, 100, len(leaves)), 12)})
+    smp = make_samples(rng, dict(zip(leaves, rng.uniform(1, 100, len(leaves)))), n=40)
+    lock_one = lock_one and len(shape[0]) > 1  # a lone team must equal its region: nothing to lock
+    # Zero: a manager closing a team; any positive value could exceed what its region gets.
+    locks = {"team": {mapping["team"].iloc[0]: 0.0}} if lock_one else None
+    out = allocate_hierarchy(h, total, hierarchy=mapping, levels=["region", "team", "rep"], samples=smp,
+                             method=method, period=2026, locks=locks)
+    assert out.loc[out["level"] == "region", "quota"].sum() == total
+    for lv, parent_lv in (("team", "region"), ("rep", "team")):
+        kids = out[out["level"] == lv].groupby("parent")["quota"].sum()
+        parents = out[out["level"] == parent_lv].set_index("unique_id")["quota"]
+        np.testing.assert_array_equal(kids.to_numpy(), parents.loc[kids.index].to_numpy())
+    assert (out["quota"] >= 0).all() and np.allclose(out["quota"], np.round(out["quota"]))
+    if lock_one:
+        assert out.set_index(["level", "unique_id"]).loc[("team", mapping["team"].iloc[0]), "quota"] == 0.0
+
+
 # --------------------------------------------------------------------------- SMART
 def test_smart_check_verdicts(tx, reps, rng):
     last = tx[tx["order_date"] >= "2025-01-01"]

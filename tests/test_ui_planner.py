@@ -196,6 +196,32 @@ def test_bottom_up_column_with_opportunities(data, tmp_path):
     assert r.loc["r1", "gap"] == pytest.approx(r.loc["r1", "quota"] - r.loc["r1", "bottom_up"])
 
 
+def test_win_rate_what_if_moves_the_bottom_up(data, tmp_path):
+    tx, reps, paths, opps = data
+    app = TargetPlanner(tx, reps=reps, forecast=paths, opportunities=opps, plan_dir=tmp_path)
+    before = app.result.set_index("unique_id")["bottom_up"]
+    app.win_rate_change.value = 0.5
+    after = app.result.set_index("unique_id")["bottom_up"]
+    assert after["r1"] > before["r1"] and after["r4"] == before["r4"]  # r4 has no open deals
+    assert app.plan.parameters["win_rate_change"] == 0.5
+
+
+def test_point_and_interval_forecast_is_accepted(data, tmp_path):
+    tx, reps, _, _ = data
+    fc = pd.DataFrame({"unique_id": np.repeat(REPS, 12), "ds": np.tile(MONTHS_2026, 4),
+                       "ets": 1000.0, "ets-lo-80": 800.0, "ets-hi-80": 1200.0})
+    app = TargetPlanner(tx, reps=reps, forecast=fc, plan_dir=tmp_path, method="forecast_share")
+    assert app.errors.ok, app.errors.message
+    assert app.result["forecast_mean"].tolist() == pytest.approx([12000.0] * 4, rel=0.01)
+
+
+def test_bad_transactions_are_a_clear_error(tmp_path):
+    from salesplan.errors import SalesplanDataError
+
+    with pytest.raises(SalesplanDataError, match="missing required column.*'order_date'"):
+        TargetPlanner(pd.DataFrame({"date": [1], "customer_id": ["a"]}), plan_dir=tmp_path)
+
+
 def test_grid_pages(data, tmp_path):
     tx, reps, paths, _ = data
     app = TargetPlanner(tx, reps=reps, forecast=paths, plan_dir=tmp_path, page_size=3)

@@ -28,12 +28,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go  # noqa: F401 - figures property type
 
+from salesplan._validation import check_columns, check_frame
 from salesplan.errors import SalesplanError, SalesplanWarning
 from salesplan.targets import (
     METHODS,
     Allocator,
     Plan,
     Scenario,
+    SmartCheck,
     Target,
     bottom_up,
     check_samples,
@@ -43,8 +45,9 @@ from salesplan.targets import (
     make_plan,
     metric_panel,
     pipeline_value,
+    samples_from_intervals,
     save_plan,
-    SmartCheck,
+    stage_win_rates,
     target_gap,
 )
 from salesplan.targets._data import LEVEL_COLUMNS
@@ -102,8 +105,11 @@ class TargetPlanner:
         ``start_date``); enables the ``team`` level, parents and headcount.
     forecast : DataFrame, optional
         Sample paths ``unique_id, ds, sample, y`` of the metric per unit of
-        one level (its keys tell which). Other levels (and this one when
-        None) get :func:`salesplan.targets.forecast_distribution`, computed once.
+        one level (its keys tell which), or a point + interval forecast
+        (``unique_id, ds, <model>, <model>-lo-80, <model>-hi-80``, turned into
+        paths by :func:`salesplan.targets.samples_from_intervals`). Other
+        levels (and this one when None) get
+        :func:`salesplan.targets.forecast_distribution`, computed once.
     opportunities, stage_history : DataFrame, optional
         The pipeline, for the bottom-up column (weighted by stage win rates).
     potential : Series, optional
@@ -181,11 +187,17 @@ class TargetPlanner:
         self.seed = seed
         self.model = model
         self.decimals = decimals
+        check_frame(transactions, name="transactions")
+        check_columns(transactions, ["order_date", "customer_id"], name="transactions")
+        if forecast is not None and "sample" not in forecast.columns:
+            # A point + interval forecast (salesplan.forecast.forecast): approximate its paths.
+            forecast = samples_from_intervals(forecast, n_samples=n_samples, seed=seed)
         self._forecast = check_samples(forecast, name="forecast") if forecast is not None else None
         self._panels: dict[str, pd.DataFrame] = {}
         self._samples: dict[str, pd.DataFrame] = {}
         self._allocators: dict[tuple[str, int], Allocator] = {}
-        self._bottom: dict[tuple[str, int], pd.DataFrame | None] = {}
+        self._bottom: dict[tuple[str, int, float], pd.DataFrame | None] = {}
+        self._win_rates: pd.DataFrame | None = None
         self._checkers: dict[tuple[str, int], SmartCheck] = {}
         self.forecast_source: dict[str, str] = {}
         self._units: list[str] = []
@@ -216,6 +228,9 @@ class TargetPlanner:
         self.price_change = widgets.BoundedFloatText(value=0.0, min=-0.5, max=1.0, step=0.01,
                                                      description="Price Δ")
         self.headcount = widgets.BoundedIntText(value=0, min=0, max=500, description="New heads")
+        self.win_rate_change = widgets.BoundedFloatText(value=0.0, min=-0.9, max=2.0, step=0.05,
+                                                        description="Win rate Δ",
+                                                        disabled=opportunities is None)
         self.profile = widgets.Dropdown(options=[("Seasonal profile of history", "history"),
                                                  ("Forecast profile", "forecast"), ("Flat", "flat")],
                                         value="history", description="Phasing")
@@ -246,7 +261,7 @@ class TargetPlanner:
         self.phasing_chart = PlotArea()
 
         for w in (self.method, self.profile, self.stretch, self.sandbag, self.strategy, self.price_change,
-                  self.headcount):
+                  self.headcount, self.win_rate_change):
             w.observe(self._on_change, names="value")
         self.growth.observe(self._on_growth, names="value")
         self.total.observe(self._on_total, names="value")
@@ -259,7 +274,7 @@ class TargetPlanner:
         controls = widgets.VBox([
             widgets.HBox([self.level, self.period, self.method]),
             widgets.HBox([self.growth, self.growth_box, self.total]),
-            widgets.HBox([self.price_change, self.headcount, self.profile]),
+            widgets.HBox([self.price_change, self.headcount, self.win_rate_change, self.profile]),
             widgets.HBox([self.stretch, self.sandbag, self.strategy]),
             widgets.HBox([self.name, self.save_button, self.export_button, self.unlock_button]),
         ])
@@ -328,14 +343,16 @@ class TargetPlanner:
         return self._allocators[key]
 
     def _bottom_up(self) -> pd.DataFrame | None:
-        key = (self.level.value, int(self.period.value))
+        key = (self.level.value, int(self.period.value), float(self.win_rate_change.value))
         if key not in self._bottom:
             view = None
             if self.opportunities is not None and self.level.value in ("rep", "team", "region", "company"):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", SalesplanWarning)
-                    pipe = pipeline_value(self.opportunities, period=key[1], level=key[0],
-                                          stage_history=self.stage_history, reps=self.reps)
+                    if self._win_rates is None:
+                        self._win_rates = stage_win_rates(self.opportunities, self.stage_history)
+                    pipe = pipeline_value(self.opportunities, period=key[1], level=key[0], win_rates=self._win_rates,
+                                          win_rate_change=key[2], reps=self.reps)
                     view = bottom_up(self._panel(key[0]), period=key[1], pipeline=pipe)
             self._bottom[key] = view
         return self._bottom[key]
@@ -629,6 +646,7 @@ class TargetPlanner:
             "level": lv, "period": int(self.period.value), "metric": self.metric, "method": self.method.value,
             "total": float(self.total.value), "growth": float(self.growth.value),
             "price_change": float(self.price_change.value), "headcount": int(self.headcount.value),
+            "win_rate_change": float(self.win_rate_change.value),
             "profile": self.profile.value, "locks": self.locks, "strategy": self.strategy.value,
             "stretch": float(self.stretch.value), "sandbag": float(self.sandbag.value),
             "forecast_source": self.forecast_source.get(lv, ""),
