@@ -357,6 +357,46 @@ def test_given_coherent_samples_give_their_own_quantiles(tree, rng):
     np.testing.assert_allclose(wide["W"], wide[["W/d", "W/e", "W/f"]].sum(axis=1), atol=1e-8)
 
 
+def test_copula_gives_independent_samples_the_residual_correlation(rng):
+    k, T = 500, 24
+    draws = pd.DataFrame({
+        "unique_id": np.repeat(["total", "a", "b"], k),
+        "ds": 1,
+        "sample": np.tile(np.arange(k), 3),
+        "y": np.concatenate([rng.normal(20, 4, k), rng.normal(10, 2, k), rng.normal(10, 3, k)]),
+    })
+    r = rng.normal(size=T)
+    res = pd.DataFrame({"unique_id": np.repeat(["total", "a", "b"], T), "ds": np.tile(np.arange(T), 3),
+                        "residual": np.concatenate([2 * r, r, r])})
+    fc = TOY_FC.assign(m=[20.0, 10.0, 10.0])
+    joint = H.reconcile(fc, TOY_S, method="bottom_up", level=[90], samples=draws, residuals=res).set_index("unique_id")
+    indep = H.reconcile(fc, TOY_S, method="bottom_up", level=[90], samples=draws, residuals=res,
+                        copula=False).set_index("unique_id")
+    q = draws.groupby("unique_id")["y"].quantile([0.05, 0.95]).unstack()
+    # Each bottom series keeps its own simulated distribution...
+    for node in ("a", "b"):
+        for frame in (joint, indep):
+            assert frame.loc[node, "m-lo-90"] == pytest.approx(q.loc[node, 0.05])
+            assert frame.loc[node, "m-hi-90"] == pytest.approx(q.loc[node, 0.95])
+    # ...but perfectly correlated residuals make a and b move together, so the
+    # total's quantiles are the sums of theirs, a wider band than independence gives.
+    assert joint.loc["total", "m-hi-90"] == pytest.approx(q.loc["a", 0.95] + q.loc["b", 0.95])
+    assert joint.loc["total", "m-lo-90"] == pytest.approx(q.loc["a", 0.05] + q.loc["b", 0.05])
+    width = lambda f: f.loc["total", "m-hi-90"] - f.loc["total", "m-lo-90"]  # noqa: E731
+    assert width(joint) > 1.2 * width(indep)
+
+
+def test_bootstrap_centres_the_residuals(rng):
+    T = 30
+    r = rng.normal(size=(2, T)) + 5.0  # residuals of a biased (under-forecasting) model
+    res = pd.DataFrame({"unique_id": np.repeat(["a", "b"], T), "ds": np.tile(np.arange(T), 2),
+                        "residual": r.ravel()})
+    res = pd.concat([res, res.groupby("ds", as_index=False)["residual"].sum().assign(unique_id="total")])
+    rec = H.reconcile(TOY_FC, TOY_S, method="bottom_up", residuals=res, level=[50], n_samples=2000)
+    mid = (rec["m-lo-50"] + rec["m-hi-50"]) / 2
+    np.testing.assert_allclose(mid, rec["m"], atol=0.5)
+
+
 # -- reconcile errors -------------------------------------------------------
 
 
@@ -387,3 +427,41 @@ def test_reconcile_errors_name_the_problem(tree, rng):
     nan_fc.loc[4, "m"] = np.nan
     with pytest.raises(SalesplanDataError, match=r"'m' has 1 missing value\(s\)"):
         H.reconcile(nan_fc, S, method="ols")
+
+
+# -- forecasting and backtesting a hierarchy ------------------------------------
+
+
+def last_value_fn(train, h, *, models=None, level=None, freq=None, id_col="unique_id",
+                  time_col="ds", target_col="y", **kwargs):
+    """Incoherent on purpose: each node repeats its last value times a node-specific factor."""
+    last = train.groupby(id_col, sort=False)[[time_col, target_col]].last()
+    rows = []
+    for i, (uid, row) in enumerate(last.iterrows()):
+        dates = pd.date_range(row[time_col], periods=h + 1, freq=freq or "MS")[1:]
+        rows.append(pd.DataFrame({id_col: uid, time_col: dates, "m": row[target_col] * (1 + 0.05 * (i % 3))}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_forecast_reconciled_adds_coherent_columns_and_backtests(tree):
+    from functools import partial
+
+    from salesplan.forecast.backtest import backtest, backtest_summary
+
+    _, Y, S, tags = tree
+    hist = Y[["unique_id", "ds", "y"]]
+    out = H.forecast_reconciled(hist, 3, S=S, methods=["bottom_up", "mint_shrink"], forecast_fn=last_value_fn)
+    assert list(out.columns) == ["unique_id", "ds", "m", "m/bottom_up", "m/mint_shrink"]
+    _children_sums_hold(out, "m/bottom_up")
+    _children_sums_hold(out, "m/mint_shrink")
+    cv = backtest(hist, 3, n_windows=2, level=None,
+                  forecast_fn=partial(H.forecast_reconciled, S=S, methods=["bottom_up"], forecast_fn=last_value_fn))
+    for _, window in cv.groupby("cutoff"):
+        _children_sums_hold(window, "m/bottom_up")
+    ev = backtest_summary(cv, Y)
+    per = ev.per_series.merge(H.tags_frame(tags), on="unique_id")
+    assert set(per["level"]) == {"total", "region", "region/rep"}
+    assert set(ev.overall["model"]) == {"m", "m/bottom_up", "naive", "snaive"}
+    # Bottom-up leaves the bottom level alone.
+    bottom = per[per.level == "region/rep"].pivot(index="unique_id", columns="model", values="mae")
+    np.testing.assert_allclose(bottom["m"], bottom["m/bottom_up"])

@@ -52,6 +52,8 @@ __all__ = [
     "reconcile",
     "reconcile_samples",
     "coherence_gaps",
+    "forecast_reconciled",
+    "tags_frame",
     "mint_shrink_covariance",
     "projection_matrix",
 ]
@@ -724,6 +726,7 @@ def reconcile(
     models: Sequence[str] | None = None,
     level: Sequence[float] | None = None,
     samples: pd.DataFrame | None = None,
+    copula: bool = True,
     n_samples: int = 1000,
     seed: int = 0,
     season: int = 1,
@@ -763,14 +766,21 @@ def reconcile(
     models : list of str, optional
         Model columns to reconcile (default: every numeric non-interval column).
     level : list of float, optional
-        Coverage levels of reconciled intervals, from simulated paths:
-        ``samples`` if given, else bootstrapped blocks of residuals.
+        Coverage levels of reconciled intervals, from simulated paths that
+        are reconciled one by one: ``samples`` if given, else the forecasts
+        plus bootstrapped blocks of (centred) residuals of all nodes at once.
     samples : DataFrame, optional
         Sample paths of every node: ``id_col``, ``time_col``, ``sample`` and
         ``target_col`` (as from :func:`salesplan.forecast.sample_paths`), with a
         ``model`` column when several models are reconciled.
+    copula : bool
+        When ``samples`` were simulated series by series (independently) and
+        residuals (or history) are given, reorder them by the empirical
+        copula of the residuals first (Ben Taieb et al. 2017), so that the
+        reconciled paths carry the correlation between nodes; otherwise the
+        intervals of parents come out too narrow.
     n_samples, seed : int
-        Bootstrap size and seed (when ``samples`` is not given).
+        Bootstrap size, and the seed of the bootstrap and copula draws.
     season : int
         Lag of the seasonal naive residuals formed from ``history``.
     id_col, time_col, target_col : str
@@ -850,7 +860,8 @@ def reconcile(
                 f"{S.index[bad[0][0]]!r} at {times[bad[0][1]]!r}). Every node needs a forecast for every date."
             )
         R = None
-        if method in _NEEDS_RESIDUALS or (levels and samples is None):
+        joint = levels and samples is not None and copula and (residuals is not None or history is not None)
+        if method in _NEEDS_RESIDUALS or (levels and samples is None) or joint:
             R = _residual_matrix(S, mdl, residuals=residuals, history=history, season=season,
                                  id_col=id_col, time_col=time_col, target_col=target_col)
         P = None
@@ -870,7 +881,8 @@ def reconcile(
             mdl: rec.ravel(),
         })
         if levels:
-            paths = _paths(mdl, S, Yhat, times, samples=samples, R=R, n_samples=n_samples, rng=rng,
+            paths = _paths(mdl, S, Yhat, times, samples=samples, R=R if joint or samples is None else None,
+                           n_samples=n_samples, rng=rng,
                            id_col=id_col, time_col=time_col, target_col=target_col)
             rpaths = _reconcile_paths(method, S, paths, P=P, hist=hist, Yhat=Yhat)
             for lv in levels:
@@ -886,45 +898,76 @@ def reconcile(
 def _paths(mdl: str, S: pd.DataFrame, Yhat: np.ndarray, times: np.ndarray, *, samples: pd.DataFrame | None,
            R: np.ndarray | None, n_samples: int, rng: np.random.Generator, id_col: str, time_col: str,
            target_col: str) -> np.ndarray:
-    """Sample paths (node, time, sample) of the base forecasts."""
+    """Sample paths (node, time, sample) of the base forecasts.
+
+    With ``samples``: those paths, reordered by the empirical copula of the
+    residuals when ``R`` is given. Without: the forecasts plus bootstrapped
+    blocks of centred residuals.
+    """
     if samples is not None:
-        check_columns(samples, [id_col, time_col, "sample", target_col], name="samples")
-        sm = samples[samples["model"] == mdl] if "model" in samples.columns else samples
-        if sm.empty:
-            raise SalesplanDataError(f"samples has no rows for model {mdl!r}.")
-        _check_unique_rows(sm, [id_col, time_col, "sample"], name="samples")
-        wide = sm.pivot(index=[id_col, "sample"], columns=time_col, values=target_col)
-        ids = wide.index.get_level_values(0)
-        missing = S.index.difference(pd.Index(pd.unique(ids)))
-        if len(missing):
-            raise SalesplanDataError(
-                f"samples has no paths for {len(missing)} node(s) ({', '.join(map(repr, list(missing)[:5]))}). "
-                "Simulate every node of the hierarchy."
-            )
-        draws = np.sort(pd.unique(wide.index.get_level_values(1)))
-        full = pd.MultiIndex.from_product([S.index, draws])
-        wide = wide.reindex(index=full, columns=times)
-        if wide.isna().to_numpy().any():
-            raise SalesplanDataError(
-                "samples does not cover every node, date and sample number of the forecasts; "
-                "each node needs the same samples over the same dates."
-            )
-        arr = wide.to_numpy(dtype=float).reshape(len(S), len(draws), len(times))
-        return arr.transpose(0, 2, 1)
+        arr = _sample_array(mdl, S, times, samples, id_col=id_col, time_col=time_col, target_col=target_col)
+        if R is None:
+            return arr
+        idx = _residual_draws(R, len(times), arr.shape[2], rng)
+        return _copula_reorder(arr, R[:, idx])
+    idx = _residual_draws(R, len(times), n_samples, rng)
+    Rc = R - R.mean(axis=1, keepdims=True)
+    return Yhat[:, :, None] + Rc[:, idx]
+
+
+def _sample_array(mdl: str, S: pd.DataFrame, times: np.ndarray, samples: pd.DataFrame, *, id_col: str,
+                  time_col: str, target_col: str) -> np.ndarray:
+    check_columns(samples, [id_col, time_col, "sample", target_col], name="samples")
+    sm = samples[samples["model"] == mdl] if "model" in samples.columns else samples
+    if sm.empty:
+        raise SalesplanDataError(f"samples has no rows for model {mdl!r}.")
+    _check_unique_rows(sm, [id_col, time_col, "sample"], name="samples")
+    wide = sm.pivot(index=[id_col, "sample"], columns=time_col, values=target_col)
+    ids = wide.index.get_level_values(0)
+    missing = S.index.difference(pd.Index(pd.unique(ids)))
+    if len(missing):
+        raise SalesplanDataError(
+            f"samples has no paths for {len(missing)} node(s) ({', '.join(map(repr, list(missing)[:5]))}). "
+            "Simulate every node of the hierarchy."
+        )
+    draws = np.sort(pd.unique(wide.index.get_level_values(1)))
+    full = pd.MultiIndex.from_product([S.index, draws])
+    wide = wide.reindex(index=full, columns=times)
+    if wide.isna().to_numpy().any():
+        raise SalesplanDataError(
+            "samples does not cover every node, date and sample number of the forecasts; "
+            "each node needs the same samples over the same dates."
+        )
+    arr = wide.to_numpy(dtype=float).reshape(len(S), len(draws), len(times))
+    return arr.transpose(0, 2, 1)
+
+
+def _residual_draws(R: np.ndarray, h: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Time indices (h, k) into the residuals: blocks of h consecutive periods."""
     T = R.shape[1]
-    h = len(times)
     if T < 2:
         raise SalesplanDataError(
-            f"bootstrapped intervals need in-sample residuals over at least 2 periods, got {T}."
+            f"simulated intervals need in-sample residuals over at least 2 periods, got {T}."
         )
     if T >= h:
         # Blocks of h consecutive residual vectors keep the correlation across
         # nodes and over the horizon (Panagiotelis et al. 2023).
-        start = rng.integers(0, T - h + 1, size=n_samples)
-        idx = start[None, :] + np.arange(h)[:, None]
-    else:
-        idx = rng.integers(0, T, size=(h, n_samples))
-    return Yhat[:, :, None] + R[:, idx]
+        start = rng.integers(0, T - h + 1, size=k)
+        return start[None, :] + np.arange(h)[:, None]
+    return rng.integers(0, T, size=(h, k))
+
+
+def _copula_reorder(arr: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """Reorder each node's samples to follow the ranks of jointly drawn residuals.
+
+    The empirical-copula (Schaake shuffle) step of Ben Taieb et al. (2017):
+    every node keeps its own simulated values (its marginal distribution),
+    but which value goes into which joint path follows the ranks of residual
+    vectors drawn at the same dates for all nodes, so that nodes that erred
+    together in the past err together in the simulation.
+    """
+    ranks = np.argsort(np.argsort(drawn, axis=2, kind="stable"), axis=2, kind="stable")
+    return np.take_along_axis(np.sort(arr, axis=2), ranks, axis=2)
 
 
 def _reconcile_paths(method: str, S: pd.DataFrame, paths: np.ndarray, *, P: np.ndarray | None,
@@ -1000,6 +1043,91 @@ def reconcile_samples(
         "sample": np.tile(draws, n * h),
         target_col: rec.ravel(),
     })
+
+
+def forecast_reconciled(
+    df: pd.DataFrame,
+    h: int,
+    *,
+    S: pd.DataFrame,
+    methods: Sequence[str] = ("bottom_up", "mint_shrink"),
+    models: Any = "auto",
+    level: Sequence[float] | None = None,
+    freq: str | None = None,
+    season: int | None = None,
+    forecast_fn: Any = None,
+    id_col: str = "unique_id",
+    time_col: str = "ds",
+    target_col: str = "y",
+    **forecast_kwargs: Any,
+) -> pd.DataFrame:
+    """Forecast every node of a hierarchy and add reconciled versions as columns.
+
+    Made to be backtested: ``backtest(Y_df, h, forecast_fn=functools.partial(
+    forecast_reconciled, S=S))`` scores the base forecasts and each
+    reconciliation over the same windows, each reconciliation using only the
+    history of its window.
+
+    Parameters
+    ----------
+    df : DataFrame
+        History of every node of ``S`` (``id_col, time_col, target_col``).
+    h : int
+        Horizon.
+    S : DataFrame
+        Summing matrix (from :func:`aggregate`).
+    methods : list of str
+        Reconciliation methods (see :func:`reconcile`); MinT and the historical
+        proportions use ``df`` as history (seasonal naive residuals, lag ``season``).
+    models, level, freq, **forecast_kwargs
+        Passed to ``forecast_fn`` (default :func:`salesplan.forecast.forecast`).
+        ``level`` gives intervals of the base forecasts only.
+    season : int, optional
+        Season length for the residuals; default from ``freq`` (12 for months).
+
+    Returns
+    -------
+    DataFrame
+        The base forecasts (``id_col``, ``time_col``, one column per model and
+        their intervals) plus a column ``<model>/<method>`` per model and method.
+    """
+    from salesplan.forecast.backtest import _infer_freq, season_length
+
+    if forecast_fn is None:
+        from salesplan.forecast.core import forecast as forecast_fn
+    if isinstance(methods, str):
+        methods = [methods]
+    for m in methods:
+        check_choice(m, METHODS, name="methods")
+    if freq is None:
+        freq = _infer_freq(df, id_col, time_col)
+    if season is None:
+        season = season_length(freq)
+    base = forecast_fn(df, h, models=models, level=level, freq=freq, id_col=id_col, time_col=time_col,
+                       target_col=target_col, **forecast_kwargs)
+    cols = _pick_models(base, None, skip={id_col, time_col, target_col, "cutoff", "sample"})
+    out = base
+    for m in methods:
+        rec = reconcile(base, S, method=m, history=df, models=cols, season=season,
+                        id_col=id_col, time_col=time_col, target_col=target_col)
+        rec = rec.rename(columns={c: f"{c}/{m}" for c in cols})
+        out = out.merge(rec, on=[id_col, time_col], how="left", sort=False)
+    return out
+
+
+def tags_frame(tags: dict[str, Sequence[str]], *, id_col: str = "unique_id") -> pd.DataFrame:
+    """The ``tags`` of :func:`aggregate` as a frame, to merge onto per-series results.
+
+    >>> tags_frame({"total": ["total"], "region": ["N", "S"]})
+      unique_id   level
+    0     total   total
+    1         N  region
+    2         S  region
+    """
+    rows = [(i, name) for name, ids in tags.items() for i in ids]
+    out = pd.DataFrame(rows, columns=[id_col, "level"])
+    _check_unique_ids(pd.Index(out[id_col]), what="ids in tags", hint="Each node belongs to one level.")
+    return out
 
 
 def coherence_gaps(
