@@ -20,6 +20,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_forecast.py [--only m3|synthetic] [--jobs 1 2]
         [--sf-python .venv-statsforecast/bin/python] [--no-statsforecast]
+    .venv/bin/python benchmarks/bench_forecast.py --m3-models   # per-model M3 table
+    .venv/bin/python benchmarks/bench_forecast.py --latency     # one series, all models
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def synthetic(n_series: int = 500, n_train: int = 48, h: int = 12, seed: int = 2
     level = rng.uniform(50, 5000, n_series)[:, None]
     slope = rng.normal(0.004, 0.01, n_series)[:, None]
     phi = np.where(rng.uniform(size=n_series) < 0.4, 0.9, 1.0)[:, None]
-    growth = np.where(phi < 1, (1 - phi ** (t + 1)) / (1 - phi) * slope, slope * (t + 1))
+    damped_sum = (1 - phi ** (t + 1)) / np.where(phi < 1, 1 - phi, 1.0)
+    growth = np.where(phi < 1, damped_sum, t + 1.0) * slope
     amp = rng.uniform(0, 0.35, n_series)[:, None] * (rng.uniform(size=n_series) < 0.7)[:, None]
     phase = rng.uniform(0, 2 * np.pi, n_series)[:, None]
     season = amp * np.sin(2 * np.pi * t / 12 + phase)
@@ -156,13 +159,38 @@ def latency(train, n=15):
     return float(np.median(out)), float(np.max(out))
 
 
+def model_table():
+    """Every model on all 1,428 M3 monthly series: sMAPE, MASE and fit+forecast time."""
+    train, test, h = m3()
+    rows = []
+    for name in ["auto", "ensemble", "ets", "damped", "theta", "arima", "naive2", "snaive", "naive",
+                 "sba", "croston", "tsb"]:
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fc = forecast(train, h, models=name, freq="MS", level=None)
+        dt = time.perf_counter() - t0
+        acc = accuracy(train, test, fc, name)
+        rows.append({"model": name, "smape": acc["smape"], "mase": acc["mase"], "seconds": dt})
+        print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in rows[-1].items()}), flush=True)
+    print(pd.DataFrame(rows).round(3).to_string(index=False))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", choices=["m3", "synthetic"], default=None)
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--sf-python", default=str(ROOT / ".venv-statsforecast" / "bin" / "python"))
     ap.add_argument("--no-statsforecast", action="store_true")
+    ap.add_argument("--m3-models", action="store_true", help="only the per-model M3 accuracy table")
+    ap.add_argument("--latency", action="store_true", help="only the single-series latency")
     args = ap.parse_args(argv)
+    if args.m3_models:
+        return model_table()
+    if args.latency:
+        med, worst = latency(synthetic()[0])
+        print(f"single series, all 9 models: median {1000 * med:.0f} ms (max {1000 * worst:.0f} ms)")
+        return None
     sf = not args.no_statsforecast and Path(args.sf_python).exists()
     if not sf and not args.no_statsforecast:
         print(f"statsforecast python {args.sf_python} not found; comparing nothing (see the docstring)")

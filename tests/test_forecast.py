@@ -299,3 +299,14 @@ def test_processes_engine_gives_the_same_result_as_local(rng):
     local = forecast(df, 3, models="theta")
     procs = forecast(df, 3, models="theta", engine="processes", n_jobs=2, progress=False)
     pdt.assert_frame_equal(local, procs)
+
+
+def test_arima_can_refit_by_exact_likelihood_with_statsmodels(rng):
+    truth = (100 + 0.5 * np.arange(60)) * np.tile(SEASON, 5)
+    df = frame(truth[:48] * np.exp(rng.normal(0, 0.02, 48)))
+    css = ARIMA().fit(df).predict(12, level=None)["arima"]
+    exact = ARIMA(method="statsmodels").fit(df).predict(12, level=None)["arima"]
+    np.testing.assert_allclose(exact, truth[48:], rtol=0.05)
+    np.testing.assert_allclose(exact, css, rtol=0.05)
+    with pytest.raises(SalesplanError, match="method must be 'css' or 'statsmodels'"):
+        ARIMA(method="exact").fit(df)

@@ -261,6 +261,18 @@ def back(fit: ARIMAFit, z: np.ndarray) -> np.ndarray:
 
 
 def arima_simulate(fit: ARIMAFit, h: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
-    """Sample paths on the original scale, (B, n_samples, h)."""
+    """Sample paths on the original scale, (B, n_samples, h).
+
+    On the transformed scale the model is linear and Gaussian, so a path is
+    the point forecast plus the shocks filtered by the psi weights:
+    ``z_{n+k} = mean_k + sum_{j<k} psi_j e_{n+k-j}``. This is exact and needs
+    no per-path recursion over the lag history.
+    """
     shocks = rng.standard_normal((fit.n.size, n_samples, h)) * np.sqrt(fit.sigma2)[:, None, None]
-    return back(fit, _recurse(fit, h, shocks))
+    mz, _ = arima_forecast(fit, h)
+    psi = psi_weights(fit, h)
+    k = np.arange(h)
+    lag = k[:, None] - k[None, :]                       # (h, h): k - i
+    W = np.where(lag >= 0, psi[:, np.clip(lag, 0, None)], 0.0)  # (B, h, h)
+    z = mz[:, None, :] + np.einsum("bsi,bki->bsk", shocks, W, optimize=True)
+    return back(fit, z)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from salesplan._validation import check_frame, check_levels, check_positive_int
 from salesplan.errors import SalesplanDataWarning, SalesplanError
-from salesplan.forecast.models import MODELS, _check_h, _Model, _warn_fallbacks, make_model
+from salesplan.forecast.models import MODELS, Ensemble, _check_h, _Model, _warn_fallbacks, make_model
 from salesplan.forecast.panel import Panel, _describe_ids, to_panel
 
 __all__ = ["forecast", "sample_paths", "DEFAULT_MODEL"]
@@ -82,14 +82,28 @@ def _fit_models(df: pd.DataFrame, *, models, freq, id_col, time_col, target_col,
                 optimizer="auto"):
     panel = to_panel(df, freq=freq, id_col=id_col, time_col=time_col, target_col=target_col,
                      fill_gaps=fill_gaps, season_length_=season_length)
-    fitted = []
-    for mdl in models:
-        mdl = _fresh(mdl)
+    fitted = [None] * len(models)
+    shared = {}
+    # plain models first, so that combinations can reuse their fits
+    order = sorted(range(len(models)), key=lambda i: isinstance(models[i], Ensemble))
+    for i in order:
+        mdl = _fresh(models[i])
         mdl._cols = (id_col, time_col)
         mdl._optimizer = optimizer
+        if isinstance(mdl, Ensemble):
+            mdl._shared = shared
         mdl._fit_panel(panel, quiet=True)
-        fitted.append(mdl)
+        if not isinstance(mdl, Ensemble) and type(mdl) is type(make_model(mdl.name)) and _default_settings(mdl):
+            shared[mdl.name] = mdl
+        fitted[i] = mdl
     return panel, fitted
+
+
+def _default_settings(mdl: _Model) -> bool:
+    """Whether ``mdl`` has the settings ``make_model(mdl.name)`` would give it."""
+    ref = make_model(mdl.name)
+    pub = lambda o: {k: v for k, v in vars(o).items() if not k.startswith("_") and not k.endswith("_")}  # noqa: E731
+    return pub(ref) == pub(mdl)
 
 
 def _fresh(mdl: _Model) -> _Model:
@@ -110,12 +124,10 @@ def _forecast_chunk(chunk: pd.DataFrame, *, h, models, levels, freq, id_col, tim
         panel, fitted = _fit_models(chunk, models=models, freq=freq, id_col=id_col, time_col=time_col,
                                     target_col=target_col, fill_gaps=fill_gaps, season_length=season_length,
                                     optimizer=optimizer)
-        out = fitted[0]._frame(h)
+        cols = {id_col: np.repeat(panel.ids, h), time_col: panel.future_dates(h).ravel()}
         for mdl in fitted:
-            pred = mdl.predict(h, level=levels)
-            for c in pred.columns[2:]:
-                out[c] = pred[c].to_numpy()
-    return out
+            cols.update(mdl._columns(h, levels))
+    return pd.DataFrame(cols)
 
 
 def forecast(

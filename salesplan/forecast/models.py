@@ -41,8 +41,10 @@ __all__ = [
     "make_model",
 ]
 
-#: sample paths drawn to compute intervals of simulation-based models
+#: sample paths drawn to compute intervals of simulation-based models ...
 _INTERVAL_SAMPLES = 2000
+#: ... at most this many simulated values in all (paths x series x horizon)
+_INTERVAL_BUDGET = 3e7
 
 
 def _z(level: float) -> float:
@@ -85,16 +87,20 @@ class _Model:
         h = _check_h(h)
         levels = check_levels(level)
         self._check_fitted()
-        mean = self.forecast_array(h)
-        out = self._frame(h)
-        out[self.name] = mean.ravel()
+        id_col, time_col = self._cols
+        cols = {id_col: np.repeat(self.panel_.ids, h), time_col: self.panel_.future_dates(h).ravel()}
+        cols.update(self._columns(h, levels))
+        return pd.DataFrame(cols)
+
+    def _columns(self, h: int, levels: list) -> dict:
+        cols = {self.name: self.forecast_array(h).ravel()}
         if levels:
             bands = self.interval_arrays(h, levels)
             for lv in levels:
                 lo, hi = bands[lv]
-                out[f"{self.name}-lo-{lv}"] = lo.ravel()
-                out[f"{self.name}-hi-{lv}"] = hi.ravel()
-        return out
+                cols[f"{self.name}-lo-{lv}"] = lo.ravel()
+                cols[f"{self.name}-hi-{lv}"] = hi.ravel()
+        return cols
 
     def sample(self, h: int, *, n_samples: int = 1000, seed: int = 0) -> pd.DataFrame:
         """Simulated future paths.
@@ -198,7 +204,10 @@ class _Model:
 
     # default intervals: quantiles of simulated paths (fixed seed)
     def _intervals(self, h: int, levels: list) -> dict:
-        paths = self._paths(h, _INTERVAL_SAMPLES, np.random.default_rng(12345))
+        B = int(np.sum(~self.fallback_))
+        # fewer paths per series on big panels keeps memory bounded
+        n = int(np.clip(_INTERVAL_BUDGET / max(B * h, 1), 300, _INTERVAL_SAMPLES))
+        paths = self._paths(h, n, np.random.default_rng(12345))
         out = {}
         for lv in levels:
             q = (100 - lv) / 200.0
@@ -426,7 +435,7 @@ class DampedETS(_Model):
     """
 
     name = "damped"
-    min_obs = 6
+    min_obs = 8  # five parameters plus sigma need n >= 8 for a finite AICc
 
     def __init__(self, season_length: int | None = None, max_iter: int = 120):
         self.season_length = season_length
@@ -460,7 +469,7 @@ class Theta(_Model):
     """
 
     name = "theta"
-    min_obs = 4
+    min_obs = 5
 
     def __init__(self, season_length: int | None = None):
         self.season_length = season_length
@@ -662,11 +671,19 @@ class Ensemble(_Model):
         return self._name
 
     def _fit_arrays(self, p: Panel) -> None:
-        self.models_ = [make_model(m) if isinstance(m, str) else m for m in self.members]
-        for mdl in self.models_:
+        shared = getattr(self, "_shared", None) or {}
+        same_panel = not self.fallback_.any()
+        self.models_ = []
+        for m in self.members:
+            if isinstance(m, str) and same_panel and m in shared:
+                # forecast() fitted this member on the same panel already
+                self.models_.append(shared[m])
+                continue
+            mdl = make_model(m) if isinstance(m, str) else m
             mdl._optimizer = self._optimizer
             mdl._cols = getattr(self, "_cols", ("unique_id", "ds"))
             mdl._fit_panel(p, quiet=True)
+            self.models_.append(mdl)
 
     def _mean(self, h):
         stack = np.stack([mdl.forecast_array(h) for mdl in self.models_])

@@ -67,7 +67,7 @@ def infer_freq(ds: pd.Series, ids: pd.Series) -> str:
             return "ME"
     elif top == 7 and np.all(gaps % 7 == 0):
         day = pd.DatetimeIndex(d[:1]).day_name()[0][:3].upper()
-        return f"W-{day if day != 'SUN' else 'SUN'}"
+        return f"W-{day}"
     elif top == 1 and np.all(gaps % 1 == 0):
         return "D"
     elif 89 <= top <= 92 and np.all(stamp.day == 1) and np.all(stamp.month.isin([1, 4, 7, 10])):
