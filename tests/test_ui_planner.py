@@ -53,8 +53,9 @@ def data():
 @pytest.fixture
 def app(data, tmp_path):
     tx, reps, paths, _ = data
+    # snaive: the company-level forecast the SMART check needs is then quick to simulate.
     return TargetPlanner(tx, reps=reps, forecast=paths, plan_dir=tmp_path / "plans", growth=0.05,
-                         method="historical_share")
+                         method="historical_share", model="snaive")
 
 
 def _quotas(app) -> pd.Series:
@@ -189,7 +190,7 @@ def test_save_versions_and_export(app, tmp_path):
 
 def test_bottom_up_column_with_opportunities(data, tmp_path):
     tx, reps, paths, opps = data
-    app = TargetPlanner(tx, reps=reps, forecast=paths, opportunities=opps, plan_dir=tmp_path)
+    app = TargetPlanner(tx, reps=reps, forecast=paths, opportunities=opps, plan_dir=tmp_path, model="snaive")
     assert app.errors.ok, app.errors.message
     r = app.result.set_index("unique_id")
     assert {"bottom_up", "gap"} <= set(r.columns)
@@ -198,7 +199,7 @@ def test_bottom_up_column_with_opportunities(data, tmp_path):
 
 def test_win_rate_what_if_moves_the_bottom_up(data, tmp_path):
     tx, reps, paths, opps = data
-    app = TargetPlanner(tx, reps=reps, forecast=paths, opportunities=opps, plan_dir=tmp_path)
+    app = TargetPlanner(tx, reps=reps, forecast=paths, opportunities=opps, plan_dir=tmp_path, model="snaive")
     before = app.result.set_index("unique_id")["bottom_up"]
     app.win_rate_change.value = 0.5
     after = app.result.set_index("unique_id")["bottom_up"]
@@ -210,7 +211,7 @@ def test_point_and_interval_forecast_is_accepted(data, tmp_path):
     tx, reps, _, _ = data
     fc = pd.DataFrame({"unique_id": np.repeat(REPS, 12), "ds": np.tile(MONTHS_2026, 4),
                        "ets": 1000.0, "ets-lo-80": 800.0, "ets-hi-80": 1200.0})
-    app = TargetPlanner(tx, reps=reps, forecast=fc, plan_dir=tmp_path, method="forecast_share")
+    app = TargetPlanner(tx, reps=reps, forecast=fc, plan_dir=tmp_path, method="forecast_share", model="snaive")
     assert app.errors.ok, app.errors.message
     assert app.result["forecast_mean"].tolist() == pytest.approx([12000.0] * 4, rel=0.01)
 
@@ -224,7 +225,7 @@ def test_bad_transactions_are_a_clear_error(tmp_path):
 
 def test_grid_pages(data, tmp_path):
     tx, reps, paths, _ = data
-    app = TargetPlanner(tx, reps=reps, forecast=paths, plan_dir=tmp_path, page_size=3)
+    app = TargetPlanner(tx, reps=reps, forecast=paths, plan_dir=tmp_path, page_size=3, model="snaive")
     assert app.page.max == 2 and [s.key for s in app._slots] == ["r1", "r2", "r3"]
     row = app.row("r4")
     assert app.page.value == 2 and row.label.value == "r4"

@@ -188,15 +188,18 @@ class SmartCheck:
         Months after the end of the data that the forecast is trusted for.
     n_samples, seed : int
         Size and seed of forecast distributions computed here.
+    model : str
+        Forecast model for distributions computed here.
     """
 
     def __init__(self, *, stretch: float = 0.3, sandbag: float = 0.9, horizon: int = 24,
-                 n_samples: int = 500, seed: int = 0) -> None:
+                 n_samples: int = 500, seed: int = 0, model: str = "auto") -> None:
         self.stretch = stretch
         self.sandbag = sandbag
         self.horizon = horizon
         self.n_samples = n_samples
         self.seed = seed
+        self.model = model
 
     def fit(
         self,
@@ -256,7 +259,7 @@ class SmartCheck:
                 h = ((self.last_month_.year - self.data_end_.year) * 12
                      + self.last_month_.month - self.data_end_.month)
                 self.samples_[combo], self.sources_[combo] = forecast_distribution(
-                    self._panel(combo), h, n_samples=self.n_samples, seed=self.seed)
+                    self._panel(combo), h, n_samples=self.n_samples, seed=self.seed, model=self.model)
         d = self.samples_[combo]
         mine = d[(d["unique_id"] == key) & d["ds"].isin(future)]
         if mine["ds"].nunique() < len(future):
@@ -416,6 +419,7 @@ def smart_check(
     horizon: int = 24,
     n_samples: int = 500,
     seed: int = 0,
+    model: str = "auto",
 ) -> pd.DataFrame:
     """SMART verdicts with a reason per letter for each target.
 
@@ -438,6 +442,8 @@ def smart_check(
         hard, above ``sandbag`` as too easy.
     horizon : int
         Months after the end of the data that the forecast is trusted for.
+    n_samples, seed, model
+        Size, seed and model of forecast distributions computed here.
 
     Returns
     -------
@@ -446,7 +452,8 @@ def smart_check(
         R, T), ``criterion``, ``verdict`` (``pass``, ``flag``, ``fail``),
         ``reason``, ``value`` (current value for M, probability for A, else NaN).
     """
-    checker = SmartCheck(stretch=stretch, sandbag=sandbag, horizon=horizon, n_samples=n_samples, seed=seed)
+    checker = SmartCheck(stretch=stretch, sandbag=sandbag, horizon=horizon, n_samples=n_samples, seed=seed,
+                         model=model)
     checker.fit(transactions, samples=samples, panels=panels, reps=reps, customers=customers,
                 opportunities=opportunities)
     return checker.check(targets)

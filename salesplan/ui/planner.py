@@ -198,7 +198,7 @@ class TargetPlanner:
         self._allocators: dict[tuple[str, int], Allocator] = {}
         self._bottom: dict[tuple[str, int, float], pd.DataFrame | None] = {}
         self._win_rates: pd.DataFrame | None = None
-        self._checkers: dict[tuple[str, int], SmartCheck] = {}
+        self._checker: SmartCheck | None = None
         self.forecast_source: dict[str, str] = {}
         self._units: list[str] = []
         self._locks: dict[str, float] = {}
@@ -555,22 +555,19 @@ class TargetPlanner:
             self._busy = False
 
     def _smart(self, alloc: Allocator) -> pd.DataFrame:
-        key = (self.level.value, int(self.period.value))
-        months = alloc.months_
-        if key not in self._checkers:
-            smp = None
-            if alloc.sorted_ is not None:
-                s = self._samples[self.level.value]
-                s = s[s["ds"].isin(months)]
-                smp = s.groupby(["ds", "sample"], as_index=False)["y"].sum().assign(unique_id="all")
-            self._checkers[key] = SmartCheck().fit(
-                self.tx, samples={(self.metric, "company"): smp} if smp is not None else None,
-                panels={(self.metric, "company"): self._panel("company")}, reps=self.reps)
-        checker = self._checkers[key]
+        # The company total is judged against a forecast of the company series itself: summing
+        # unit paths simulated independently would understate the spread of the total.
+        if self._checker is None:
+            self._checker = SmartCheck(n_samples=self.n_samples, seed=self.seed, model=self.model).fit(
+                self.tx, panels={(self.metric, "company"): self._panel("company")}, reps=self.reps)
+        checker = self._checker
         checker.stretch, checker.sandbag = float(self.stretch.value), float(self.sandbag.value)
+        months = alloc.months_
         target = Target(self.metric, float(self.total.value), months[0], months[-1] + pd.offsets.MonthEnd(0),
                         strategy=self.strategy.value or None, name=f"{self.metric} {months[0].year}")
-        return checker.check([target])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SalesplanWarning)
+            return checker.check([target])
 
     def _summary_html(self, alloc: Allocator, res: pd.DataFrame) -> str:
         p = res["probability"]
