@@ -50,8 +50,8 @@ browser:
 
 app: install
 	mkdir -p $(STATE)
-	$(BIN)/voila notebooks/00_overview.ipynb --no-browser --Voila.ip=$(HOST) --port=$(PORT) \
-	  --Voila.root_dir=notebooks --show_tracebacks=False
+	@echo "Serving the apps at http://$(HOST):$(PORT)/ (start with 00_overview.ipynb); Ctrl-C stops."
+	$(BIN)/voila notebooks/ --no-browser --Voila.ip=$(HOST) --port=$(PORT) --show_tracebacks=False
 
 test: install-test
 	mkdir -p $(STATE)
