@@ -318,6 +318,15 @@ def test_period_outside_data_and_horizon(hist, samples):
         Allocator(period=("2026-06-01", "2027-05-31")).fit(hist, samples)
 
 
+def test_units_without_sample_paths_are_named(hist, samples):
+    with pytest.warns(SalesplanWarning, match=r"1 unit\(s\) have history but no forecast sample paths: \['c'\]"):
+        a = Allocator(period=2026).fit(hist, samples[samples["unique_id"] != "c"])
+    assert a.forecast_mean_[2] == 0.0
+    short = samples[~((samples["unique_id"] == "b") & (samples["ds"] == MONTHS_2026[3]))]
+    with pytest.raises(SalesplanDataError, match=r"sample paths of 1 unit\(s\) do not cover every month.*b"):
+        Allocator(period=2026).fit(hist, short)
+
+
 def test_new_territory_falls_back_with_a_warning(hist, samples, rng):
     new = make_samples(rng, {"new": 5.0})
     a = Allocator(period=2026).fit(hist, pd.concat([samples, new]))

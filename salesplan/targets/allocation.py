@@ -417,6 +417,13 @@ class Allocator:
                 f"sample paths of {len(bad)} unit(s) do not cover every month of the period "
                 f"({', '.join(map(str, bad[:5]))}); every unit needs all {k} months."
             )
+        if (~present & self.has_history_).any():
+            miss = list(ids[~present & self.has_history_])
+            warnings.warn(
+                f"{len(miss)} unit(s) have history but no forecast sample paths: {miss[:5]}; their forecast "
+                "distribution is taken as zero (probability 1 for any quota, nothing from forecast-based "
+                "methods). Forecast them too, or lock their numbers.", SalesplanWarning, stacklevel=3,
+            )
         # Units absent from the forecast (no history, nothing simulated) have a zero distribution.
         arr = np.bincount(u_code * n + s_code, weights=y, minlength=m * n).reshape(m, n)
         self.sorted_ = np.sort(arr, axis=1)
