@@ -338,6 +338,7 @@ def _read_source(
     encoding: str | None,
     delimiter: str | None,
     format: str | None,
+    columns: dict | None = None,
 ) -> _Raw:
     name = _source_name(source)
     if isinstance(source, pd.DataFrame):
@@ -403,7 +404,7 @@ def _read_source(
     if fmt == "sqlite":
         raise SalesplanError("SQLite databases must be given as a path or a 'sqlite:///...' URL.")
     return _read_text(data, name=name, table=table, positional=positional, encoding=encoding,
-                      delimiter=delimiter)
+                      delimiter=delimiter, columns=columns)
 
 
 def _format_from_name(filename: str) -> str:
@@ -509,31 +510,104 @@ def _sniff_delimiter(lines: list[str]) -> str | None:
     return best or ","
 
 
-def _read_text(data, *, name, table, positional, encoding, delimiter) -> _Raw:
+def _head_lines(text: str, n: int) -> list[str]:
+    """The first ``n`` lines, without splitting a whole large file."""
+    end = -1
+    for _ in range(n):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            return text.splitlines()
+    return text[:end].splitlines()
+
+
+def _has_blank_line(text: str) -> bool:
+    # Lines of only spaces are not caught here; pyarrow then sees a short row and the C reader
+    # takes over, so line numbers stay right either way.
+    end = text.find("\n")
+    return not text[: end if end >= 0 else len(text)].strip() or "\n\n" in text or "\n\r\n" in text
+
+
+def _read_text(data, *, name, table, positional, encoding, delimiter, columns) -> _Raw:
     text, enc = _decode(data, encoding, name)
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.strip():
         raise _data_error(f"{name}: the file is empty. Export the data again, with a header line "
                           "and at least one row.")
-    lines = text.splitlines()
+    head = _head_lines(text, max(_SNIFF_LINES, _HEADER_SCAN_ROWS))
     if delimiter is None:
-        delim = _sniff_delimiter(lines[:_SNIFF_LINES])
+        delim = _sniff_delimiter(head[:_SNIFF_LINES])
     else:
         delim = None if delimiter in (" ", r"\s+", "whitespace") else delimiter
     header_line = None
     if not positional:
-        rows = [_split_line(ln, delim) if ln.strip() else [] for ln in lines[:_HEADER_SCAN_ROWS]]
+        rows = [_split_line(ln, delim) if ln.strip() else [] for ln in head[:_HEADER_SCAN_ROWS]]
         header_line = _pick_header_row(rows, table)
     skip = 0 if header_line is None else header_line + 1
     if header_line is None:
-        width = max((len(_split_line(ln, delim)) for ln in lines[:_SNIFF_LINES] if ln.strip()), default=1)
+        width = max((len(_split_line(ln, delim)) for ln in head[:_SNIFF_LINES] if ln.strip()), default=1)
+        headers: list[Any] = list(range(width))
     else:
-        width = max(len(_split_line(lines[header_line], delim)), 1)
+        headers = [h.strip() for h in _split_line(head[header_line], delim)]
+        width = max(len(headers), 1)
+        headers += [""] * (width - len(headers))
+    # Text, codes and dates are read as text (leading zeros, YYYYMMDD); only the columns
+    # that will be numbers are left to the fast native number parser.
+    numeric = _numeric_positions(headers, table, columns)
+    dtypes = {pos: str for pos in range(width) if pos not in numeric}
+    frame = None
+    if delim is not None and len(delim) == 1 and not _has_blank_line(text):
+        raw_utf8 = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+        encoded = raw_utf8 if enc in ("utf-8", "utf-8-sig") else text.encode("utf-8")
+        frame = _read_csv_arrow(encoded, delim=delim, width=width, skip=skip, dtypes=dtypes)
+    if frame is None:
+        frame = _read_csv_c(text, name=name, delim=delim, width=width, skip=skip, dtypes=dtypes)
+    if frame.shape[1] == 0:
+        frame = pd.DataFrame(columns=range(width))
+    frame.columns = range(frame.shape[1])
+    return _Raw(
+        frame=frame, headers=headers, locate=_Locator("line", first=skip + 1), source=name,
+        format="csv", encoding=enc, delimiter=_delim_name(delim), positional=header_line is None,
+    )
+
+
+def _read_csv_arrow(encoded: bytes, *, delim, width, skip, dtypes) -> pd.DataFrame | None:
+    """pyarrow's reader (several times faster on text columns); None when it cannot read the text
+    exactly as the C reader would, which then explains the problem."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = [str(i) for i in range(width)]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(encoded),
+            read_options=pacsv.ReadOptions(skip_rows=skip, column_names=names),
+            parse_options=pacsv.ParseOptions(delimiter=delim),
+            convert_options=pacsv.ConvertOptions(
+                column_types={names[p]: pa.string() for p in dtypes}, null_values=[""],
+                strings_can_be_null=True, quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError):
+        return None  # ragged rows, quoted newlines, odd quoting...
+    for name, typ in zip(table.column_names, table.schema.types):
+        if not (pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_string(typ)
+                or pa.types.is_large_string(typ) or pa.types.is_null(typ)):
+            return None  # e.g. a number column that pyarrow took for timestamps or booleans
+    mapper = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}.get
+    frame = table.to_pandas(types_mapper=mapper)
+    frame.columns = range(width)
+    for pos in range(width):
+        if frame[pos].dtype == object:  # all-null columns
+            frame[pos] = frame[pos].astype(pd.StringDtype("pyarrow"))
+    return frame
+
+
+def _read_csv_c(text, *, name, delim, width, skip, dtypes) -> pd.DataFrame:
     # The header (or the widest sampled line) fixes the number of fields: shorter rows are
     # padded with missing cells, longer ones are an error naming their line.
     kwargs: dict[str, Any] = dict(
-        header=None, names=range(width), index_col=False, dtype=str, keep_default_na=False,
+        header=None, names=range(width), index_col=False, dtype=dtypes, keep_default_na=False,
         na_values=[""], skip_blank_lines=False, skiprows=skip,
     )
     if delim is None:
@@ -546,12 +620,12 @@ def _read_text(data, *, name, table, positional, encoding, delimiter) -> _Raw:
             frame = pd.read_csv(io.StringIO(text), **kwargs)
         if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
             # pandas drops the surplus fields of a long first row with only a warning.
-            for number, line in enumerate(lines[skip:], start=skip + 1):
+            for number, line in enumerate(text.splitlines()[skip:], start=skip + 1):
                 fields = len(_split_line(line, delim)) if line.strip() else 0
                 if fields > width:
                     raise pd.errors.ParserError(f"Expected {width} fields in line {number}, saw {fields}")
     except pd.errors.EmptyDataError:
-        frame = pd.DataFrame()
+        return pd.DataFrame(columns=range(width))
     except (pd.errors.ParserError, ValueError, IndexError, csv.Error) as exc:
         msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
@@ -564,21 +638,32 @@ def _read_text(data, *, name, table, positional, encoding, delimiter) -> _Raw:
             "quoting (a field containing the delimiter must be in double quotes), or pass "
             "delimiter=',' (';', '\\t', ' ') to choose it."
         ) from None
-    if header_line is None:
-        headers: list[Any] = list(range(frame.shape[1]))
-    else:
-        headers = _split_line(lines[header_line], delim)
-        headers = [h.strip() for h in headers]
-        if len(headers) < frame.shape[1]:
-            headers += [""] * (frame.shape[1] - len(headers))
-        headers = headers[: frame.shape[1]] if frame.shape[1] else headers
-        if frame.shape[1] == 0:
-            frame = pd.DataFrame(columns=range(len(headers)))
-    frame.columns = range(frame.shape[1])
-    return _Raw(
-        frame=frame, headers=headers, locate=_Locator("line", first=skip + 1), source=name,
-        format="csv", encoding=enc, delimiter=_delim_name(delim), positional=header_line is None,
-    )
+    return frame
+
+
+def _numeric_positions(headers: list[Any], table: TableSchema, columns: dict | None) -> set[int]:
+    """Positions of the columns that the mapping will send to number fields."""
+    kinds = {c.name: c.kind for c in table.columns}
+    out: set[int] = set()
+    explicit: set[int] = set()
+    folded = [normalize_header(h) if isinstance(h, str) else None for h in headers]
+    for key, target in (columns or {}).items():
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            pos = int(key) if 0 <= key < len(headers) else None
+        else:
+            hits = [i for i, h in enumerate(headers) if h == key] or \
+                [i for i, f in enumerate(folded) if f == normalize_header(key)]
+            pos = hits[0] if hits else None
+        if pos is None:
+            continue
+        explicit.add(pos)
+        if kinds.get(target) in ("float", "int"):
+            out.add(pos)
+    lookup = _alias_lookup(table)
+    for pos, f in enumerate(folded):
+        if pos not in explicit and f is not None and f in lookup and kinds[lookup[f][0]] in ("float", "int"):
+            out.add(pos)
+    return out
 
 
 def _delim_name(delim: str | None) -> str:
@@ -932,8 +1017,22 @@ def _cell_text(value: Any) -> Any:
     return str(value)
 
 
+def _case_variants(tokens: set[str]) -> list[str]:
+    out = set()
+    for t in tokens:
+        out.update({t, t.upper(), t.title(), t.capitalize()})
+    return sorted(out | {"NaN", "NaT", "<NA>", "N/a"})
+
+
+_MISSING_TEXT_CASES = _case_variants(_MISSING_TEXT)
+_MISSING_VALUE_CASES = _case_variants(_MISSING_VALUE)
+
+
 def _missing_mask(text: pd.Series, tokens: set[str]) -> pd.Series:
-    return text.isna() | text.str.lower().isin(tokens)
+    # isin on case variants: lower-casing a million cells first costs more than the lookup.
+    variants = _MISSING_TEXT_CASES if tokens is _MISSING_TEXT else (
+        _MISSING_VALUE_CASES if tokens is _MISSING_VALUE else _case_variants(tokens))
+    return text.isna() | text.isin(variants)
 
 
 _CURRENCY = re.compile(
@@ -951,7 +1050,7 @@ def _parse_numbers(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray
     text = _as_text(values)
     missing = _missing_mask(text, _MISSING_VALUE).to_numpy(dtype=bool)
     text = text.mask(missing)
-    nums = pd.to_numeric(text, errors="coerce").astype("float64")
+    nums = _fast_float(text)
     todo = nums.isna().to_numpy() & ~missing
     if todo.any():
         nums.loc[todo] = _clean_numbers(text[todo]).to_numpy()
@@ -964,11 +1063,41 @@ def _parse_numbers(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray
     return nums, bad, missing
 
 
+# The most common export format, "$1,234.50" / "-¥1,234": parsed without a Python loop.
+# ([0-9] rather than \d keeps these in pyarrow's RE2: pandas runs \d through Python's re.)
+_RE_US_MONEY = r"^[-+]?[ ]?[$¥￥€£]?[ ]?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)([.][0-9]+)?$"
+_RE_FLOAT = r"^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$"
+
+
+def _fast_float(text: pd.Series) -> pd.Series:
+    """Plain numbers ("12", "-3.5e2") as float64 and NaN elsewhere, in pyarrow (no Python loop)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(text.astype(pd.StringDtype("pyarrow")))
+    plain = pc.fill_null(pc.match_substring_regex(arr, _RE_FLOAT), False)
+    try:
+        values = pc.cast(pc.if_else(plain, arr, pa.scalar(None, pa.string())), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.Series(pd.to_numeric(text, errors="coerce"), index=text.index).astype("float64")
+    return pd.Series(values.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
+
+
 def _clean_numbers(text: pd.Series) -> pd.Series:
-    """Parse the cells plain ``to_numeric`` could not, one distinct value at a time."""
-    codes, uniques = pd.factorize(text, use_na_sentinel=True)
-    parsed = np.array([_clean_number(str(u)) for u in uniques] + [np.nan], dtype="float64")
-    return pd.Series(parsed[codes], index=text.index)
+    """Parse the cells plain ``to_numeric`` could not."""
+    text = text.astype("string")
+    out = pd.Series(np.nan, index=text.index, dtype="float64")
+    common = text.str.match(_RE_US_MONEY, na=False).to_numpy()
+    if common.any():
+        stripped = text[common].str.replace(r"[$¥￥€£, ]", "", regex=True)
+        out[common] = _fast_float(stripped).to_numpy()
+    rest = ~common
+    if rest.any():
+        # Everything else one distinct value at a time (few distinct values in practice).
+        codes, uniques = pd.factorize(text[rest], use_na_sentinel=True)
+        parsed = np.array([_clean_number(str(u)) for u in uniques] + [np.nan], dtype="float64")
+        out[rest] = parsed[codes]
+    return out
 
 
 _RE_PLAIN = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
@@ -1052,7 +1181,7 @@ def _parse_dates(
     return out, bad, missing, form, note
 
 
-_RE_ISO_FAST = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
+_RE_ISO_FAST = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?$"
 _RE_YMD8 = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _RE_YM6 = re.compile(r"^(\d{4})(\d{2})$")
 _RE_Y4 = re.compile(r"^\d{4}$")
@@ -1301,7 +1430,7 @@ def load_table(
         raise SalesplanError("columns= mixes header names and positions; use only names (files "
                              "with a header line) or only integer positions (files without one).")
     raw = _read_source(source, table=schema, positional=positional, query=query, sheet_name=sheet_name,
-                       encoding=encoding, delimiter=delimiter, format=format)
+                       encoding=encoding, delimiter=delimiter, format=format, columns=columns)
     return _build(raw, schema, columns, dayfirst=dayfirst, max_drop_fraction=max_drop_fraction)
 
 
@@ -1521,7 +1650,7 @@ def _extra(values: pd.Series) -> pd.Series:
     text = _as_text(values)
     missing = _missing_mask(text, _MISSING_TEXT)
     # Codes such as "0001" stay text: a leading zero is part of an identifier.
-    if not missing.all() and not text.str.match(r"^[-+]?0\d", na=False).any():
+    if not missing.all() and not text.str.match(r"^[-+]?0[0-9]", na=False).any():
         nums = pd.to_numeric(text.mask(missing), errors="coerce")
         if nums.notna().sum() == (~missing).sum():
             return nums.astype("float64")

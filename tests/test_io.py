@@ -778,3 +778,20 @@ def test_demo_files_load_like_load_demo(project_root):
     for table in TABLES:
         df = load_table(folder / f"{table}.csv", table).drop(columns=["is_return"], errors="ignore")
         pdt.assert_frame_equal(df, datasets.load_demo(table), check_like=True)
+
+
+def test_fast_and_fallback_text_readers_agree(tmp_path):
+    # A blank line sends the file to pandas' C reader; without it pyarrow reads it.
+    lines = ["Order Date;Customer;Amount;Qty;Code", "2024-01-05;C001;1.200,50;2;007",
+             "2024-01-06; C002 ;80;;008", "2024-01-07;C003;N/A;1;", "2024-01-08;NA;(5);-1;010"]
+    fast = tmp_path / "fast.csv"
+    fast.write_text("\n".join(lines) + "\n")
+    slow = tmp_path / "slow.csv"
+    slow.write_text("\n".join(lines[:3] + [""] + lines[3:]) + "\n")
+    a = quiet(load_transactions, fast, max_drop_fraction=0.5)
+    b = quiet(load_transactions, slow, max_drop_fraction=0.5)
+    pdt.assert_frame_equal(a, b)
+    assert a["customer_id"].tolist() == ["C001", "C002", "NA"]
+    assert a["revenue"].tolist() == [1200.5, 80.0, -5.0]
+    assert a["code"].tolist() == ["007", "008", "010"]
+    assert load_report(b).rows_dropped == {"blank lines": 1, "missing revenue": 1}
