@@ -213,6 +213,9 @@ class PlotArea(widgets.VBox):
         )
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _jsonable(obj):
     """Plain JSON types for a widget message (numpy arrays and scalars, timestamps)."""
     import numpy as np
@@ -220,6 +223,8 @@ def _jsonable(obj):
     if isinstance(obj, dict):
         return {k: _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
+        if all(type(v) in _PLAIN for v in obj):  # the common case: labels or numbers, no recursion
+            return [None if type(v) is float and v != v else v for v in obj]
         return [_jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind == "M":

@@ -390,7 +390,8 @@ class TargetPlanner:
         """Bind the grid's slots to the units of the current page."""
         first = (int(self.page.value) - 1) * self.page_size
         keys = self._units[first:first + self.page_size]
-        quota = self.result.set_index("unique_id")["quota"] if self.result is not None else pd.Series(dtype=float)
+        quota = (dict(zip(self.result["unique_id"].tolist(), self.result["quota"].tolist()))
+                 if self.result is not None else {})
         self._busy = True
         try:
             for i, slot in enumerate(self._slots):
@@ -533,14 +534,19 @@ class TargetPlanner:
         """Write the current numbers into the visible rows."""
         if self.result is None:
             return
-        res = self.result.set_index("unique_id")
+        res = self.result
+        cols = ["quota", "probability", "verdict", "last_year", "fallback"]
         has_bu = "bottom_up" in res.columns
+        if has_bu:
+            cols.append("bottom_up")
+        # Plain dicts: a handful of rows read per change, pandas .loc would cost more than the allocation.
+        rows = dict(zip(res["unique_id"].tolist(), zip(*(res[c].tolist() for c in cols))))
         self._busy = True
         try:
             for slot in self._slots:
-                if slot.key is None or slot.key not in res.index:
+                if slot.key is None or slot.key not in rows:
                     continue
-                r = res.loc[slot.key]
+                r = dict(zip(cols, rows[slot.key]))
                 if slot.key not in self._locks:
                     slot.value.value = float(r["quota"])
                 p = r["probability"]
@@ -575,7 +581,7 @@ class TargetPlanner:
         prob = (f"attainment probability {p.min():.0%}..{p.max():.0%} (median {p.median():.0%})"
                 if p.notna().any() else "no forecast distribution")
         return (f"<b>{res['quota'].sum():,.0f}</b> {self.metric} for {len(res)} {self.level.value}(s) in "
-                f"{alloc.months_[0]:%Y-%m}..{alloc.months_[-1]:%Y-%m}; last year {self.base:,.0f}; "
+                f"{alloc.months_[0]:%Y-%m}..{alloc.months_[-1]:%Y-%m}; last year {alloc.last_year_.sum():,.0f}; "
                 f"{int(res['locked'].sum())} locked; {prob}. <small>Forecast: {src}.</small>")
 
     def _refresh_charts(self, alloc: Allocator, res: pd.DataFrame, phased: pd.DataFrame) -> None:
