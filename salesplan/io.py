@@ -1443,7 +1443,7 @@ def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fracti
     if raw.format != "frame":
         blank = frame.isna().all(axis=1).to_numpy() if frame.shape[1] else np.ones(len(frame), dtype=bool)
         if blank.any():
-            report.rows_dropped["blank lines"] = int(blank.sum())
+            report.rows_dropped["blank lines" if raw.format == "csv" else "blank rows"] = int(blank.sum())
             keep = np.flatnonzero(~blank)
             frame = frame.iloc[keep]
             locate = _Locator(locate.kind, first=locate.first, sheet=locate.sheet)
@@ -1490,7 +1490,7 @@ def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fracti
         else:
             example = f"columns={{{_first_near(parts, found)!r}: {missing_cols[0]!r}}}"
         hint = ""
-        if looks_like_data:
+        if looks_like_data and raw.format != "frame":
             hint += " The first line looks like data, so the file seems to have no header line."
         if schema.name == "transactions" and "revenue" in missing_cols:
             hint += " (revenue can also be derived from quantity and unit_price columns.)"
