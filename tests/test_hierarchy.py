@@ -254,6 +254,39 @@ def test_forecast_proportions_multiply_down_the_tree():
     np.testing.assert_allclose(rec[["total", "N", "S", "a", "b", "c"]], [100, 75, 25, 18.75, 56.25, 25])
 
 
+# Reference values: hierarchicalforecast 1.5.3 (Nixtla), HierarchicalReconciliation with
+# MinTrace(method="mint_shrink"), MinTrace(method="wls_var") and
+# TopDown(method="forecast_proportions") on this toy hierarchy, in-sample
+# "fitted" values = the previous value (naive), rounded to 10 decimals.
+HF_X = [10.0, 12, 11, 14, 13, 15, 17, 16, 18, 19]
+HF_Y = [5.0, 4, 6, 5, 7, 6, 6, 8, 7, 9]
+HF_Z = [20.0, 22, 21, 25, 24, 23, 27, 26, 29, 28]
+HF_REFERENCE = {
+    "mint_shrink": [58.3170792322, 61.0572119259, 29.1230542146, 30.1684125705, 29.1940250175, 30.8887993554,
+                    20.0643888332, 20.5648670427, 9.0586653814, 9.6035455278, 29.1940250175, 30.8887993554],
+    "wls_var": [58.2174723031, 61.1582508099, 29.2762525753, 30.4498970495, 28.9412197278, 30.7083537603,
+                20.1634964219, 20.6744288665, 9.1127561534, 9.7754681831, 28.9412197278, 30.7083537603],
+    "forecast_proportions": [60.0, 62.0, 30.5263157895, 31.0, 29.4736842105, 31.0,
+                             21.0526315789, 21.0, 9.4736842105, 10.0, 29.4736842105, 31.0],
+}
+
+
+@pytest.mark.parametrize("method", sorted(HF_REFERENCE))
+def test_matches_hierarchicalforecast_on_a_toy_hierarchy(method):
+    bottom = pd.DataFrame({"region": ["A"] * 10 + ["A"] * 10 + ["B"] * 10,
+                           "rep": ["x"] * 10 + ["y"] * 10 + ["z"] * 10,
+                           "ds": list(range(10)) * 3, "y": HF_X + HF_Y + HF_Z})
+    Y, S, _ = H.aggregate(bottom, [["region"], ["region", "rep"]])
+    assert list(S.index) == ["total", "A", "B", "A/x", "A/y", "B/z"]
+    Y = Y.sort_values(["unique_id", "ds"])
+    fitted = Y.groupby("unique_id")["y"].shift(1)
+    residuals = Y.assign(residual=Y["y"] - fitted)[["unique_id", "ds", "residual"]]
+    fc = pd.DataFrame({"unique_id": np.repeat(S.index.to_numpy(), 2), "ds": np.tile([10, 11], 6),
+                       "m": [60.0, 62, 29, 30, 28, 30, 20, 21, 9, 10, 29, 31]})
+    rec = H.reconcile(fc, S, method=method, residuals=residuals)
+    np.testing.assert_allclose(rec["m"].to_numpy(), HF_REFERENCE[method], rtol=0, atol=1e-8)
+
+
 def test_top_down_needs_a_tree(rng):
     df = _bottom_panel(rng).assign(channel=lambda d: np.where(d.rep.isin(["a", "c"]), "web", "shop"))
     Y, S, _ = H.aggregate(df, [["region"], ["channel"], ["region", "channel"]])
