@@ -42,6 +42,7 @@ from salesplan.targets import (
     load_plan,
     make_plan,
     metric_panel,
+    plan_scenario,
     pipeline_value,
     plan_period,
     run_rate,
@@ -642,6 +643,21 @@ def test_scenario_total():
     assert Scenario("h", headcount=1, productivity=12.0).total(0.0) == pytest.approx(12 * (3 * .25 + 3 * .5 + 3 * .75 + 3))
     with pytest.raises(SalesplanError, match="negative total"):
         Scenario("x", growth=-2).total(10.0)
+
+
+def test_plan_scenario_and_diff(hist, samples):
+    a = Allocator(period=2026).fit(hist, samples)
+    base = float(a.last_year_.sum())
+    flat = plan_scenario(a, Scenario("flat", method="equal_probability"), inputs={"h": hist})
+    up = plan_scenario(a, Scenario("up", growth=0.1, price_change=0.05, method="equal_probability"),
+                       locks={"a": 100.0}, profile="forecast")
+    assert flat.parameters["total"] == round(base) and flat.table["value"].sum() == round(base)
+    assert up.parameters["total"] == round(base * 1.1 * 1.05) and up.parameters["locks"] == {"a": 100.0}
+    assert up.table.loc[up.table["key"] == "a", "value"].sum() == 100.0
+    assert flat.metadata["fingerprint"] == fingerprint({"h": hist})
+    moved = diff_plans(flat, up).groupby("key")["change"].sum()
+    assert moved.sum() == pytest.approx(up.parameters["total"] - flat.parameters["total"])
+    assert moved["a"] == pytest.approx(100.0 - flat.table.loc[flat.table["key"] == "a", "value"].sum())
 
 
 def _plan(hist, total, name="base", inputs=None):

@@ -183,9 +183,12 @@ def test_save_versions_and_export(app, tmp_path):
     assert "Saved" in app.errors.message and app.errors.level == "info"
     out = app.export()
     sheets = pd.read_excel(out, sheet_name=None)
-    assert {"rep", "company", "plan"} <= set(sheets)
-    assert sheets["rep"]["total"].iloc[-1] == app.total.value
-    assert sheets["company"]["total"].iloc[-1] == app.total.value
+    assert {"rep", "team", "region", "company", "plan"} <= set(sheets)
+    for level in ("rep", "team", "region", "company"):  # every level adds up to the total
+        assert sheets[level]["total"].iloc[-1] == app.total.value
+    team = sheets["team"].set_index("key")
+    assert team.loc["T2", "parent"] == "South" and team.loc["T2", "total"] == _quotas(app)[["r3", "r4"]].sum()
+    assert sheets["rep"].set_index("key").loc["r3", "parent"] == "T2"
 
 
 def test_bottom_up_column_with_opportunities(data, tmp_path):

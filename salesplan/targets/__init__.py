@@ -13,7 +13,7 @@ The pieces, in the order a planner uses them:
   :meth:`Allocator.phase`;
 * bottom-up: :func:`stage_win_rates`, :func:`pipeline_value`, :func:`run_rate`,
   :func:`capacity_plan`, :func:`bottom_up`, :func:`target_gap`;
-* scenarios and plans: :class:`Scenario`, :func:`make_plan`, :func:`save_plan`,
+* scenarios and plans: :class:`Scenario`, :func:`make_plan`, :func:`plan_scenario`, :func:`save_plan`,
   :func:`load_plan`, :func:`list_plans`, :func:`diff_plans`,
   :func:`export_excel`, :func:`export_csv`.
 """
@@ -61,6 +61,7 @@ from salesplan.targets.plans import (
     list_plans,
     load_plan,
     make_plan,
+    plan_scenario,
     save_plan,
 )
 from salesplan.targets.smart import (
@@ -83,6 +84,6 @@ __all__ = [
     "check_hierarchy", "hierarchy_from_edges", "allocate_hierarchy",
     "stage_win_rates", "pipeline_value", "run_rate", "capacity_plan", "full_productivity",
     "bottom_up", "target_gap",
-    "Scenario", "Plan", "make_plan", "save_plan", "load_plan", "list_plans", "diff_plans",
+    "Scenario", "Plan", "make_plan", "plan_scenario", "save_plan", "load_plan", "list_plans", "diff_plans",
     "export_excel", "export_csv",
 ]

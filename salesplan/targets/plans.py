@@ -35,6 +35,7 @@ __all__ = [
     "Scenario",
     "Plan",
     "make_plan",
+    "plan_scenario",
     "save_plan",
     "load_plan",
     "list_plans",
@@ -192,6 +193,50 @@ def make_plan(
     table = pd.concat(parts, ignore_index=True).astype({"level": "str", "key": "str", "parent": "str", "metric": "str"})
     meta = {"fingerprint": fingerprint(dict(inputs)) if inputs else None}
     return Plan(name, table, dict(parameters or {}), meta)
+
+
+def plan_scenario(
+    allocator: Any,
+    scenario: Scenario,
+    *,
+    base: float | None = None,
+    locks: Mapping[str, float] | None = None,
+    potential: Any = None,
+    capacity: Any = None,
+    profile: str = "history",
+    metric: str = "revenue",
+    level: str = "rep",
+    parents: Mapping[str, str] | pd.Series | None = None,
+    inputs: Mapping[str, pd.DataFrame | None] | None = None,
+) -> Plan:
+    """Allocate and phase a scenario's total with a fitted allocator; return it as a :class:`Plan`.
+
+    Parameters
+    ----------
+    allocator : salesplan.targets.Allocator
+        Fitted on the history (and the forecast sample paths).
+    scenario : Scenario
+        Its :meth:`Scenario.total` of ``base`` is allocated by ``scenario.method``.
+    base : float, optional
+        What growth is measured against; default last year's actual for the
+        period (``allocator.last_year_.sum()``).
+
+    Returns
+    -------
+    Plan
+        Named after the scenario; ``parameters`` hold the scenario, base,
+        total, locks and profile; the table carries each unit's ``probability``.
+    """
+    if not isinstance(scenario, Scenario):
+        raise SalesplanError(f"scenario must be a Scenario, got {type(scenario).__name__}.")
+    base = float(allocator.last_year_.sum()) if base is None else float(base)
+    total = scenario.total(base, months=len(allocator.months_))
+    res = allocator.allocate(total, method=scenario.method, locks=locks, potential=potential, capacity=capacity)
+    phased = allocator.phase(res, profile=profile)
+    params = {**scenario.to_dict(), "base": base, "total": float(res["quota"].sum()), "locks": dict(locks or {}),
+              "profile": profile, "period": [f"{allocator.months_[0]:%Y-%m}", f"{allocator.months_[-1]:%Y-%m}"]}
+    return make_plan(scenario.name, phased, metric=metric, level=level, parents=parents, parameters=params,
+                     inputs=inputs, extra=res[["unique_id", "probability"]])
 
 
 def _json_default(o: Any) -> Any:

@@ -634,17 +634,31 @@ class TargetPlanner:
 
     @property
     def plan(self) -> Plan | None:
-        """The current state as a :class:`salesplan.targets.Plan` (level rows + company totals)."""
+        """The current state as a :class:`salesplan.targets.Plan`.
+
+        Rows for the planned level, for the company total and, when planning
+        reps with a reps table, for their teams and regions (sums of the reps).
+        """
         if self.result is None or self.phased is None:
             return None
         lv = self.level.value
         frames = {lv: self.phased}
+        parents: dict[str, str] = {}
+        if lv == "rep" and self.reps is not None:
+            # The organisation above the reps (team, region) as levels of their own: one sheet each.
+            org = self.reps.assign(rep_id=self.reps["rep_id"].astype("str")).drop_duplicates("rep_id")
+            chain = ["rep_id"] + [c for c in ("team", "region") if c in org.columns]
+            for child, parent in zip(chain[:-1], chain[1:]):
+                link = org.dropna(subset=[parent]).set_index(child)[parent].astype("str")
+                parents.update({k: v for k, v in link.items() if k not in parents})
+            ph = self.phased.assign(unique_id=self.phased["unique_id"].astype("str"))
+            for col in chain[1:]:
+                to = org.set_index("rep_id")[col].astype("str")
+                agg = ph.assign(unique_id=ph["unique_id"].map(to)).dropna(subset=["unique_id"])
+                frames[col] = agg.groupby(["unique_id", "ds"], as_index=False)["value"].sum()
         if lv != "company":
             frames["company"] = (self.phased.groupby("ds", as_index=False)["value"].sum()
                                  .assign(unique_id="all")[["unique_id", "ds", "value"]])
-        parents = None
-        if self.reps is not None and lv == "rep" and "team" in self.reps.columns:
-            parents = self.reps.set_index(self.reps["rep_id"].astype("str"))["team"].astype("str")
         params = {
             "level": lv, "period": int(self.period.value), "metric": self.metric, "method": self.method.value,
             "total": float(self.total.value), "growth": float(self.growth.value),
@@ -657,7 +671,7 @@ class TargetPlanner:
         inputs = {"transactions": self.tx, "forecast": self._forecast, "reps": self.reps,
                   "opportunities": self.opportunities}
         extra = self.result[["unique_id", "probability"]]
-        return make_plan(self.name.value or "plan", frames, metric=self.metric, parents=parents,
+        return make_plan(self.name.value or "plan", frames, metric=self.metric, parents=parents or None,
                          parameters=params, inputs=inputs, extra=extra)
 
     def save(self) -> Path | None:
