@@ -367,7 +367,7 @@ def _read_source(
             raise _data_error(f"{str(path)!r} is a folder, not a file. Pass the path of one file in it.")
         fmt = format or _format_from_name(path.name)
         if fmt == "sqlite":
-            return _read_sql(f"sqlite:///{path.resolve()}", query=query, table=table, name=name, path=path)
+            return _read_sql(f"sqlite:///{path.resolve()}", query=query, table=table, name=name)
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -759,8 +759,7 @@ def _is_duckdb(obj: Any) -> bool:
 
 
 def _is_sqlalchemy(obj: Any) -> bool:
-    return type(obj).__module__.startswith("sqlalchemy.") and hasattr(obj, "connect" if
-                                                                      hasattr(obj, "dispose") else "execute")
+    return type(obj).__module__.startswith("sqlalchemy.") and (hasattr(obj, "connect") or hasattr(obj, "execute"))
 
 
 _IDENTIFIER = re.compile(r'^\s*("?[\w$]+"?\.)?"?[\w$ ]+"?\s*$')
@@ -782,7 +781,7 @@ def _choose_table(tables: list[str], query: str | None, table: TableSchema, name
     )
 
 
-def _read_sql(source, *, query, table, name, path: Path | None = None) -> _Raw:
+def _read_sql(source, *, query, table, name) -> _Raw:
     import sqlalchemy as sa
 
     owned = False

@@ -12,7 +12,6 @@ import warnings
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pandas.testing as pdt
 import pytest
@@ -189,6 +188,10 @@ def test_sqlite_through_a_sqlalchemy_url(tmp_path):
     by_path = load_transactions(db, query="orders", columns=cols)
     pdt.assert_frame_equal(by_query, by_name)
     pdt.assert_frame_equal(by_query, by_path)
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    engine = sqlalchemy.create_engine(url)
+    pdt.assert_frame_equal(by_query, load_transactions(engine, query="orders", columns=cols))
+    engine.dispose()
     assert by_query["revenue"].tolist() == [10.0, -5.0, 7.5]
     assert load_report(by_query).returns == 1
     assert sha(db) == before
