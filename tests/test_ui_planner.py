@@ -226,6 +226,24 @@ def test_bad_transactions_are_a_clear_error(tmp_path):
         TargetPlanner(pd.DataFrame({"date": [1], "customer_id": ["a"]}), plan_dir=tmp_path)
 
 
+def test_new_heads_get_ramped_capacity_rows(app):
+    app.method.value = "equal_probability"
+    before = _quotas(app)
+    app.headcount.value = 2
+    q = _quotas(app)
+    assert app.total.value == round(app.base * 1.05 + 2 * app._productivity() * (3 * .25 + 3 * .5 + 3 * .75 + 3))
+    assert q.sum() == app.total.value
+    assert q[["new_hire_1", "new_hire_2"]].tolist() == pytest.approx([app._productivity() * 7.5] * 2, abs=1)
+    assert q[REPS].sum() == pytest.approx(before.sum(), abs=2)  # the reps keep (about) their numbers
+    months = app.phased[app.phased["unique_id"] == "new_hire_1"]["value"].to_numpy()
+    assert months[0] < months[3] < months[6] < months[9]  # ramping up quarter by quarter
+    sheets = {lv: t for lv, t in app.plan.table.groupby("level")}
+    assert all(t["value"].sum() == app.total.value for t in sheets.values())
+    assert "(no team)" in set(sheets["team"]["key"])
+    app.total.value = 10
+    assert "below the capacity of the 2 new hire(s)" in app.errors.message
+
+
 def test_grid_pages(data, tmp_path):
     tx, reps, paths, _ = data
     app = TargetPlanner(tx, reps=reps, forecast=paths, plan_dir=tmp_path, page_size=3, model="snaive")

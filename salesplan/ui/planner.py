@@ -38,10 +38,12 @@ from salesplan.targets import (
     SmartCheck,
     Target,
     bottom_up,
+    capacity_plan,
     check_samples,
     export_excel,
     forecast_distribution,
     full_productivity,
+    largest_remainder,
     make_plan,
     metric_panel,
     pipeline_value,
@@ -198,6 +200,7 @@ class TargetPlanner:
         self._allocators: dict[tuple[str, int], Allocator] = {}
         self._bottom: dict[tuple[str, int, float], pd.DataFrame | None] = {}
         self._win_rates: pd.DataFrame | None = None
+        self._prod: float | None = None
         self._checker: SmartCheck | None = None
         self.forecast_source: dict[str, str] = {}
         self._units: list[str] = []
@@ -362,10 +365,36 @@ class TargetPlanner:
         """Last year's actual for the plan period (what growth is measured against)."""
         return float(self.allocator().last_year_.sum())
 
+    def _productivity(self) -> float:
+        if self._prod is None:
+            self._prod = full_productivity(self._panel("rep"), self.reps)
+        return self._prod
+
+    def _hires(self, alloc: Allocator) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+        """Rows for the new heads: hired at the start of the period, ramped capacity as their number."""
+        n = int(self.headcount.value)
+        if not n or self.level.value != "rep":
+            return None, None
+        months = alloc.months_
+        ids = [f"new_hire_{i + 1}" for i in range(n)]
+        cap = capacity_plan(pd.DataFrame({"rep_id": ids, "start_date": [months[0]] * n}),
+                            period=(months[0], months[-1]), productivity=self._productivity())
+        vals = cap.pivot(index="rep_id", columns="ds", values="capacity").reindex(index=ids, columns=months)
+        vals = vals.to_numpy(float)
+        if self.decimals is not None:
+            vals = largest_remainder(vals, np.round(vals.sum(axis=1), self.decimals), decimals=self.decimals)
+        nan = np.full(n, np.nan)
+        rows = pd.DataFrame({
+            "unique_id": pd.array(ids, dtype="str"), "quota": vals.sum(axis=1), "share": nan,
+            "locked": False, "fallback": True, "history": 0.0, "last_year": 0.0, "growth": nan,
+            "forecast_mean": nan, "forecast_lo": nan, "forecast_hi": nan, "probability": nan, "verdict": "new hire",
+        })
+        phased = pd.DataFrame({"unique_id": pd.array(np.repeat(ids, len(months)), dtype="str"),
+                               "ds": np.tile(months.to_numpy(), n), "value": vals.reshape(-1)})
+        return rows, phased
+
     def _scenario(self) -> Scenario:
-        prod = 0.0
-        if self.headcount.value and self.level.value == "rep":
-            prod = full_productivity(self._panel("rep"), self.reps)
+        prod = self._productivity() if self.headcount.value and self.level.value == "rep" else 0.0
         return Scenario(self.name.value or "plan", growth=float(self.growth.value),
                         price_change=float(self.price_change.value), headcount=int(self.headcount.value),
                         productivity=prod, method=self.method.value)
@@ -511,7 +540,15 @@ class TargetPlanner:
                 raise SalesplanError(f"the stretch threshold ({self.stretch.value:.2f}) must be below the "
                                      f"sandbagging threshold ({self.sandbag.value:.2f}).")
             alloc = self.allocator()
-            res = alloc.allocate(float(self.total.value), method=self.method.value, locks=self.locks or None,
+            total = float(self.total.value)
+            hire_res, hire_phased = self._hires(alloc)
+            reserved = float(hire_res["quota"].sum()) if hire_res is not None else 0.0
+            if hire_res is not None and reserved > total + 1e-9:
+                raise SalesplanError(
+                    f"the total {total:,.0f} is below the capacity of the {len(hire_res)} new hire(s) "
+                    f"({reserved:,.0f}); raise the total or lower 'New heads'.")
+            # New hires get their ramped capacity; the rest of the total goes to the existing units.
+            res = alloc.allocate(total - reserved, method=self.method.value, locks=self.locks or None,
                                  potential=self.potential)
             phased = alloc.phase(res, profile=self.profile.value)
             p = res["probability"]
@@ -523,6 +560,10 @@ class TargetPlanner:
                 g = target_gap(res, view).set_index("unique_id")
                 res["bottom_up"] = g["bottom_up"].reindex(res["unique_id"]).to_numpy()
                 res["gap"] = g["gap"].reindex(res["unique_id"]).to_numpy()
+            if hire_res is not None:
+                res = pd.concat([res, hire_res], ignore_index=True)
+                phased = pd.concat([phased, hire_phased], ignore_index=True)
+                res["share"] = res["quota"] / total if total > 0 else 0.0
             self.result, self.phased = res, phased
             self._show_page()
             self._refresh_charts(alloc, res, phased)
@@ -578,11 +619,14 @@ class TargetPlanner:
     def _summary_html(self, alloc: Allocator, res: pd.DataFrame) -> str:
         p = res["probability"]
         src = self.forecast_source.get(self.level.value, "")
+        new = res["verdict"] == "new hire"
+        hires = (f"; {int(new.sum())} new hire(s) carry their ramped capacity ({res.loc[new, 'quota'].sum():,.0f})"
+                 if new.any() else "")
         prob = (f"attainment probability {p.min():.0%}..{p.max():.0%} (median {p.median():.0%})"
                 if p.notna().any() else "no forecast distribution")
         return (f"<b>{res['quota'].sum():,.0f}</b> {self.metric} for {len(res)} {self.level.value}(s) in "
                 f"{alloc.months_[0]:%Y-%m}..{alloc.months_[-1]:%Y-%m}; last year {alloc.last_year_.sum():,.0f}; "
-                f"{int(res['locked'].sum())} locked; {prob}. <small>Forecast: {src}.</small>")
+                f"{int(res['locked'].sum())} locked; {prob}{hires}. <small>Forecast: {src}.</small>")
 
     def _refresh_charts(self, alloc: Allocator, res: pd.DataFrame, phased: pd.DataFrame) -> None:
         # Plain dict figures: plotly's per-property validation would cost more than the allocation.
@@ -651,10 +695,15 @@ class TargetPlanner:
             for child, parent in zip(chain[:-1], chain[1:]):
                 link = org.dropna(subset=[parent]).set_index(child)[parent].astype("str")
                 parents.update({k: v for k, v in link.items() if k not in parents})
+            # New hires (and reps missing from the table) sit under "(no team)", "(no region)".
+            for k in set(self.phased["unique_id"].astype("str")) - set(org["rep_id"]):
+                parents[k] = f"(no {chain[1]})" if len(chain) > 1 else "all"
+            for child, parent in zip(chain[1:-1], chain[2:]):
+                parents[f"(no {child})"] = f"(no {parent})"
             ph = self.phased.assign(unique_id=self.phased["unique_id"].astype("str"))
             for col in chain[1:]:
                 to = org.set_index("rep_id")[col].astype("str")
-                agg = ph.assign(unique_id=ph["unique_id"].map(to)).dropna(subset=["unique_id"])
+                agg = ph.assign(unique_id=ph["unique_id"].map(to).fillna(f"(no {col})"))
                 frames[col] = agg.groupby(["unique_id", "ds"], as_index=False)["value"].sum()
         if lv != "company":
             frames["company"] = (self.phased.groupby("ds", as_index=False)["value"].sum()
