@@ -498,3 +498,32 @@ def test_forecast_reconciled_adds_coherent_columns_and_backtests(tree):
     # Bottom-up leaves the bottom level alone.
     bottom = per[per.level == "region/rep"].pivot(index="unique_id", columns="model", values="mae")
     np.testing.assert_allclose(bottom["m"], bottom["m/bottom_up"])
+
+
+def noisy_paths_fn(df, h, *, model, n_samples, seed, freq=None, id_col="unique_id", time_col="ds",
+                   target_col="y"):
+    """Paths around last_value_fn's forecasts, independent across series."""
+    fc = last_value_fn(df, h, freq=freq, id_col=id_col, time_col=time_col, target_col=target_col)
+    r = np.random.default_rng(seed)
+    k = n_samples
+    return pd.DataFrame({
+        id_col: np.repeat(fc[id_col].to_numpy(), k),
+        time_col: np.repeat(fc[time_col].to_numpy(), k),
+        "sample": np.tile(np.arange(k), len(fc)),
+        target_col: np.repeat(fc[model].to_numpy(), k) * r.lognormal(0, 0.1, len(fc) * k),
+    })
+
+
+def test_forecast_reconciled_intervals_from_sample_paths(tree):
+    _, Y, S, _ = tree
+    hist = Y[["unique_id", "ds", "y"]]
+    out = H.forecast_reconciled(hist, 3, S=S, methods=["mint_shrink"], level=[80], forecast_fn=last_value_fn,
+                                samples_fn=noisy_paths_fn, n_samples=300)
+    assert list(out.columns) == ["unique_id", "ds", "m", "m/mint_shrink", "m/mint_shrink-lo-80",
+                                 "m/mint_shrink-hi-80"]
+    _children_sums_hold(out, "m/mint_shrink")
+    inside = (out["m/mint_shrink-lo-80"] <= out["m/mint_shrink"]) & (out["m/mint_shrink"] <= out["m/mint_shrink-hi-80"])
+    assert inside.all()
+    # Without paths only the base forecasts could have intervals.
+    bare = H.forecast_reconciled(hist, 3, S=S, methods=["bottom_up"], level=[80], forecast_fn=last_value_fn)
+    assert list(bare.columns) == ["unique_id", "ds", "m", "m/bottom_up"]

@@ -1063,6 +1063,9 @@ def forecast_reconciled(
     freq: str | None = None,
     season: int | None = None,
     forecast_fn: Any = None,
+    samples_fn: Any = None,
+    n_samples: int = 500,
+    seed: int = 0,
     id_col: str = "unique_id",
     time_col: str = "ds",
     target_col: str = "y",
@@ -1088,20 +1091,34 @@ def forecast_reconciled(
         proportions use ``df`` as history (seasonal naive residuals, lag ``season``).
     models, level, freq, **forecast_kwargs
         Passed to ``forecast_fn`` (default :func:`salesplan.forecast.forecast`).
-        ``level`` gives intervals of the base forecasts only.
     season : int, optional
         Season length for the residuals; default from ``freq`` (12 for months).
+    samples_fn : callable, optional
+        With ``level``: ``samples_fn(df, h, model=..., n_samples=..., seed=...,
+        freq=..., id_col=..., time_col=..., target_col=...)`` returning sample
+        paths of every node (default :func:`salesplan.forecast.sample_paths`
+        when ``forecast_fn`` is the default, else none). The reconciled
+        intervals come from these paths, reordered by the residual copula and
+        reconciled (see :func:`reconcile`); without paths, only the base
+        forecasts get intervals.
+    n_samples, seed : int
+        Paths per node and their seed.
 
     Returns
     -------
     DataFrame
         The base forecasts (``id_col``, ``time_col``, one column per model and
-        their intervals) plus a column ``<model>/<method>`` per model and method.
+        their intervals) plus, per model and method, ``<model>/<method>`` and,
+        with sample paths, ``<model>/<method>-lo-<level>`` and ``-hi-<level>``.
     """
     from salesplan.forecast.backtest import _infer_freq, season_length
 
     if forecast_fn is None:
         from salesplan.forecast.core import forecast as forecast_fn
+        from salesplan.forecast.core import sample_paths
+
+        samples_fn = samples_fn or sample_paths
+    levels = check_levels(level)
     if isinstance(methods, str):
         methods = [methods]
     for m in methods:
@@ -1113,13 +1130,33 @@ def forecast_reconciled(
     base = forecast_fn(df, h, models=models, level=level, freq=freq, id_col=id_col, time_col=time_col,
                        target_col=target_col, **forecast_kwargs)
     cols = _pick_models(base, None, skip={id_col, time_col, target_col, "cutoff", "sample"})
+    samples = None
+    if levels and samples_fn is not None:
+        parts = []
+        for c in cols:
+            paths = samples_fn(df, h, model=c, n_samples=n_samples, seed=seed, freq=freq, id_col=id_col,
+                               time_col=time_col, target_col=target_col)
+            parts.append(paths.assign(model=c))
+        samples = pd.concat(parts, ignore_index=True)
     out = base
     for m in methods:
-        rec = reconcile(base, S, method=m, history=df, models=cols, season=season,
+        rec = reconcile(base, S, method=m, history=df, models=cols, season=season, samples=samples,
+                        level=levels if samples is not None else None, seed=seed,
                         id_col=id_col, time_col=time_col, target_col=target_col)
-        rec = rec.rename(columns={c: f"{c}/{m}" for c in cols})
+        rec = rec.rename(columns={c: _suffix_model(c, cols).replace("@", f"/{m}") for c in rec.columns
+                                  if c not in (id_col, time_col)})
         out = out.merge(rec, on=[id_col, time_col], how="left", sort=False)
     return out
+
+
+def _suffix_model(col: str, models: list[str]) -> str:
+    """``"auto"`` -> ``"auto@"``, ``"auto-lo-80"`` -> ``"auto@-lo-80"`` (``@`` marks where the method goes)."""
+    for mdl in sorted(models, key=len, reverse=True):
+        if col == mdl:
+            return f"{mdl}@"
+        if col.startswith(f"{mdl}-lo-") or col.startswith(f"{mdl}-hi-"):
+            return f"{mdl}@{col[len(mdl):]}"
+    return col
 
 
 def tags_frame(tags: dict[str, Sequence[str]], *, id_col: str = "unique_id") -> pd.DataFrame:
