@@ -545,6 +545,20 @@ def test_smart_check_verdicts(tx, reps, rng):
         smart_check(targets, tx, stretch=0.9, sandbag=0.5)
 
 
+def test_smart_check_a_failed_forecast_is_a_verdict_not_a_crash(tx, monkeypatch):
+    import salesplan.targets.smart as smart_mod
+
+    def broken(*args, **kwargs):
+        raise SalesplanError("series 'all' is too short")
+
+    monkeypatch.setattr(smart_mod, "forecast_distribution", broken)
+    t = Target("revenue", 1.0, "2026-01-01", "2026-12-31", strategy="x")
+    c = smart_check([t], tx).set_index("letter")
+    assert c.loc["A", "verdict"] == "fail"
+    assert "forecast could not be computed (SalesplanError: series 'all' is too short)" in c.loc["A", "reason"]
+    assert c.loc[["S", "M", "R", "T"], "verdict"].tolist() == ["pass"] * 4
+
+
 def test_targets_frame_round_trip():
     ts = [Target("revenue", 100.0, "2026-01-01", "2026-12-31", level="rep", key="r1", owner="ann",
                  strategy="grow", baseline=90.0),

@@ -171,6 +171,10 @@ def _row(t, letter, verdict, reason, value=np.nan):
             "verdict": verdict, "reason": reason, "value": value}
 
 
+class _ForecastFailed(Exception):
+    pass
+
+
 class SmartCheck:
     """The SMART check, fitted once on the data so that re-checking is cheap.
 
@@ -222,7 +226,8 @@ class SmartCheck:
         self.last_month_ = self.data_end_ + pd.DateOffset(months=self.horizon)
         self._tx, self._reps, self._customers, self._opps = transactions, reps, customers, opportunities
         self.panels_: dict[tuple[str, str], pd.DataFrame | Exception] = dict(panels or {})
-        self.samples_ = {k: check_samples(v) for k, v in (samples or {}).items()}
+        self.samples_: dict[tuple[str, str], pd.DataFrame | Exception] = {
+            k: check_samples(v) for k, v in (samples or {}).items()}
         self.sources_: dict[tuple[str, str], str] = {k: "given" for k in self.samples_}
         self._keys: dict[tuple[str, str], set[str]] = {}
         self._totals: dict[tuple, np.ndarray | None] = {}
@@ -258,9 +263,14 @@ class SmartCheck:
                 warnings.simplefilter("ignore", SalesplanWarning)
                 h = ((self.last_month_.year - self.data_end_.year) * 12
                      + self.last_month_.month - self.data_end_.month)
-                self.samples_[combo], self.sources_[combo] = forecast_distribution(
-                    self._panel(combo), h, n_samples=self.n_samples, seed=self.seed, model=self.model)
+                try:
+                    self.samples_[combo], self.sources_[combo] = forecast_distribution(
+                        self._panel(combo), h, n_samples=self.n_samples, seed=self.seed, model=self.model)
+                except Exception as exc:  # noqa: BLE001 - one failed forecast must not hide the other letters
+                    self.samples_[combo] = exc
         d = self.samples_[combo]
+        if isinstance(d, Exception):
+            raise _ForecastFailed(f"the forecast could not be computed ({type(d).__name__}: {d})")
         mine = d[(d["unique_id"] == key) & d["ds"].isin(future)]
         if mine["ds"].nunique() < len(future):
             self._totals[cache] = None
@@ -369,8 +379,15 @@ class SmartCheck:
         elif not t_ok:
             out["A"] = _row(t, "A", "fail", "cannot be assessed: the period is not inside the forecast horizon.")
         else:
-            tot = self._period_totals(combo, key, months)
-            if tot is None:
+            try:
+                tot = self._period_totals(combo, key, months)
+            except _ForecastFailed as exc:
+                tot, failed = None, str(exc)
+            else:
+                failed = ""
+            if failed:
+                out["A"] = _row(t, "A", "fail", f"cannot be assessed: {failed}.")
+            elif tot is None:
                 out["A"] = _row(t, "A", "fail", f"the forecast for {t.key!r} does not cover the period "
                                 f"{months[0]:%Y-%m}..{months[-1]:%Y-%m}.")
             else:
