@@ -128,10 +128,12 @@ def largest_remainder(values: Any, total: float | None = None, *, decimals: int 
         return v.copy()
     scale = 10.0 ** decimals
     scaled = v2 * scale
-    floors = np.floor(scaled + 1e-9)
+    # Below a millionth of the last place a difference is float noise, not money.
+    eps = 1e-6
+    floors = np.floor(scaled + eps)
     rem = scaled - floors
     target = t * scale
-    need = np.floor(target - floors.sum(axis=1) + 1e-9)
+    need = np.floor(target - floors.sum(axis=1) + eps)
     leftover = target - floors.sum(axis=1) - need
     need = np.clip(need, 0, v2.shape[1]).astype(int)
     order = np.argsort(-rem, axis=1, kind="stable")
@@ -141,7 +143,7 @@ def largest_remainder(values: Any, total: float | None = None, *, decimals: int 
     out = floors + (ranks < need[:, None])
     # Whatever is not a whole unit of the last place goes to the next in line.
     nxt = order[np.arange(v2.shape[0]), np.minimum(need, v2.shape[1] - 1)]
-    out[np.arange(v2.shape[0]), nxt] += np.where(np.abs(leftover) > 1e-9, leftover, 0.0)
+    out[np.arange(v2.shape[0]), nxt] += np.where(np.abs(leftover) > eps, leftover, 0.0)
     out = out / scale
     return out[0] if one_d else out
 
