@@ -12,10 +12,11 @@ interactive latency of salesplan with every model at once (with intervals).
 
 statsforecast pins pandas < 3, so it runs in its own virtualenv (default
 ``.venv-statsforecast``; create it with ``python3.11 -m venv .venv-statsforecast &&
-.venv-statsforecast/bin/pip install statsforecast``) as a subprocess. Its numba
-JIT compile time is reported separately: a warm-up fit on a tiny panel is
-timed first ("compile"), then the full run ("warm"); "cold" = compile + warm is
-what a first call in a fresh process costs.
+.venv-statsforecast/bin/pip install statsforecast``) as a subprocess. Its
+first-call cost is reported separately: a warm-up fit on a tiny panel is timed
+first ("compile": numba JIT in statsforecast < 2; 2.x ships compiled C++, so
+it is only first-call overhead there), then the full run ("warm"); "cold" =
+compile + warm is what a first call in a fresh process costs.
 
 Usage::
 
@@ -139,8 +140,12 @@ def run_statsforecast(sf_python, train, h, n_jobs):
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "train.parquet", Path(tmp) / "fc.parquet"
         train.to_parquet(src)
+        # a fresh numba cache: statsforecast < 2 JIT-compiles with numba and
+        # caches on disk, so without this "compile" would only load the cache
+        # (statsforecast 2.x ships compiled C++ and has no JIT step at all)
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(Path(tmp) / "numba-cache"))
         res = subprocess.run([sf_python, "-c", SF_SCRIPT, str(src), str(h), str(n_jobs), str(out)],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True, check=True, env=env)
         t = json.loads(res.stdout.strip().splitlines()[-1])
         fc = pd.read_parquet(out)
     t["cold"] = t["compile"] + t["warm"]

@@ -310,3 +310,32 @@ def test_arima_can_refit_by_exact_likelihood_with_statsmodels(rng):
     np.testing.assert_allclose(exact, css, rtol=0.05)
     with pytest.raises(SalesplanError, match="method must be 'css' or 'statsmodels'"):
         ARIMA(method="exact").fit(df)
+
+
+# --- invariants ------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=st.lists(st.floats(1.0, 1e4, allow_nan=False), min_size=6, max_size=40),
+    h=st.integers(1, 14),
+    seed=st.integers(0, 2**16),
+)
+def test_intervals_nest_and_row_order_does_not_matter(values, h, seed):
+    df = pd.concat([frame(values, "a"), frame(values[::-1], "b")], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SalesplanDataWarning)
+        fc = forecast(df, h, models=["naive", "theta", "snaive"], level=[80, 95])
+        shuffled = forecast(df.sample(frac=1.0, random_state=seed), h, models=["naive", "theta", "snaive"],
+                            level=[80, 95])
+    assert len(fc) == 2 * h
+    for name in ["naive", "theta", "snaive"]:
+        assert (fc[f"{name}-lo-95"] <= fc[f"{name}-lo-80"] + 1e-9).all()
+        assert (fc[f"{name}-lo-80"] <= fc[name] + 1e-9).all() and (fc[name] <= fc[f"{name}-hi-80"] + 1e-9).all()
+        assert (fc[f"{name}-hi-80"] <= fc[f"{name}-hi-95"] + 1e-9).all()
+    key = ["unique_id", "ds"]
+    pdt.assert_frame_equal(fc.sort_values(key).reset_index(drop=True),
+                           shuffled.sort_values(key).reset_index(drop=True))

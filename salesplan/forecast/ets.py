@@ -12,7 +12,10 @@ is off by default in R's ``forecast::ets`` too); additive-error models with
 multiplicative season are excluded as numerically unstable, as in R.
 
 Point forecasts of the ``A`` and ``M`` error versions share one recursion
-(they differ in the likelihood only), which keeps the code a single loop.
+(they differ in the likelihood only), so each trend/season shape is fitted
+once and both likelihoods are scored at the optimum. Smoothing parameters
+and the level/trend start values are optimised by Nelder-Mead; all initial
+states are then refined by Gauss-Newton (see :func:`fit_ets`).
 """
 
 from __future__ import annotations
@@ -355,6 +358,15 @@ def fit_ets(
         series: far fewer vectorised calls). ``"auto"`` picks by batch size;
         pass one explicitly when results must not depend on how a panel is
         chunked.
+    refine : bool
+        After the first optimisation, fit the initial states (level, trend
+        and the ``m`` seasonal states, heuristic until then) by Gauss-Newton
+        steps, then re-polish the smoothing parameters. It costs about one
+        more optimisation pass and matters on short seasonal series, where
+        noisy start values make seasonal forms lose the AICc comparison.
+    lockstep : bool
+        Advance the Nelder-Mead searches of all forms together, one mixed
+        recursion per step (fewer, larger numpy calls).
     """
     Y = np.asarray(Y, dtype=float)
     n = np.asarray(n, dtype=int)
