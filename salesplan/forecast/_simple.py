@@ -29,12 +29,15 @@ def future_index(idx: np.ndarray, n: np.ndarray, h: int) -> np.ndarray:
     return np.take_along_axis(idx, pos, axis=1)
 
 
-def deseasonalise(Y: np.ndarray, n: np.ndarray, m: int, *, test: bool = True):
+def deseasonalise(Y: np.ndarray, n: np.ndarray, m: int, *, test: bool = True,
+                  also: np.ndarray | None = None):
     """Classical multiplicative decomposition where the 90% seasonality test says so.
 
-    Returns the seasonally adjusted panel, the indices ``(B, m)`` (ones for
-    series judged non-seasonal, non-positive or too short) and the boolean
-    ``seasonal`` flag per series.
+    ``also`` marks further series to treat as seasonal (e.g. those for which
+    an information criterion preferred a seasonal model). Returns the
+    seasonally adjusted panel, the indices ``(B, m)`` (ones for series judged
+    non-seasonal, non-positive or too short) and the boolean ``seasonal``
+    flag per series.
     """
     B, T = Y.shape
     if m <= 1:
@@ -42,7 +45,10 @@ def deseasonalise(Y: np.ndarray, n: np.ndarray, m: int, *, test: bool = True):
     positive = np.nanmin(np.where(np.isnan(Y), np.inf, Y), axis=1) > 0
     seasonal = positive & (n >= 2 * m)
     if test:
-        seasonal &= seasonality_test(Y, n, m)
+        passed = seasonality_test(Y, n, m)
+        if also is not None:
+            passed = passed | np.asarray(also, dtype=bool)
+        seasonal &= passed
     idx = np.ones((B, m))
     if seasonal.any():
         idx[seasonal] = classical_seasonal_index(Y[seasonal], n[seasonal], m, multiplicative=True)
