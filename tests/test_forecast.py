@@ -295,10 +295,20 @@ def test_model_classes_fit_predict_summary(rng):
 
 
 def test_processes_engine_gives_the_same_result_as_local(rng):
+    # "auto" has simulated intervals: random streams are keyed by series id,
+    # so chunking the panel over processes changes nothing
     df = pd.concat([frame(100 + np.cumsum(rng.normal(size=36)), f"s{i}") for i in range(4)])
-    local = forecast(df, 3, models="theta")
-    procs = forecast(df, 3, models="theta", engine="processes", n_jobs=2, progress=False)
+    local = forecast(df, 3, models=["theta", "auto"])
+    procs = forecast(df, 3, models=["theta", "auto"], engine="processes", n_jobs=2, progress=False)
     pdt.assert_frame_equal(local, procs)
+
+
+def test_a_series_paths_do_not_depend_on_the_rest_of_the_panel(rng):
+    df = pd.concat([frame(100 + np.cumsum(rng.normal(size=36)), f"s{i}") for i in range(3)])
+    alone = sample_paths(df[df["unique_id"] == "s1"], 4, model="ets", n_samples=20, seed=3)
+    together = sample_paths(df, 4, model="ets", n_samples=20, seed=3)
+    together = together[together["unique_id"] == "s1"].reset_index(drop=True)
+    pdt.assert_frame_equal(alone, together)
 
 
 def test_arima_can_refit_by_exact_likelihood_with_statsmodels(rng):

@@ -14,6 +14,7 @@ empirical quantiles of ``sample()`` match ``predict()``'s intervals.
 from __future__ import annotations
 
 import warnings
+import zlib
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,37 @@ __all__ = [
 _INTERVAL_SAMPLES = 2000
 #: ... at most this many simulated values in all (paths x series x horizon)
 _INTERVAL_BUDGET = 3e7
+
+
+class _Streams:
+    """Random numbers drawn per series, from a stream keyed by (seed, series id).
+
+    Drop-in for ``Generator.standard_normal`` when the first axis is the
+    series: a series' simulated paths then depend only on the seed and its
+    own id, never on which other series share the panel or the chunk (so
+    local, process and Dask runs agree exactly).
+    """
+
+    def __init__(self, ids, seed, _gens=None):
+        self.ids = np.asarray(ids, dtype=object)
+        self.seed = seed
+        self._gens = _gens if _gens is not None else [
+            np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(str(i).encode())]) for i in self.ids
+        ]
+
+    def subset(self, mask: np.ndarray) -> "_Streams":
+        return _Streams(self.ids[mask], self.seed, [g for g, k in zip(self._gens, mask) if k])
+
+    def derive(self, j: int) -> "_Streams":
+        """Independent streams for member ``j`` of a combination."""
+        return _Streams(self.ids, (int(self.seed) * 7919 + 104729 * (j + 1)) & 0xFFFFFFFF)
+
+    def standard_normal(self, shape) -> np.ndarray:
+        if shape[0] != len(self._gens):
+            raise ValueError(f"asked for {shape[0]} series, have streams for {len(self._gens)}")
+        if not self._gens:
+            return np.zeros(shape)
+        return np.stack([g.standard_normal(shape[1:]) for g in self._gens])
 
 
 def _z(level: float) -> float:
@@ -113,7 +145,7 @@ class _Model:
         h = _check_h(h)
         n_samples = check_positive_int(n_samples, name="n_samples")
         self._check_fitted()
-        paths = self.path_array(h, n_samples, np.random.default_rng(seed))
+        paths = self.path_array(h, n_samples, _Streams(self.panel_.ids, seed))
         B = paths.shape[0]
         dates = self.panel_.future_dates(h)
         id_col, time_col = self._cols
@@ -170,8 +202,10 @@ class _Model:
     def forecast_array(self, h: int) -> np.ndarray:
         return self._merge(lambda mdl: mdl._mean(h), lambda fb: fb.forecast_array(h))
 
-    def path_array(self, h: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
-        return self._merge(lambda mdl: mdl._paths(h, n_samples, rng), lambda fb: fb.path_array(h, n_samples, rng))
+    def path_array(self, h: int, n_samples: int, rng: "_Streams") -> np.ndarray:
+        fb = self.fallback_
+        return self._merge(lambda mdl: mdl._paths(h, n_samples, rng.subset(~fb)),
+                           lambda m: m.path_array(h, n_samples, rng.subset(fb)))
 
     def interval_arrays(self, h: int, levels: list) -> dict:
         main = self._intervals(h, levels) if (~self.fallback_).any() else None
@@ -207,7 +241,7 @@ class _Model:
         B = int(np.sum(~self.fallback_))
         # fewer paths per series on big panels keeps memory bounded
         n = int(np.clip(_INTERVAL_BUDGET / max(B * h, 1), 300, _INTERVAL_SAMPLES))
-        paths = self._paths(h, n, np.random.default_rng(12345))
+        paths = self._paths(h, n, _Streams(self._sub().ids, 12345))
         out = {}
         for lv in levels:
             q = (100 - lv) / 200.0
@@ -701,7 +735,7 @@ class Ensemble(_Model):
             idx = np.arange(j, n_samples, k)
             if idx.size == 0:
                 continue
-            p = mdl.path_array(h, idx.size, rng)
+            p = mdl.path_array(h, idx.size, rng.derive(j))
             out[:, idx, :] = mean[:, None, :] + (p - mdl.forecast_array(h)[:, None, :])
         return out
 
@@ -812,7 +846,8 @@ class AutoForecast(Ensemble):
         comb = super()._paths(h, n_samples, rng)
         if self.select != "cv":
             return comb
-        return self._select([mdl.path_array(h, n_samples, rng) for mdl in self.models_], comb)
+        return self._select([mdl.path_array(h, n_samples, rng.derive(100 + j))
+                             for j, mdl in enumerate(self.models_)], comb)
 
     def _params(self):
         names = [m if isinstance(m, str) else m.name for m in self.members] + ["median"]
