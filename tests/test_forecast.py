@@ -164,7 +164,7 @@ def test_cross_validated_selection_picks_per_series(rng):
     ])
     mdl = AutoForecast(select="cv").fit(df)
     summ = mdl.summary()
-    assert set(summ["choice"]) <= {"ets", "theta", "median"}
+    assert set(summ["choice"]) <= {"ets", "theta", "combined"}
     fc = mdl.predict(12)
     assert fc["auto"].notna().all() and list(fc.columns[:3]) == ["unique_id", "ds", "auto"]
 
