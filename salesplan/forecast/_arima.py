@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from salesplan.forecast._decompose import seasonality_test
-from salesplan.forecast._nelder_mead import nelder_mead_steps, population_search, run_lockstep
+from salesplan.forecast._nelder_mead import nelder_mead_steps, population_search_many, run_lockstep
 
 __all__ = ["SEASONAL_ORDERS", "NONSEASONAL_ORDERS", "ARIMAFit", "fit_arima", "arima_forecast", "arima_simulate"]
 
@@ -98,13 +98,6 @@ def _css(Zr, Vr, A, M, const, start, final=False):
     return css, cnt, E
 
 
-def _obj_rows(pr, x, rows):
-    A, Mp, phi1 = _polys(x, pr["key"][1], pr["diff"], pr["mm"])
-    css, cnt, _ = _css(pr["ZT"][:, rows], pr["VT_res"][:, rows], A, Mp, phi1 * pr["mu"][rows], pr["start"])
-    with np.errstate(all="ignore"):
-        return cnt * np.log(css / cnt)
-
-
 def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, optimizer: str = "auto") -> ARIMAFit:
     """Fit the candidate seasonal ARIMA orders to every series and keep the best by AICc."""
     Y = np.asarray(Y, float)
@@ -146,35 +139,34 @@ def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, opti
                 problems.append(dict(key=(is_seas, orders), sel=sel, diff=diff, mm=mm, ZT=ZT,
                                      VT_res=VT_res, mu=mu, start=L, npar=npar))
 
-    solutions = []
-    if optimizer == "population" or (optimizer == "auto" and B <= 30):
-        for pr in problems:
-            x0 = np.zeros((pr["sel"].size, pr["npar"])) + 0.1
-            solutions.append(population_search(lambda x, r, pr=pr: _obj_rows(pr, x, r), x0, 1.5, n_pop=48, n_rounds=10)[0])
+    def evaluate_all(requests, keys):
+        # one conditional-sum-of-squares pass over every pending (series,
+        # order) row, padded to the longest polynomials
+        parts = []
+        for (x, r), i in zip(requests, keys):
+            pr = problems[i]
+            A, Mp, phi1 = _polys(x, pr["key"][1], pr["diff"], pr["mm"])
+            parts.append((pr["ZT"][:, r], pr["VT_res"][:, r], A, Mp, phi1 * pr["mu"][r]))
+        LA = max(p_[2].shape[1] for p_ in parts)
+        LM = max(p_[3].shape[1] for p_ in parts)
+        Zc = np.concatenate([p_[0] for p_ in parts], axis=1)
+        Vc = np.concatenate([p_[1] for p_ in parts], axis=1)
+        Ac = np.concatenate([np.pad(p_[2], ((0, 0), (0, LA - p_[2].shape[1]))) for p_ in parts])
+        Mc = np.concatenate([np.pad(p_[3], ((0, 0), (0, LM - p_[3].shape[1]))) for p_ in parts])
+        cc = np.concatenate([p_[4] for p_ in parts])
+        css, cnt, _ = _css(Zc, Vc, Ac, Mc, cc, 1)
+        with np.errstate(all="ignore"):
+            vals = cnt * np.log(css / cnt)
+        return np.split(vals, np.cumsum([p_[0].shape[1] for p_ in parts])[:-1])
+
+    starts = [np.zeros((pr["sel"].size, pr["npar"])) + 0.1 for pr in problems]
+    if not problems:
+        solutions = []
+    elif optimizer == "population" or (optimizer == "auto" and B <= 30):
+        solutions = population_search_many([(x0, 1.5) for x0 in starts], evaluate_all, n_pop=48, n_rounds=10)
     else:
-        # all orders advance together: one conditional-sum-of-squares pass per
-        # step over every (series, order) row, padded to the longest polynomials
-        gens = [nelder_mead_steps(np.zeros((pr["sel"].size, pr["npar"])) + 0.1, 0.5, max_iter=max_iter,
-                                  ftol=1e-5, xtol=1e-3) for pr in problems]
-
-        def evaluate_all(requests, keys):
-            parts = []
-            for (x, r), i in zip(requests, keys):
-                pr = problems[i]
-                A, Mp, phi1 = _polys(x, pr["key"][1], pr["diff"], pr["mm"])
-                parts.append((pr["ZT"][:, r], pr["VT_res"][:, r], A, Mp, phi1 * pr["mu"][r]))
-            LA = max(p_[2].shape[1] for p_ in parts)
-            LM = max(p_[3].shape[1] for p_ in parts)
-            Zc = np.concatenate([p_[0] for p_ in parts], axis=1)
-            Vc = np.concatenate([p_[1] for p_ in parts], axis=1)
-            Ac = np.concatenate([np.pad(p_[2], ((0, 0), (0, LA - p_[2].shape[1]))) for p_ in parts])
-            Mc = np.concatenate([np.pad(p_[3], ((0, 0), (0, LM - p_[3].shape[1]))) for p_ in parts])
-            cc = np.concatenate([p_[4] for p_ in parts])
-            css, cnt, _ = _css(Zc, Vc, Ac, Mc, cc, 1)
-            with np.errstate(all="ignore"):
-                vals = cnt * np.log(css / cnt)
-            return np.split(vals, np.cumsum([p_[0].shape[1] for p_ in parts])[:-1])
-
+        # all orders advance together (see run_lockstep)
+        gens = [nelder_mead_steps(x0, 0.5, max_iter=max_iter, ftol=1e-5, xtol=1e-3) for x0 in starts]
         solutions = [x for x, _ in run_lockstep(gens, evaluate_all)]
 
     for pr, xb in zip(problems, solutions):

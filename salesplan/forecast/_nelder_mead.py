@@ -237,3 +237,45 @@ def population_search(
         fbest[better] = fj[better]
         rad *= shrink
     return best, fbest
+
+
+def population_search_many(problems, evaluate_all, *, n_pop: int = 96, n_rounds: int = 12,
+                           shrink: float = 0.65, seed: int = 0) -> list[np.ndarray]:
+    """:func:`population_search` for several problems at once, one call per round.
+
+    ``problems`` is a list of ``(x0, radius)``; ``evaluate_all(requests, keys)``
+    is called like :func:`run_lockstep`'s, with every problem in every call.
+    Returns the best point per row, per problem. Same shared-design property:
+    a row's result depends only on its own objective.
+    """
+    rng = np.random.default_rng(seed)
+    states = []
+    for x0, radius in problems:
+        x0 = np.asarray(x0, dtype=float)
+        B, d = x0.shape
+        states.append(dict(best=x0.copy(), rad=np.broadcast_to(np.asarray(radius, float), (B, d)).copy(),
+                           rows=np.arange(B), design=None))
+    keys = list(range(len(problems)))
+    first = evaluate_all([(st["best"], st["rows"]) for st in states], keys)
+    for st, f in zip(states, first):
+        st["f"] = np.where(np.isfinite(f), f, np.inf)
+    dmax = max((st["best"].shape[1] for st in states), default=0)
+    design = rng.uniform(-1.0, 1.0, (n_rounds, n_pop, max(dmax, 1)))
+    for r in range(n_rounds):
+        reqs = []
+        for st in states:
+            B, d = st["best"].shape
+            cand = st["best"][:, None, :] + st["rad"][:, None, :] * design[r][None, :, :d]
+            st["cand"] = cand
+            reqs.append((cand.reshape(-1, d), np.repeat(st["rows"], n_pop)))
+        vals = evaluate_all(reqs, keys)
+        for st, f in zip(states, vals):
+            B = st["best"].shape[0]
+            f = np.where(np.isfinite(f), f, np.inf).reshape(B, n_pop)
+            j = np.argmin(f, axis=1)
+            fj = f[st["rows"], j]
+            better = fj < st["f"]
+            st["best"][better] = st["cand"][st["rows"][better], j[better]]
+            st["f"][better] = fj[better]
+            st["rad"] *= shrink
+    return [st["best"] for st in states]

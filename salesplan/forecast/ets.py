@@ -450,7 +450,9 @@ def fit_ets(
             radius[:, 5] *= trend
             radius[:, 2] *= season > 0
             radius[:, 3] *= damped
-            U[:] = population_search(lambda x, r: _run(x, r, E, YT, VT, mm), U, radius)[0]
+            # the polish after the initial-state refinement starts close: fewer rounds
+            rounds = 12 if spread >= 1.0 else 7
+            U[:] = population_search(lambda x, r: _run(x, r, E, YT, VT, mm), U, radius, n_rounds=rounds)[0]
         elif lockstep:
             # every form's Nelder-Mead advances together: one mixed recursion
             # per step for all rows, so numpy's per-call overhead is paid once
