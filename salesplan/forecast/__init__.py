@@ -21,7 +21,8 @@ against the best published 13.85 (Theta) and Naive2's 16.91; ``"ensemble"``
 
 Backtesting and hierarchical reconciliation live in
 :mod:`salesplan.forecast.backtest` and :mod:`salesplan.forecast.hierarchy`;
-their main functions are re-exported here when those modules are present.
+their helper functions (``backtest_summary``, ``reconcile``, ...) are
+re-exported here, lazily, when those modules are present.
 """
 
 from __future__ import annotations
@@ -66,9 +67,11 @@ __all__ = [
 ]
 
 # Colleagues' functions, imported on first use so that this package stays
-# importable while their modules are missing or broken.
+# importable while their modules are missing or broken. ``backtest`` itself is
+# not re-exported: the name is taken by the submodule, which Python binds on
+# this package as soon as anything imports it (use
+# ``from salesplan.forecast.backtest import backtest``).
 _LAZY = {
-    "backtest": "salesplan.forecast.backtest",
     "backtest_summary": "salesplan.forecast.backtest",
     "baseline_forecasts": "salesplan.forecast.backtest",
     "reconcile": "salesplan.forecast.hierarchy",
