@@ -269,13 +269,6 @@ def test_forecast_points_on_dask_equal_the_local_forecast(rng, dask_client):
     assert len(local) == 4 * 6 and local["auto"].notna().all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="forecast() simulates the 'auto' intervals with one seeded generator per chunk, so "
-    "the draws (and the intervals) change with the chunking, which differs between the local "
-    "whole-panel run and engine=client (core.py/models.py; fix: per-series random streams). "
-    "Remove this mark once fixed.",
-)
 def test_forecast_with_intervals_on_dask_equals_the_local_forecast(rng, dask_client):
     forecast = _package_forecast()
     panel = _seasonal_panel(rng)
