@@ -57,9 +57,20 @@ test: install-test
 	mkdir -p $(STATE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install-test
-	$(BIN)/pip install --quiet -r requirements-bench.lock
-	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+# The alternatives we compare with live in venvs of their own: lifetimes needs
+# numpy<2/pandas<2.2 and statsforecast pins pandas<3, which our package does not.
+.venv-bench/.installed: benchmarks/requirements-lifetimes.lock
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet -r $<
+	touch $@
+
+.venv-statsforecast/.installed: benchmarks/requirements-statsforecast.lock
+	$(PYTHON) -m venv .venv-statsforecast
+	.venv-statsforecast/bin/pip install --quiet -r $<
+	touch $@
+
+bench: install-test .venv-bench/.installed .venv-statsforecast/.installed
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 demo-data: install
 	$(BIN)/python -m salesplan.datasets --out data/demo
