@@ -8,7 +8,9 @@ Side by side in one run, on the same series:
 with one process and with two, reporting wall time, series per second and
 accuracy (MASE against the in-sample seasonal naive, and M3 sMAPE). Both sides
 compute point forecasts only (no intervals). Also the single-series
-interactive latency of salesplan with every model at once (with intervals).
+interactive latency of salesplan with every shipped model at once (with
+intervals): the median over 24 series, on 48-month synthetic series and on
+the M3 series of 100-126 months.
 
 statsforecast pins pandas < 3, so it runs in its own virtualenv (default
 ``.venv-statsforecast``; create it with ``python3.11 -m venv .venv-statsforecast &&
@@ -23,7 +25,7 @@ Usage::
     .venv/bin/python benchmarks/bench_forecast.py [--only m3|synthetic] [--jobs 1 2]
         [--sf-python .venv-statsforecast/bin/python] [--no-statsforecast]
     .venv/bin/python benchmarks/bench_forecast.py --m3-models   # per-model M3 table
-    .venv/bin/python benchmarks/bench_forecast.py --latency     # one series, all models
+    .venv/bin/python benchmarks/bench_forecast.py --latency     # one series, all shipped models
 """
 
 from __future__ import annotations
@@ -152,19 +154,38 @@ def run_statsforecast(sf_python, train, h, n_jobs):
     return fc, t
 
 
-def latency(train, n=15):
-    ids = train["unique_id"].unique()[:: max(1, train["unique_id"].nunique() // n)][:n]
-    models = ["auto", "ets", "damped", "theta", "arima", "naive", "snaive", "naive2", "sba"]
-    out = []
+#: the shipped models, all at once, as an interactive session asks for them
+LATENCY_MODELS = ["auto", "ensemble", "ets", "damped", "theta", "arima", "naive", "snaive", "naive2"]
+
+
+def latency(train, n=24, h=12, min_obs=0):
+    """Wall time of one ``forecast`` call (all shipped models, level=[80, 95]) per series.
+
+    ``n`` series with at least ``min_obs`` observations, evenly spaced over
+    the panel; returns ``{series id: seconds}`` after one warm-up call.
+    """
+    size = train.groupby("unique_id").size()
+    ids = size.index[size >= min_obs].to_numpy()
+    ids = ids[:: max(1, ids.size // n)][:n]
+    out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        forecast(train[train["unique_id"] == ids[0]], 12, models=models)  # import/first-call costs
+        forecast(train[train["unique_id"] == ids[0]], h, models=LATENCY_MODELS, level=[80, 95])  # first-call costs
         for uid in ids:
             one = train[train["unique_id"] == uid]
             t0 = time.perf_counter()
-            forecast(one, 12, models=models)
-            out.append(time.perf_counter() - t0)
-    return float(np.median(out)), float(np.max(out))
+            forecast(one, h, models=LATENCY_MODELS, level=[80, 95])
+            out[uid] = time.perf_counter() - t0
+    return out
+
+
+def latency_report(label, times, n_obs):
+    t = 1000 * np.array(list(times.values()))
+    slow = sorted(times, key=times.get)[-3:][::-1]
+    print(f"{label}: one series ({n_obs}), {len(LATENCY_MODELS)} models with level=[80, 95], {t.size} series: "
+          f"median {np.median(t):.0f} ms, p10 {np.quantile(t, 0.1):.0f}, p90 {np.quantile(t, 0.9):.0f}, "
+          f"max {t.max():.0f} ms; slowest {', '.join(f'{k} {1000 * times[k]:.0f}' for k in slow)} "
+          f"(load average {os.getloadavg()[0]:.1f})")
 
 
 def model_table():
@@ -196,8 +217,10 @@ def main(argv=None):
     if args.m3_models:
         return model_table()
     if args.latency:
-        med, worst = latency(synthetic()[0])
-        print(f"single series, all 9 models: median {1000 * med:.0f} ms (max {1000 * worst:.0f} ms)")
+        latency_report("synthetic", latency(synthetic()[0]), "48 months")
+        if M3.exists():
+            # M3-length series: the longest monthly ones (100-126 months), h = 18
+            latency_report("M3", latency(m3()[0], h=18, min_obs=100), "100-126 months")
         return None
     sf = not args.no_statsforecast and Path(args.sf_python).exists()
     if not sf and not args.no_statsforecast:
@@ -226,8 +249,8 @@ def main(argv=None):
             rows.append(row)
             print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
     if datasets:
-        med, worst = latency(datasets[-1][1]()[0])
-        print(f"single series, all 9 models: median {1000 * med:.0f} ms (max {1000 * worst:.0f} ms)")
+        # the last dataset's train/h are still bound from the loop
+        latency_report(datasets[-1][0], latency(train, h=h), "its own length")
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.round(3).to_string(index=False))

@@ -303,6 +303,24 @@ def test_processes_engine_gives_the_same_result_as_local(rng):
     pdt.assert_frame_equal(local, procs)
 
 
+@pytest.mark.parametrize("n_obs", [30, 60])
+def test_models_asked_together_equal_each_asked_alone(n_obs, rng):
+    # forecast() fits each base model once per call and lets auto/ensemble
+    # reuse those fits (and fits several smoothing problems in one batch);
+    # none of that may change a model's columns
+    t = np.arange(n_obs)
+    df = pd.concat([
+        frame(100 * np.tile(SEASON, 10)[:n_obs] * (1 + 0.01 * t) + rng.normal(0, 2, n_obs), "seasonal"),
+        frame(50 + 0.5 * t + rng.normal(0, 3, n_obs), "trend"),
+        frame(100 + np.tile(SEASON, 10)[:n_obs] * 4 + 0.8 * t + rng.normal(0, 1, n_obs), "weak"),
+    ])
+    names = ["auto", "ensemble", "ets", "damped", "theta", "arima"]
+    together = quiet(forecast, df, 6, models=names, level=[80, 95])
+    for name in names:
+        alone = quiet(forecast, df, 6, models=name, level=[80, 95])
+        pdt.assert_frame_equal(together[alone.columns], alone, check_exact=True)
+
+
 def test_a_series_paths_do_not_depend_on_the_rest_of_the_panel(rng):
     df = pd.concat([frame(100 + np.cumsum(rng.normal(size=36)), f"s{i}") for i in range(3)])
     alone = sample_paths(df[df["unique_id"] == "s1"], 4, model="ets", n_samples=20, seed=3)

@@ -82,19 +82,28 @@ def _css(Zr, Vr, A, M, const, start, final=False):
     ar_lags = [j for j in range(1, A.shape[1]) if np.any(A[:, j] != 0)]
     ma_lags = [j for j in range(1, M.shape[1]) if np.any(M[:, j] != 0)]
     E = np.zeros((T, k))
-    css = np.zeros(k)
-    cnt = np.zeros(k)
-    for t in range(start, T):
-        pred = const.copy()
-        for j in ar_lags:
-            pred -= A[:, j] * Zr[t - j]
-        for j in ma_lags:
-            if t - j >= 0:
-                pred += M[:, j] * E[t - j]
-        e = (Zr[t] - pred) * Vr[t]
-        E[t] = e
-        css += e * e
-        cnt += Vr[t]
+    if start >= T:
+        return np.zeros(k), np.zeros(k), E
+    # the AR part needs no recursion: one whole-column operation per lag
+    # (lags reaching before the start index wrap around, as they always have)
+    steps = np.arange(start, T)
+    pred = np.repeat(const[None, :], steps.size, axis=0)
+    for j in ar_lags:
+        pred -= A[:, j] * Zr[(steps - j) % T]
+    if ma_lags:
+        MT = [(j, np.ascontiguousarray(M[:, j])) for j in ma_lags]
+        for i, t in enumerate(steps):
+            p = pred[i]
+            for j, mj in MT:
+                if t - j >= 0:
+                    p += mj * E[t - j]
+            E[t] = (Zr[t] - p) * Vr[t]
+    else:
+        E[start:] = (Zr[start:] - pred) * Vr[start:]
+    tail = E[start:]
+    # cumsum adds in time order, as the recursion always has (a sum may pair up)
+    css = np.cumsum(tail * tail, axis=0)[-1]
+    cnt = np.cumsum(Vr[start:], axis=0)[-1]
     return css, cnt, E
 
 

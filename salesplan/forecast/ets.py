@@ -162,6 +162,7 @@ def _run(U, rows, E: _Elements, YT, VT, m, *, final=False, n=None, spec=None, bo
     series = E.series[rows]
     Yr = YT[:, series]
     Vr = VT[:, series]
+    all_valid = (Vr > 0).all(axis=1).tolist()
     k = rows.size
     T = YT.shape[0]
     sse = np.zeros(k)
@@ -199,17 +200,20 @@ def _run(U, rows, E: _Elements, YT, VT, m, *, final=False, n=None, spec=None, bo
                     mu = q + si
             else:
                 mu = q
-            eps = (yt - mu) * vt
+            # steps where every row is observed (all of them, for a panel of
+            # equal-length series) skip the masking: same values, fewer calls
+            full = all_valid[t]
+            eps = yt - mu if full else (yt - mu) * vt
             sse += eps * eps
             if any_rel:
                 rel = eps / mu
                 sre += rel * rel
                 # log|mu| summed in batches of products: one log per 8 steps
-                prod *= np.where(vt > 0, np.abs(mu), 1.0)
+                prod *= np.abs(mu) if full else np.where(vt > 0, np.abs(mu), 1.0)
                 if t % 8 == 7:
                     slog += np.log(prod)
                     prod[:] = 1.0
-                np.minimum(mumin, np.where(vt > 0, mu, np.inf), out=mumin)
+                np.minimum(mumin, mu if full else np.where(vt > 0, mu, np.inf), out=mumin)
             if s_season:
                 if mixed and any_mult:
                     ae = eps / np.where(mult, si, one)
@@ -226,8 +230,8 @@ def _run(U, rows, E: _Elements, YT, VT, m, *, final=False, n=None, spec=None, bo
             if s_trend:
                 b = phi * b + beta * ae
             if final:
-                res[t] = np.where(vt > 0, eps, np.nan)
-                fit[t] = np.where(vt > 0, mu, np.nan)
+                res[t] = eps if full else np.where(vt > 0, eps, np.nan)
+                fit[t] = mu if full else np.where(vt > 0, mu, np.nan)
                 if t in ends:
                     ix = ends[t]
                     l_end[ix] = l[ix]

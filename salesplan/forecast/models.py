@@ -242,11 +242,10 @@ class _Model:
         # fewer paths per series on big panels keeps memory bounded
         n = int(np.clip(_INTERVAL_BUDGET / max(B * h, 1), 300, _INTERVAL_SAMPLES))
         paths = self._paths(h, n, _Streams(self._sub().ids, 12345))
-        out = {}
-        for lv in levels:
-            q = (100 - lv) / 200.0
-            out[lv] = (np.quantile(paths, q, axis=1), np.quantile(paths, 1 - q, axis=1))
-        return out
+        # every level's quantiles from one sort of the paths
+        qs = [q for lv in levels for q in ((100 - lv) / 200.0, 1 - (100 - lv) / 200.0)]
+        bands = np.quantile(paths, qs, axis=1)
+        return {lv: (bands[2 * i], bands[2 * i + 1]) for i, lv in enumerate(levels)}
 
     def _params(self) -> dict:
         return {}
@@ -793,6 +792,8 @@ class AutoForecast(Ensemble):
         for m in self.members:
             mdl = make_model(m) if isinstance(m, str) else _copy_settings(m)
             hint = isinstance(mdl, Theta) and ets_seasonal is not None
+            if hint and isinstance(m, str) and same_panel and _hint_adds_nothing(shared.get(m), ets_seasonal):
+                hint = False  # the shared Theta already adjusts every hinted series
             if not hint and isinstance(m, str) and same_panel and m in shared:
                 mdl = shared[m]  # forecast() fitted it on this panel already
             else:
@@ -858,6 +859,18 @@ class AutoForecast(Ensemble):
 
     def summary(self) -> pd.DataFrame:
         return _Model.summary(self)
+
+
+def _hint_adds_nothing(theta: Any, seasonal: np.ndarray) -> bool:
+    """Whether a Theta fit with seasonal hint ``seasonal`` would equal ``theta``'s.
+
+    The hint only ever adds series to the seasonally adjusted ones, so when
+    ``theta`` (fitted without it, on every series) adjusts all hinted series
+    already, refitting with the hint gives the same fit.
+    """
+    if not isinstance(theta, Theta) or theta.fallback_.any():
+        return False
+    return not bool(np.any(seasonal & ~theta.seasonal_))
 
 
 #: model names accepted by ``forecast(models=...)``
