@@ -24,6 +24,8 @@ __all__ = [
     "check_levels",
     "check_positive_int",
     "check_probability",
+    "check_dates",
+    "check_numeric",
 ]
 
 
@@ -146,3 +148,24 @@ def check_probability(value: Any, *, name: str) -> float:
     if not 0.0 <= v <= 1.0:
         raise SalesplanError(f"{name} must be a probability in [0, 1], got {value!r}.")
     return v
+
+
+def check_dates(values: pd.Series, *, name: str) -> pd.Series:
+    """``values`` as naive datetimes; values that are not dates raise, naming rows.
+
+    Missing values stay ``NaT``; a time zone is dropped (local time kept).
+    ``name`` says where the values are in the message, e.g. ``"tx['order_date']"``.
+    """
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values, errors="coerce")
+        bad = parsed.isna() & values.notna()
+        if bad.any():
+            raise SalesplanDataError(
+                f"{name} has {int(bad.sum())} value(s) that are not dates, at "
+                f"{describe_rows(values.index[bad])}: {values[bad].head(3).tolist()!r}. "
+                "Load the file with salesplan.io.load_transactions or fix those cells."
+            )
+        values = parsed
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_localize(None)
+    return values

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan._validation import check_choice, check_columns, check_frame, describe_rows
+from salesplan._validation import check_choice, check_columns, check_dates, check_frame, describe_rows
 from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
 
 __all__ = [
@@ -100,20 +100,7 @@ def _as_list(by: Any) -> list[str]:
 
 def _dates(tx: pd.DataFrame, col: str, *, name: str = "tx") -> pd.Series:
     """``tx[col]`` as naive datetime64[ns]; unparseable values raise, naming rows."""
-    s = tx[col]
-    if not pd.api.types.is_datetime64_any_dtype(s):
-        parsed = pd.to_datetime(s, errors="coerce")
-        bad = parsed.isna() & s.notna()
-        if bad.any():
-            raise SalesplanDataError(
-                f"{name}[{col!r}] has {int(bad.sum())} value(s) that are not dates, at "
-                f"{describe_rows(s.index[bad])}: {s[bad].head(3).tolist()!r}. "
-                "Load the file with salesplan.io.load_transactions or fix those cells."
-            )
-        s = parsed
-    if getattr(s.dt, "tz", None) is not None:
-        s = s.dt.tz_localize(None)
-    return s.astype("datetime64[ns]")
+    return check_dates(tx[col], name=f"{name}[{col!r}]").astype("datetime64[ns]")
 
 
 def _numeric(tx: pd.DataFrame, col: str, *, name: str = "tx") -> pd.Series:

@@ -52,7 +52,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan._validation import check_choice, check_columns, check_frame, check_positive_int, describe_rows
+from salesplan._validation import (
+    check_choice,
+    check_columns,
+    check_dates,
+    check_frame,
+    check_positive_int,
+    describe_rows,
+)
 from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
 
 __all__ = ["RFM_SEGMENT_RULES", "rfm_table", "rfm_scores", "rfm_segments", "rfm_summary"]
@@ -92,18 +99,7 @@ def _codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
 
 def _days(col: pd.Series, name: str) -> np.ndarray:
     """Day numbers (days since 1970-01-01) as int64; NaT becomes INT64 min."""
-    if not pd.api.types.is_datetime64_any_dtype(col):
-        parsed = pd.to_datetime(col, errors="coerce")
-        bad = parsed.isna() & col.notna()
-        if bad.any():
-            raise SalesplanDataError(
-                f"tx[{name!r}] has {int(bad.sum())} value(s) that are not dates, at "
-                f"{describe_rows(col.index[bad])}: {col[bad].head(3).tolist()!r}. "
-                "Load the file with salesplan.io.load_transactions or fix those cells."
-            )
-        col = parsed
-    if getattr(col.dt, "tz", None) is not None:
-        col = col.dt.tz_localize(None)
+    col = check_dates(col, name=f"tx[{name!r}]")
     return col.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").view(np.int64)
 
 
