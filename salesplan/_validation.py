@@ -169,3 +169,18 @@ def check_dates(values: pd.Series, *, name: str) -> pd.Series:
     if getattr(values.dt, "tz", None) is not None:
         values = values.dt.tz_localize(None)
     return values
+
+
+def check_numeric(
+    values: pd.Series,
+    *,
+    name: str,
+    hint: str = "Load the file with salesplan.io.load_transactions.",
+) -> pd.Series:
+    """Check that ``values`` has a numeric (not boolean) dtype; ``name`` as in :func:`check_dates`."""
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise SalesplanDataError(
+            f"{name} must be numeric, got dtype {values.dtype} (first values "
+            f"{values.head(3).tolist()!r}). {hint}"
+        )
+    return values

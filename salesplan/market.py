@@ -33,7 +33,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan._validation import check_choice, check_columns, check_dates, check_frame, describe_rows
+from salesplan._validation import (
+    check_choice,
+    check_columns,
+    check_dates,
+    check_frame,
+    check_numeric,
+    describe_rows,
+)
 from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
 
 __all__ = [
@@ -104,14 +111,9 @@ def _dates(tx: pd.DataFrame, col: str, *, name: str = "tx") -> pd.Series:
 
 
 def _numeric(tx: pd.DataFrame, col: str, *, name: str = "tx") -> pd.Series:
-    s = tx[col]
-    if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-        raise SalesplanDataError(
-            f"{name}[{col!r}] must be numeric, got dtype {s.dtype} (first values "
-            f"{s.head(3).tolist()!r}). Load the file with salesplan.io.load_transactions, which "
-            "parses thousands separators and currency symbols."
-        )
-    return s.astype("float64")
+    hint = ("Load the file with salesplan.io.load_transactions, which parses thousands "
+            "separators and currency symbols.")
+    return check_numeric(tx[col], name=f"{name}[{col!r}]", hint=hint).astype("float64")
 
 
 def _period_start(dates: pd.Series, freq: str) -> np.ndarray:

@@ -57,6 +57,7 @@ from salesplan._validation import (
     check_columns,
     check_dates,
     check_frame,
+    check_numeric,
     check_positive_int,
     describe_rows,
 )
@@ -152,12 +153,7 @@ def rfm_table(
     check_choice(monetary, _MONETARY, name="monetary")
     needed = [customer_col, date_col, value_col] + ([order_col] if frequency == "orders" else [])
     check_columns(tx, needed, name="tx")
-    vals_s = tx[value_col]
-    if not pd.api.types.is_numeric_dtype(vals_s) or pd.api.types.is_bool_dtype(vals_s):
-        raise SalesplanDataError(
-            f"tx[{value_col!r}] must be numeric, got dtype {vals_s.dtype} (first values "
-            f"{vals_s.head(3).tolist()!r}). Load the file with salesplan.io.load_transactions."
-        )
+    vals_s = check_numeric(tx[value_col], name=f"tx[{value_col!r}]")
     days = _days(tx[date_col], date_col)
     codes, labels = _codes(tx[customer_col])
     vals = vals_s.to_numpy(dtype="float64", na_value=np.nan)
