@@ -497,6 +497,22 @@ def _minimize_newton(
     return res.x, float(res.fun), int(res.nit), converged, str(res.message)
 
 
+def _check_optimiser(model: str, fun: float, converged: bool, message: str) -> None:
+    """Raise when the optimiser failed, warn when it stopped short (called from ``fit``)."""
+    if not np.isfinite(fun):
+        raise SalesplanError(
+            f"{model} fit failed: the optimiser stopped with {message!r}. "
+            f"Try a small penalizer, e.g. {model}(penalizer=0.001)."
+        )
+    if not converged:
+        warnings.warn(
+            f"{model}: the optimiser stopped before converging ({message}); the "
+            "estimates may be imprecise. A small penalizer often helps.",
+            SalesplanWarning,
+            stacklevel=3,
+        )
+
+
 def _covariance(
     params: np.ndarray, names: list[str], model: str, hess: np.ndarray
 ) -> pd.DataFrame:
@@ -847,18 +863,7 @@ class BetaGeo(_Fitted):
             objective, start, max_iter=max_iter
         )
         params = np.exp(theta)
-        if not np.isfinite(fun):
-            raise SalesplanError(
-                f"BetaGeo fit failed: the optimiser stopped with {message!r}. "
-                "Try a small penalizer, e.g. BetaGeo(penalizer=0.001)."
-            )
-        if not converged:
-            warnings.warn(
-                f"BetaGeo: the optimiser stopped before converging ({message}); the "
-                "estimates may be imprecise. A small penalizer often helps.",
-                SalesplanWarning,
-                stacklevel=2,
-            )
+        _check_optimiser("BetaGeo", fun, converged, message)
         self.params_ = pd.Series(params, index=self._names, name="estimate")
         loglik, _, hess = _bg_loglik(params, data, 2)
         self.loglik_ = loglik
@@ -1123,18 +1128,7 @@ class GammaGamma(_Fitted):
         theta, fun, n_iter, converged, message = _minimize_newton(
             objective, start, max_iter=max_iter
         )
-        if not np.isfinite(fun):
-            raise SalesplanError(
-                f"GammaGamma fit failed: the optimiser stopped with {message!r}. "
-                "Try a small penalizer, e.g. GammaGamma(penalizer=0.001)."
-            )
-        if not converged:
-            warnings.warn(
-                f"GammaGamma: the optimiser stopped before converging ({message}); the "
-                "estimates may be imprecise. A small penalizer often helps.",
-                SalesplanWarning,
-                stacklevel=2,
-            )
+        _check_optimiser("GammaGamma", fun, converged, message)
         params = np.exp(theta)
         self.params_ = pd.Series(params, index=self._names, name="estimate")
         loglik, _, hess = _gg_loglik(params, x, m, consts, 2)
