@@ -748,10 +748,21 @@ def _read_parquet(data, *, name) -> _Raw:
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError...
         raise _data_error(f"{name}: cannot read the Parquet file ({type(exc).__name__}: {exc}). "
                           "Check that it is a complete Parquet file.") from None
+    return _whole_frame(frame, source=name, format="parquet")
+
+
+def _whole_frame(frame: pd.DataFrame, *, source: str, format: str) -> _Raw:
+    """A frame read whole from a columnar source (Parquet, SQL, DuckDB): headers are its column names."""
     headers = list(frame.columns)
     frame = frame.reset_index(drop=True)
     frame.columns = range(frame.shape[1])
-    return _Raw(frame=frame, headers=headers, locate=_Locator("row", first=1), source=name, format="parquet")
+    return _Raw(frame=frame, headers=headers, locate=_Locator("row", first=1), source=source, format=format)
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of an exception's message (drivers add SQL and hints below), else its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _is_duckdb(obj: Any) -> bool:
@@ -815,16 +826,12 @@ def _read_sql(source, *, query, table, name) -> _Raw:
     except SalesplanError:
         raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _data_error(f"{name}: the database query failed: {first}. Check the table name or "
-                          "the SQL in query=.") from None
+        raise _data_error(f"{name}: the database query failed: {_first_line(exc)}. Check the table "
+                          "name or the SQL in query=.") from None
     finally:
         if owned:
             engine.dispose()
-    headers = list(frame.columns)
-    frame.columns = range(frame.shape[1])
-    return _Raw(frame=frame, headers=headers, locate=_Locator("row", first=1),
-                source=f"{name} ({source_desc})", format="sql")
+    return _whole_frame(frame, source=f"{name} ({source_desc})", format="sql")
 
 
 def _read_duckdb(con, *, query, table) -> _Raw:
@@ -841,13 +848,9 @@ def _read_duckdb(con, *, query, table) -> _Raw:
     except SalesplanError:
         raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _data_error(f"DuckDB connection: the query failed: {first}. Check the table name or "
-                          "the SQL in query=.") from None
-    headers = list(frame.columns)
-    frame.columns = range(frame.shape[1])
-    return _Raw(frame=frame, headers=headers, locate=_Locator("row", first=1),
-                source=f"DuckDB ({desc})", format="duckdb")
+        raise _data_error(f"DuckDB connection: the query failed: {_first_line(exc)}. Check the table "
+                          "name or the SQL in query=.") from None
+    return _whole_frame(frame, source=f"DuckDB ({desc})", format="duckdb")
 
 
 # --------------------------------------------------------------------------- mapping
