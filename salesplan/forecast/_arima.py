@@ -28,9 +28,8 @@ def _polymul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise product of polynomials in B given as coefficient arrays (k, La), (k, Lb)."""
     k = a.shape[0]
     out = np.zeros((k, a.shape[1] + b.shape[1] - 1))
-    for j in range(b.shape[1]):
-        if np.any(b[:, j] != 0):
-            out[:, j : j + a.shape[1]] += a * b[:, j : j + 1]
+    for j in np.flatnonzero((b != 0).any(axis=0)):
+        out[:, j : j + a.shape[1]] += a * b[:, j : j + 1]
     return out
 
 
@@ -79,8 +78,8 @@ def _polys(u, orders, diff_poly, m):
 def _css(Zr, Vr, A, M, const, start, final=False):
     """Conditional residuals. Zr, Vr: (T, k) transposed series and validity."""
     T, k = Zr.shape
-    ar_lags = [j for j in range(1, A.shape[1]) if np.any(A[:, j] != 0)]
-    ma_lags = [j for j in range(1, M.shape[1]) if np.any(M[:, j] != 0)]
+    ar_lags = (np.flatnonzero((A[:, 1:] != 0).any(axis=0)) + 1).tolist()
+    ma_lags = (np.flatnonzero((M[:, 1:] != 0).any(axis=0)) + 1).tolist()
     E = np.zeros((T, k))
     if start >= T:
         return np.zeros(k), np.zeros(k), E

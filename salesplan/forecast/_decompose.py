@@ -112,3 +112,18 @@ def classical_seasonal_index(
     else:
         idx = idx - idx.mean(axis=1, keepdims=True)
     return idx
+
+
+def linear_trend(Z: np.ndarray, w: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares line per row through the points where ``w`` is 1.
+
+    ``Z`` (B, T) holds the values (zero where ``w`` is 0), ``t`` (1, T) the
+    time index. Returns the mean time, the mean value and the slope per row
+    (slope 0 for rows with fewer than two distinct times).
+    """
+    cnt = w.sum(axis=1)
+    tm = (t * w).sum(axis=1) / cnt
+    ym = Z.sum(axis=1) / cnt
+    stt = (((t - tm[:, None]) ** 2) * w).sum(axis=1)
+    sty = (((t - tm[:, None]) * (Z - ym[:, None])) * w).sum(axis=1)
+    return tm, ym, np.where(stt > 0, sty / np.where(stt > 0, stt, 1.0), 0.0)

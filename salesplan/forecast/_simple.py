@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from salesplan.forecast._decompose import classical_seasonal_index, seasonality_test, take_last
+from salesplan.forecast._decompose import classical_seasonal_index, linear_trend, seasonality_test, take_last
 from salesplan.forecast.ets import fit_ets
 
 __all__ = [
@@ -91,15 +91,8 @@ def theta(Y: np.ndarray, n: np.ndarray, h: int, m: int, *, max_iter: int = 120):
     B, T = Y.shape
     sa, idx, seasonal = deseasonalise(Y, n, m)
     fit = fit_ets(sa, n, 1, forms=("ANN",), max_iter=max_iter)
-    t = np.arange(T, dtype=float)[None, :]
     valid = ~np.isnan(sa)
-    w = valid.astype(float)
-    cnt = w.sum(axis=1)
-    tm = (t * w).sum(axis=1) / cnt
-    Z = np.where(valid, sa, 0.0)
-    ym = Z.sum(axis=1) / cnt
-    stt = (((t - tm[:, None]) ** 2) * w).sum(axis=1)
-    slope = np.where(stt > 0, (((t - tm[:, None]) * (Z - ym[:, None])) * w).sum(axis=1) / np.where(stt > 0, stt, 1), 0.0)
+    slope = linear_trend(np.where(valid, sa, 0.0), valid.astype(float), np.arange(T, dtype=float)[None, :])[2]
     a = fit.alpha
     steps = np.arange(1, h + 1)[None, :]
     drift = 0.5 * slope[:, None] * (steps - 1 + 1 / a[:, None] - ((1 - a[:, None]) ** n[:, None]) / a[:, None])

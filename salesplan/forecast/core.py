@@ -19,7 +19,7 @@ import pandas as pd
 
 from salesplan._validation import check_frame, check_levels, check_positive_int
 from salesplan.errors import SalesplanDataWarning, SalesplanError
-from salesplan.forecast.models import MODELS, Ensemble, _check_h, _Model, _warn_fallbacks, make_model
+from salesplan.forecast.models import MODELS, Ensemble, _check_h, _ETSPool, _Model, _warn_fallbacks, make_model
 from salesplan.forecast.panel import Panel, _describe_ids, to_panel
 
 __all__ = ["forecast", "sample_paths", "DEFAULT_MODEL"]
@@ -58,7 +58,6 @@ def _panel_warnings(panel: Panel, models: list, *, target_col: str) -> None:
                 SalesplanDataWarning, stacklevel=3,
             )
     with np.errstate(all="ignore"):
-        nonpos = np.nanmin(panel.Y, axis=1) <= 0
         negative = np.nanmin(panel.Y, axis=1) < 0
     if negative.any():
         ids = panel.ids[negative]
@@ -70,7 +69,6 @@ def _panel_warnings(panel: Panel, models: list, *, target_col: str) -> None:
     for mdl in models:
         reasons = mdl.fallback_reasons(panel)
         _warn_fallbacks(mdl.name, panel, reasons)
-    del nonpos
 
 
 #: panels with at most this many series use the random-search optimiser
@@ -79,15 +77,24 @@ _SMALL_PANEL = 50
 
 
 def _fit_models(df: pd.DataFrame, *, models, freq, id_col, time_col, target_col, fill_gaps, season_length,
-                optimizer="auto"):
-    panel = to_panel(df, freq=freq, id_col=id_col, time_col=time_col, target_col=target_col,
-                     fill_gaps=fill_gaps, season_length_=season_length)
+                optimizer="auto", panel=None):
+    if panel is None:
+        panel = to_panel(df, freq=freq, id_col=id_col, time_col=time_col, target_col=target_col,
+                         fill_gaps=fill_gaps, season_length_=season_length)
     fitted = [None] * len(models)
     shared = {}
+    fresh = [_fresh(m) for m in models]
+    if optimizer == "population":
+        # the plain models' small smoothing fits, computed together (a
+        # one-series call is dominated by the number of vectorised steps)
+        pool = _ETSPool([r for m in fresh if not isinstance(m, Ensemble) for r in m._ets_requests(panel)],
+                        optimizer)
+        for m in fresh:
+            m._ets_pool = pool
     # plain models first, so that combinations can reuse their fits
     order = sorted(range(len(models)), key=lambda i: isinstance(models[i], Ensemble))
     for i in order:
-        mdl = _fresh(models[i])
+        mdl = fresh[i]
         mdl._cols = (id_col, time_col)
         mdl._optimizer = optimizer
         if isinstance(mdl, Ensemble):
@@ -118,12 +125,13 @@ def _fresh(mdl: _Model) -> _Model:
 
 
 def _forecast_chunk(chunk: pd.DataFrame, *, h, models, levels, freq, id_col, time_col, target_col,
-                    fill_gaps, season_length, optimizer) -> pd.DataFrame:
+                    fill_gaps, season_length, optimizer, panel=None) -> pd.DataFrame:
+    """Forecast one chunk of whole series; ``panel``, when given, is ``chunk`` already converted."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SalesplanDataWarning)
         panel, fitted = _fit_models(chunk, models=models, freq=freq, id_col=id_col, time_col=time_col,
                                     target_col=target_col, fill_gaps=fill_gaps, season_length=season_length,
-                                    optimizer=optimizer)
+                                    optimizer=optimizer, panel=panel)
         cols = {id_col: np.repeat(panel.ids, h), time_col: panel.future_dates(h).ravel()}
         for mdl in fitted:
             cols.update(mdl._columns(h, levels))
@@ -223,8 +231,8 @@ def forecast(
                  optimizer="population" if panel.ids.size <= _SMALL_PANEL else "nm")
     n_series = panel.ids.size
     if engine == "local" and not progress:
-        # vectorised models are fastest on the whole panel at once
-        return _finish(fn(df), df, id_col)
+        # vectorised models are fastest on the whole panel at once (converted once)
+        return _finish(fn(df, panel=panel), df, id_col)
     from salesplan.forecast.parallel import run_chunks
 
     workers = n_jobs if engine == "processes" else 4

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from salesplan.forecast._decompose import classical_seasonal_index
+from salesplan.forecast._decompose import classical_seasonal_index, linear_trend
 from salesplan.forecast._nelder_mead import batched_nelder_mead, nelder_mead_steps, population_search, run_lockstep
 
-__all__ = ["ALL_FORMS", "parse_form", "ETSFit", "fit_ets", "ets_forecast", "ets_simulate"]
+__all__ = ["ALL_FORMS", "parse_form", "ETSFit", "fit_ets", "fit_ets_many", "ets_forecast", "ets_simulate"]
 
 ALL_FORMS = (
     "ANN", "AAN", "AAdN", "ANA", "AAA", "AAdA",
@@ -120,14 +120,7 @@ def _initial_states(Y, n, m, season_type):
     k = np.minimum(10, n)
     t = np.arange(T, dtype=float)[None, :] + 1.0
     mask = t <= k[:, None]
-    w = mask.astype(float)
-    Z = np.where(mask, sa, 0.0)
-    cnt = w.sum(axis=1)
-    tm = (t * w).sum(axis=1) / cnt
-    ym = Z.sum(axis=1) / cnt
-    stt = (((t - tm[:, None]) ** 2) * w).sum(axis=1)
-    sty = ((t - tm[:, None]) * (Z - ym[:, None]) * w).sum(axis=1)
-    slope = np.where(stt > 0, sty / np.where(stt > 0, stt, 1.0), 0.0)
+    tm, ym, slope = linear_trend(np.where(mask, sa, 0.0), mask.astype(float), t)
     l0_trend = ym - slope * tm
     return ym, l0_trend, slope, s0
 
@@ -341,6 +334,7 @@ def fit_ets(
     optimizer: str = "auto",
     refine: bool = True,
     lockstep: bool = True,
+    _requested: dict | None = None,
 ) -> ETSFit:
     """Fit every allowed ETS form to every series and keep the best by AICc.
 
@@ -371,6 +365,9 @@ def fit_ets(
     lockstep : bool
         Advance the Nelder-Mead searches of all forms together, one mixed
         recursion per step (fewer, larger numpy calls).
+    _requested : dict, optional
+        ``{form: (B,) bool}``: which of ``forms`` each series may use (all of
+        them when omitted); see :func:`fit_ets_many`.
     """
     Y = np.asarray(Y, dtype=float)
     n = np.asarray(n, dtype=int)
@@ -399,8 +396,13 @@ def fit_ets(
         _, tr, se = parse_form("A" + shape)
         if se != "N" and (m <= 1 or se not in init):
             continue
-        allow_a = np.full(B, "A" in errs and se != "M")
-        allow_m = positive & ("M" in errs)
+        if _requested is None:
+            allow_a = np.full(B, "A" in errs and se != "M")
+            allow_m = positive & ("M" in errs)
+        else:
+            none = np.zeros(B, dtype=bool)
+            allow_a = _requested.get("A" + shape, none) & (se != "M")
+            allow_m = positive & _requested.get("M" + shape, none)
         ok = allow_a | allow_m
         if se == "M":
             ok &= positive
@@ -545,6 +547,30 @@ def fit_ets(
         s=out["s"][sel], n=n.copy(), m=mm, sigma2=sigma2, aicc=aicc[sel],
         mult_err=merr, season=season[sel], residuals=resid, fitted=out["fitted"][sel],
     )
+
+
+def fit_ets_many(problems: list, m: int, **kw) -> list[ETSFit]:
+    """:func:`fit_ets` for several problems ``(Y, n, forms)`` at once, one fit each.
+
+    The series of all problems are stacked and fitted in one batch, so the
+    optimiser's vectorised calls are shared (one single-series forecast asks
+    for several small smoothing fits; each call costs about as much as a
+    batch). Every row of the batch is optimised on its own, from the shared
+    random design, so each result equals the separate :func:`fit_ets` call
+    as long as ``optimizer`` is given explicitly (``"auto"`` decides by batch
+    size). Problems must share ``m`` and the series length axis ``T``.
+    """
+    T = {np.shape(Y)[1] for Y, _, _ in problems}
+    if len(problems) == 1 or len(T) > 1:
+        return [fit_ets(Y, n, m, forms=forms, **kw) for Y, n, forms in problems]
+    forms = [tuple(f or ALL_FORMS) for _, _, f in problems]
+    union = tuple(dict.fromkeys(f for fs in forms for f in fs))
+    sizes = [np.shape(Y)[0] for Y, _, _ in problems]
+    requested = {f: np.concatenate([np.full(b, f in fs) for b, fs in zip(sizes, forms)]) for f in union}
+    fit = fit_ets(np.vstack([Y for Y, _, _ in problems]), np.concatenate([n for _, n, _ in problems]), m,
+                  forms=union, _requested=requested, **kw)
+    bounds = np.cumsum([0] + sizes)
+    return [fit.take(np.arange(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def ets_forecast(fit: ETSFit, h: int) -> np.ndarray:

@@ -24,7 +24,8 @@ from scipy.stats import norm
 from salesplan._validation import check_levels, check_positive_int
 from salesplan.errors import SalesplanDataWarning, SalesplanError
 from salesplan.forecast import _arima, _simple
-from salesplan.forecast.ets import ALL_FORMS, ets_forecast, ets_simulate, fit_ets, parse_form
+from salesplan.forecast._decompose import linear_trend
+from salesplan.forecast.ets import ALL_FORMS, ets_forecast, ets_simulate, fit_ets, fit_ets_many, parse_form
 from salesplan.forecast.panel import Panel, to_panel
 
 __all__ = [
@@ -257,6 +258,26 @@ class _Model:
     def _opt(self) -> str:
         return self._optimizer
 
+    #: smoothing fits computed ahead in one batch (see :class:`_ETSPool`)
+    _ets_pool = None
+
+    def _fit_ets(self, Y: np.ndarray, n: np.ndarray, m: int, forms: tuple, max_iter: int = 80):
+        """``fit_ets`` of this model's optimiser, or the same fit computed ahead."""
+        fit = self._ets_pool.get(Y, n, m, forms, max_iter) if self._ets_pool is not None else None
+        if fit is None:
+            fit = fit_ets(Y, n, m, forms=forms, max_iter=max_iter, optimizer=self._opt())
+        return fit
+
+    def _ets_requests(self, panel: Panel) -> list:
+        """The ``(Y, n, m, forms, max_iter)`` fits that fitting ``panel`` will ask for."""
+        return []
+
+    def _fitted_part(self, panel: Panel) -> Panel | None:
+        """The series :meth:`_fit_panel` fits with this model (the others fall back)."""
+        reasons = self.fallback_reasons(panel)
+        fit = ~(reasons["short"] | reasons["constant"])
+        return panel.subset(fit) if fit.any() else None
+
     # -- helpers -------------------------------------------------------------
     def _frame(self, h: int) -> pd.DataFrame:
         id_col, time_col = self._cols
@@ -477,7 +498,14 @@ class DampedETS(_Model):
     def _fit_arrays(self, p: Panel) -> None:
         sa, self.index_, self.seasonal_ = _simple.deseasonalise(p.Y, p.n, p.m)
         self.n_ = p.n
-        self.fit_ = fit_ets(sa, p.n, 1, forms=("AAdN", "MAdN"), max_iter=self.max_iter, optimizer=self._opt())
+        self.fit_ = self._fit_ets(sa, p.n, 1, ("AAdN", "MAdN"), self.max_iter)
+
+    def _ets_requests(self, panel):
+        p = self._fitted_part(panel)
+        if p is None:
+            return []
+        sa, _, _ = _simple.deseasonalise(p.Y, p.n, p.m)
+        return [(sa, p.n, 1, ("AAdN", "MAdN"), self.max_iter)]
 
     def _idx(self, h):
         return _simple.future_index(self.index_, self.n_, h)
@@ -515,19 +543,18 @@ class Theta(_Model):
         self.n_ = p.n
         self.m_ = p.m
         sa, self.index_, self.seasonal_ = _simple.deseasonalise(p.Y, p.n, p.m, also=self._seasonal_hint)
-        fit = fit_ets(sa, p.n, 1, forms=("ANN",), optimizer=self._opt())
+        fit = self._fit_ets(sa, p.n, 1, ("ANN",))
         self.alpha_, self.level_, self.sigma2_ = fit.alpha, fit.l, fit.sigma2
-        T = sa.shape[1]
-        t = np.arange(T, dtype=float)[None, :]
         valid = ~np.isnan(sa)
-        w = valid.astype(float)
-        cnt = w.sum(axis=1)
-        tm = (t * w).sum(axis=1) / cnt
-        Z = np.where(valid, sa, 0.0)
-        ym = Z.sum(axis=1) / cnt
-        stt = (((t - tm[:, None]) ** 2) * w).sum(axis=1)
-        sty = (((t - tm[:, None]) * (Z - ym[:, None])) * w).sum(axis=1)
-        self.slope_ = np.where(stt > 0, sty / np.where(stt > 0, stt, 1.0), 0.0)
+        t = np.arange(sa.shape[1], dtype=float)[None, :]
+        self.slope_ = linear_trend(np.where(valid, sa, 0.0), valid.astype(float), t)[2]
+
+    def _ets_requests(self, panel):
+        p = self._fitted_part(panel)
+        if p is None:
+            return []
+        sa, _, _ = _simple.deseasonalise(p.Y, p.n, p.m, also=self._seasonal_hint)
+        return [(sa, p.n, 1, ("ANN",), 80)]
 
     def _idx(self, h):
         return _simple.future_index(self.index_, self.n_, h)
@@ -859,6 +886,39 @@ class AutoForecast(Ensemble):
 
     def summary(self) -> pd.DataFrame:
         return _Model.summary(self)
+
+
+class _ETSPool:
+    """Smoothing fits computed ahead, in one batch, for fits models are about to ask for.
+
+    A single-series forecast asks for several small ETS fits (damped trend,
+    Theta's SES); each costs about as much as a batch of them, so
+    :func:`salesplan.forecast.core._fit_models` collects the requests first
+    and fits them together with :func:`~salesplan.forecast.ets.fit_ets_many`.
+    A model gets a pooled fit only for exactly the same input (else it fits
+    as usual), and the pooled fit equals the separate one.
+    """
+
+    def __init__(self, requests: list, optimizer: str):
+        self.fits = []
+        groups = {}
+        for Y, n, m, forms, max_iter in requests:
+            groups.setdefault((m, max_iter, Y.shape[1]), []).append((Y, n, tuple(forms)))
+        for (m, max_iter, _), problems in groups.items():
+            if len(problems) < 2:
+                continue  # nothing to share: the model fits it itself
+            try:
+                fits = fit_ets_many(problems, m, max_iter=max_iter, optimizer=optimizer)
+            except ValueError:
+                continue  # the model's own fit raises it where it belongs
+            self.fits += [((Y, n, m, forms, max_iter), f) for (Y, n, forms), f in zip(problems, fits)]
+
+    def get(self, Y, n, m, forms, max_iter):
+        for (Yk, nk, mk, fk, ik), fit in self.fits:
+            if (mk, fk, ik) == (m, tuple(forms), max_iter) and np.array_equal(nk, n) \
+                    and np.array_equal(Yk, Y, equal_nan=True):
+                return fit
+        return None
 
 
 def _hint_adds_nothing(theta: Any, seasonal: np.ndarray) -> bool:
