@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan._validation import check_columns, check_frame, check_positive_int
+from salesplan._validation import check_columns, check_dates, check_frame, check_positive_int
 from salesplan.errors import SalesplanDataError, SalesplanError
 from salesplan.segments.rfm import rfm_table
 
@@ -85,9 +85,7 @@ def customer_features(
     labels: dict[str, str] = {}
     if mix_cols:
         as_of_ts = rfm.attrs["as_of"]
-        dates = pd.to_datetime(tx[date_col], errors="coerce")
-        if getattr(dates.dt, "tz", None) is not None:
-            dates = dates.dt.tz_localize(None)
+        dates = check_dates(tx[date_col], name=f"tx[{date_col!r}]")  # as rfm_table read them
         inside = (dates <= as_of_ts + pd.Timedelta(days=1) - pd.Timedelta(nanoseconds=1)).to_numpy()
         sub = tx.loc[inside, [customer_col, value_col, *mix_cols]]
         positive = sub[value_col].clip(lower=0.0).astype("float64")
