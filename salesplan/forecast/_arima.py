@@ -75,6 +75,16 @@ def _polys(u, orders, diff_poly, m):
     return A, M, phi1
 
 
+def _stack_padded(polys: list, width: int) -> np.ndarray:
+    """Coefficient rows of several polynomial blocks, zero-padded to ``width`` columns."""
+    out = np.zeros((sum(p.shape[0] for p in polys), width))
+    row = 0
+    for p in polys:
+        out[row : row + p.shape[0], : p.shape[1]] = p
+        row += p.shape[0]
+    return out
+
+
 def _css(Zr, Vr, A, M, const, start, final=False):
     """Conditional residuals. Zr, Vr: (T, k) transposed series and validity."""
     T, k = Zr.shape
@@ -159,8 +169,8 @@ def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, opti
         LM = max(p_[3].shape[1] for p_ in parts)
         Zc = np.concatenate([p_[0] for p_ in parts], axis=1)
         Vc = np.concatenate([p_[1] for p_ in parts], axis=1)
-        Ac = np.concatenate([np.pad(p_[2], ((0, 0), (0, LA - p_[2].shape[1]))) for p_ in parts])
-        Mc = np.concatenate([np.pad(p_[3], ((0, 0), (0, LM - p_[3].shape[1]))) for p_ in parts])
+        Ac = _stack_padded([p_[2] for p_ in parts], LA)
+        Mc = _stack_padded([p_[3] for p_ in parts], LM)
         cc = np.concatenate([p_[4] for p_ in parts])
         css, cnt, _ = _css(Zc, Vc, Ac, Mc, cc, 1)
         with np.errstate(all="ignore"):

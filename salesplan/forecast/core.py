@@ -119,7 +119,7 @@ def _fresh(mdl: _Model) -> _Model:
     new = object.__new__(type(mdl))
     new.__dict__.update(params)
     for k, v in vars(mdl).items():
-        if k.startswith("_") and not k.startswith("__") and k not in ("_fb", "_cols"):
+        if k.startswith("_") and not k.startswith("__") and k not in ("_fb", "_cols", "_fc_cache", "_ets_pool"):
             new.__dict__[k] = v
     return new
 

@@ -126,7 +126,7 @@ class _Model:
         return pd.DataFrame(cols)
 
     def _columns(self, h: int, levels: list) -> dict:
-        cols = {self.name: self.forecast_array(h).ravel()}
+        cols = {self.name: np.array(self.forecast_array(h)).ravel()}
         if levels:
             bands = self.interval_arrays(h, levels)
             for lv in levels:
@@ -189,6 +189,7 @@ class _Model:
         return {"short": short, "constant": constant}
 
     def _fit_panel(self, panel: Panel, *, quiet: bool = False) -> "_Model":
+        self._fc_cache = {}
         self.panel_ = panel
         reasons = self.fallback_reasons(panel)
         fb = reasons["short"] | reasons["constant"]
@@ -201,7 +202,13 @@ class _Model:
         return self
 
     def forecast_array(self, h: int) -> np.ndarray:
-        return self._merge(lambda mdl: mdl._mean(h), lambda fb: fb.forecast_array(h))
+        """Point forecasts ``(B, h)``, read-only: combinations ask for their
+        members' forecasts several times per call, so they are kept per fit."""
+        cache = self.__dict__.setdefault("_fc_cache", {})
+        if h not in cache:
+            cache[h] = self._merge(lambda mdl: mdl._mean(h), lambda fb: fb.forecast_array(h))
+            cache[h].flags.writeable = False
+        return cache[h]
 
     def path_array(self, h: int, n_samples: int, rng: "_Streams") -> np.ndarray:
         fb = self.fallback_
@@ -953,7 +960,7 @@ MODELS = {
 def _copy_settings(mdl: _Model) -> _Model:
     """An unfitted model of the same class and settings."""
     new = object.__new__(type(mdl))
-    new.__dict__.update({k: v for k, v in vars(mdl).items() if not k.endswith("_") and k not in ("_fb", "_shared")})
+    new.__dict__.update({k: v for k, v in vars(mdl).items() if not k.endswith("_") and k not in ("_fb", "_shared", "_fc_cache", "_ets_pool")})
     return new
 
 
