@@ -321,6 +321,20 @@ def test_models_asked_together_equal_each_asked_alone(n_obs, rng):
         pdt.assert_frame_equal(together[alone.columns], alone, check_exact=True)
 
 
+def test_smoothing_fits_in_one_batch_equal_the_separate_fits(rng):
+    from salesplan.forecast.ets import fit_ets, fit_ets_many
+
+    Y = 50 + np.cumsum(rng.normal(0.3, 2.0, (3, 40)), axis=1)
+    Y[2, 30:] = np.nan  # a shorter series
+    n = np.array([40, 40, 30])
+    problems = [(Y[:2], n[:2], ("AAdN", "MAdN")), (Y, n, ("ANN",)), (Y[1:], n[1:], None)]
+    for (Yp, np_, forms), batched in zip(problems, fit_ets_many(problems, 1, optimizer="population")):
+        alone = fit_ets(Yp, np_, 1, forms=forms, optimizer="population")
+        for name in ("alpha", "beta", "phi", "l", "b", "sigma2", "aicc", "residuals"):
+            np.testing.assert_array_equal(getattr(batched, name), getattr(alone, name), err_msg=name)
+        assert batched.form.tolist() == alone.form.tolist()
+
+
 def test_a_series_paths_do_not_depend_on_the_rest_of_the_panel(rng):
     df = pd.concat([frame(100 + np.cumsum(rng.normal(size=36)), f"s{i}") for i in range(3)])
     alone = sample_paths(df[df["unique_id"] == "s1"], 4, model="ets", n_samples=20, seed=3)

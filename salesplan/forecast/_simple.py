@@ -71,8 +71,10 @@ def seasonal_naive(Y: np.ndarray, n: np.ndarray, h: int, m: int) -> tuple[np.nda
     reps = int(np.ceil(h / m))
     mean = np.tile(lastm, (1, reps))[:, :h]
     d = Y[:, m:] - Y[:, :-m]
+    # nanmean without its "empty slice" warning: a series of exactly one
+    # season has no seasonal difference, and gets sd 0 like before
     with np.errstate(all="ignore"):
-        sd = np.sqrt(np.nanmean(d * d, axis=1))
+        sd = np.sqrt(np.nansum(d * d, axis=1) / np.sum(~np.isnan(d), axis=1))
     return mean, np.nan_to_num(sd)
 
 
