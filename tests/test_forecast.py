@@ -177,7 +177,10 @@ def test_short_series_fall_back_with_a_warning_naming_them():
         fc = forecast(df, 3, models=["ets", "snaive"])
     assert fc["ets"].notna().all()
     tiny = frame([5.0, 6.0, 7.0], "tiny")
-    with pytest.warns(SalesplanDataWarning, match=r"too short for model 'ets'.*'tiny'"):
+    with (
+        pytest.warns(SalesplanDataWarning, match=r"fewer than two seasons.*'tiny'"),
+        pytest.warns(SalesplanDataWarning, match=r"too short for model 'ets'.*'tiny'"),
+    ):
         fc = forecast(tiny, 2, models="ets", freq="MS")
     assert fc["ets"].tolist() == [7.0, 7.0]
 
@@ -274,7 +277,7 @@ def test_panel_from_transactions_at_several_levels():
     assert nx["y"].tolist() == [10.0, 0.0, 5.0]  # February filled with zero
     assert nx["ds"].tolist() == list(pd.date_range("2025-01-01", periods=3, freq="MS"))
     weekly = panel_from_transactions(tx, freq="W-MON", value="count")
-    assert weekly["ds"].dt.dayofweek.eq(0).all() and weekly["y"].sum() == 5
+    assert weekly["ds"].dt.day_of_week.eq(0).all() and weekly["y"].sum() == 5
     pdt.assert_frame_equal(tx, before)
     # the panel feeds forecast() directly
     assert len(forecast(both, 2, models="naive")) == 8

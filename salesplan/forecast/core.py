@@ -19,7 +19,7 @@ import pandas as pd
 
 from salesplan._validation import check_frame, check_levels, check_positive_int
 from salesplan.errors import SalesplanDataWarning, SalesplanError
-from salesplan.forecast.models import MODELS, Ensemble, _check_h, _ETSPool, _Model, _warn_fallbacks, make_model
+from salesplan.forecast.models import MODELS, Croston, Ensemble, Naive, _check_h, _ETSPool, _Model, _warn_fallbacks, make_model
 from salesplan.forecast.panel import Panel, _describe_ids, to_panel
 
 __all__ = ["forecast", "sample_paths", "DEFAULT_MODEL"]
@@ -48,7 +48,9 @@ def _model_list(models: Any) -> list:
 def _panel_warnings(panel: Panel, models: list, *, target_col: str) -> None:
     """Warn once, naming series, about oddities the models work around."""
     m = panel.m
-    if m > 1:
+    # naive and Croston never use the season, so a short history changes nothing for them
+    seasonal_models = any(not isinstance(mdl, (Naive, Croston)) for mdl in models)
+    if m > 1 and seasonal_models:
         short = panel.n < 2 * m
         if short.any():
             ids = panel.ids[short]
