@@ -51,6 +51,7 @@ from salesplan._validation import (
     describe_rows,
 )
 from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
+from salesplan.forecast.metrics import _pick_models
 
 __all__ = [
     "METHODS",
@@ -560,24 +561,6 @@ def projection_matrix(S: np.ndarray, W: np.ndarray | None = None) -> np.ndarray:
 
 
 # -- reconcile -------------------------------------------------------------
-
-
-def _pick_models(df: pd.DataFrame, models: Any, *, skip: set) -> list[str]:
-    if models is None:
-        found = [
-            c for c in df.columns
-            if c not in skip and "-lo-" not in str(c) and "-hi-" not in str(c)
-            and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
-        ]
-        if not found:
-            raise SalesplanDataError(
-                f"forecasts has no model columns: found {list(map(str, df.columns))}. "
-                "Pass models=[...] naming numeric forecast columns."
-            )
-        return found
-    models = [models] if isinstance(models, str) else list(models)
-    check_columns(df, models, name="forecasts", hint="Pass models= naming forecast columns.")
-    return models
 
 
 def _to_matrix(df: pd.DataFrame, value: str, ids: pd.Index, *, id_col: str, time_col: str,

@@ -317,7 +317,7 @@ def evaluate(
     keys = [id_col, time_col] + ([cutoff_col] if cutoff_col else [])
     if cutoff_col:
         check_columns(forecasts, [cutoff_col], name="forecasts", hint="Pass cutoff_col=None for a single origin.")
-    models = _pick_models(forecasts, models, keys=keys, target_col=target_col)
+    models = _pick_models(forecasts, models, skip=set(keys) | {target_col, "cutoff"})
     _check_unique(forecasts, keys, name="forecasts")
 
     if actuals is not None:
@@ -452,9 +452,9 @@ def _overall(parts: list, levels: list, *, id_col: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _pick_models(df: pd.DataFrame, models: Sequence[str] | None, *, keys: list, target_col: str) -> list[str]:
+def _pick_models(df: pd.DataFrame, models: Sequence[str] | str | None, *, skip: set) -> list[str]:
+    """The forecast columns to use: ``models`` checked, or every numeric non-interval column not in ``skip``."""
     if models is None:
-        skip = set(keys) | {target_col, "cutoff"}
         models = [
             c for c in df.columns
             if c not in skip and "-lo-" not in str(c) and "-hi-" not in str(c)
