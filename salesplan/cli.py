@@ -147,7 +147,7 @@ def _print_report(report, df: pd.DataFrame | None, schema, out: TextIO) -> None:
     if df is not None:
         line += f", {report.rows:,} loaded"
     if report.rows_dropped:
-        line += f", dropped: " + ", ".join(f"{k} {v:,}" for k, v in report.rows_dropped.items())
+        line += ", dropped: " + ", ".join(f"{k} {v:,}" for k, v in report.rows_dropped.items())
     elif dropped == 0 and df is not None:
         line += ", none dropped"
     print(line, file=out)

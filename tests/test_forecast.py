@@ -86,7 +86,6 @@ def test_ets_follows_a_known_trend_and_level(rng):
 
 
 def test_ets_theta_arima_recover_multiplicative_seasonality(rng):
-    t = np.arange(72)
     truth = (100 + 0.5 * np.arange(84)) * np.tile(SEASON, 7)
     df = frame(truth[:72] * np.exp(rng.normal(0, 0.01, 72)))
     fc = forecast(df, 12, models=["ets", "theta", "arima", "auto"], level=None)

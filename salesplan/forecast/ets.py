@@ -575,7 +575,6 @@ def fit_ets_many(problems: list, m: int, **kw) -> list[ETSFit]:
 
 def ets_forecast(fit: ETSFit, h: int) -> np.ndarray:
     """Point forecasts (conditional means of the A-error recursion), shape ``(B, h)``."""
-    B = fit.l.size
     steps = np.arange(1, h + 1)
     phi = fit.phi[:, None]
     with np.errstate(all="ignore"):

@@ -35,7 +35,6 @@ follows the layout of ``hierarchicalforecast`` (Olivares et al. 2022):
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,7 +49,7 @@ from salesplan._validation import (
     check_positive_int,
     describe_rows,
 )
-from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
+from salesplan.errors import SalesplanDataError, SalesplanError
 from salesplan.forecast.metrics import _pick_models
 
 __all__ = [
@@ -664,7 +663,6 @@ def _invertible(W: np.ndarray) -> np.ndarray:
 
 def _top_down_bottoms(method: str, S: pd.DataFrame, Yhat: np.ndarray, hist: np.ndarray | None) -> np.ndarray:
     """Bottom-level forecasts (bottom, time) of the top-down methods."""
-    Sm = S.to_numpy(dtype=float)
     bottom_rows = S.index.get_indexer(S.columns)
     if method in _NEEDS_HISTORY:
         root = _root(S)
