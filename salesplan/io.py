@@ -69,6 +69,8 @@ from salesplan.schema import (
 )
 
 __all__ = [
+    "DataSet",
+    "load_data",
     "LoadReport",
     "load_report",
     "load_table",
@@ -1708,3 +1710,103 @@ load_reps = _wrapper("reps")
 load_targets = _wrapper("targets")
 load_feedback = _wrapper("feedback")
 load_market = _wrapper("market")
+
+
+# --------------------------------------------------------------------------- several tables at once
+
+#: What each table adds to the workbench, for the overview page and ``DataSet.found``.
+UNLOCKS: dict[str, str] = {
+    "transactions": "revenue, market analysis, customer segments, lifetime value, forecasts and targets",
+    "customers": "customer attributes (segment, region, acquisition date) for breakdowns",
+    "opportunities": "the pipeline: funnel, win rates, pipeline forecast and bottom-up targets",
+    "stage_history": "time in each stage and stage-to-stage conversion",
+    "reps": "targets and scorecards per rep and team, new hires and ramp",
+    "targets": "attainment against target, appraisal and incentives",
+    "feedback": "satisfaction and ticket resolution (after-sales)",
+    "market": "market share and untapped potential",
+}
+
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".parquet", ".pq", ".csv.gz")
+
+
+class DataSet(dict):
+    """The tables found in a source, by name (a ``dict`` of DataFrames).
+
+    Only the tables present are keys; ``"transactions"`` always is.
+
+    Attributes
+    ----------
+    source : str
+        What was read: a folder, a file or the demo company.
+    files : dict
+        Table name -> the file (and sheet) it came from.
+    """
+
+    def __init__(self, tables: dict[str, pd.DataFrame], *, source: str, files: dict[str, str]) -> None:
+        super().__init__(tables)
+        self.source = source
+        self.files = dict(files)
+
+    def found(self) -> pd.DataFrame:
+        """One row per table of the data model: ``table``, ``found``, ``source``, ``rows``, ``unlocks``."""
+        rows = []
+        for name in TABLES:
+            frame = self.get(name)
+            rows.append({
+                "table": name,
+                "found": frame is not None,
+                "source": self.files.get(name, ""),
+                "rows": len(frame) if frame is not None else 0,
+                "unlocks": UNLOCKS.get(name, ""),
+            })
+        return pd.DataFrame(rows, columns=["table", "found", "source", "rows", "unlocks"])
+
+
+def _table_files(folder: Path) -> dict[str, Path]:
+    files = {}
+    for name in TABLES:
+        for suffix in _TABLE_SUFFIXES:
+            candidate = folder / f"{name}{suffix}"
+            if candidate.is_file():
+                files[name] = candidate
+                break
+    return files
+
+
+def load_data(source: Any = None, *, max_drop_fraction: float = MAX_DROP_FRACTION) -> DataSet:
+    """Every table a source holds: the demo company, a folder of tables, or one transactions file.
+
+    Parameters
+    ----------
+    source : path, DataFrame or None
+        ``None`` loads the bundled demo company. A folder is searched for the
+        tables of the data model by file name (``transactions.csv``,
+        ``reps.xlsx``...). Anything else is read as the transactions table.
+    max_drop_fraction : float, default 0.05
+        Passed to every loader: the share of rows that may be dropped for a
+        missing required value.
+
+    Returns
+    -------
+    DataSet
+        A dict of the tables found, with ``source``, ``files`` and ``found()``.
+    """
+    if source is None:
+        from salesplan.datasets import DEMO_DIR, load_demo
+
+        tables = load_demo()
+        return DataSet(tables, source=f"the demo company ({DEMO_DIR})",
+                       files={name: f"{name}.csv" for name in tables})
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        folder = Path(source)
+        files = _table_files(folder)
+        if "transactions" not in files:
+            names = ", ".join(sorted(p.name for p in folder.iterdir())[:20]) or "nothing"
+            raise SalesplanDataError(
+                f"No transactions table found in folder {folder}. Seen: {names}. "
+                "Name the order-line file transactions.csv (or .xlsx, .parquet), or pass the file itself."
+            )
+        tables = {name: load_table(path, name, max_drop_fraction=max_drop_fraction) for name, path in files.items()}
+        return DataSet(tables, source=str(folder), files={n: p.name for n, p in files.items()})
+    frame = load_table(source, "transactions", max_drop_fraction=max_drop_fraction)
+    return DataSet({"transactions": frame}, source=_source_name(source), files={"transactions": _source_name(source)})
