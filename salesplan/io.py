@@ -46,6 +46,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 import re
 import unicodedata
 import warnings
@@ -1726,6 +1727,9 @@ UNLOCKS: dict[str, str] = {
     "market": "market share and untapped potential",
 }
 
+#: Environment variable naming the data every notebook reads when its ``data_path`` is ``None``.
+DATA_ENV = "SALESPLAN_DATA"
+
 _TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".parquet", ".pq", ".csv.gz")
 
 
@@ -1779,7 +1783,9 @@ def load_data(source: Any = None, *, max_drop_fraction: float = MAX_DROP_FRACTIO
     Parameters
     ----------
     source : path, DataFrame or None
-        ``None`` loads the bundled demo company. A folder is searched for the
+        ``None`` loads the folder or file named by the environment variable
+        ``SALESPLAN_DATA`` (how ``salesplan serve --data`` and the tests point
+        every notebook at a company's data), else the bundled demo company. A folder is searched for the
         tables of the data model by file name (``transactions.csv``,
         ``reps.xlsx``...). Anything else is read as the transactions table.
     max_drop_fraction : float, default 0.05
@@ -1791,6 +1797,8 @@ def load_data(source: Any = None, *, max_drop_fraction: float = MAX_DROP_FRACTIO
     DataSet
         A dict of the tables found, with ``source``, ``files`` and ``found()``.
     """
+    if source is None and os.environ.get(DATA_ENV):
+        source = os.environ[DATA_ENV]
     if source is None:
         from salesplan.datasets import DEMO_DIR, load_demo
 
