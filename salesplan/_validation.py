@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan.errors import SalesplanDataError, SalesplanError
+import warnings
+
+from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
 
 __all__ = [
     "describe_rows",
@@ -26,6 +28,7 @@ __all__ = [
     "check_probability",
     "check_dates",
     "check_numeric",
+    "known_customers",
 ]
 
 
@@ -184,3 +187,43 @@ def check_numeric(
             f"{values.head(3).tolist()!r}). {hint}"
         )
     return values
+
+
+def known_customers(
+    df: pd.DataFrame,
+    *,
+    customer_col: str = "customer_id",
+    value_col: str | None = "revenue",
+    name: str = "tx",
+    stacklevel: int = 3,
+) -> pd.DataFrame:
+    """The rows of ``df`` with a customer, warning once (counted) about the guest lines left out.
+
+    Lines without a customer (guest checkouts) count in revenue, market and
+    forecast analyses; analyses of customers (RFM, clusters, lifetime value,
+    cohorts) leave them out with this warning. Returns ``df`` itself when every
+    line has a customer, else a filtered copy.
+
+    >>> import warnings
+    >>> tx = pd.DataFrame({"customer_id": ["a", None, "b"], "revenue": [5.0, 2.5, 1.0]})
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     len(known_customers(tx)), str(w[0].message)
+    (2, 'tx: left out 1 of 3 lines (2.50 revenue, 29.4%) without a customer; they count in revenue and forecasts but not in customer analyses.')
+    """
+    guest = df[customer_col].isna().to_numpy()
+    if not guest.any():
+        return df
+    money = ""
+    if value_col is not None and value_col in df.columns:
+        values = pd.to_numeric(df[value_col], errors="coerce")
+        left, total = float(values[guest].sum()), float(values.sum())
+        share = f", {left / total:.1%}" if total else ""
+        money = f" ({left:,.2f} {value_col}{share})"
+    warnings.warn(
+        f"{name}: left out {int(guest.sum()):,} of {len(df):,} lines{money} without a customer; "
+        "they count in revenue and forecasts but not in customer analyses.",
+        SalesplanDataWarning,
+        stacklevel=stacklevel,
+    )
+    return df[~guest]

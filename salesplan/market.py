@@ -40,6 +40,7 @@ from salesplan._validation import (
     check_frame,
     check_numeric,
     describe_rows,
+    known_customers,
 )
 from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
 
@@ -797,6 +798,8 @@ def abc_analysis(
     a, b = thresholds
     if not 0 < a < b <= 1:
         raise SalesplanError(f"thresholds must be 0 < A < B <= 1, e.g. (0.80, 0.95); got {thresholds!r}.")
+    if by == "customer_id":
+        tx = known_customers(tx, name="abc_analysis", value_col=value)
     work = _prepare(tx, date_col=date_col, value=value, by=[by])
     tot = _aggregate(work, [by], value).rename(value).reset_index()
     total = tot[value].sum()
@@ -845,6 +848,8 @@ def concentration(
     ns = [int(n) for n in top_n]
     if any(n < 1 for n in ns):
         raise SalesplanError(f"top_n must hold integers >= 1, got {list(top_n)!r}.")
+    if by == "customer_id":
+        tx = known_customers(tx, name="concentration", value_col=value)
     work = _prepare(tx, date_col=date_col, value=value, by=[by])
     if freq is not None:
         work["ds"] = _period_start(work[date_col], _freq(freq))
@@ -1050,25 +1055,30 @@ def new_vs_returning(
 
     A customer is ``new`` in the period of their first order *in the data*
     and ``returning`` afterwards; customers who bought before the data starts
-    therefore count as new in the first period(s).
+    therefore count as new in the first period(s). Lines without a customer
+    (guest checkouts) are a third type, ``guest``, so that the types still add
+    up to the period's revenue.
 
     Returns
     -------
     DataFrame
-        Columns: ``ds``, ``customer_type`` ("new", "returning"),
-        ``customers`` (distinct), ``<value>``, ``share`` (of the period's
-        value). Both types appear in every period (0 when absent).
+        Columns: ``ds``, ``customer_type`` ("new", "returning", and "guest"
+        when some lines have no customer), ``customers`` (distinct; 0 for
+        guests), ``<value>``, ``share`` (of the period's value). Every type
+        appears in every period (0 when absent).
     """
     f = _freq(freq)
     work = _prepare(tx, date_col=date_col, value=value, extra=[customer_col])
     work["ds"] = _period_start(work[date_col], f)
-    first = work.groupby(customer_col, dropna=False)["ds"].transform("min")
-    work["customer_type"] = np.where(work["ds"] == first, "new", "returning")
+    guest = work[customer_col].isna().to_numpy()
+    first = work.groupby(customer_col, dropna=True)["ds"].transform("min")
+    work["customer_type"] = np.where(guest, "guest", np.where(work["ds"] == first, "new", "returning"))
     g = work.groupby(["ds", "customer_type"])
     out = pd.concat([g[customer_col].nunique().rename("customers").astype("float64"),
                      g[value].sum()], axis=1)
     grid = _period_grid(work["ds"].min(), work["ds"].max(), f)
-    full = pd.MultiIndex.from_product([grid, ["new", "returning"]], names=["ds", "customer_type"])
+    types = ["new", "returning", "guest"] if guest.any() else ["new", "returning"]
+    full = pd.MultiIndex.from_product([grid, types], names=["ds", "customer_type"])
     out = out.reindex(full, fill_value=0.0).reset_index()
     out["customers"] = out["customers"].astype("int64")
     out["customer_type"] = out["customer_type"].astype("str")
@@ -1106,6 +1116,9 @@ def cohort_matrix(
     """
     check_choice(metric, ("customers", "revenue"), name="metric")
     f = _freq(freq)
+    check_frame(tx, name="tx")
+    check_columns(tx, [customer_col], name="tx")
+    tx = known_customers(tx, customer_col=customer_col, value_col=value, name="cohort_matrix")
     work = _prepare(tx, date_col=date_col, value=value if metric == "revenue" else None, extra=[customer_col])
     work["ds"] = _period_start(work[date_col], f)
     work["cohort"] = work.groupby(customer_col, dropna=False)["ds"].transform("min")

@@ -470,3 +470,42 @@ def test_segments_as_a_dimension():
     out = m.sales_over_time(tx, by="segment")
     assert out["segment"].astype("str").tolist() == ["Champions", "Champions", "Lost", "Lost"]
     assert out["revenue"].tolist() == [10.0, 7.0, 0.0, 5.0]
+
+
+# --------------------------------------------------------------------------- guest lines
+
+
+def _guest_tx():
+    return pd.DataFrame({
+        "order_date": pd.to_datetime(["2024-01-05", "2024-01-20", "2024-02-03", "2024-02-10", "2024-02-11"]),
+        "customer_id": ["a", None, "a", "b", None],
+        "product_id": ["p", "p", "q", "q", "p"],
+        "revenue": [10.0, 4.0, 6.0, 5.0, 3.0],
+    })
+
+
+def test_new_vs_returning_keeps_guest_revenue_as_its_own_type():
+    out = m.new_vs_returning(_guest_tx())
+    feb = out[out["ds"] == pd.Timestamp("2024-02-01")].set_index("customer_type")
+    assert feb.loc["returning", "revenue"] == 6.0
+    assert feb.loc["new", "revenue"] == 5.0
+    assert feb.loc["guest", "revenue"] == 3.0
+    assert feb.loc["guest", "customers"] == 0
+    assert out["revenue"].sum() == _guest_tx()["revenue"].sum()
+    assert set(m.new_vs_returning(_guest_tx().dropna())["customer_type"]) == {"new", "returning"}
+
+
+def test_customer_analyses_leave_guests_out_with_a_counted_warning():
+    tx = _guest_tx()
+    with pytest.warns(SalesplanDataWarning, match=r"left out 2 of 5 lines \(7.00 revenue"):
+        cohorts = m.cohort_matrix(tx)
+    assert cohorts.loc[cohorts["period_number"] == 0, "cohort_size"].sum() == 2
+    with pytest.warns(SalesplanDataWarning, match="without a customer"):
+        abc = m.abc_analysis(tx, by="customer_id")
+    assert set(abc["customer_id"]) == {"a", "b"}
+    assert abc["revenue"].sum() == 21.0
+    with pytest.warns(SalesplanDataWarning, match="without a customer"):
+        conc = m.concentration(tx, by="customer_id")
+    assert conc.loc[0, "n_units"] == 2
+    # revenue analyses count every line
+    assert m.sales_over_time(tx)["revenue"].sum() == 28.0
