@@ -193,8 +193,9 @@ def kpis(
         window), ``yoy_growth`` (its change vs the previous window, as a ratio;
         missing when the data does not cover the previous window or it had no
         revenue), ``customers`` (distinct customers with an order line in the
-        window), ``average_order_value`` (sales of positive lines divided by
-        the number of orders having them) and ``returns_share`` (returns, i.e.
+        window; lines without a customer are counted in the note),
+        ``average_order_value`` (sales of positive lines divided by the
+        number of orders having them) and ``returns_share`` (returns, i.e.
         minus the negative lines, divided by the sales of positive lines).
         Columns: ``kpi``, ``label``, ``unit`` ("money", "ratio" or "count"),
         ``value`` (float), ``window_start``, ``window_end`` (first and last day
@@ -247,7 +248,10 @@ def kpis(
     if "order_id" in window.columns and window["order_id"].notna().any():
         orders = positive["order_id"].dropna().nunique()
     else:
-        orders = len(positive[["customer_id"]].assign(day=dates[positive.index]).drop_duplicates())
+        # one order per customer and day; a line without a customer is an order of its own
+        known = positive[positive["customer_id"].notna()]
+        orders = (len(known[["customer_id"]].assign(day=dates[known.index]).drop_duplicates())
+                  + int(positive["customer_id"].isna().sum()))
     aov = sales / orders if orders else np.nan
     if not orders:
         notes["average_order_value"] = "no orders with positive revenue in the window"
@@ -255,6 +259,10 @@ def kpis(
     if not sales > 0:
         notes["returns_share"] = "no sales in the window"
 
+    guests = window["customer_id"].isna()
+    if guests.any():
+        notes["customers"] = (f"besides {int(guests.sum()):,} lines without a customer "
+                              f"({float(current[guests.to_numpy()].sum()):,.0f} revenue)")
     values = {
         "revenue_12m": net,
         "yoy_growth": growth,

@@ -189,3 +189,17 @@ def test_summarize_tables_rejects_non_frames():
         summarize_tables({"transactions": [1, 2]})
     with pytest.raises(SalesplanError, match="mapping"):
         summarize_tables(pd.DataFrame())
+
+
+def test_kpis_count_guest_lines_in_revenue_and_say_so_for_customers():
+    tx = pd.DataFrame({
+        "order_date": pd.to_datetime(["2024-03-01", "2024-03-01", "2024-03-01", "2024-03-02"]),
+        "customer_id": ["a", None, None, "a"],
+        "revenue": [10.0, 4.0, 6.0, 5.0],
+    })
+    out = kpis(tx).set_index("kpi")
+    assert out.loc["revenue_12m", "value"] == 25.0
+    assert out.loc["customers", "value"] == 1
+    assert "2 lines without a customer (10 revenue)" in out.loc["customers", "note"]
+    # a's two days are two orders; each guest line is an order of its own
+    assert out.loc["average_order_value", "value"] == 25.0 / 4
