@@ -166,8 +166,21 @@ def test_without_region_or_channel_columns(tables):
     tx = tables["transactions"].drop(columns=["region", "channel"])
     app = OverviewApp({"transactions": tx})
     assert app.region.options == (ALL,) and app.channel.options == (ALL,)
+    assert app.region.layout.display == "none" and app.channel.layout.display == "none"
     assert app.result["error"] == ""
+    assert "all lines" in app.chart.figure.layout.title.text
     assert_kpis(app, tx)
+
+
+def test_the_page_lists_what_was_found_and_what_each_missing_table_would_unlock(tables):
+    app = OverviewApp({"transactions": tables["transactions"], "reps": tables["reps"]})
+    found = app.result["found"].set_index("table")
+    assert found.loc["transactions", "found"] and found.loc["reps", "found"]
+    assert found.loc["transactions", "rows"] == len(tables["transactions"])
+    assert not found.loc["opportunities", "found"]
+    assert 'data-missing="opportunities"' in app.found.value
+    assert "add one to see the pipeline" in app.found.value
+    assert 'data-found="reps"' in app.found.value
 
 
 def test_input_frames_are_not_changed(tables):

@@ -28,7 +28,7 @@ from salesplan.errors import SalesplanDataError
 from salesplan.summary import filter_transactions, kpis, monthly_revenue, summarize_tables
 from salesplan.ui._common import ErrorArea, PlotArea
 
-__all__ = ["OverviewApp", "ALL", "find_apps", "format_value", "load_tables"]
+__all__ = ["OverviewApp", "ALL", "find_apps", "format_value", "found_tables", "load_tables"]
 
 #: The dropdown choice that means "no filter".
 ALL = "All"
@@ -116,26 +116,47 @@ def find_apps(folder: str | Path = ".", *, exclude: str = "00_overview.ipynb") -
 
 
 def load_tables(data_path: str | Path | None = None) -> dict[str, pd.DataFrame]:
-    """The tables the overview shows: the demo data, or one transactions file.
+    """The tables the overview shows: every table :func:`salesplan.io.load_data` finds.
 
     Parameters
     ----------
     data_path : path, optional
-        A transactions file that :func:`salesplan.io.load_transactions`
-        reads; ``None`` loads :func:`salesplan.datasets.load_demo`.
+        A transactions file, an Excel workbook or a folder of tables;
+        ``None`` loads the demo company (or ``$SALESPLAN_DATA``).
 
     Returns
     -------
-    dict of str to DataFrame
-        ``{"transactions": ...}`` for a file, every demo table otherwise.
+    salesplan.io.DataSet
+        The tables found by name, with ``found()`` saying what each unlocks.
     """
-    if data_path is None:
-        from salesplan.datasets import load_demo
+    from salesplan.io import load_data
 
-        return dict(load_demo())
-    from salesplan.io import load_transactions
+    return load_data(data_path)
 
-    return {"transactions": load_transactions(data_path)}
+
+def found_tables(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every table of the data model: whether it was found, its rows and what it unlocks.
+
+    Columns: ``table``, ``found``, ``source``, ``rows``, ``unlocks``.
+    """
+    from salesplan.io import UNLOCKS, DataSet
+
+    if isinstance(tables, DataSet):
+        return tables.found()
+    return DataSet({k: v for k, v in tables.items() if isinstance(v, pd.DataFrame)}, source="",
+                   files={}).found().assign(unlocks=lambda f: f["table"].map(UNLOCKS))
+
+
+def _found_html(found: pd.DataFrame) -> str:
+    rows = []
+    for r in found.itertuples(index=False):
+        if r.found:
+            rows.append(f'<li data-found="{html.escape(r.table)}"><b>{html.escape(r.table)}</b>: '
+                        f'{format_value(r.rows, "count")} rows, for {html.escape(r.unlocks)}</li>')
+        else:
+            rows.append(f'<li data-missing="{html.escape(r.table)}" style="color:#57606a">'
+                        f'No {html.escape(r.table)} table: add one to see {html.escape(r.unlocks)}.</li>')
+    return f'<ul class="salesplan-found">{"".join(rows)}</ul>'
 
 
 def _options(df: pd.DataFrame | None, column: str) -> list[str]:
@@ -218,6 +239,7 @@ class OverviewApp:
         The whole page.
     result : dict
         ``"summary"`` (:func:`~salesplan.summary.summarize_tables`),
+        ``"found"`` (:func:`found_tables`: every table, found or not, and what it unlocks),
         ``"kpis"`` (:func:`~salesplan.summary.kpis` of the filtered lines),
         ``"monthly"`` (:func:`~salesplan.summary.monthly_revenue` of them),
         ``"apps"`` (:func:`find_apps`) and ``"error"`` (the message shown, or
@@ -236,6 +258,7 @@ class OverviewApp:
         self.errors = ErrorArea()
         self.result: dict[str, object] = {
             "summary": pd.DataFrame(),
+            "found": pd.DataFrame(),
             "kpis": pd.DataFrame(),
             "monthly": pd.DataFrame(),
             "apps": pd.DataFrame(),
@@ -247,8 +270,13 @@ class OverviewApp:
         self._transactions = transactions
 
         self.summary = widgets.HTML()
+        self.found = widgets.HTML()
         self.region = widgets.Dropdown(options=_options(transactions, "region"), value=ALL, description="Region")
         self.channel = widgets.Dropdown(options=_options(transactions, "channel"), value=ALL, description="Channel")
+        # Offer only the breakdowns the data has.
+        for control, column in ((self.region, "region"), (self.channel, "channel")):
+            if transactions is None or column not in transactions.columns:
+                control.layout.display = "none"
         self.kpi_cards = widgets.HTML()
         self.chart = PlotArea()
         self.links = widgets.HTML()
@@ -258,6 +286,7 @@ class OverviewApp:
                 self.errors,
                 widgets.HTML("<h3>Data</h3>"),
                 self.summary,
+                self.found,
                 widgets.HTML("<h3>Key figures</h3>"),
                 widgets.HBox([self.region, self.channel]),
                 self.kpi_cards,
@@ -273,6 +302,8 @@ class OverviewApp:
         with self.errors.capture():
             self.result["summary"] = summarize_tables(self.tables)
             self.summary.value = _summary_html(self.result["summary"])
+            self.result["found"] = found_tables(self.tables)
+            self.found.value = _found_html(self.result["found"])
         if self.errors.ok:
             self._update()
         self.result["error"] = self.errors.message if not self.errors.ok else ""
@@ -328,10 +359,11 @@ class OverviewApp:
 
     def _figure(self, monthly: pd.DataFrame) -> dict:
         """The chart as a plain plotly spec (a dict skips plotly's slow validation)."""
+        columns = self._transactions.columns if self._transactions is not None else ()
         where = ", ".join(
             v if v != ALL else f"all {name}s"
-            for name, v in (("region", self.region.value), ("channel", self.channel.value))
-        )
+            for name, v in (("region", self.region.value), ("channel", self.channel.value)) if name in columns
+        ) or "all lines"
         data = []
         if len(monthly):
             data.append(
