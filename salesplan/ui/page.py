@@ -1,0 +1,99 @@
+"""What a notebook page shows when the data lacks something a section needs.
+
+A company's own export rarely has every optional column or table. Each section
+of a notebook asks :func:`needs` first; when the data lacks a column, a table
+or enough history, the page shows one plain sentence ("Add a `channel` column
+to see which channels gain share.") and the rest of the page runs::
+
+    if needs(tx, columns=["channel"], to="see which channels gain share"):
+        ...
+
+:func:`dimensions` lists the breakdowns the data offers, so that a notebook's
+choices are the columns present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+from IPython.display import display
+
+from salesplan.periods import months_of_history
+
+__all__ = ["DIMENSIONS", "dimensions", "missing", "needs", "say"]
+
+#: Breakdowns a page can offer, in the order it prefers them.
+DIMENSIONS: tuple[str, ...] = ("region", "channel", "category", "product_id", "rep_id", "team", "segment")
+
+
+def dimensions(tx: pd.DataFrame, *, candidates: Sequence[str] = DIMENSIONS) -> list[str]:
+    """The breakdown columns ``tx`` has with at least one value, in :data:`DIMENSIONS` order.
+
+    >>> dimensions(pd.DataFrame({"revenue": [1.0], "category": ["a"], "channel": [None]}))
+    ['category']
+    """
+    return [c for c in candidates if c in tx.columns and tx[c].notna().any()]
+
+
+def missing(
+    data: pd.DataFrame | Mapping[str, pd.DataFrame | None] | None,
+    *,
+    columns: Sequence[str] = (),
+    tables: Sequence[str] = (),
+    months: int = 0,
+    date_col: str = "order_date",
+) -> str:
+    """What ``data`` lacks for a section, as the start of a sentence, or ``""`` when nothing.
+
+    ``data`` is a transactions frame, or a mapping of tables (its
+    ``"transactions"`` is checked for ``columns`` and ``months``).
+
+    >>> tx = pd.DataFrame({"order_date": pd.to_datetime(["2024-01-01", "2024-10-01"]), "revenue": 1.0})
+    >>> missing(tx, columns=["channel"])
+    'Add a `channel` column'
+    >>> missing(tx, months=24)
+    'This needs at least 24 months of history (the data has 10)'
+    >>> missing({"transactions": tx}, tables=["opportunities"])
+    'Add an `opportunities` table'
+    """
+    tables_given = data if isinstance(data, Mapping) else {"transactions": data}
+    absent_tables = [t for t in tables if tables_given.get(t) is None]
+    if absent_tables:
+        names = " and ".join(f"`{t}`" for t in absent_tables)
+        article = "an" if absent_tables[0][0] in "aeiou" else "a"
+        return f"Add {article} {names} table" + ("s" if len(absent_tables) > 1 else "")
+    tx = tables_given.get("transactions")
+    if tx is None:
+        return "Add a `transactions` table" if columns or months else ""
+    absent = [c for c in columns if c not in tx.columns or not tx[c].notna().any()]
+    if absent:
+        names = " and ".join(f"`{c}`" for c in absent)
+        return f"Add a {names} column" + ("s" if len(absent) > 1 else "")
+    if months:
+        have = months_of_history(tx, column=date_col)
+        if have < months:
+            return f"This needs at least {months} months of history (the data has {have})"
+    return ""
+
+
+def say(text: str) -> None:
+    """Show one plain sentence in the page."""
+    display({"text/markdown": f"*{text}*", "text/plain": text}, raw=True)
+
+
+def needs(
+    data: pd.DataFrame | Mapping[str, pd.DataFrame | None] | None,
+    *,
+    columns: Sequence[str] = (),
+    tables: Sequence[str] = (),
+    months: int = 0,
+    to: str = "see this section",
+    date_col: str = "order_date",
+) -> bool:
+    """``True`` when ``data`` has what a section needs; else say what to add and return ``False``."""
+    lack = missing(data, columns=columns, tables=tables, months=months, date_col=date_col)
+    if lack:
+        say(f"{lack} to {to}.")
+        return False
+    return True
