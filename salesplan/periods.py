@@ -20,7 +20,7 @@ import pandas as pd
 
 from salesplan.errors import SalesplanDataError
 
-__all__ = ["PlanPeriod", "last_date", "plan_period", "months_of_history", "holdout_months"]
+__all__ = ["PlanPeriod", "last_date", "plan_period", "months_of_history", "complete_years", "holdout_months"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,19 @@ def months_of_history(data: pd.DataFrame | pd.Series, *, column: str = "order_da
     dates = _dates(data, column)
     first, last = dates.min(), dates.max()
     return (last.year - first.year) * 12 + last.month - first.month + 1
+
+
+def complete_years(data: pd.DataFrame | pd.Series, *, column: str = "order_date") -> list[int]:
+    """Calendar years the data covers from January to December (months with orders at both ends).
+
+    >>> complete_years(pd.Series(pd.to_datetime(["2016-03-01", "2019-12-05"])))
+    [2017, 2018, 2019]
+    """
+    dates = _dates(data, column)
+    first, last = dates.min(), dates.max()
+    start = first.year if first.month == 1 else first.year + 1
+    stop = last.year if last.month == 12 else last.year - 1
+    return list(range(start, stop + 1))
 
 
 def holdout_months(data: pd.DataFrame | pd.Series, *, column: str = "order_date", longest: int = 6) -> int:

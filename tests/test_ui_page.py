@@ -19,12 +19,14 @@ def test_dimensions_are_the_columns_present_with_values():
 
 
 def test_missing_says_what_to_add():
-    assert missing(_tx(), columns=["channel", "rep_id"]) == "Add a `channel` and `rep_id` columns"
+    assert missing(_tx(), columns=["channel", "rep_id"]) == "Add `channel` and `rep_id` columns"
     assert missing(_tx(region="x"), columns=["region"]) == ""
     assert missing({"transactions": _tx(), "reps": None}, tables=["reps", "targets"]) == (
-        "Add a `reps` and `targets` tables")
+        "Add `reps` and `targets` tables")
     assert missing(_tx(14), months=24) == "This needs at least 24 months of history (the data has 14)"
     assert missing(_tx(24), months=24) == ""
+    assert missing(_tx(24), years=2) == ""
+    assert missing(_tx(23), years=2) == "This needs 2 complete calendar years, January to December (the data has 1)"
 
 
 def test_needs_shows_one_sentence_and_returns_false(capsys):

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 from IPython.display import display
 
-from salesplan.periods import months_of_history
+from salesplan.periods import complete_years, months_of_history
 
 __all__ = ["DIMENSIONS", "dimensions", "missing", "needs", "say"]
 
@@ -42,6 +42,7 @@ def missing(
     columns: Sequence[str] = (),
     tables: Sequence[str] = (),
     months: int = 0,
+    years: int = 0,
     date_col: str = "order_date",
 ) -> str:
     """What ``data`` lacks for a section, as the start of a sentence, or ``""`` when nothing.
@@ -60,21 +61,31 @@ def missing(
     tables_given = data if isinstance(data, Mapping) else {"transactions": data}
     absent_tables = [t for t in tables if tables_given.get(t) is None]
     if absent_tables:
-        names = " and ".join(f"`{t}`" for t in absent_tables)
-        article = "an" if absent_tables[0][0] in "aeiou" else "a"
-        return f"Add {article} {names} table" + ("s" if len(absent_tables) > 1 else "")
+        return "Add " + _things(absent_tables, "table")
     tx = tables_given.get("transactions")
     if tx is None:
         return "Add a `transactions` table" if columns or months else ""
     absent = [c for c in columns if c not in tx.columns or not tx[c].notna().any()]
     if absent:
-        names = " and ".join(f"`{c}`" for c in absent)
-        return f"Add a {names} column" + ("s" if len(absent) > 1 else "")
+        return "Add " + _things(absent, "column")
     if months:
         have = months_of_history(tx, column=date_col)
         if have < months:
             return f"This needs at least {months} months of history (the data has {have})"
+    if years:
+        have = len(complete_years(tx, column=date_col))
+        if have < years:
+            return (f"This needs {years} complete calendar years, January to December "
+                    f"(the data has {have})")
     return ""
+
+
+def _things(names: Sequence[str], noun: str) -> str:
+    """```channel` column``, ``an `opportunities` table``, ```a` and `b` columns``."""
+    if len(names) == 1:
+        article = "an" if names[0][0] in "aeiou" else "a"
+        return f"{article} `{names[0]}` {noun}"
+    return " and ".join(f"`{n}`" for n in names) + f" {noun}s"
 
 
 def say(text: str) -> None:
@@ -88,11 +99,12 @@ def needs(
     columns: Sequence[str] = (),
     tables: Sequence[str] = (),
     months: int = 0,
+    years: int = 0,
     to: str = "see this section",
     date_col: str = "order_date",
 ) -> bool:
     """``True`` when ``data`` has what a section needs; else say what to add and return ``False``."""
-    lack = missing(data, columns=columns, tables=tables, months=months, date_col=date_col)
+    lack = missing(data, columns=columns, tables=tables, months=months, years=years, date_col=date_col)
     if lack:
         say(f"{lack} to {to}.")
         return False
