@@ -116,7 +116,8 @@ def _is_data_set(args: argparse.Namespace) -> bool:
         return True
     if path.is_file() and path.suffix.lower() in (".xlsx", ".xlsm"):
         try:
-            return len(pd.ExcelFile(path, engine="openpyxl").sheet_names) > 1
+            with pd.ExcelFile(path, engine="openpyxl") as book:
+                return len(book.sheet_names) > 1
         except Exception:  # a damaged workbook: let the single-table loader explain
             return False
     return False

@@ -122,6 +122,9 @@ _CHOICE_SYNONYMS = {
               "区域": "region", "地区": "region", "团队": "team", "销售员": "rep", "产品": "product",
               "品类": "category", "渠道": "channel"},
 }
+# Required fields whose empty cells keep the row (the column itself is still needed).
+_MAY_BE_EMPTY = {"opportunities": ("customer_id", "rep_id", "amount", "created_date")}
+
 _CHOICES = {
     ("opportunities", "stage"): STAGES,
     ("opportunities", "status"): STATUSES,
@@ -163,6 +166,9 @@ class LoadReport:
     guest_revenue : float
         Their revenue: counted in revenue, market and forecast analyses, left
         out of customer analyses.
+    kept_missing : dict
+        Required field -> number of rows kept although it is empty there
+        (opportunities: amount, dates, customer or owner of an open deal).
     derived : list of str
         Columns computed from others (``"revenue = quantity * unit_price"``).
     date_formats : dict
@@ -184,6 +190,7 @@ class LoadReport:
     returns: int = 0
     guest_lines: int = 0
     guest_revenue: float = 0.0
+    kept_missing: dict[str, int] = field(default_factory=dict)
     derived: list[str] = field(default_factory=list)
     date_formats: dict[str, str] = field(default_factory=dict)
     encoding: str | None = None
@@ -1668,6 +1675,7 @@ def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fracti
 
     # A line without a customer is a sale all the same (a guest checkout): it is kept.
     guests = missing_required.pop("customer_id", None) if schema.name == "transactions" else None
+    gaps = {f: missing_required.pop(f) for f in _MAY_BE_EMPTY.get(schema.name, ()) if f in missing_required}
     drop = np.zeros(n, dtype=bool)
     for mask in missing_required.values():
         drop |= mask
@@ -1706,6 +1714,15 @@ def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fracti
             f"{report.guest_lines} of {int(keep.sum())} lines ({share} of revenue) have no customer: they "
             "count in revenue, market and forecast analyses, and are left out of customer analyses "
             f"(RFM, clusters, lifetime value, cohorts). First: {where(kept_guests)}."
+        )
+    gaps = {f: int((m & keep).sum()) for f, m in gaps.items() if (m & keep).any()}
+    if gaps:
+        report.kept_missing = gaps
+        detail = ", ".join(f"{f}: {k}" for f, k in gaps.items())
+        problems.warn(
+            f"kept {int(keep.sum())} opportunities although some values are empty ({detail}); many CRMs "
+            "leave the amount and dates of open deals empty. They count in stages and win rates; "
+            "pipeline value leaves out those without an amount, cycle times those without a date."
         )
     result = pd.DataFrame({f: out[f] for f in schema.names if f in out}, index=frame.index)
     if schema.name == "transactions":
@@ -2066,6 +2083,12 @@ def _file_candidates(path: Path, *, whole_book: bool = False) -> tuple[list[_Can
     except Exception as exc:  # openpyxl raises many types for damaged files
         raise _data_error(f"{path.name}: cannot open the Excel workbook ({type(exc).__name__}: {exc}). "
                           "Check that it is an .xlsx file; re-save it from Excel if it is damaged.") from None
+    with book:
+        return _sheet_candidates(path, book, whole_book=whole_book)
+
+
+def _sheet_candidates(path: Path, book: Any, *, whole_book: bool) -> tuple[list[_Candidate], dict[str, str]]:
+    fmt = "excel"
     sheets = book.sheet_names
     if len(sheets) == 1:
         sheet = sheets[0]

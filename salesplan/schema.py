@@ -284,7 +284,7 @@ OPPORTUNITIES = TableSchema(
             "金额", "商机金额", "预计金额")),
         _c("created_date", "date", True, "When the opportunity was opened.", (
             "created", "created date", "create date", "createdate", "open date", "add time",
-            "deal created", "engage date", "创建日期", "创建时间")),
+            "deal created", "deal deal created", "engage date", "创建日期", "创建时间")),
         _c("stage", "string", True, "Current stage of the sales process.", (
             "stage", "stage name", "sales stage", "deal stage", "dealstage", "stage id", "阶段", "销售阶段",
             "商机阶段")),
