@@ -268,6 +268,12 @@ def _print_report(report, df: pd.DataFrame | None, schema, out: TextIO) -> None:
                 form = report.date_formats.get(col, "")
                 print(f"Date range of {col}: {values.min():%Y-%m-%d} .. {values.max():%Y-%m-%d}"
                       + (f" (read as {form})" if form else ""), file=out)
+        if report.kept_missing:
+            kept = ", ".join(f"{f} {k:,}" for f, k in report.kept_missing.items())
+            print(f"Kept although empty: {kept}", file=out)
+        if schema.name == "opportunities" and "status" in df:
+            counts = df["status"].value_counts()
+            print("Status: " + ", ".join(f"{s} {int(counts.get(s, 0)):,}" for s in ("open", "won", "lost")), file=out)
         if schema.name == "transactions":
             print(f"Returns / credit notes: {report.returns:,}", file=out)
             print(f"Customers: {df['customer_id'].nunique():,}; revenue total: {df['revenue'].sum():,.2f}",

@@ -167,3 +167,20 @@ def test_validate_a_folder_lists_each_table_and_what_it_unlocks(tmp_path, capsys
     out = capsys.readouterr().out
     assert "opportunities: deals.csv (by file name), 1 rows, 2024-01-01 .. 2024-01-01" in out
     assert main(["validate", str(tmp_path), "--stage", "Demo"]) == 2
+
+
+def test_validate_a_crm_export_derives_the_status_and_takes_a_stage_mapping(tmp_path, capsys):
+    path = tmp_path / "sales_pipeline.csv"
+    path.write_text("opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value\n"
+                    "o1,Ann,GTX,Acme,Won,2017-01-02,2017-02-01,1000\n"
+                    "o2,Ann,GTX,Beta,Engaging,2017-01-05,,\n"
+                    "o3,Bob,MG,Acme,Lost,2017-01-09,2017-03-01,0\n"
+                    "o4,Bob,MG,Cito,On hold,,,\n")
+    assert main(["validate", str(path), "--table", "opportunities"]) == 1
+    out = capsys.readouterr().out
+    assert "'On hold' (1)" in out and 'stage_mapping={"On hold": "<one of prospecting,' in out
+    assert main(["validate", str(path), "--table", "opportunities", "--stage", "On hold=prospecting"]) == 0
+    out = capsys.readouterr().out
+    assert "deal_stage     -> stage" in out and "derived: status from the stage (won, lost, else open)" in out
+    assert "Kept although empty: amount 2, created_date 1" in out
+    assert "Status: open 2, won 1, lost 1" in out
