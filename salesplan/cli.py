@@ -2,14 +2,19 @@
 
 ``salesplan validate PATH`` loads a file (or database) the way the workbench
 would and prints what was recognised: the header -> field mapping, row counts,
-the date range, returns, and every problem found. Exit codes: 0 when the data
-can be loaded, 1 when it cannot, 2 on a usage error.
+the date range, returns, lines without a customer, and every problem found.
+Given a folder (or a workbook with several sheets), it loads every table the
+way :func:`salesplan.io.load_data` does and prints each table found, the file
+it came from and what it unlocks. Exit codes: 0 when the data can be loaded,
+1 when it cannot, 2 on a usage error.
 
 Examples
 --------
 .. code-block:: console
 
     $ salesplan validate sales.xlsx --sheet "2024"
+    $ salesplan validate shop_export.csv --max-drop 0.25
+    $ salesplan validate company_folder/ --stage "Demo booked=needs_analysis"
     $ salesplan validate orders.csv --column "Fecha=order_date" --column "Cliente=customer_id"
     $ salesplan validate sqlite:///crm.db --table opportunities --query "SELECT * FROM deals"
     $ salesplan validate CDNOW_sample.txt --column 0=customer_id --column 2=order_date \\
@@ -43,14 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     val = sub.add_parser(
         "validate",
-        help="load a file as one table and report what was recognised and every problem",
+        help="load a file as one table (or a folder as every table) and report what was "
+             "recognised and every problem",
         description="Load PATH as one table of the data model and report the column mapping, "
-                    "row counts, date range, returns and every problem found.",
+                    "row counts, date range, returns, lines without a customer and every problem "
+                    "found. A folder, or a workbook with several sheets, is loaded as a set of "
+                    "tables: each table found is listed with its file and what it unlocks.",
     )
     val.add_argument("path", metavar="PATH",
-                     help="file (.csv .tsv .txt .xlsx .parquet .db ...) or SQLAlchemy URL (sqlite:///x.db)")
-    val.add_argument("--table", default="transactions", choices=list(TABLES),
-                     help="table of the data model to load as (default: transactions)")
+                     help="file (.csv .tsv .txt .xlsx .parquet .db ...), folder, or SQLAlchemy URL "
+                          "(sqlite:///x.db)")
+    val.add_argument("--table", default=None, choices=list(TABLES),
+                     help="table of the data model to load a file as (default: transactions; a "
+                          "folder or a workbook with several sheets is searched for every table)")
+    val.add_argument("--max-drop", type=float, default=None, metavar="FRACTION",
+                     help="share of rows that may be dropped for a missing date or revenue "
+                          "(default 0.05); lines without a customer are kept and counted")
+    val.add_argument("--stage", action="append", default=[], metavar="THEIRS=OURS",
+                     help="map a stage name of your CRM onto one of ours, e.g. --stage 'Demo=needs_analysis' "
+                          "(opportunities and stage history). Repeatable.")
     val.add_argument("--column", action="append", default=[], metavar="HEADER=FIELD",
                      help="map a header to a field, e.g. --column 'Fecha=order_date'; a number "
                           "before '=' is a 0-based column position (files without a header); "
@@ -79,20 +95,57 @@ def _parse_columns(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dic
     return mapping or None
 
 
+def _parse_stages(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict | None:
+    mapping: dict = {}
+    for pair in pairs:
+        theirs, sep, ours = pair.rpartition("=")
+        if not sep or not theirs.strip() or not ours.strip():
+            parser.error(f"--stage expects THEIRS=OURS (e.g. 'Demo booked=needs_analysis'), got {pair!r}")
+        mapping[theirs.strip()] = ours.strip()
+    return mapping or None
+
+
+def _is_data_set(args: argparse.Namespace) -> bool:
+    """Whether PATH is a folder, or a workbook with several sheets read as a whole."""
+    from pathlib import Path
+
+    if args.table is not None or args.sheet is not None or args.column or args.query:
+        return False
+    path = Path(args.path)
+    if path.is_dir():
+        return True
+    if path.is_file() and path.suffix.lower() in (".xlsx", ".xlsm"):
+        try:
+            with pd.ExcelFile(path, engine="openpyxl") as book:
+                return len(book.sheet_names) > 1
+        except Exception:  # a damaged workbook: let the single-table loader explain
+            return False
+    return False
+
+
 def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> int:
-    from salesplan.io import LoadReport, load_table
+    from salesplan.io import MAX_DROP_FRACTION, LoadReport, load_table
 
     columns = _parse_columns(args.column, parser)
+    stages = _parse_stages(args.stage, parser)
+    max_drop = MAX_DROP_FRACTION if args.max_drop is None else args.max_drop
+    if not 0 <= max_drop <= 1:
+        parser.error(f"--max-drop must be a share between 0 and 1 (e.g. 0.25), got {args.max_drop}")
+    if _is_data_set(args):
+        return _validate_data_set(args.path, max_drop=max_drop, stage_mapping=stages, out=out)
+    table = args.table or "transactions"
     sheet: object = 0
     if args.sheet is not None:
         sheet = int(args.sheet) if args.sheet.isdigit() else args.sheet
-    schema = TABLES[args.table]
-    print(f"salesplan validate: {args.path} as {args.table}", file=out)
+    schema = TABLES[table]
+    options = {"stage_mapping": stages} if stages else {}
+    print(f"salesplan validate: {args.path} as {table}", file=out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SalesplanWarning)
         try:
-            df = load_table(args.path, args.table, columns=columns, query=args.query, sheet_name=sheet,
-                            encoding=args.encoding, dayfirst=args.dayfirst, delimiter=args.delimiter)
+            df = load_table(args.path, table, columns=columns, query=args.query, sheet_name=sheet,
+                            encoding=args.encoding, dayfirst=args.dayfirst, delimiter=args.delimiter,
+                            max_drop_fraction=max_drop, **options)
         except SalesplanDataError as exc:
             report = getattr(exc, "report", None)
             if isinstance(report, LoadReport):
@@ -101,7 +154,7 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser, out: Te
             print(f"\nProblems ({len(problems)}):", file=out)
             for p in problems:
                 print(f"  - {p}", file=out)
-            print(f"\nFAILED: {args.path} cannot be loaded as {args.table}.", file=out)
+            print(f"\nFAILED: {args.path} cannot be loaded as {table}.", file=out)
             return 1
         except SalesplanError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -114,8 +167,65 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser, out: Te
         print(f"\nWarnings ({len(caught)}):", file=out)
         for w in caught:
             print(f"  - {w.message}", file=out)
-    print(f"\nOK: {report.rows:,} rows can be loaded as {args.table}.", file=out)
+    print(f"\nOK: {report.rows:,} rows can be loaded as {table}.", file=out)
     return 0
+
+
+def _validate_data_set(path: str, *, max_drop: float, stage_mapping: dict | None, out: TextIO) -> int:
+    from salesplan.io import NOT_RECOGNISED, load_data
+
+    print(f"salesplan validate: {path} (every table)", file=out)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SalesplanWarning)
+        try:
+            data = load_data(path, max_drop_fraction=max_drop, stage_mapping=stage_mapping)
+        except SalesplanDataError as exc:
+            print(f"\nProblem: {exc}", file=out)
+            print(f"\nFAILED: {path} cannot be loaded.", file=out)
+            return 1
+        except SalesplanError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    found = data.found()
+    tables = found[found["table"] != NOT_RECOGNISED]
+    print("\nTables found:", file=out)
+    for row in tables[tables["found"]].itertuples():
+        span = ""
+        if pd.notna(row.date_from):
+            span = f", {row.date_from:%Y-%m-%d} .. {row.date_to:%Y-%m-%d}"
+        print(f"  {row.table}: {row.source} (by {row.recognised_by}), {row.rows:,} rows{span}", file=out)
+        print(f"      unlocks {row.unlocks}", file=out)
+    missing = tables[~tables["found"]]
+    if len(missing):
+        print("\nNot found (add them to unlock more):", file=out)
+        for row in missing.itertuples():
+            reason = " - could not be loaded, see the warnings" if row.note else ""
+            print(f"  {row.table}: {row.unlocks}{reason}", file=out)
+    others = found[found["table"] == NOT_RECOGNISED]
+    if len(others):
+        print("\nFiles not used:", file=out)
+        for row in others.itertuples():
+            print(f"  {row.source}: {row.note}", file=out)
+    from salesplan.io import load_report
+
+    report = load_report(data["transactions"])
+    print(f"\nTransactions: {report.rows:,} lines, revenue total {data['transactions']['revenue'].sum():,.2f}",
+          file=out)
+    _print_guests(report, out)
+    if caught:
+        print(f"\nWarnings ({len(caught)}):", file=out)
+        for w in caught:
+            print(f"  - {w.message}", file=out)
+    print(f"\nOK: {len(data)} table(s) can be loaded from {path}.", file=out)
+    return 0
+
+
+def _print_guests(report, out: TextIO) -> None:
+    if report.guest_lines:
+        print(f"Lines without a customer: {report.guest_lines:,} (revenue {report.guest_revenue:,.2f}); "
+              "kept for revenue, market and forecasts, left out of customer analyses", file=out)
+    else:
+        print("Lines without a customer: 0", file=out)
 
 
 def _print_report(report, df: pd.DataFrame | None, schema, out: TextIO) -> None:
@@ -158,10 +268,17 @@ def _print_report(report, df: pd.DataFrame | None, schema, out: TextIO) -> None:
                 form = report.date_formats.get(col, "")
                 print(f"Date range of {col}: {values.min():%Y-%m-%d} .. {values.max():%Y-%m-%d}"
                       + (f" (read as {form})" if form else ""), file=out)
+        if report.kept_missing:
+            kept = ", ".join(f"{f} {k:,}" for f, k in report.kept_missing.items())
+            print(f"Kept although empty: {kept}", file=out)
+        if schema.name == "opportunities" and "status" in df:
+            counts = df["status"].value_counts()
+            print("Status: " + ", ".join(f"{s} {int(counts.get(s, 0)):,}" for s in ("open", "won", "lost")), file=out)
         if schema.name == "transactions":
             print(f"Returns / credit notes: {report.returns:,}", file=out)
             print(f"Customers: {df['customer_id'].nunique():,}; revenue total: {df['revenue'].sum():,.2f}",
                   file=out)
+            _print_guests(report, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -60,13 +60,16 @@ import pandas as pd
 from salesplan._validation import closest_matches
 from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
 from salesplan.schema import (
+    STAGE_SYNONYMS,
     STAGES,
+    STATUS_SYNONYMS,
     STATUSES,
     TABLES,
     TARGET_LEVELS,
     TableSchema,
     get_schema,
     normalize_header,
+    table_for_file_name,
 )
 
 __all__ = [
@@ -83,6 +86,7 @@ __all__ = [
     "load_targets",
     "load_feedback",
     "load_market",
+    "table_for_headers",
     "snake_case",
     "TEXT_EXTENSIONS",
     "EXCEL_EXTENSIONS",
@@ -112,20 +116,15 @@ _MISSING_VALUE = _MISSING_TEXT | {"na", "-", "--", "—", "#value!", "#null!", "
 
 # Category synonyms seen in CRM exports, folded with normalize_header.
 _CHOICE_SYNONYMS = {
-    "stage": {
-        "closedwon": "won", "closedlost": "lost", "wonclosed": "won", "lostclosed": "lost",
-        "qualification": "needs_analysis", "qualify": "needs_analysis",
-        "proposalpricequote": "proposal", "negotiationreview": "negotiation",
-        "赢单": "won", "成交": "won", "输单": "lost", "丢单": "lost",
-    },
-    "status": {
-        "closedwon": "won", "closedlost": "lost", "inprogress": "open", "active": "open",
-        "进行中": "open", "跟进中": "open", "赢单": "won", "成交": "won", "输单": "lost", "丢单": "lost",
-    },
+    "stage": {normalize_header(k): v for k, v in STAGE_SYNONYMS.items()},
+    "status": {normalize_header(k): v for k, v in STATUS_SYNONYMS.items()},
     "level": {"total": "company", "all": "company", "salesrep": "rep", "公司": "company",
               "区域": "region", "地区": "region", "团队": "team", "销售员": "rep", "产品": "product",
               "品类": "category", "渠道": "channel"},
 }
+# Required fields whose empty cells keep the row (the column itself is still needed).
+_MAY_BE_EMPTY = {"opportunities": ("customer_id", "rep_id", "amount", "created_date")}
+
 _CHOICES = {
     ("opportunities", "stage"): STAGES,
     ("opportunities", "status"): STATUSES,
@@ -162,6 +161,14 @@ class LoadReport:
         Reason -> number of rows dropped for it.
     returns : int
         Lines recognised as returns or credit notes (transactions only).
+    guest_lines : int
+        Lines kept without a customer (guest checkouts; transactions only).
+    guest_revenue : float
+        Their revenue: counted in revenue, market and forecast analyses, left
+        out of customer analyses.
+    kept_missing : dict
+        Required field -> number of rows kept although it is empty there
+        (opportunities: amount, dates, customer or owner of an open deal).
     derived : list of str
         Columns computed from others (``"revenue = quantity * unit_price"``).
     date_formats : dict
@@ -181,6 +188,9 @@ class LoadReport:
     rows: int = 0
     rows_dropped: dict[str, int] = field(default_factory=dict)
     returns: int = 0
+    guest_lines: int = 0
+    guest_revenue: float = 0.0
+    kept_missing: dict[str, int] = field(default_factory=dict)
     derived: list[str] = field(default_factory=list)
     date_formats: dict[str, str] = field(default_factory=dict)
     encoding: str | None = None
@@ -1327,9 +1337,11 @@ def _to_ns(parsed: pd.Series) -> pd.Series:
     return parsed.where(ok).astype("datetime64[ns]")
 
 
-def _normalize_choice(text: pd.Series, choices: tuple[str, ...], field_name: str) -> pd.Series:
+def _normalize_choice(text: pd.Series, choices: tuple[str, ...], field_name: str,
+                      extra: dict[str, str] | None = None) -> pd.Series:
     lookup = {normalize_header(c): c for c in choices}
     lookup.update(_CHOICE_SYNONYMS.get(field_name, {}))
+    lookup.update(extra or {})
     uniq = text.dropna().unique()
     mapping = {u: lookup.get(normalize_header(u), pd.NA) for u in uniq}
     return text.map(mapping, na_action="ignore").astype("string")
@@ -1350,6 +1362,7 @@ def load_table(
     delimiter: str | None = None,
     format: str | None = None,
     max_drop_fraction: float = MAX_DROP_FRACTION,
+    stage_mapping: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Load one table of the data model from a file, a database or a frame.
 
@@ -1390,7 +1403,17 @@ def load_table(
         Overrides the format implied by the file name.
     max_drop_fraction : float, default 0.05
         Rows missing a required value are dropped with a warning when they
-        are at most this share of the rows; more is an error.
+        are at most this share of the rows; more is an error. Transaction
+        lines without a customer are not dropped: they are kept with
+        ``customer_id`` missing and counted in the report (``guest_lines``,
+        ``guest_revenue``) and in one warning.
+    stage_mapping : dict, optional
+        For opportunities and stage history: your stage names -> ours
+        (:data:`salesplan.schema.STAGES`), e.g. ``{"Demo": "needs_analysis"}``,
+        on top of the CRM names already recognised
+        (:data:`salesplan.schema.STAGE_SYNONYMS`). Case, spaces and
+        punctuation do not matter. Without a status column, the status is
+        derived from the won and lost stages.
 
     Returns
     -------
@@ -1434,12 +1457,50 @@ def load_table(
             and not isinstance(source, pd.DataFrame):
         raise SalesplanError("columns= mixes header names and positions; use only names (files "
                              "with a header line) or only integer positions (files without one).")
+    stages = _check_stage_mapping(stage_mapping)
     raw = _read_source(source, table=schema, positional=positional, query=query, sheet_name=sheet_name,
                        encoding=encoding, delimiter=delimiter, format=format, columns=columns)
-    return _build(raw, schema, columns, dayfirst=dayfirst, max_drop_fraction=max_drop_fraction)
+    return _build(raw, schema, columns, dayfirst=dayfirst, max_drop_fraction=max_drop_fraction,
+                  stage_mapping=stages)
 
 
-def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fraction) -> pd.DataFrame:
+def _check_stage_mapping(stage_mapping: dict | None) -> dict[str, str]:
+    """``stage_mapping`` folded for lookup; an error naming every value that is not a stage."""
+    if stage_mapping is None:
+        return {}
+    if not isinstance(stage_mapping, dict):
+        raise SalesplanError(f"stage_mapping must be a dict of your stage name -> one of {', '.join(STAGES)}, "
+                             f"got {type(stage_mapping).__name__}.")
+    ours = {normalize_header(s): s for s in STAGES}
+    out, bad = {}, []
+    for theirs, target in stage_mapping.items():
+        hit = ours.get(normalize_header(target)) if isinstance(target, str) else None
+        if hit is None:
+            bad.append(f"{theirs!r}: {target!r}")
+        else:
+            out[normalize_header(theirs)] = hit
+    if bad:
+        raise SalesplanError(f"stage_mapping maps onto values that are not stages ({', '.join(bad)}). "
+                             f"Each value must be one of: {', '.join(STAGES)}.")
+    return out
+
+
+def _mapping_template(names: list[str], choices: tuple[str, ...]) -> str:
+    """A ``stage_mapping={...}`` line a user can paste and fill in."""
+    one_of = f"<one of {', '.join(choices)}>"
+    return "stage_mapping={" + ", ".join(f'"{n}": "{one_of}"' for n in names) + "}"
+
+
+_TRUE_WORDS = {"1", "true", "t", "yes", "y", "是", "真"}
+
+
+def _truthy(values: pd.Series) -> np.ndarray:
+    text = _as_text(values).str.lower()
+    return text.isin(_TRUE_WORDS).fillna(False).to_numpy(dtype=bool)
+
+
+def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fraction,
+           stage_mapping: dict[str, str] | None = None) -> pd.DataFrame:
     problems = _Problems(raw.source, schema.name)
     report = LoadReport(source=raw.source, table=schema.name, format=raw.format, encoding=raw.encoding,
                         delimiter=raw.delimiter, sheet=raw.sheet)
@@ -1475,8 +1536,11 @@ def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fracti
     present = set(mapping.fields.values())
     derive_revenue = (schema.name == "transactions" and "revenue" not in present
                       and {"quantity", "unit_price"} <= present)
-    missing_cols = [c for c in schema.required if c not in present
-                    and not (c == "revenue" and derive_revenue)]
+    derive_status = schema.name == "opportunities" and "status" not in present and "stage" in present
+    derive_id = schema.name == "opportunities" and "opportunity_id" not in present and "name" in present
+    derivable = {f for f, ok in (("revenue", derive_revenue), ("status", derive_status),
+                                 ("opportunity_id", derive_id)) if ok}
+    missing_cols = [c for c in schema.required if c not in present and c not in derivable]
     if missing_cols:
         found = [str(h) for h in raw.headers]
         parts = []
@@ -1499,6 +1563,8 @@ def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fracti
             hint += " The first line looks like data, so the file seems to have no header line."
         if schema.name == "transactions" and "revenue" in missing_cols:
             hint += " (revenue can also be derived from quantity and unit_price columns.)"
+        if schema.name == "opportunities" and "opportunity_id" in missing_cols:
+            hint += " (an opportunity name column can stand in for opportunity_id.)"
         problems.error(
             f"missing required column(s) {', '.join(parts)} for {schema.name}. Headers found: "
             f"{found[:30]}.{hint} Rename the headers or pass a mapping, e.g. {example}."
@@ -1543,15 +1609,22 @@ def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fracti
             parsed = parsed.mask(miss)
             choices = _CHOICES.get((schema.name, fname))
             if choices is not None:
-                normalised = _normalize_choice(parsed, choices, fname)
+                normalised = _normalize_choice(parsed, choices, fname,
+                                               stage_mapping if fname == "stage" else None)
                 bad = normalised.isna().to_numpy() & ~miss
                 if bad.any():
                     counts = parsed[bad].value_counts()
                     seen = ", ".join(f"{v!r} ({n})" for v, n in counts.head(5).items())
+                    if fname == "stage":
+                        fix = (f"Map your stage names onto ours with stage_mapping= (load_data, "
+                               f"load_opportunities, load_stage_history), e.g. "
+                               f"{_mapping_template([str(v) for v in counts.index[:20]], choices)}.")
+                    else:
+                        fix = "Recode those values in the source."
                     problems.error(
                         f"{label}: {int(bad.sum())} value(s) are not valid {fname}s ({where(bad)}; "
                         f"seen: {seen}). Expected one of: {', '.join(choices)} (case and spaces do "
-                        "not matter). Recode those values in the source."
+                        f"not matter). {fix}"
                     )
                 parsed = normalised
             parsed = parsed.astype("string")
@@ -1560,6 +1633,33 @@ def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fracti
             missing_required[fname] = miss
 
     n = len(frame)
+    if derive_id:
+        names = out["name"]
+        if names.notna().all() and not names.duplicated().any():
+            out["opportunity_id"] = names.copy()
+            report.derived.append("opportunity_id = name")
+        else:
+            out["opportunity_id"] = pd.Series(np.arange(1, n + 1), index=frame.index).astype("string")
+            report.derived.append("opportunity_id = row number")
+            problems.warn(f"there is no opportunity_id column and the names repeat or are missing "
+                          f"({int(names.duplicated().sum())} repeated, {int(names.isna().sum())} missing), "
+                          "so the opportunities are numbered 1..n in file order. Add an id column "
+                          "to link them with a stage history.")
+        missing_required["opportunity_id"] = np.zeros(n, dtype=bool)
+    if derive_status and "stage" in out:
+        stage = out["stage"]
+        flags = {normalize_header(header_of[p]): p for p in mapping.extras}
+        if {"iswon", "isclosed"} <= set(flags):
+            won = _truthy(frame.iloc[:, flags["iswon"]])
+            closed = _truthy(frame.iloc[:, flags["isclosed"]])
+            status = np.where(won, "won", np.where(closed, "lost", "open"))
+            report.derived.append("status from IsClosed and IsWon")
+        else:
+            status = np.where(stage.eq("won").fillna(False), "won",
+                              np.where(stage.eq("lost").fillna(False), "lost", "open"))
+            report.derived.append("status from the stage (won, lost, else open)")
+        out["status"] = pd.Series(status, index=frame.index, dtype="string").mask(stage.isna().to_numpy())
+        missing_required["status"] = missing_required.get("stage", np.zeros(n, dtype=bool))
     if derive_revenue or ("revenue" in out and {"quantity", "unit_price"} <= set(out)):
         product = out["quantity"] * out["unit_price"]
         if derive_revenue:
@@ -1573,6 +1673,9 @@ def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fracti
                 missing_required["revenue"] = out["revenue"].isna().to_numpy()
                 report.derived.append(f"revenue = quantity * unit_price on {int(fill.sum())} row(s) missing revenue")
 
+    # A line without a customer is a sale all the same (a guest checkout): it is kept.
+    guests = missing_required.pop("customer_id", None) if schema.name == "transactions" else None
+    gaps = {f: missing_required.pop(f) for f in _MAY_BE_EMPTY.get(schema.name, ()) if f in missing_required}
     drop = np.zeros(n, dtype=bool)
     for mask in missing_required.values():
         drop |= mask
@@ -1600,6 +1703,27 @@ def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fracti
     problems.raise_if_any(report)
 
     keep = ~drop
+    if guests is not None and (guests & keep).any():
+        kept_guests = guests & keep
+        revenue = out["revenue"].to_numpy(dtype="float64", na_value=np.nan)
+        report.guest_lines = int(kept_guests.sum())
+        report.guest_revenue = float(np.nansum(revenue[kept_guests]))
+        total = float(np.nansum(revenue[keep]))
+        share = f"{report.guest_revenue / total:.1%}" if total > 0 else "n/a"
+        problems.warn(
+            f"{report.guest_lines} of {int(keep.sum())} lines ({share} of revenue) have no customer: they "
+            "count in revenue, market and forecast analyses, and are left out of customer analyses "
+            f"(RFM, clusters, lifetime value, cohorts). First: {where(kept_guests)}."
+        )
+    gaps = {f: int((m & keep).sum()) for f, m in gaps.items() if (m & keep).any()}
+    if gaps:
+        report.kept_missing = gaps
+        detail = ", ".join(f"{f}: {k}" for f, k in gaps.items())
+        problems.warn(
+            f"kept {int(keep.sum())} opportunities although some values are empty ({detail}); many CRMs "
+            "leave the amount and dates of open deals empty. They count in stages and win rates; "
+            "pipeline value leaves out those without an amount, cycle times those without a date."
+        )
     result = pd.DataFrame({f: out[f] for f in schema.names if f in out}, index=frame.index)
     if schema.name == "transactions":
         neg = result["revenue"].lt(0).to_numpy(copy=True)
@@ -1608,6 +1732,8 @@ def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fracti
         result["is_return"] = neg
     for pos, name in mapping.extras.items():
         result[name] = _extra(frame.iloc[:, pos])
+    if schema.name == "stage_history":
+        keep = _first_entry_per_stage(result, keep, report, problems)
     if schema.key:
         kept = result[keep]
         dup = kept.duplicated(list(schema.key), keep=False).to_numpy()
@@ -1631,6 +1757,28 @@ def _build(raw: _Raw, schema: TableSchema, columns, *, dayfirst, max_drop_fracti
     report.rows = len(result)
     result.attrs = {"salesplan": report.to_dict()}
     return result
+
+
+def _first_entry_per_stage(result: pd.DataFrame, keep: np.ndarray, report: LoadReport,
+                           problems: _Problems) -> np.ndarray:
+    """Keep the first time each opportunity entered each stage.
+
+    CRM histories (Salesforce's OpportunityHistory) log every change of an
+    opportunity, so a stage repeats when only the amount or the close date moved.
+    """
+    pos = np.flatnonzero(keep)
+    sub = result.iloc[pos][["opportunity_id", "stage", "entered_at"]].reset_index(drop=True)
+    order = sub.sort_values("entered_at", kind="stable").index.to_numpy()
+    repeated = sub.loc[order].duplicated(["opportunity_id", "stage"]).to_numpy()
+    if not repeated.any():
+        return keep
+    keep = keep.copy()
+    keep[pos[order[repeated]]] = False
+    k = int(repeated.sum())
+    report.rows_dropped["repeated stage"] = k
+    problems.warn(f"{k} of {len(pos)} rows repeat a stage the opportunity had already entered (a history "
+                  "that logs every change, not only stage changes); kept the first entry of each.")
+    return keep
 
 
 def _looks_like_value(header: str) -> bool:
@@ -1684,6 +1832,25 @@ def _wrapper(table: str):
                           encoding=encoding, dayfirst=dayfirst, delimiter=delimiter, format=format,
                           max_drop_fraction=max_drop_fraction)
 
+    def stage_loader(
+        path_or_frame: Any,
+        *,
+        columns: dict[Any, str | None] | None = None,
+        query: str | None = None,
+        sheet_name: str | int = 0,
+        encoding: str | None = None,
+        dayfirst: bool | None = None,
+        delimiter: str | None = None,
+        format: str | None = None,
+        max_drop_fraction: float = MAX_DROP_FRACTION,
+        stage_mapping: dict[str, str] | None = None,
+    ) -> pd.DataFrame:
+        return load_table(path_or_frame, table, columns=columns, query=query, sheet_name=sheet_name,
+                          encoding=encoding, dayfirst=dayfirst, delimiter=delimiter, format=format,
+                          max_drop_fraction=max_drop_fraction, stage_mapping=stage_mapping)
+
+    if table in ("opportunities", "stage_history"):
+        loader = stage_loader
     required = ", ".join(schema.required)
     optional = ", ".join(schema.optional)
     extra = "\n    is_return : bool, True for returns and credit notes." if table == "transactions" else ""
@@ -1730,7 +1897,14 @@ UNLOCKS: dict[str, str] = {
 #: Environment variable naming the data every notebook reads when its ``data_path`` is ``None``.
 DATA_ENV = "SALESPLAN_DATA"
 
-_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".parquet", ".pq", ".csv.gz")
+#: The date column of each table, for the date range :meth:`DataSet.found` shows.
+_DATE_COLUMN = {
+    "transactions": "order_date", "customers": "first_order_date", "opportunities": "created_date",
+    "stage_history": "entered_at", "reps": "start_date", "targets": "period", "feedback": "date",
+    "market": "period",
+}
+#: ``DataSet.found()["table"]`` of a file that matched no table.
+NOT_RECOGNISED = "(not recognised)"
 
 
 class DataSet(dict):
@@ -1744,59 +1918,300 @@ class DataSet(dict):
         What was read: a folder, a file or the demo company.
     files : dict
         Table name -> the file (and sheet) it came from.
+    recognised_by : dict
+        Table name -> how its file was recognised: ``"file name"``,
+        ``"sheet name"``, ``"headers"``, ``"the file given"`` or ``"demo"``.
+    unrecognised : dict
+        File (and sheet) -> why it was not loaded (it matches no table, or
+        another file already holds that table).
+    problems : dict
+        Table name -> why a file recognised as that (optional) table could
+        not be loaded; the table is then absent, and a warning said so.
     """
 
-    def __init__(self, tables: dict[str, pd.DataFrame], *, source: str, files: dict[str, str]) -> None:
+    def __init__(self, tables: dict[str, pd.DataFrame], *, source: str, files: dict[str, str],
+                 recognised_by: dict[str, str] | None = None, unrecognised: dict[str, str] | None = None,
+                 problems: dict[str, str] | None = None) -> None:
         super().__init__(tables)
         self.source = source
         self.files = dict(files)
+        self.recognised_by = dict(recognised_by or {})
+        self.unrecognised = dict(unrecognised or {})
+        self.problems = dict(problems or {})
 
     def found(self) -> pd.DataFrame:
-        """One row per table of the data model: ``table``, ``found``, ``source``, ``rows``, ``unlocks``."""
+        """What was found: one row per table of the data model, then one per file not recognised.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``table`` (a table name, or ``"(not recognised)"`` for a file that
+            matched none), ``found`` (bool), ``source`` (file, and sheet),
+            ``rows``, ``date_from`` and ``date_to`` (range of the table's date
+            column, NaT when it has none), ``unlocks`` (what the table adds
+            to the workbench), ``recognised_by`` and ``note`` (why a file was
+            not used, or why a table could not be loaded).
+        """
         rows = []
         for name in TABLES:
             frame = self.get(name)
+            dates = frame[_DATE_COLUMN[name]] if frame is not None and _DATE_COLUMN[name] in frame else None
             rows.append({
                 "table": name,
                 "found": frame is not None,
                 "source": self.files.get(name, ""),
                 "rows": len(frame) if frame is not None else 0,
+                "date_from": dates.min() if dates is not None else pd.NaT,
+                "date_to": dates.max() if dates is not None else pd.NaT,
                 "unlocks": UNLOCKS.get(name, ""),
+                "recognised_by": self.recognised_by.get(name, ""),
+                "note": self.problems.get(name, ""),
             })
-        return pd.DataFrame(rows, columns=["table", "found", "source", "rows", "unlocks"])
+        for label, reason in self.unrecognised.items():
+            rows.append({"table": NOT_RECOGNISED, "found": False, "source": label, "rows": 0,
+                         "date_from": pd.NaT, "date_to": pd.NaT, "unlocks": "", "recognised_by": "",
+                         "note": reason})
+        out = pd.DataFrame(rows, columns=["table", "found", "source", "rows", "date_from", "date_to",
+                                          "unlocks", "recognised_by", "note"])
+        out["rows"] = out["rows"].astype("int64")
+        out[["date_from", "date_to"]] = out[["date_from", "date_to"]].astype("datetime64[ns]")
+        return out
 
 
-def _table_files(folder: Path) -> dict[str, Path]:
-    files = {}
-    for name in TABLES:
-        for suffix in _TABLE_SUFFIXES:
-            candidate = folder / f"{name}{suffix}"
-            if candidate.is_file():
-                files[name] = candidate
-                break
-    return files
+@dataclass
+class _Candidate:
+    """A file (or sheet) and the table it seems to hold."""
+
+    path: Path
+    sheet: str | None
+    table: str | None
+    how: str
+    rows: list[list[Any]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.path.name if self.sheet is None else f"{self.path.name} (sheet {self.sheet!r})"
 
 
-def load_data(source: Any = None, *, max_drop_fraction: float = MAX_DROP_FRACTION) -> DataSet:
-    """Every table a source holds: the demo company, a folder of tables, or one transactions file.
+def _satisfied(table: TableSchema, matched: set[str]) -> bool:
+    """Whether a header row with these fields can be loaded as ``table``."""
+    have = set(matched)
+    if table.name == "transactions" and {"quantity", "unit_price"} <= have:
+        have.add("revenue")
+    if table.name == "opportunities":
+        if "stage" in have:
+            have.add("status")
+        if "name" in have:
+            have.add("opportunity_id")
+    if table.name == "market" and not have & {"market_size", "competitor_sales"}:
+        return False
+    return set(table.required) <= have
+
+
+def table_for_headers(rows: list[list[Any]]) -> str | None:
+    """The table whose headers a file has: every required column matched, most columns matched.
+
+    ``rows`` are the first rows of the file (a title line may sit above the
+    header). At least two columns must match, so that one shared column
+    (a customer, a date) does not decide.
+
+    >>> table_for_headers([["Order Date", "Customer", "Sales", "Region"]])
+    'transactions'
+    >>> table_for_headers([["deal_stage", "sales_agent", "account", "engage_date", "close_value", "opportunity_id"]])
+    'opportunities'
+    >>> table_for_headers([["colour", "size"]]) is None
+    True
+    """
+    return _match_headers(rows)[0]
+
+
+def _match_headers(rows: list[list[Any]]) -> tuple[str | None, str]:
+    """(table or None, for a file that matches none: the nearest table and what it lacks)."""
+    best, best_score = None, (1, 0)
+    near, near_score, near_missing = None, (0, 0), []
+    for order, table in enumerate(TABLES.values()):
+        lookup = _alias_lookup(table)
+        for row in rows:
+            matched = {lookup[k][0] for c in row if c is not None and not _is_missing_cell(c)
+                       and (k := normalize_header(c)) in lookup}
+            score = (len(matched), -order)
+            if _satisfied(table, matched):
+                if score > best_score:
+                    best, best_score = table.name, score
+            elif score > near_score:
+                near, near_score = table.name, score
+                near_missing = [c for c in table.required if c not in matched]
+    hint = ""
+    if best is None and near is not None and near_score[0] >= 2:
+        hint = f"; nearest: {near}, which lacks {', '.join(near_missing) or 'a needed column'}"
+    return best, hint
+
+
+def _peek_rows(path: Path, fmt: str, book: Any = None, sheet: str | None = None) -> list[list[Any]]:
+    """The first rows of a file or sheet, split into cells, to recognise its headers."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return [list(pq.read_schema(path).names)]
+    if fmt == "excel":
+        frame = pd.read_excel(book, sheet_name=sheet, header=None, nrows=_HEADER_SCAN_ROWS)
+        return frame.astype(object).values.tolist()
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        data = fh.read(1 << 16)
+    if len(data) == 1 << 16 and b"\n" in data:
+        data = data[: data.rindex(b"\n")]  # whole lines only: a cut character would misdetect the encoding
+    text, _ = _decode(data, None, path.name)
+    head = [ln for ln in _head_lines(text.lstrip("\ufeff"), _HEADER_SCAN_ROWS) if ln.strip()]
+    delim = _sniff_delimiter(head)
+    return [_split_line(ln, delim) for ln in head]
+
+
+def _file_candidates(path: Path, *, whole_book: bool = False) -> tuple[list[_Candidate], dict[str, str]]:
+    """What ``path`` seems to hold: one candidate per file, or per sheet of a workbook."""
+    fmt = _format_from_name(path.name)
+    if fmt != "excel":
+        table = table_for_file_name(path.name)
+        if table is not None:
+            return [_Candidate(path, None, table, "file name")], {}
+        table, hint = _match_headers(_peek_rows(path, fmt))
+        if table is not None:
+            return [_Candidate(path, None, table, "headers")], {}
+        return [], {path.name: "matches no table by its name or its headers" + hint}
+    try:
+        book = pd.ExcelFile(path, engine="openpyxl")
+    except Exception as exc:  # openpyxl raises many types for damaged files
+        raise _data_error(f"{path.name}: cannot open the Excel workbook ({type(exc).__name__}: {exc}). "
+                          "Check that it is an .xlsx file; re-save it from Excel if it is damaged.") from None
+    with book:
+        return _sheet_candidates(path, book, whole_book=whole_book)
+
+
+def _sheet_candidates(path: Path, book: Any, *, whole_book: bool) -> tuple[list[_Candidate], dict[str, str]]:
+    fmt = "excel"
+    sheets = book.sheet_names
+    if len(sheets) == 1:
+        sheet = sheets[0]
+        if whole_book:
+            return [_Candidate(path, sheet, "transactions", "the file given")], {}
+        table = table_for_file_name(path.name) or table_for_file_name(sheet)
+        if table is not None:
+            return [_Candidate(path, sheet, table, "file name")], {}
+        table, hint = _match_headers(_peek_rows(path, fmt, book, sheet))
+        if table is not None:
+            return [_Candidate(path, sheet, table, "headers")], {}
+        return [], {path.name: "matches no table by its name, its sheet name or its headers" + hint}
+    found, skipped = [], {}
+    for sheet in sheets:
+        table, how = table_for_file_name(sheet), "sheet name"
+        if table is None:
+            rows = _peek_rows(path, fmt, book, sheet)
+            if not any(any(not _is_missing_cell(c) for c in row) for row in rows):
+                skipped[f"{path.name} (sheet {sheet!r})"] = "the sheet is empty"
+                continue
+            (table, hint), how = _match_headers(rows), "headers"
+        if table is None:
+            skipped[f"{path.name} (sheet {sheet!r})"] = "matches no table by its sheet name or its headers" + hint
+        else:
+            found.append(_Candidate(path, sheet, table, how))
+    return found, skipped
+
+
+def _folder_candidates(folder: Path) -> tuple[list[_Candidate], dict[str, str]]:
+    found, skipped = [], {}
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if path.name.startswith((".", "~$")):
+            continue  # hidden files and Excel's lock files
+        if path.is_dir():
+            skipped[path.name + "/"] = "a sub-folder: only the files of the folder itself are read"
+            continue
+        try:
+            fmt = _format_from_name(path.name)
+        except SalesplanDataError:
+            skipped[path.name] = "not a data file (supported: .csv .tsv .txt .xlsx .parquet ...)"
+            continue
+        if fmt == "sqlite":
+            skipped[path.name] = "a database: load its tables one by one with load_table(path, table, query=...)"
+            continue
+        more, skip = _file_candidates(path)
+        found += more
+        skipped.update(skip)
+    return found, skipped
+
+
+def _assign(candidates: list[_Candidate], skipped: dict[str, str], where: str) -> dict[str, _Candidate]:
+    """One file per table: a name beats headers; two of a kind is an error naming both."""
+    chosen: dict[str, _Candidate] = {}
+    for table in TABLES:
+        mine = [c for c in candidates if c.table == table]
+        if not mine:
+            continue
+        named = [c for c in mine if c.how != "headers"]
+        pool = named or mine
+        if len(pool) > 1:
+            listed = " and ".join(f"{c.label} (by {c.how})" for c in pool)
+            raise _data_error(
+                f"{where}: {len(pool)} files hold {table}: {listed}. Keep one of them (combine them "
+                f"into one file first if both are needed), or rename the other so that it is not "
+                f"taken for {table}."
+            )
+        chosen[table] = pool[0]
+        for c in mine:
+            if c is not pool[0]:
+                skipped[c.label] = (f"its headers look like {table}, but {pool[0].label} is {table} by its "
+                                    f"{pool[0].how}")
+    return chosen
+
+
+def load_data(
+    source: Any = None,
+    *,
+    max_drop_fraction: float = MAX_DROP_FRACTION,
+    stage_mapping: dict[str, str] | None = None,
+) -> DataSet:
+    """Every table a source holds: the demo company, a folder, a workbook, or one transactions file.
 
     Parameters
     ----------
     source : path, DataFrame or None
-        ``None`` loads the folder or file named by the environment variable
-        ``SALESPLAN_DATA`` (how ``salesplan serve --data`` and the tests point
-        every notebook at a company's data), else the bundled demo company. A folder is searched for the
-        tables of the data model by file name (``transactions.csv``,
-        ``reps.xlsx``...). Anything else is read as the transactions table.
+        * ``None``: the folder or file named by the environment variable
+          ``SALESPLAN_DATA`` (how ``salesplan serve --data`` and the tests point
+          every notebook at a company's data), else the bundled demo company.
+        * A folder: each file (and each sheet of a workbook with several
+          sheets) is recognised as a table by its name, with the names in
+          :attr:`salesplan.schema.TableSchema.file_names` (``orders.xlsx``,
+          ``订单.csv``, ``deals.csv``, ``OpportunityHistory.csv``...; case,
+          spaces, underscores and a trailing number do not matter), failing
+          that by its headers (the table whose required columns are all
+          there and which matches the most columns). Files that match
+          nothing are listed by :meth:`DataSet.found` and in a warning.
+        * An Excel workbook with several sheets: one table per sheet,
+          recognised by sheet name, else by headers.
+        * Anything else (a CSV, Parquet or one-sheet Excel file, a
+          DataFrame) is read as the transactions table.
     max_drop_fraction : float, default 0.05
         Passed to every loader: the share of rows that may be dropped for a
-        missing required value.
+        missing required value (a missing date or revenue; transaction lines
+        without a customer are kept).
+    stage_mapping : dict, optional
+        Your stage names -> ours, passed to the opportunities and stage
+        history loaders (see :func:`load_table`).
 
     Returns
     -------
     DataSet
-        A dict of the tables found, with ``source``, ``files`` and ``found()``.
+        A dict of the tables found (``"transactions"`` always), with
+        ``source``, ``files``, ``recognised_by``, ``unrecognised``,
+        ``problems`` and ``found()``.
+
+    Raises
+    ------
+    SalesplanDataError
+        When no transactions table is found, when it cannot be loaded, or
+        when two files hold the same table. A file recognised as another
+        table that cannot be loaded is left out with a warning instead.
     """
+    _check_stage_mapping(stage_mapping)  # before any file is read
     if source is None and os.environ.get(DATA_ENV):
         source = os.environ[DATA_ENV]
     if source is None:
@@ -1804,17 +2219,55 @@ def load_data(source: Any = None, *, max_drop_fraction: float = MAX_DROP_FRACTIO
 
         tables = load_demo()
         return DataSet(tables, source=f"the demo company ({DEMO_DIR})",
-                       files={name: f"{name}.csv" for name in tables})
-    if isinstance(source, (str, Path)) and Path(source).is_dir():
-        folder = Path(source)
-        files = _table_files(folder)
-        if "transactions" not in files:
-            names = ", ".join(sorted(p.name for p in folder.iterdir())[:20]) or "nothing"
-            raise SalesplanDataError(
-                f"No transactions table found in folder {folder}. Seen: {names}. "
-                "Name the order-line file transactions.csv (or .xlsx, .parquet), or pass the file itself."
-            )
-        tables = {name: load_table(path, name, max_drop_fraction=max_drop_fraction) for name, path in files.items()}
-        return DataSet(tables, source=str(folder), files={n: p.name for n, p in files.items()})
-    frame = load_table(source, "transactions", max_drop_fraction=max_drop_fraction)
-    return DataSet({"transactions": frame}, source=_source_name(source), files={"transactions": _source_name(source)})
+                       files={name: f"{name}.csv" for name in tables},
+                       recognised_by={name: "demo" for name in tables})
+    is_path = isinstance(source, (str, Path)) and not _is_url(str(source))
+    if is_path and Path(source).is_dir():
+        where = str(source)
+        candidates, skipped = _folder_candidates(Path(source))
+    elif is_path and Path(source).is_file() and _format_from_name(Path(source).name) == "excel":
+        where = Path(source).name
+        candidates, skipped = _file_candidates(Path(source), whole_book=True)
+    else:
+        frame = load_table(source, "transactions", max_drop_fraction=max_drop_fraction)
+        name = _source_name(source)
+        return DataSet({"transactions": frame}, source=name, files={"transactions": name},
+                       recognised_by={"transactions": "the file given"})
+    chosen = _assign(candidates, skipped, where)
+    if "transactions" not in chosen:
+        seen = [f"{c.label} ({c.table}, by {c.how})" for c in candidates]
+        seen += [f"{label} ({why})" for label, why in skipped.items()]
+        raise _data_error(
+            f"{where}: no transactions table found. Seen: {'; '.join(seen[:20]) or 'nothing'}. "
+            "Name the order-line file (or sheet) transactions, orders, sales or 订单 (.csv, .xlsx, "
+            ".parquet), or give it the columns order_date, customer_id and revenue."
+        )
+    data_files = [label for label, why in skipped.items() if not why.startswith(("not a data file", "a sub-folder"))]
+    if data_files:
+        warnings.warn(
+            f"{where}: {len(data_files)} file(s) match no table and were not loaded: "
+            + "; ".join(f"{label} ({skipped[label]})" for label in data_files)
+            + ". Name a file after its table (transactions.csv, deals.csv, reps.xlsx...) or give it "
+            "the headers of the data model.", SalesplanDataWarning, stacklevel=2)
+    tables: dict[str, pd.DataFrame] = {}
+    problems: dict[str, str] = {}
+    for table, cand in chosen.items():
+        options: dict[str, Any] = {"max_drop_fraction": max_drop_fraction}
+        if cand.sheet is not None:
+            options["sheet_name"] = cand.sheet
+        if table in ("opportunities", "stage_history"):
+            options["stage_mapping"] = stage_mapping
+        if table == "transactions":
+            tables[table] = load_table(cand.path, table, **options)
+            continue
+        try:
+            tables[table] = load_table(cand.path, table, **options)
+        except SalesplanDataError as exc:
+            problems[table] = str(exc)
+            warnings.warn(f"{cand.label} was recognised as {table} (by {cand.how}) but cannot be loaded, so "
+                          f"what needs {table} is left out: {exc}", SalesplanDataWarning, stacklevel=2)
+    order = [t for t in TABLES if t in tables]
+    return DataSet({t: tables[t] for t in order}, source=where,
+                   files={t: chosen[t].label for t in order},
+                   recognised_by={t: chosen[t].how for t in chosen},
+                   unrecognised=skipped, problems=problems)

@@ -37,3 +37,15 @@ def rng() -> np.random.Generator:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def shape_paths(tmp_path_factory) -> dict[str, Path]:
+    """``{shape name: data_path}`` for every data shape of :mod:`tests.shapes`, written once per session."""
+    try:
+        from tests.shapes import SHAPES
+    except ImportError:  # pytest run without the project root on sys.path; tests/ is on it
+        from shapes import SHAPES
+
+    folder = tmp_path_factory.mktemp("shapes")
+    return {name: shape.write(folder) for name, shape in SHAPES.items()}

@@ -33,11 +33,15 @@ def test_validate_prints_mapping_rows_dates_returns_and_warnings(good_csv, capsy
     assert "Customer   -> customer_id" in out
     assert "Amount     -> revenue" in out
     assert "Extra columns kept: Notes (as notes)" in out
-    assert "Rows: 29 read, 28 loaded, dropped: missing customer_id 1" in out
+    # the line without a customer is kept (a guest checkout) and counted, not dropped
+    assert "Rows: 29 read, 29 loaded, none dropped" in out
     assert "Date range of order_date: 2024-01-05 .. 2024-03-31 (read as ISO)" in out
     assert "Returns / credit notes: 1" in out
-    assert "Warnings (1):" in out and "dropped 1 of 29 rows" in out and "line 5" in out
-    assert out.rstrip().endswith("OK: 28 rows can be loaded as transactions.")
+    assert "Customers: 27; revenue total: 1,110.00" in out
+    assert "Lines without a customer: 1 (revenue 5.00)" in out
+    assert "Warnings (1):" in out and "1 of 29 lines (0.5% of revenue) have no customer" in out
+    assert "line 5" in out
+    assert out.rstrip().endswith("OK: 29 rows can be loaded as transactions.")
 
 
 def test_validate_reports_every_problem_and_exits_1(tmp_path, capsys):
@@ -124,7 +128,59 @@ def test_module_runs_as_a_command(good_csv):
     done = subprocess.run([sys.executable, "-m", "salesplan.cli", "validate", str(good_csv)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "OK: 28 rows can be loaded as transactions." in done.stdout
+    assert "OK: 29 rows can be loaded as transactions." in done.stdout
     bad = subprocess.run([sys.executable, "-m", "salesplan.cli", "validate", "--bogus"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
+
+
+def test_max_drop_sets_the_share_of_rows_that_may_be_dropped(tmp_path, capsys):
+    path = tmp_path / "shop.csv"
+    lines = ["date,customer,sales"] + [f"2024-01-{1 + i % 28:02d},{'' if i % 4 == 0 else f'c{i}'},"
+                                       f"{'' if i % 5 == 0 else 10}" for i in range(40)]
+    path.write_text("\n".join(lines) + "\n")  # 8 of 40 lines lack revenue (20%), 10 lack a customer
+    assert main(["validate", str(path)]) == 1
+    assert "At most 5% can be dropped" in capsys.readouterr().out
+    assert main(["validate", str(path), "--max-drop", "0.25"]) == 0
+    out = capsys.readouterr().out
+    assert "Rows: 40 read, 32 loaded, dropped: missing revenue 8" in out
+    assert "Lines without a customer: 8 (revenue 80.00)" in out  # i % 4 == 0 and i % 5 != 0
+    assert main(["validate", str(path), "--max-drop", "2"]) == 2
+
+
+def test_validate_a_folder_lists_each_table_and_what_it_unlocks(tmp_path, capsys):
+    (tmp_path / "Orders.csv").write_text("order date,customer,amount\n2024-01-05,c1,10\n2024-02-05,,5\n")
+    (tmp_path / "sales_team.csv").write_text("rep,name,team\nr1,Ann,A\n")
+    (tmp_path / "deals.csv").write_text("opportunity_id,account,sales_agent,deal_stage,engage_date,close_value\n"
+                                       "o1,c1,r1,Demo,2024-01-01,100\n")
+    (tmp_path / "notes.csv").write_text("colour,size\nred,1\n")
+    (tmp_path / "README.md").write_text("read me")
+    assert main(["validate", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "transactions: Orders.csv (by file name), 2 rows, 2024-01-05 .. 2024-02-05" in out
+    assert "reps: sales_team.csv (by file name), 1 rows" in out
+    assert "unlocks targets and scorecards per rep and team" in out
+    assert "opportunities: the pipeline" in out and "could not be loaded" in out  # 'Demo' is no stage
+    assert "notes.csv: matches no table" in out and "README.md: not a data file" in out
+    assert "Lines without a customer: 1 (revenue 5.00)" in out
+    assert main(["validate", str(tmp_path), "--stage", "Demo=needs_analysis"]) == 0
+    out = capsys.readouterr().out
+    assert "opportunities: deals.csv (by file name), 1 rows, 2024-01-01 .. 2024-01-01" in out
+    assert main(["validate", str(tmp_path), "--stage", "Demo"]) == 2
+
+
+def test_validate_a_crm_export_derives_the_status_and_takes_a_stage_mapping(tmp_path, capsys):
+    path = tmp_path / "sales_pipeline.csv"
+    path.write_text("opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value\n"
+                    "o1,Ann,GTX,Acme,Won,2017-01-02,2017-02-01,1000\n"
+                    "o2,Ann,GTX,Beta,Engaging,2017-01-05,,\n"
+                    "o3,Bob,MG,Acme,Lost,2017-01-09,2017-03-01,0\n"
+                    "o4,Bob,MG,Cito,On hold,,,\n")
+    assert main(["validate", str(path), "--table", "opportunities"]) == 1
+    out = capsys.readouterr().out
+    assert "'On hold' (1)" in out and 'stage_mapping={"On hold": "<one of prospecting,' in out
+    assert main(["validate", str(path), "--table", "opportunities", "--stage", "On hold=prospecting"]) == 0
+    out = capsys.readouterr().out
+    assert "deal_stage     -> stage" in out and "derived: status from the stage (won, lost, else open)" in out
+    assert "Kept although empty: amount 2, created_date 1" in out
+    assert "Status: open 2, won 1, lost 1" in out

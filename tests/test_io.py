@@ -557,19 +557,44 @@ def test_duplicate_keys():
 
 def test_a_few_missing_required_values_are_dropped_with_a_count(tmp_path):
     rows = [["date", "customer", "sales"]] + [["2024-01-01", f"c{i}", "1"] for i in range(40)]
-    rows[5][1] = ""
+    rows[5][2] = ""
     rows[9][0] = "N/A"
     path = write_delimited(tmp_path / "m.csv", rows)
     with pytest.warns(SalesplanDataWarning,
-                      match=r"m\.csv: dropped 2 of 40 rows lacking a required value \(order_date: 1, customer_id: 1; lines 6, 10\)"):
+                      match=r"m\.csv: dropped 2 of 40 rows lacking a required value \(order_date: 1, revenue: 1; lines 6, 10\)"):
         df = load_transactions(path)
     assert len(df) == 38
-    assert load_report(df).rows_dropped == {"missing order_date": 1, "missing customer_id": 1}
+    assert load_report(df).rows_dropped == {"missing order_date": 1, "missing revenue": 1}
     assert list(df.index) == list(range(38))
 
 
+def test_lines_without_a_customer_are_kept_and_counted(tmp_path):
+    rows = [["date", "customer", "sales"]] + [["2024-01-01", f"c{i}", "10"] for i in range(30)]
+    for i in (3, 7, 8):  # guest checkouts: 3 of 29 kept lines, 10 + 10 + 20 of 300 revenue
+        rows[i][1] = ""
+    rows[8][2] = "20"
+    rows[12][0] = ""  # a line without a date is still dropped
+    path = write_delimited(tmp_path / "g.csv", rows)
+    with pytest.warns(SalesplanDataWarning) as caught:
+        df = load_transactions(path)
+    messages = [str(w.message) for w in caught]
+    guest = [m for m in messages if "have no customer" in m]
+    assert guest == ["g.csv: 3 of 29 lines (13.3% of revenue) have no customer: they count in revenue, "
+                     "market and forecast analyses, and are left out of customer analyses (RFM, clusters, "
+                     "lifetime value, cohorts). First: lines 4, 8, 9."]
+    report = load_report(df)
+    assert report.guest_lines == 3 and report.guest_revenue == 40.0
+    assert report.rows_dropped == {"missing order_date": 1}
+    assert len(df) == 29 and df["customer_id"].isna().sum() == 3
+    assert df["revenue"].sum() == 300.0  # guests count in revenue
+    # 20% guests is not a reason to refuse a file: only dates and revenue are
+    rows = [["date", "customer", "sales"]] + [["2024-01-01", "" if i % 5 == 0 else f"c{i}", "1"] for i in range(50)]
+    df = quiet(load_transactions, write_delimited(tmp_path / "b2c.csv", rows))
+    assert len(df) == 50 and load_report(df).guest_lines == 10
+
+
 def test_too_many_missing_values_are_an_error(tmp_path):
-    rows = [["date", "customer", "sales"]] + [["2024-01-01", "" if i % 3 == 0 else f"c{i}", "1"] for i in range(30)]
+    rows = [["date", "customer", "sales"]] + [["2024-01-01", f"c{i}", "" if i % 3 == 0 else "1"] for i in range(30)]
     path = write_delimited(tmp_path / "m.csv", rows)
     with pytest.raises(SalesplanDataError, match=r"10 of 30 rows \(33\.3%\) lack a required value.*At most 5%.*max_drop_fraction="):
         load_transactions(path)
@@ -690,7 +715,8 @@ def test_messy_csvs_load_or_raise_a_salesplan_data_error(tmp_path, rows, encodin
     assert df["customer_id"].dtype == "string"
     assert df["revenue"].dtype == "float64"
     assert df["is_return"].dtype == bool
-    assert df["order_date"].notna().all() and df["customer_id"].notna().all() and df["revenue"].notna().all()
+    assert df["order_date"].notna().all() and df["revenue"].notna().all()
+    assert load_report(df).guest_lines == df["customer_id"].isna().sum()  # kept, counted
     negative = df["revenue"] < 0
     if "quantity" in df:
         negative |= df["quantity"].lt(0).fillna(False)

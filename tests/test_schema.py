@@ -149,3 +149,29 @@ def test_docs_updater_fills_and_keeps_text(tmp_path):
     page.write_text("# nothing here\n", encoding="utf-8")
     with pytest.raises(SalesplanError, match="BEGIN columns: transactions"):
         update_data_model_docs(page)
+
+
+# --- file names and stage names ------------------------------------------------------
+
+def test_file_names_belong_to_one_table_each():
+    owner: dict[str, str] = {}
+    clashes = []
+    for t in TABLES.values():
+        for name in (t.name, *t.file_names):
+            key = normalize_header(name)
+            if owner.setdefault(key, t.name) != t.name:
+                clashes.append(f"{name!r}: {owner[key]} and {t.name}")
+    assert not clashes
+
+
+def test_stage_and_status_synonyms_map_onto_the_model():
+    assert set(schema.STAGE_SYNONYMS.values()) <= set(STAGES)
+    assert set(schema.STATUS_SYNONYMS.values()) <= set(STATUSES)
+    folded = {}
+    for name, stage in schema.STAGE_SYNONYMS.items():
+        assert folded.setdefault(normalize_header(name), stage) == stage, f"{name!r} maps to two stages"
+    # the terminal stages of every CRM the loaders know
+    for name in ("Closed Won", "closedwon", "Won", "赢单"):
+        assert schema.STAGE_SYNONYMS.get(name, schema.STAGE_SYNONYMS.get(normalize_header(name))) == "won"
+    for name in ("Closed Lost", "closedlost", "Lost", "输单"):
+        assert schema.STAGE_SYNONYMS.get(name, schema.STAGE_SYNONYMS.get(normalize_header(name))) == "lost"
