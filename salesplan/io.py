@@ -87,6 +87,7 @@ __all__ = [
     "load_feedback",
     "load_market",
     "table_for_headers",
+    "recognise_file",
     "transactions_from_opportunities",
     "snake_case",
     "TEXT_EXTENSIONS",
@@ -2046,6 +2047,32 @@ def _match_headers(rows: list[list[Any]]) -> tuple[str | None, str]:
     if best is None and near is not None and near_score[0] >= 2:
         hint = f"; nearest: {near}, which lacks {', '.join(near_missing) or 'a needed column'}"
     return best, hint
+
+
+def recognise_file(path: str | Path) -> tuple[str | None, str]:
+    """The table a file holds and how that was seen: ``(table, "file name")``, ``(table, "headers")`` or
+    ``(None, "")``.
+
+    The file name is tried first (:func:`salesplan.schema.table_for_file_name`),
+    then the headers (:func:`table_for_headers`; the first sheet of a workbook).
+    """
+    file = Path(path)
+    table = table_for_file_name(file.name)
+    if table is not None:
+        return table, "file name"
+    try:
+        fmt = _format_from_name(file.name)
+        if fmt == "sqlite":
+            return None, ""
+        if fmt == "excel":
+            with pd.ExcelFile(file, engine="openpyxl") as book:
+                rows = _peek_rows(file, fmt, book, book.sheet_names[0])
+        else:
+            rows = _peek_rows(file, fmt)
+    except Exception:  # unreadable: the loader says why when the file is loaded
+        return None, ""
+    table = table_for_headers(rows)
+    return (table, "headers") if table is not None else (None, "")
 
 
 def _peek_rows(path: Path, fmt: str, book: Any = None, sheet: str | None = None) -> list[list[Any]]:

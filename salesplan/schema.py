@@ -212,7 +212,8 @@ TRANSACTIONS = TableSchema(
     columns=(
         _c("order_date", "date", True, "Date of the order (or invoice).", (
             "order date", "orderdate", "invoice date", "invoicedate", "date", "sale date",
-            "transaction date", "purchase date", "order created", "订单日期", "订单创建时间", "下单时间", "下单日期", "日期", "交易日期", "销售日期", "开票日期")),
+            "transaction date", "purchase date", "order created", "订单日期", "订单创建时间", "下单时间",
+            "下单日期", "日期", "交易日期", "销售日期", "开票日期")),
         _c("customer_id", "string", True, "Who bought; a line without one (a guest checkout) is kept.",
            _CUSTOMER_ID + ("customer name", "company name", "account name", "客户姓名")),
         _c("revenue", "float", True,

@@ -137,7 +137,8 @@ def test_headers_are_recognised_when_the_name_says_nothing():
     assert table_for_headers([["Report of March"], ["Order Date", "Customer", "Sales"]]) == "transactions"
     assert table_for_headers([["Date", "Customer", "Qty", "Unit Price"]]) == "transactions"  # revenue derived
     assert table_for_headers([["rep_id", "name", "team"]]) == "reps"
-    assert table_for_headers([["StageName", "Amount", "AccountId", "OwnerId", "CreatedDate", "Name"]]) == "opportunities"
+    salesforce = ["StageName", "Amount", "AccountId", "OwnerId", "CreatedDate", "Name"]
+    assert table_for_headers([salesforce]) == "opportunities"
     assert table_for_headers([["period", "level", "key", "metric", "value"]]) == "targets"
     assert table_for_headers([["customer", "segment", "industry"]]) == "customers"
     assert table_for_headers([["customer"]]) is None  # one shared column does not decide
