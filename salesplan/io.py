@@ -1949,10 +1949,10 @@ class DataSet(dict):
         pandas.DataFrame
             ``table`` (a table name, or ``"(not recognised)"`` for a file that
             matched none), ``found`` (bool), ``source`` (file, and sheet),
-            ``rows``, ``date_from`` and ``date_to`` (range of the table's date
-            column, NaT when it has none), ``unlocks`` (what the table adds
-            to the workbench), ``recognised_by`` and ``note`` (why a file was
-            not used, or why a table could not be loaded).
+            ``rows``, ``unlocks`` (what the table adds to the workbench),
+            ``date_from`` and ``date_to`` (range of the table's date column,
+            NaT when it has none), ``recognised_by`` and ``note`` (why a file
+            was not used, or why a table could not be loaded).
         """
         rows = []
         for name in TABLES:
@@ -1973,8 +1973,8 @@ class DataSet(dict):
             rows.append({"table": NOT_RECOGNISED, "found": False, "source": label, "rows": 0,
                          "date_from": pd.NaT, "date_to": pd.NaT, "unlocks": "", "recognised_by": "",
                          "note": reason})
-        out = pd.DataFrame(rows, columns=["table", "found", "source", "rows", "date_from", "date_to",
-                                          "unlocks", "recognised_by", "note"])
+        out = pd.DataFrame(rows, columns=["table", "found", "source", "rows", "unlocks", "date_from", "date_to",
+                                          "recognised_by", "note"])
         out["rows"] = out["rows"].astype("int64")
         out[["date_from", "date_to"]] = out[["date_from", "date_to"]].astype("datetime64[ns]")
         return out

@@ -161,7 +161,7 @@ def test_a_folder_is_read_by_file_name_then_headers_and_lists_what_it_did_not_us
     assert data.recognised_by == {"transactions": "file name", "reps": "headers"}
     assert load_report(data["transactions"]).guest_lines == 1  # kept, not dropped
     found = data.found()
-    assert list(found.columns) == ["table", "found", "source", "rows", "date_from", "date_to", "unlocks",
+    assert list(found.columns) == ["table", "found", "source", "rows", "unlocks", "date_from", "date_to",
                                    "recognised_by", "note"]
     tables = found.set_index("table").loc[["transactions", "reps", "opportunities"]]
     assert tables["found"].tolist() == [True, True, False]
