@@ -123,6 +123,20 @@ def _is_data_set(args: argparse.Namespace) -> bool:
     return False
 
 
+def _recognise(path: str) -> tuple[str, str]:
+    """The table a file holds by its name, else its headers; transactions when neither says."""
+    from pathlib import Path
+
+    from salesplan.io import recognise_file
+
+    if not Path(path).is_file():
+        return "transactions", ""
+    table, how = recognise_file(path)
+    if table is None or (table == "transactions" and how == "headers"):
+        return "transactions", ""
+    return table, f" (recognised by its {how})"
+
+
 def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> int:
     from salesplan.io import MAX_DROP_FRACTION, LoadReport, load_table
 
@@ -133,13 +147,15 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser, out: Te
         parser.error(f"--max-drop must be a share between 0 and 1 (e.g. 0.25), got {args.max_drop}")
     if _is_data_set(args):
         return _validate_data_set(args.path, max_drop=max_drop, stage_mapping=stages, out=out)
-    table = args.table or "transactions"
+    table, how = args.table, ""
+    if table is None:
+        table, how = _recognise(args.path)
     sheet: object = 0
     if args.sheet is not None:
         sheet = int(args.sheet) if args.sheet.isdigit() else args.sheet
     schema = TABLES[table]
     options = {"stage_mapping": stages} if stages else {}
-    print(f"salesplan validate: {args.path} as {table}", file=out)
+    print(f"salesplan validate: {args.path} as {table}{how}", file=out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SalesplanWarning)
         try:

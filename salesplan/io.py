@@ -87,6 +87,8 @@ __all__ = [
     "load_feedback",
     "load_market",
     "table_for_headers",
+    "recognise_file",
+    "transactions_from_opportunities",
     "snake_case",
     "TEXT_EXTENSIONS",
     "EXCEL_EXTENSIONS",
@@ -1947,10 +1949,10 @@ class DataSet(dict):
         pandas.DataFrame
             ``table`` (a table name, or ``"(not recognised)"`` for a file that
             matched none), ``found`` (bool), ``source`` (file, and sheet),
-            ``rows``, ``date_from`` and ``date_to`` (range of the table's date
-            column, NaT when it has none), ``unlocks`` (what the table adds
-            to the workbench), ``recognised_by`` and ``note`` (why a file was
-            not used, or why a table could not be loaded).
+            ``rows``, ``unlocks`` (what the table adds to the workbench),
+            ``date_from`` and ``date_to`` (range of the table's date column,
+            NaT when it has none), ``recognised_by`` and ``note`` (why a file
+            was not used, or why a table could not be loaded).
         """
         rows = []
         for name in TABLES:
@@ -1971,8 +1973,8 @@ class DataSet(dict):
             rows.append({"table": NOT_RECOGNISED, "found": False, "source": label, "rows": 0,
                          "date_from": pd.NaT, "date_to": pd.NaT, "unlocks": "", "recognised_by": "",
                          "note": reason})
-        out = pd.DataFrame(rows, columns=["table", "found", "source", "rows", "date_from", "date_to",
-                                          "unlocks", "recognised_by", "note"])
+        out = pd.DataFrame(rows, columns=["table", "found", "source", "rows", "unlocks", "date_from", "date_to",
+                                          "recognised_by", "note"])
         out["rows"] = out["rows"].astype("int64")
         out[["date_from", "date_to"]] = out[["date_from", "date_to"]].astype("datetime64[ns]")
         return out
@@ -2047,6 +2049,32 @@ def _match_headers(rows: list[list[Any]]) -> tuple[str | None, str]:
     return best, hint
 
 
+def recognise_file(path: str | Path) -> tuple[str | None, str]:
+    """The table a file holds and how that was seen: ``(table, "file name")``, ``(table, "headers")`` or
+    ``(None, "")``.
+
+    The file name is tried first (:func:`salesplan.schema.table_for_file_name`),
+    then the headers (:func:`table_for_headers`; the first sheet of a workbook).
+    """
+    file = Path(path)
+    table = table_for_file_name(file.name)
+    if table is not None:
+        return table, "file name"
+    try:
+        fmt = _format_from_name(file.name)
+        if fmt == "sqlite":
+            return None, ""
+        if fmt == "excel":
+            with pd.ExcelFile(file, engine="openpyxl") as book:
+                rows = _peek_rows(file, fmt, book, book.sheet_names[0])
+        else:
+            rows = _peek_rows(file, fmt)
+    except Exception:  # unreadable: the loader says why when the file is loaded
+        return None, ""
+    table = table_for_headers(rows)
+    return (table, "headers") if table is not None else (None, "")
+
+
 def _peek_rows(path: Path, fmt: str, book: Any = None, sheet: str | None = None) -> list[list[Any]]:
     """The first rows of a file or sheet, split into cells, to recognise its headers."""
     if fmt == "parquet":
@@ -2093,7 +2121,9 @@ def _sheet_candidates(path: Path, book: Any, *, whole_book: bool) -> tuple[list[
     if len(sheets) == 1:
         sheet = sheets[0]
         if whole_book:
-            return [_Candidate(path, sheet, "transactions", "the file given")], {}
+            table = _given_file_table(path, table_for_file_name(path.name) or table_for_file_name(sheet),
+                                      lambda: _peek_rows(path, fmt, book, sheet))
+            return [_Candidate(path, sheet, table, "the file given")], {}
         table = table_for_file_name(path.name) or table_for_file_name(sheet)
         if table is not None:
             return [_Candidate(path, sheet, table, "file name")], {}
@@ -2188,7 +2218,12 @@ def load_data(
         * An Excel workbook with several sheets: one table per sheet,
           recognised by sheet name, else by headers.
         * Anything else (a CSV, Parquet or one-sheet Excel file, a
-          DataFrame) is read as the transactions table.
+          DataFrame) is read as the transactions table, unless its name or
+          its headers say it is an opportunities export.
+        A CRM export without order lines (a folder or file of
+        opportunities only) is loaded too: its won opportunities stand in
+        for the transactions (see :func:`transactions_from_opportunities`),
+        with a warning.
     max_drop_fraction : float, default 0.05
         Passed to every loader: the share of rows that may be dropped for a
         missing required value (a missing date or revenue; transaction lines
@@ -2207,8 +2242,8 @@ def load_data(
     Raises
     ------
     SalesplanDataError
-        When no transactions table is found, when it cannot be loaded, or
-        when two files hold the same table. A file recognised as another
+        When neither a transactions nor an opportunities table is found,
+        when it cannot be loaded, or when two files hold the same table. A file recognised as another
         table that cannot be loaded is left out with a warning instead.
     """
     _check_stage_mapping(stage_mapping)  # before any file is read
@@ -2228,13 +2263,28 @@ def load_data(
     elif is_path and Path(source).is_file() and _format_from_name(Path(source).name) == "excel":
         where = Path(source).name
         candidates, skipped = _file_candidates(Path(source), whole_book=True)
+    elif is_path and Path(source).is_file() and _given_file_table(
+            Path(source), table_for_file_name(Path(source).name),
+            lambda: _peek_rows(Path(source), _format_from_name(Path(source).name))) == "opportunities":
+        where = Path(source).name
+        candidates, skipped = [_Candidate(Path(source), None, "opportunities", "the file given")], {}
     else:
         frame = load_table(source, "transactions", max_drop_fraction=max_drop_fraction)
         name = _source_name(source)
         return DataSet({"transactions": frame}, source=name, files={"transactions": name},
                        recognised_by={"transactions": "the file given"})
     chosen = _assign(candidates, skipped, where)
-    if "transactions" not in chosen:
+    derived: dict[str, pd.DataFrame] = {}
+    if "transactions" not in chosen and "opportunities" in chosen:
+        cand = chosen.pop("opportunities")
+        options = {"sheet_name": cand.sheet} if cand.sheet is not None else {}
+        opps = load_table(cand.path, "opportunities", max_drop_fraction=max_drop_fraction,
+                          stage_mapping=stage_mapping, **options)
+        derived = {"opportunities": opps,
+                   "transactions": transactions_from_opportunities(opps, source=cand.label)}
+        files = {"opportunities": cand.label, "transactions": f"won opportunities of {cand.label}"}
+        how = {"opportunities": cand.how, "transactions": "derived from the won opportunities"}
+    if "transactions" not in chosen and not derived:
         seen = [f"{c.label} ({c.table}, by {c.how})" for c in candidates]
         seen += [f"{label} ({why})" for label, why in skipped.items()]
         raise _data_error(
@@ -2249,7 +2299,7 @@ def load_data(
             + "; ".join(f"{label} ({skipped[label]})" for label in data_files)
             + ". Name a file after its table (transactions.csv, deals.csv, reps.xlsx...) or give it "
             "the headers of the data model.", SalesplanDataWarning, stacklevel=2)
-    tables: dict[str, pd.DataFrame] = {}
+    tables: dict[str, pd.DataFrame] = dict(derived)
     problems: dict[str, str] = {}
     for table, cand in chosen.items():
         options: dict[str, Any] = {"max_drop_fraction": max_drop_fraction}
@@ -2267,7 +2317,63 @@ def load_data(
             warnings.warn(f"{cand.label} was recognised as {table} (by {cand.how}) but cannot be loaded, so "
                           f"what needs {table} is left out: {exc}", SalesplanDataWarning, stacklevel=2)
     order = [t for t in TABLES if t in tables]
+    files = {t: c.label for t, c in chosen.items()} | (files if derived else {})
+    how = {t: c.how for t, c in chosen.items()} | (how if derived else {})
     return DataSet({t: tables[t] for t in order}, source=where,
-                   files={t: chosen[t].label for t in order},
-                   recognised_by={t: chosen[t].how for t in chosen},
+                   files={t: files[t] for t in order}, recognised_by=how,
                    unrecognised=skipped, problems=problems)
+
+
+def _given_file_table(path: Path, by_name: str | None, peek) -> str:
+    """The table a file given on its own holds: transactions unless its name or headers say opportunities."""
+    if by_name is not None:
+        return by_name if by_name == "opportunities" else "transactions"
+    try:
+        by_headers = table_for_headers(peek())
+    except Exception:  # unreadable here: the transactions loader explains the problem
+        return "transactions"
+    return "opportunities" if by_headers == "opportunities" else "transactions"
+
+
+def transactions_from_opportunities(opportunities: pd.DataFrame, *, source: str = "opportunities") -> pd.DataFrame:
+    """Sales made of the won opportunities, for a CRM export that has no order lines.
+
+    Each won opportunity with an amount becomes one line: ``order_date`` is
+    its close date (its created date when the close date is empty),
+    ``customer_id``, ``rep_id`` and ``revenue`` (its amount) come with it,
+    and ``order_id`` is the opportunity id; a ``product`` column of the
+    export becomes ``product_id``. A warning says how many deals and how much
+    revenue stand in for the order lines.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A transactions table (``order_date``, ``customer_id``, ``revenue``,
+        ``order_id``, ``rep_id``, ``product_id`` when known, ``is_return``)
+        with its load report.
+    """
+    won = opportunities[opportunities["status"].eq("won").fillna(False) & opportunities["amount"].notna()]
+    date = won["close_date"].fillna(won["created_date"]) if "close_date" in won else won["created_date"]
+    frame = pd.DataFrame({"order_date": date, "customer_id": won["customer_id"], "revenue": won["amount"],
+                          "order_id": won["opportunity_id"], "rep_id": won["rep_id"]})
+    if "product" in won:
+        frame["product_id"] = won["product"]
+    frame = frame[frame["order_date"].notna()].reset_index(drop=True)
+    if frame.empty:
+        raise _data_error(
+            f"{source}: there are no order lines, and no won opportunity with an amount and a date to stand in "
+            "for them. Add the order lines (transactions.csv: order_date, customer_id, revenue) to the folder."
+        )
+    warnings.warn(
+        f"{source}: no order lines were found, so the {len(frame)} won opportunities "
+        f"(revenue {frame['revenue'].sum():,.2f}) stand in for them: revenue, forecasts and customer analyses "
+        "see one sale per won deal, on its close date. Add the order lines for the full picture.",
+        SalesplanDataWarning, stacklevel=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SalesplanDataWarning)
+        out = load_table(frame, "transactions", max_drop_fraction=1.0)
+    report = load_report(out)
+    report.source = f"won opportunities of {source}"
+    report.derived.append("transactions = won opportunities (order_date = close date, revenue = amount)")
+    out.attrs = {"salesplan": report.to_dict()}
+    return out

@@ -212,7 +212,8 @@ TRANSACTIONS = TableSchema(
     columns=(
         _c("order_date", "date", True, "Date of the order (or invoice).", (
             "order date", "orderdate", "invoice date", "invoicedate", "date", "sale date",
-            "transaction date", "purchase date", "order created", "订单日期", "订单创建时间", "下单时间", "下单日期", "日期", "交易日期", "销售日期", "开票日期")),
+            "transaction date", "purchase date", "order created", "订单日期", "订单创建时间", "下单时间",
+            "下单日期", "日期", "交易日期", "销售日期", "开票日期")),
         _c("customer_id", "string", True, "Who bought; a line without one (a guest checkout) is kept.",
            _CUSTOMER_ID + ("customer name", "company name", "account name", "客户姓名")),
         _c("revenue", "float", True,
@@ -281,10 +282,11 @@ OPPORTUNITIES = TableSchema(
             "salesperson name")),
         _c("amount", "float", True, "Expected deal value.", (
             "amount", "deal value", "value", "close value", "expected revenue", "deal amount",
-            "金额", "商机金额", "预计金额")),
+            "金额", "商机金额", "预计金额", "预计销售金额", "预计成交金额", "销售金额")),
         _c("created_date", "date", True, "When the opportunity was opened.", (
             "created", "created date", "create date", "createdate", "open date", "add time",
-            "deal created", "deal deal created", "engage date", "创建日期", "创建时间")),
+            "deal created", "deal deal created", "engage date", "created on", "creation date",
+            "创建日期", "创建时间")),
         _c("stage", "string", True, "Current stage of the sales process.", (
             "stage", "stage name", "sales stage", "deal stage", "dealstage", "stage id", "阶段", "销售阶段",
             "商机阶段")),
@@ -292,7 +294,8 @@ OPPORTUNITIES = TableSchema(
                                                              "商机状态")),
         _c("close_date", "date", False, "When it was won or lost (expected close date while open).", (
             "close date", "closed date", "closedate", "expected close", "expected close date",
-            "date deadline", "deal expected close date", "关闭日期", "成交日期", "预计成交日期", "结单日期")),
+            "date deadline", "deal expected close date", "expected closing", "expected closing date",
+            "close time", "关闭日期", "成交日期", "预计成交日期", "结单日期", "预计结单日期")),
         _c("name", "string", False, "Name of the opportunity (deal title).", (
             "opportunity name", "deal name", "dealname", "title", "deal title", "商机名称", "机会名称")),
     ),

@@ -53,7 +53,8 @@ negative quantity or revenue), ``date_from``, ``date_to`` (``datetime.date``),
 ``revenue_by_category`` (region_category, chinese_*), ``guest_share_of_lines``
 (b2c_guests), ``n_reps``, ``revenue_by_rep`` (folder_with_reps), and for the CRM
 shapes ``opportunities``, ``won``, ``lost``, ``open``, ``won_amount``,
-``open_without_amount``, ``stage_counts`` (our stage -> count).
+``open_without_amount``, ``stage_counts`` (our stage -> count); crm_kaggle also
+``without_created_date`` (prospects without an engage date).
 """
 
 from __future__ import annotations

@@ -184,3 +184,17 @@ def test_validate_a_crm_export_derives_the_status_and_takes_a_stage_mapping(tmp_
     assert "deal_stage     -> stage" in out and "derived: status from the stage (won, lost, else open)" in out
     assert "Kept although empty: amount 2, created_date 1" in out
     assert "Status: open 2, won 1, lost 1" in out
+
+
+def test_a_file_is_validated_as_the_table_its_name_or_headers_say(tmp_path, capsys):
+    reps = tmp_path / "employees.csv"
+    reps.write_text("employee id,name,team\nr1,Ann,A\n")
+    assert main(["validate", str(reps)]) == 0
+    out = capsys.readouterr().out
+    assert "as reps (recognised by its file name)" in out and "OK: 1 rows can be loaded as reps." in out
+    deals = tmp_path / "export.csv"
+    deals.write_text("opportunity_id,sales_agent,account,deal_stage,engage_date,close_value\n"
+                     "o1,Ann,Acme,Won,2017-01-02,10\n")
+    assert main(["validate", str(deals)]) == 0
+    assert "as opportunities (recognised by its headers)" in capsys.readouterr().out
+    assert main(["validate", str(deals), "--table", "transactions"]) == 1

@@ -561,7 +561,8 @@ def test_a_few_missing_required_values_are_dropped_with_a_count(tmp_path):
     rows[9][0] = "N/A"
     path = write_delimited(tmp_path / "m.csv", rows)
     with pytest.warns(SalesplanDataWarning,
-                      match=r"m\.csv: dropped 2 of 40 rows lacking a required value \(order_date: 1, revenue: 1; lines 6, 10\)"):
+                      match=r"m\.csv: dropped 2 of 40 rows lacking a required value "
+                            r"\(order_date: 1, revenue: 1; lines 6, 10\)"):
         df = load_transactions(path)
     assert len(df) == 38
     assert load_report(df).rows_dropped == {"missing order_date": 1, "missing revenue": 1}

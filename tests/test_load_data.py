@@ -137,7 +137,8 @@ def test_headers_are_recognised_when_the_name_says_nothing():
     assert table_for_headers([["Report of March"], ["Order Date", "Customer", "Sales"]]) == "transactions"
     assert table_for_headers([["Date", "Customer", "Qty", "Unit Price"]]) == "transactions"  # revenue derived
     assert table_for_headers([["rep_id", "name", "team"]]) == "reps"
-    assert table_for_headers([["StageName", "Amount", "AccountId", "OwnerId", "CreatedDate", "Name"]]) == "opportunities"
+    salesforce = ["StageName", "Amount", "AccountId", "OwnerId", "CreatedDate", "Name"]
+    assert table_for_headers([salesforce]) == "opportunities"
     assert table_for_headers([["period", "level", "key", "metric", "value"]]) == "targets"
     assert table_for_headers([["customer", "segment", "industry"]]) == "customers"
     assert table_for_headers([["customer"]]) is None  # one shared column does not decide
@@ -160,7 +161,7 @@ def test_a_folder_is_read_by_file_name_then_headers_and_lists_what_it_did_not_us
     assert data.recognised_by == {"transactions": "file name", "reps": "headers"}
     assert load_report(data["transactions"]).guest_lines == 1  # kept, not dropped
     found = data.found()
-    assert list(found.columns) == ["table", "found", "source", "rows", "date_from", "date_to", "unlocks",
+    assert list(found.columns) == ["table", "found", "source", "rows", "unlocks", "date_from", "date_to",
                                    "recognised_by", "note"]
     tables = found.set_index("table").loc[["transactions", "reps", "opportunities"]]
     assert tables["found"].tolist() == [True, True, False]
@@ -193,12 +194,37 @@ def test_two_files_for_one_table_is_an_error_naming_both(tmp_path):
 
 
 def test_a_folder_without_transactions_says_what_it_saw(tmp_path):
-    (tmp_path / "deals.csv").write_text("deal id,account,owner,amount,created,stage\nd1,a,r,1,2024-01-01,won\n")
+    (tmp_path / "reps.csv").write_text("rep,team\nr1,A\n")
     (tmp_path / "data.csv").write_text("when,who,how much\n2024-01-01,a,1\n")
-    with pytest.raises(SalesplanDataError, match=r"no transactions table found\. Seen: deals\.csv \(opportunities, "
+    with pytest.raises(SalesplanDataError, match=r"no transactions table found\. Seen: reps\.csv \(reps, "
                                                 r"by file name\); data\.csv \(matches no table.*order_date, "
                                                 r"customer_id and revenue"):
         quiet(load_data, tmp_path)
+
+
+def test_a_crm_export_without_order_lines_makes_sales_of_its_won_deals(tmp_path):
+    path = tmp_path / "sales_pipeline.csv"
+    path.write_text("opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value\n"
+                    "o1,Ann,GTX,Acme,Won,2017-01-02,2017-02-01,1000\n"
+                    "o2,Ann,GTX,Beta,Engaging,2017-01-05,,\n"
+                    "o3,Bob,MG,Acme,Lost,2017-01-09,2017-03-01,0\n"
+                    "o4,Bob,MG,Cito,Won,2017-01-11,2017-03-05,250.5\n")
+    for source in (path, tmp_path):  # the file on its own, or its folder
+        with pytest.warns(SalesplanDataWarning) as caught:
+            data = load_data(source)
+        assert any("no order lines were found, so the 2 won opportunities (revenue 1,250.50) stand in for them"
+                   in str(w.message) for w in caught)
+        assert list(data) == ["transactions", "opportunities"]
+        tx = data["transactions"]
+        assert tx["order_date"].tolist() == [pd.Timestamp("2017-02-01"), pd.Timestamp("2017-03-05")]
+        assert tx["customer_id"].tolist() == ["Acme", "Cito"] and tx["revenue"].tolist() == [1000.0, 250.5]
+        assert tx["rep_id"].tolist() == ["Ann", "Bob"] and tx["product_id"].tolist() == ["GTX", "MG"]
+        assert data.recognised_by["transactions"] == "derived from the won opportunities"
+        assert data.files["transactions"] == "won opportunities of sales_pipeline.csv"
+    path.write_text("opportunity_id,sales_agent,account,deal_stage,engage_date,close_value\n"
+                    "o2,Ann,Beta,Engaging,2017-01-05,\n")
+    with pytest.raises(SalesplanDataError, match="no won opportunity with an amount and a date"):
+        quiet(load_data, path)
 
 
 def test_an_optional_table_that_cannot_be_loaded_is_left_out_with_a_warning(tmp_path):
@@ -276,6 +302,21 @@ CRM_EXPORTS = {
                          "won"],
                         ["13", "Ads", "Org A", "Contact Made", "100", "2024-02-03", "2024-01-03", "Sam", "lost"]]),
                   ["prospecting", "negotiation", "first_contact"]),
+    "salesforce_report": (_crm(["Opportunity Name", "Account Name", "Opportunity Owner", "Stage", "Amount",
+                                "Probability (%)", "Close Date", "Created Date"],
+                               [["Big deal", "Acme", "Ann", "Id. Decision Makers", "$12,000.00", "60", "6/30/2024",
+                                 "1/15/2024"],
+                                ["Renewal", "Beta", "Bob", "Closed Won", "$3,500.00", "100", "3/31/2024", "2/1/2024"],
+                                ["Pilot", "Acme", "Ann", "Perception Analysis", "$900.00", "70", "7/15/2024",
+                                 "2/20/2024"]]),
+                          ["needs_analysis", "won", "proposal"]),
+    "odoo_labels": (_crm(["Opportunity", "Customer", "Salesperson", "Stage", "Expected Revenue", "Expected Closing",
+                          "Created on"],
+                         [["Office chairs", "Deco Addict", "Marc Demo", "Qualified", "4,000.00", "05/20/2024",
+                           "01/02/2024 09:12:00"],
+                          ["Desks", "Azure Interior", "Mitchell Admin", "Won", "9,500.00", "03/01/2024",
+                           "01/05/2024 14:00:00"]]),
+                    ["needs_analysis", "won"]),
     "kaggle": (_crm(["opportunity_id", "sales_agent", "product", "account", "deal_stage", "engage_date", "close_date",
                      "close_value"],
                     [["1C1I7A6R", "Moses Frase", "GTX Plus Basic", "Cancity", "Won", "2016-10-20", "2017-03-01",
@@ -356,6 +397,10 @@ def test_salesforce_export(shared_data, tmp_path):
     pdt.assert_series_equal(
         history.set_index("opportunity_id")["stage"].sort_index(),
         opps.set_index("opportunity_id")["stage"].sort_index(), check_names=False)
+    # on its own, the won deals stand in for order lines: 18 of them
+    alone = quiet(load_data, folder)
+    assert len(alone["transactions"]) == 18
+    assert alone["transactions"]["revenue"].sum() == opps.loc[opps["status"] == "won", "amount"].sum()
     # in a folder next to order lines, both are found by their file names
     for name in ("Opportunity.csv", "OpportunityHistory.csv"):
         (tmp_path / name).symlink_to(folder / name)
