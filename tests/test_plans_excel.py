@@ -124,6 +124,7 @@ def test_old_call_and_levels_still_work(tmp_path):
     out = export_excel(plan, tmp_path / "a" / "x.xlsx")
     assert out == tmp_path / "a" / "x.xlsx" and not list(out.parent.glob(".*"))
     only = export_excel(plan, tmp_path / "rep.xlsx", levels=["rep"])
+    assert load_plan_excel(only, plan).empty  # the levels exported are named on the Assumptions sheet
     wb = openpyxl.load_workbook(only)
     assert wb.sheetnames == ["rep", "Assumptions"]
     assert "Name" not in [c.value for c in wb["rep"][1]]  # no names given: no empty column
@@ -255,6 +256,8 @@ BAD_EDITS = {
                     "should hold 'r1' but holds 'r2'"),
     "column inserted": (lambda wb: wb["rep"].insert_cols(6), "rep", "F1", "should read 'Mar 2026' but reads nothing"),
     "sheet deleted": (lambda wb: wb.remove(wb["team"]), "team", "-", "the sheet is missing"),
+    "row added below the totals": (lambda wb: wb["rep"].append(["North", "T2", "r4", *[5] * 12]), "rep", "C6",
+                                   r"\(r4\): numbers below the totals row are not part of the plan"),
 }
 
 
@@ -349,5 +352,5 @@ def test_random_valid_edits_come_back_as_the_locks(exported, tmp_path_factory, c
     got = {(r.unique_id, LABELS.index(r.month)): r.new for r in edits.changes.itertuples()}
     assert got == want
     assert (edits.changes["new"] - edits.changes["old"]).tolist() == edits.changes["change"].tolist()
-    assert edits.locks.get("rep", {}) == {u: sum(new[u]) for u in {u for u, _ in want}}
+    assert edits.locks.get("rep", {}) == pytest.approx({u: sum(new[u]) for u in {u for u, _ in want}}, rel=1e-12)
     assert sorted(edits.monthly_locks["unique_id"].unique()) == sorted({u for u, _ in want})

@@ -922,7 +922,8 @@ def load_plan_excel(path: str | os.PathLike, plan: Plan, *, levels: Sequence[str
         The plan the workbook was exported from (e.g. :func:`load_plan` of
         the version named on its ``Assumptions`` sheet).
     levels : sequence of str, optional
-        The levels that were exported (default: all of the plan's).
+        The levels that were exported (default: those named on the
+        ``Assumptions`` sheet, else all of the plan's).
 
     Returns
     -------
@@ -960,9 +961,12 @@ def load_plan_excel(path: str | os.PathLike, plan: Plan, *, levels: Sequence[str
     except Exception as exc:  # noqa: BLE001 - zipfile, XML and openpyxl errors alike
         raise SalesplanError(f"{str(path)!r} is not an Excel workbook (.xlsx) that can be read ({exc}); "
                              "save it from Excel as .xlsx and import it again.") from None
-    layouts = _layouts(plan, levels)
     cells = _read_cells(wb)
     _check_checksum(cells, plan, path)
+    if levels is None:
+        levels = _assumption(cells, "Levels")
+        levels = [lv.strip() for lv in str(levels).split(",")] if levels else None
+    layouts = _layouts(plan, levels)
     problems: list[_Problem] = []
     where: dict[str, tuple[int, int]] = {}
     for lay in layouts.values():
@@ -993,12 +997,18 @@ def load_plan_excel(path: str | os.PathLike, plan: Plan, *, levels: Sequence[str
     return _edits(layouts, where, new, path, hashlib.sha256(data).hexdigest())
 
 
-def _check_checksum(cells: dict[str, dict[tuple[int, int], Any]], plan: Plan, path: Path) -> None:
+def _assumption(cells: dict[str, dict[tuple[int, int], Any]], label: str) -> Any:
+    """The value of an ``Assumptions`` row (None when the sheet or the row is gone)."""
     sheet = cells.get(ASSUMPTIONS_SHEET, {})
-    rows = [r for (r, c), v in sheet.items() if c == 1 and str(v).strip() == CHECKSUM_LABEL]
-    if not rows:
-        return  # the sheet was removed: the rows and columns are still checked one by one
-    found = str(sheet.get((rows[0], 2), "")).strip()
+    rows = sorted(r for (r, c), v in sheet.items() if c == 1 and str(v).strip() == label)
+    return sheet.get((rows[0], 2)) if rows else None
+
+
+def _check_checksum(cells: dict[str, dict[tuple[int, int], Any]], plan: Plan, path: Path) -> None:
+    found = _assumption(cells, CHECKSUM_LABEL)
+    if found is None:
+        return  # the row was removed: the rows and columns are still checked one by one
+    found = str(found).strip()
     want = plan_checksum(plan)
     if found != want:
         raise SalesplanError(
@@ -1056,6 +1066,13 @@ def _check_level(lay: _Layout, loc: tuple[int, int], cells: dict[tuple[int, int]
                     f"{_shown(expected[i, m])}; change the {child.level}s' numbers there and restore the formula")
             else:
                 vals[i, m] = x
+    below = sorted({r for (r, c), v in cells.items() if r > lay.total_row and m0 <= c <= tcol
+                    and isinstance(v, (int, float)) and not isinstance(v, bool)})
+    for r in below:
+        what = cells.get((r, kc))
+        bad(r, kc, None if what is None else str(what), None,
+            "numbers below the totals row are not part of the plan and would be lost; add units in the planner "
+            "and export again, or clear the row")
     rows_ok = ~np.isnan(vals).any(axis=1)
     cols_ok = ~np.isnan(vals).any(axis=0)
     # Annual totals: a typed number must equal the months; a formula must still add them up.
