@@ -846,8 +846,8 @@ def _structure(lay: _Layout, cells: dict[tuple[int, int], Any], problems: list[_
     first = [c for c, v in header.items() if str(v).strip() == lay.labels[0]]
     if not key_cols or not first:
         what = f"the unit column {key_label!r}" if not key_cols else f"the first month column {lay.labels[0]!r}"
-        problems.append(_Problem(lay.sheet, "row 1", None, None,
-                                 f"{what} is not in the header any more; re-export the plan or undo the column change."))
+        problems.append(_Problem(lay.sheet, "row 1", None, None, f"{what} is not in the header any more; "
+                                 "re-export the plan or undo the column change."))
         return None
     kc, m0 = key_cols[0], first[0]
     ok = True
@@ -880,9 +880,10 @@ def _structure(lay: _Layout, cells: dict[tuple[int, int], Any], problems: list[_
         moved = [(i, v) for i, v in enumerate(found) if v in have and v in lay.units and v != lay.units[i]]
         if moved and all(u in column for u in lay.units):
             i, v = moved[0]
-            problems.append(_Problem(lay.sheet, _coord(lay.row(i), kc), v, None,
-                                     f"rows were inserted, deleted or moved: this row should hold {lay.units[i]!r} but holds {v!r} "
-                                     f"({len(moved)} row(s) out of place). Sort them back as exported."))
+            problems.append(_Problem(
+                lay.sheet, _coord(lay.row(i), kc), v, None,
+                f"rows were inserted, deleted or moved: this row should hold {lay.units[i]!r} but holds {v!r} "
+                f"({len(moved)} row(s) out of place). Sort them back as exported."))
     if str(cells.get((lay.total_row, kc), "")).strip() != TOTAL_LABEL and ok:
         problems.append(_Problem(lay.sheet, _coord(lay.total_row, kc), None, None,
                                  f"the {TOTAL_LABEL!r} row should be here; rows were inserted or deleted above it."))
@@ -950,7 +951,8 @@ def load_plan_excel(path: str | os.PathLike, plan: Plan, *, levels: Sequence[str
     from salesplan.targets.plans import Plan
 
     if not isinstance(plan, Plan):
-        raise SalesplanError(f"load_plan_excel needs the Plan the workbook was exported from, got {type(plan).__name__}.")
+        raise SalesplanError("load_plan_excel needs the Plan the workbook was exported from, "
+                             f"got {type(plan).__name__}.")
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -971,8 +973,8 @@ def load_plan_excel(path: str | os.PathLike, plan: Plan, *, levels: Sequence[str
     where: dict[str, tuple[int, int]] = {}
     for lay in layouts.values():
         if lay.sheet not in cells:
-            problems.append(_Problem(lay.sheet, "-", None, None,
-                                     f"the sheet is missing (sheets: {list(cells)}); it may have been renamed or deleted."))
+            problems.append(_Problem(lay.sheet, "-", None, None, f"the sheet is missing (sheets: {list(cells)}); "
+                                     "it may have been renamed or deleted."))
             continue
         loc = _structure(lay, cells[lay.sheet], problems)
         if loc is not None:
@@ -984,8 +986,10 @@ def load_plan_excel(path: str | os.PathLike, plan: Plan, *, levels: Sequence[str
     while todo:
         ready = [lv for lv in todo if layouts[lv].child is None or layouts[lv].child not in todo]
         for lv in ready:
-            new[lv] = _check_level(layouts[lv], where[lv], cells[layouts[lv].sheet], book, layouts, new, problems)
             todo.remove(lv)
+            if layouts[lv].child is not None and layouts[lv].child not in new:
+                continue  # the finer sheet's rows or columns moved: reported there, this one follows once fixed
+            new[lv] = _check_level(layouts[lv], where[lv], cells[layouts[lv].sheet], book, layouts, new, problems)
     if problems:
         lines = [p.text() for p in problems]
         err = SalesplanDataError(
@@ -1025,9 +1029,8 @@ def _check_level(lay: _Layout, loc: tuple[int, int], cells: dict[tuple[int, int]
     vals = np.full((n, k), np.nan)  # NaN where a cell is bad: sums over it are not checked
     expected = None
     if lay.child is not None:
-        cv = new.get(lay.child)  # None when the finer sheet's rows or columns moved
-        expected = (np.array([cv[g].sum(axis=0) for g in lay.groups]) if cv is not None
-                    else np.full((n, k), np.nan))
+        cv = new[lay.child]
+        expected = np.array([cv[g].sum(axis=0) for g in lay.groups])
 
     def bad(r: int, c: int, unit: str, month: str, msg: str) -> None:
         problems.append(_Problem(lay.sheet, _coord(r, c), unit, month, msg))
@@ -1038,8 +1041,8 @@ def _check_level(lay: _Layout, loc: tuple[int, int], cells: dict[tuple[int, int]
             c = m0 + m
             v = cells.get((r, c))
             if v is None:
-                bad(r, c, u, lay.labels[m], "the cell is empty; type 0 for no target"
-                    + (f" or restore the formula (it adds up sheet {layouts[lay.child].sheet!r})" if expected is not None else ""))
+                bad(r, c, u, lay.labels[m], "the cell is empty; type 0 for no target" if lay.child is None else
+                    f"the cell is empty; restore the formula (it adds up sheet {layouts[lay.child].sheet!r})")
                 continue
             if isinstance(v, str) and v.startswith("="):
                 try:
@@ -1060,7 +1063,8 @@ def _check_level(lay: _Layout, loc: tuple[int, int], cells: dict[tuple[int, int]
                 pass  # its finer cells are bad: what it should add up to is unknown
             elif expected is not None and not _close(x, expected[i, m]):
                 child = layouts[lay.child]
-                how = f"{_shown(x)} was typed over the SUM formula" if not isinstance(v, str) else f"the formula {v!r} gives {_shown(x)}"
+                how = (f"the formula {v!r} gives {_shown(x)}" if isinstance(v, str)
+                       else f"{_shown(x)} was typed over the SUM formula")
                 bad(r, c, u, lay.labels[m],
                     f"{how}, but the {child.level}s of {u} on sheet {child.sheet!r} add up to "
                     f"{_shown(expected[i, m])}; change the {child.level}s' numbers there and restore the formula")
@@ -1093,26 +1097,26 @@ def _check_level(lay: _Layout, loc: tuple[int, int], cells: dict[tuple[int, int]
 def _check_total(lay: _Layout, book: _Book, cells: dict[tuple[int, int], Any], r: int, c: int, unit: str, month: str,
                  want: float, fix: str, problems: list[_Problem]) -> None:
     v = cells.get((r, c))
+    fix = fix.format(_shown(want))
     if v is None:
-        problems.append(_Problem(lay.sheet, _coord(r, c), unit, month,
-                                 "the total is empty; " + fix.format(_shown(want))))
+        problems.append(_Problem(lay.sheet, _coord(r, c), unit, month, f"the total is empty; {fix}"))
         return
-    try:
-        x = book.value(lay.sheet, r, c)
-    except _FormulaError as exc:
-        problems.append(_Problem(lay.sheet, _coord(r, c), unit, month,
-                                 f"the formula {v!r} cannot be checked: {exc}; " + fix.format(_shown(want))))
-        return
-    if not isinstance(v, str) or not v.startswith("="):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            problems.append(_Problem(lay.sheet, _coord(r, c), unit, month, _what_is_wrong(v) + "; " + fix.format(_shown(want))))
+    if isinstance(v, str) and v.startswith("="):
+        try:
+            x = book.value(lay.sheet, r, c)
+        except _FormulaError as exc:
+            problems.append(_Problem(lay.sheet, _coord(r, c), unit, month,
+                                     f"the formula {v!r} cannot be checked: {exc}; {fix}"))
             return
+        how = f"the formula {v!r} gives {_shown(x)}"
+    elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        x = float(v)
         how = f"{_shown(x)} was typed over the SUM formula"
     else:
-        how = f"the formula {v!r} gives {_shown(x)}"
+        problems.append(_Problem(lay.sheet, _coord(r, c), unit, month, f"{_what_is_wrong(v)}; {fix}"))
+        return
     if not _close(x, want):
-        problems.append(_Problem(lay.sheet, _coord(r, c), unit, month,
-                                 f"{how}, but " + fix.format(_shown(want))))
+        problems.append(_Problem(lay.sheet, _coord(r, c), unit, month, f"{how}, but {fix}"))
 
 
 def _edits(layouts: dict[str, _Layout], where: dict[str, tuple[int, int]], new: dict[str, np.ndarray],
