@@ -7,7 +7,6 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import openpyxl
 import pandas as pd
 import pandas.testing as pdt
@@ -19,6 +18,7 @@ from salesplan.errors import SalesplanDataError, SalesplanError
 from salesplan.targets.allocation import Allocator
 from salesplan.targets.plans import (
     ExcelEdits,
+    excel_assumptions,
     export_excel,
     load_plan,
     load_plan_excel,
@@ -154,9 +154,15 @@ def test_round_trip_without_edits_has_no_changes(tmp_path):
     edits = load_plan_excel(out, plan)
     assert isinstance(edits, ExcelEdits) and edits.empty and edits.locks == {}
     assert len(edits.monthly_locks) == 0 and edits.sha256 == before[0]
-    # The plan saved and loaded again is the same plan for the workbook.
+    # The plan saved and loaded again is the same plan for the workbook...
     back = load_plan(save_plan(plan, plan_dir=tmp_path / "plans"))
     assert load_plan_excel(out, back).empty
+    # ... and a workbook exported after saving names the version to load before importing it.
+    saved = export_excel(back, tmp_path / "saved.xlsx")
+    about = excel_assumptions(saved)
+    assert (about["Plan"], about["Version"], about["Plan checksum"]) == ("org", 1, plan_checksum(plan))
+    again_plan = load_plan(about["Plan"], version=about["Version"], plan_dir=tmp_path / "plans")
+    assert load_plan_excel(saved, again_plan).empty
     # Saved by a program that rewrites every cell (formulas kept): still no changes.
     again = edited(out, tmp_path / "again.xlsx", lambda wb: None)
     assert load_plan_excel(again, plan).empty

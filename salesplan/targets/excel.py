@@ -51,7 +51,7 @@ from salesplan.errors import SalesplanDataError, SalesplanError
 if TYPE_CHECKING:  # plans.py imports this module; the Plan class is only needed for annotations
     from salesplan.targets.plans import Plan
 
-__all__ = ["ExcelEdits", "export_excel", "load_plan_excel", "plan_checksum"]
+__all__ = ["ExcelEdits", "export_excel", "load_plan_excel", "excel_assumptions", "plan_checksum"]
 
 #: Label of the totals row (in the unit column) and of the annual total column.
 TOTAL_LABEL = "Total"
@@ -946,24 +946,13 @@ def load_plan_excel(path: str | os.PathLike, plan: Plan, *, levels: Sequence[str
     SalesplanError
         The file is not a workbook, or it was exported from another plan.
     """
-    from openpyxl import load_workbook
-
     from salesplan.targets.plans import Plan
 
     if not isinstance(plan, Plan):
         raise SalesplanError("load_plan_excel needs the Plan the workbook was exported from, "
                              f"got {type(plan).__name__}.")
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SalesplanError(f"cannot read the workbook {str(path)!r}: {exc}.") from None
-    try:
-        wb = load_workbook(io.BytesIO(data), data_only=False)
-    except Exception as exc:  # noqa: BLE001 - zipfile, XML and openpyxl errors alike
-        raise SalesplanError(f"{str(path)!r} is not an Excel workbook (.xlsx) that can be read ({exc}); "
-                             "save it from Excel as .xlsx and import it again.") from None
-    cells = _read_cells(wb)
+    data, cells = _open(path)
     _check_checksum(cells, plan, path)
     if levels is None:
         levels = _assumption(cells, "Levels")
@@ -999,6 +988,44 @@ def load_plan_excel(path: str | os.PathLike, plan: Plan, *, levels: Sequence[str
                                     columns=["sheet", "cell", "unit", "month", "message"]).fillna("")
         raise err
     return _edits(layouts, where, new, path, hashlib.sha256(data).hexdigest())
+
+
+def _open(path: Path) -> tuple[bytes, dict[str, dict[tuple[int, int], Any]]]:
+    """The bytes and the cells of a workbook, read once (the file is never opened for writing)."""
+    from openpyxl import load_workbook
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SalesplanError(f"cannot read the workbook {str(path)!r}: {exc}.") from None
+    try:
+        wb = load_workbook(io.BytesIO(data), data_only=False)
+    except Exception as exc:  # noqa: BLE001 - zipfile, XML and openpyxl errors alike
+        raise SalesplanError(f"{str(path)!r} is not an Excel workbook (.xlsx) that can be read ({exc}); "
+                             "save it from Excel as .xlsx and import it again.") from None
+    return data, _read_cells(wb)
+
+
+def excel_assumptions(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``Assumptions`` sheet of a workbook written by :func:`export_excel`, label -> value.
+
+    Tells which plan a workbook came from (``Plan``, ``Version``, ``Plan
+    checksum``), so that it can be loaded before :func:`load_plan_excel`::
+
+        about = excel_assumptions(path)
+        plan = load_plan(about["Plan"], version=about["Version"], plan_dir=plan_dir)
+        edits = load_plan_excel(path, plan)
+
+    Returns an empty dict when the workbook has no such sheet.
+    """
+    _, cells = _open(Path(path))
+    sheet = cells.get(ASSUMPTIONS_SHEET, {})
+    out: dict[str, Any] = {}
+    for r in sorted({r for (r, c) in sheet if r > 1}):
+        label = sheet.get((r, 1))
+        if isinstance(label, str) and label.strip() and (r, 2) in sheet and label.strip() not in out:
+            out[label.strip()] = sheet[(r, 2)]
+    return out
 
 
 def _assumption(cells: dict[str, dict[tuple[int, int], Any]], label: str) -> Any:

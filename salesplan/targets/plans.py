@@ -34,7 +34,7 @@ from salesplan._validation import check_columns
 from salesplan.errors import SalesplanError
 from salesplan.schema import TARGET_LEVELS
 from salesplan.targets._data import fingerprint
-from salesplan.targets.excel import ExcelEdits, export_excel, load_plan_excel, plan_checksum
+from salesplan.targets.excel import ExcelEdits, excel_assumptions, export_excel, load_plan_excel, plan_checksum
 
 __all__ = [
     "Scenario",
@@ -48,6 +48,7 @@ __all__ = [
     "export_excel",
     "load_plan_excel",
     "ExcelEdits",
+    "excel_assumptions",
     "plan_checksum",
     "export_csv",
 ]
