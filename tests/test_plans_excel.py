@@ -147,6 +147,13 @@ def test_probabilities_from_a_planner_frame_and_names_by_id(tmp_path):
 
 
 # --------------------------------------------------------------------------- read back
+@pytest.fixture(scope="module")
+def org_export(tmp_path_factory):
+    """The org plan and its workbook, exported once; tests edit copies."""
+    plan = org_plan()
+    return plan, export_excel(plan, tmp_path_factory.mktemp("org") / "org.xlsx")
+
+
 def test_round_trip_without_edits_has_no_changes(tmp_path):
     plan = org_plan()
     out = export_excel(plan, tmp_path / "org.xlsx", names=ORG)
@@ -207,9 +214,8 @@ def test_edit_two_cells_then_reallocate_keeps_edits_and_total(tmp_path):
     assert rephased["value"].sum() == 840.0
 
 
-def test_typed_totals_that_hold_and_formulas_in_cells_are_accepted(tmp_path):
-    plan = org_plan()
-    out = export_excel(plan, tmp_path / "org.xlsx")
+def test_typed_totals_that_hold_and_formulas_in_cells_are_accepted(org_export, tmp_path):
+    plan, out = org_export
 
     def edit(wb):
         ws = wb["rep"]
@@ -271,9 +277,8 @@ BAD_EDITS = {
 
 
 @pytest.mark.parametrize("kind", list(BAD_EDITS))
-def test_each_bad_edit_is_reported_with_its_cell(tmp_path, kind):
-    plan = org_plan()
-    out = export_excel(plan, tmp_path / "org.xlsx", names=None, probabilities={})
+def test_each_bad_edit_is_reported_with_its_cell(org_export, tmp_path, kind):
+    plan, out = org_export
     edit, sheet, cell, pattern = BAD_EDITS[kind]
     path = edited(out, tmp_path / "bad.xlsx", edit)
     before = sha(path)
@@ -289,9 +294,8 @@ def test_each_bad_edit_is_reported_with_its_cell(tmp_path, kind):
         assert probs["sheet"].tolist() == ["team"]
 
 
-def test_every_bad_cell_is_listed_at_once(tmp_path):
-    plan = org_plan()
-    out = export_excel(plan, tmp_path / "org.xlsx")
+def test_every_bad_cell_is_listed_at_once(org_export, tmp_path):
+    plan, out = org_export
 
     def edit(wb):
         wb["rep"]["D3"] = "abc"
@@ -307,9 +311,8 @@ def test_every_bad_cell_is_listed_at_once(tmp_path):
     assert "months add up to 121" in probs.loc[2, "message"] and "add up to 31" in probs.loc[3, "message"]
 
 
-def test_workbook_from_another_plan_or_not_a_workbook_is_refused(tmp_path):
-    plan = org_plan()
-    out = export_excel(plan, tmp_path / "org.xlsx")
+def test_workbook_from_another_plan_or_not_a_workbook_is_refused(org_export, tmp_path):
+    plan, out = org_export
     other = org_plan({**MONTHLY, "r1": [11.0] * 12})
     with pytest.raises(SalesplanError, match="was exported from another plan"):
         load_plan_excel(out, other)
