@@ -159,7 +159,7 @@ def test_round_trip_without_edits_has_no_changes(tmp_path):
     out = export_excel(plan, tmp_path / "org.xlsx", names=ORG)
     before = (sha(out), os.stat(out).st_mtime_ns)
     edits = load_plan_excel(out, plan)
-    assert isinstance(edits, ExcelEdits) and edits.empty and edits.locks == {}
+    assert isinstance(edits, ExcelEdits) and edits.empty and edits.locks == {"rep": {}}  # the others are sums
     assert len(edits.monthly_locks) == 0 and edits.sha256 == before[0]
     # The plan saved and loaded again is the same plan for the workbook...
     back = load_plan(save_plan(plan, plan_dir=tmp_path / "plans"))
@@ -366,5 +366,5 @@ def test_random_valid_edits_come_back_as_the_locks(exported, tmp_path_factory, c
     got = {(r.unique_id, LABELS.index(r.month)): r.new for r in edits.changes.itertuples()}
     assert got == want
     assert (edits.changes["new"] - edits.changes["old"]).tolist() == edits.changes["change"].tolist()
-    assert edits.locks.get("rep", {}) == pytest.approx({u: sum(new[u]) for u in {u for u, _ in want}}, rel=1e-12)
+    assert edits.locks["rep"] == pytest.approx({u: sum(new[u]) for u in {u for u, _ in want}}, rel=1e-12)
     assert sorted(edits.monthly_locks["unique_id"].unique()) == sorted({u for u, _ in want})

@@ -753,8 +753,10 @@ class ExcelEdits:
         month, old, new, change`` (new - old), in sheet, row, column order.
     locks : dict
         Level -> {unit: its new annual total} for every unit with a changed
-        month: pass ``locks[level]`` to :meth:`Allocator.allocate` (or the
-        whole dict to :func:`allocate_hierarchy`).
+        month (an empty dict for a level without changes; levels written as
+        sums of a finer level have none): pass ``locks[level]`` to
+        :meth:`Allocator.allocate` (or the whole dict to
+        :func:`allocate_hierarchy`).
     monthly_locks : DataFrame
         ``level, unique_id, ds, value, changed``: every month of every locked
         unit as in the workbook (``changed`` marks the edited cells), for
@@ -1161,8 +1163,7 @@ def _edits(layouts: dict[str, _Layout], where: dict[str, tuple[int, int]], new: 
                          "old": float(lay.values[i, m]), "new": float(vals[i, m]),
                          "change": float(vals[i, m] - lay.values[i, m]), "_r": lay.row(i), "_c": m0 + m})
         units = np.nonzero(changed.any(axis=1))[0]
-        if len(units):
-            locks[lv] = {lay.units[i]: float(vals[i].sum()) for i in units}
+        locks[lv] = {lay.units[i]: float(vals[i].sum()) for i in units}
         for i in units:
             for m in range(len(lay.months)):
                 monthly.append({"level": lv, "unique_id": lay.units[i], "ds": lay.months[m],
