@@ -8,6 +8,10 @@ save is a new version: the version number is claimed by creating the JSON file
 exclusively (``O_CREAT | O_EXCL``), so two savers never get the same number
 and no version is ever overwritten; contents are written to a temporary file
 and moved in place with :func:`os.replace`, so a reader never sees half a file.
+
+:func:`export_excel` writes a workbook a manager can edit, and
+:func:`load_plan_excel` reads the edits back as locks (see
+:mod:`salesplan.targets.excel`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +30,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesplan._validation import check_columns, check_frame
+from salesplan._validation import check_columns
 from salesplan.errors import SalesplanError
 from salesplan.schema import TARGET_LEVELS
 from salesplan.targets._data import fingerprint
+from salesplan.targets.excel import ExcelEdits, excel_assumptions, export_excel, load_plan_excel, plan_checksum
 
 __all__ = [
     "Scenario",
@@ -41,6 +46,10 @@ __all__ = [
     "list_plans",
     "diff_plans",
     "export_excel",
+    "load_plan_excel",
+    "ExcelEdits",
+    "excel_assumptions",
+    "plan_checksum",
     "export_csv",
 ]
 
@@ -395,49 +404,6 @@ def diff_plans(a: Plan, b: Plan, *, only_changes: bool = True, tol: float = 1e-9
         m = m[m["status"] != "unchanged"]
     m = m.assign(_abs=m["change"].abs()).sort_values(["_abs", "level", "key", "period"], ascending=[False, True, True, True])
     return m.drop(columns="_abs").reset_index(drop=True)
-
-
-def _level_sheet(table: pd.DataFrame) -> pd.DataFrame:
-    t = table.assign(month=pd.to_datetime(table["period"]).dt.strftime("%Y-%m"))
-    wide = t.pivot_table(index=["parent", "key"], columns="month", values="value", aggfunc="sum", sort=True)
-    wide["total"] = wide.sum(axis=1)
-    wide = wide.reset_index()
-    tot = wide.drop(columns=["parent", "key"]).sum().to_frame().T
-    tot.insert(0, "key", "TOTAL")
-    tot.insert(0, "parent", "")
-    return pd.concat([wide, tot], ignore_index=True)
-
-
-def export_excel(plan: Plan, path: str | os.PathLike, *, levels: Sequence[str] | None = None) -> Path:
-    """Write the plan to Excel: one sheet per level (units x months, with totals) and a ``plan`` sheet.
-
-    Returns
-    -------
-    pathlib.Path
-        The file written (atomically: temporary file, then :func:`os.replace`).
-    """
-    check_frame(plan.table, name="plan.table")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    levels = list(levels) if levels is not None else list(dict.fromkeys(plan.table["level"]))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".xlsx")
-    os.close(fd)
-    try:
-        with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
-            about = {**{f"meta.{k}": v for k, v in plan.metadata.items()},
-                     **{f"param.{k}": json.dumps(v, default=_json_default) for k, v in plan.parameters.items()}}
-            pd.DataFrame({"field": ["name", *about], "value": [plan.name, *map(str, about.values())]}).to_excel(
-                xw, sheet_name="plan", index=False)
-            for lv in levels:
-                sub = plan.table[plan.table["level"] == lv]
-                if len(sub) == 0:
-                    raise SalesplanError(f"the plan has no rows at level {lv!r}; levels: {sorted(set(plan.table['level']))}.")
-                _level_sheet(sub).to_excel(xw, sheet_name=lv[:31], index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def export_csv(plan: Plan, path: str | os.PathLike) -> Path:
