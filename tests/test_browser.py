@@ -90,40 +90,51 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def voila_url():
-    """A Voila server on the tree of apps, started as `make app` does; stopped after the session."""
+def _start_voila(log_name: str, env_extra: dict[str, str] | None = None):
+    """A Voila server on the tree of apps, started as `make app` does: (process, url)."""
     STATE.mkdir(exist_ok=True)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = STATE / "voila-browser-tests.log"
+    log_path = STATE / log_name
     cmd = [
         str(_voila_executable()), "notebooks/", "--no-browser", "--Voila.ip=127.0.0.1",
         f"--port={port}", "--show_tracebacks=False",
     ]
     with open(log_path, "w") as log:
         # Own process group, so that stopping it also stops the kernels it started.
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=_state_env(), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**_state_env(), **(env_extra or {})}, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while not _answers(url + "/"):
+        if proc.poll() is not None:
+            pytest.fail(f"voila exited with code {proc.returncode} before answering; "
+                        f"its log ({log_path}):\n{log_path.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            _stop(proc)
+            pytest.fail(f"voila did not answer at {url} within 90 s; log ({log_path}):\n"
+                        f"{log_path.read_text()[-3000:]}")
+        time.sleep(0.5)
+    return proc, url
+
+
+def _stop(proc) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def voila_url():
+    """A Voila server on the tree of apps and the demo data; stopped after the session."""
+    proc, url = _start_voila("voila-browser-tests.log")
     try:
-        deadline = time.monotonic() + 90
-        while not _answers(url + "/"):
-            if proc.poll() is not None:
-                pytest.fail(f"voila exited with code {proc.returncode} before answering; "
-                            f"its log ({log_path}):\n{log_path.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"voila did not answer at {url} within 90 s; log ({log_path}):\n"
-                            f"{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
         yield url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        _stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -285,13 +296,12 @@ def test_overview_app_in_the_browser(page, voila_url):
             page.locator(f'a[href="{first.href}"]').first.click()
 
 
-@pytest.fixture(scope="session")
-def rendered(browser, voila_url):
+def _render_all(browser, voila_url: str, *, prefix: str = "") -> dict:
     """Every notebook opened at once, each in its own tab, then read once drawn.
 
     Voila executes each notebook in its own kernel while streaming the page, so
     opening all tabs before waiting on any lets the kernels run side by side.
-    Returns notebook name -> (page text, error or None).
+    Returns notebook name -> (page text, app errors, failure or None).
     """
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     context.route(lambda url: not url.startswith(voila_url), lambda route: route.abort())
@@ -307,15 +317,21 @@ def rendered(browser, voila_url):
         try:
             _wait_rendered(tab)
             text = _settled_text(tab)
-            _screenshot(tab, Path(name).stem)
+            _screenshot(tab, prefix + Path(name).stem)
             app_errors = tab.locator(".salesplan-error").all_inner_texts()
             results[name] = (text, app_errors, None)
         except Exception as exc:  # noqa: BLE001 - reported by that notebook's test
             results[name] = ("", [], f"{type(exc).__name__}: {exc}")
         finally:
             tab.close()
-    yield results
     context.close()
+    return results
+
+
+@pytest.fixture(scope="session")
+def rendered(browser, voila_url):
+    """Every notebook rendered on the demo data (see :func:`_render_all`)."""
+    return _render_all(browser, voila_url)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
@@ -325,6 +341,31 @@ def test_every_notebook_renders_without_error(rendered, notebook):
     _assert_not_broken(text, f"notebooks/{notebook.name} rendered by Voila")
     assert not app_errors, f"notebooks/{notebook.name} shows an app error: {app_errors}"
     assert text.strip(), f"notebooks/{notebook.name} rendered an empty page"
+
+
+#: Data shapes of tests/shapes.py every app is opened on, beside the demo.
+BROWSER_SHAPES = ["required_only", "b2c_guests"]
+
+
+@pytest.fixture(scope="module", params=BROWSER_SHAPES)
+def rendered_on_shape(request, browser, shape_paths):
+    """Every notebook rendered by a Voila server whose data is one export-like shape."""
+    proc, url = _start_voila(f"voila-{request.param}.log", {"SALESPLAN_DATA": str(shape_paths[request.param])})
+    try:
+        yield request.param, _render_all(browser, url, prefix=f"{request.param}-")
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_renders_on_export_shaped_data(rendered_on_shape, notebook):
+    shape, results = rendered_on_shape
+    text, app_errors, failure = results[notebook.name]
+    where = f"notebooks/{notebook.name} on the {shape!r} data"
+    assert failure is None, f"{where} did not render in Voila: {failure}"
+    _assert_not_broken(text, where)
+    assert not app_errors, f"{where} shows an app error: {app_errors}"
+    assert text.strip(), f"{where} rendered an empty page"
 
 
 def test_broken_pattern_catches_voila_and_python_errors():

@@ -1,0 +1,87 @@
+"""Every notebook on every data shape a real export takes, with no error cell.
+
+Each shape of ``tests/shapes.py`` (three columns only; no channel or rep; Chinese
+headers; guest lines; 14 months; a folder without a pipeline; a CRM export) is
+written to a temporary folder, and every notebook is executed on it the way a
+user runs it: only the data changes (``SALESPLAN_DATA``, which ``data_path =
+None`` follows). The runs go two at a time, as separate processes. For each
+shape, the figures the market notebook prints (lines, revenue, customers) are
+compared with the shape's facts, computed by hand when the files were written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import shapes
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SHAPE_NAMES = list(shapes.SHAPES)
+
+pytestmark = pytest.mark.timeout(1500)
+
+
+def _execute(notebook: Path, data_path: Path, out_dir: Path) -> dict:
+    """Run ``notebook`` on ``data_path`` in a fresh kernel; return its cells' errors and text."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SALESPLAN_DATA=str(data_path), PYTHONWARNINGS="ignore")
+    cmd = [sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute", "--allow-errors",
+           "--ExecutePreprocessor.timeout=600", "--ExecutePreprocessor.kernel_name=python3",
+           "--output-dir", str(out_dir), str(notebook)]
+    proc = subprocess.run(cmd, env=env, cwd=notebook.parent, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        return {"errors": [f"nbconvert exited {proc.returncode}: {proc.stderr[-2000:]}"], "text": ""}
+    executed = json.loads((out_dir / notebook.name).read_text(encoding="utf-8"))
+    errors, text = [], []
+    for i, cell in enumerate(executed["cells"]):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                errors.append(f"cell {i}: {out.get('ename')}: {out.get('evalue', '')[:500]}")
+            elif out.get("output_type") == "stream" and out.get("name") == "stdout":
+                text.append("".join(out.get("text", "")))
+            else:
+                data = out.get("data", {})
+                text.append("".join(data.get("text/markdown", "")) + "".join(data.get("text/plain", "")))
+    return {"errors": errors, "text": "\n".join(text)}
+
+
+@pytest.fixture(scope="session")
+def executed(shape_paths, tmp_path_factory):
+    """(notebook name, shape) -> the run's errors and text, every pair run once."""
+    out = tmp_path_factory.mktemp("executed")
+    jobs = [(nb, name) for name in SHAPE_NAMES for nb in NOTEBOOKS]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = pool.map(lambda job: _execute(job[0], shape_paths[job[1]], out / job[1]), jobs)
+        return {(nb.name, name): run for (nb, name), run in zip(jobs, runs)}
+
+
+@pytest.mark.parametrize("shape", SHAPE_NAMES)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_on_shape(executed, notebook, shape):
+    run = executed[(notebook.name, shape)]
+    assert not run["errors"], f"notebooks/{notebook.name} on shape {shape!r}:\n" + "\n".join(run["errors"])
+    assert "Traceback" not in run["text"]
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+@pytest.mark.parametrize("shape", SHAPE_NAMES)
+def test_market_notebook_prints_the_shapes_figures(executed, shape):
+    facts = shapes.SHAPES[shape].facts
+    text = executed[("01_market_analysis.ipynb", shape)]["text"]
+    found = re.search(r"([\d,]+) order lines, revenue (-?[\d,]+), ([\d,]+) customers", text)
+    assert found, f"the market notebook did not print its summary line on {shape!r}:\n{text[:1500]}"
+    lines, revenue, customers = (_number(g) for g in found.groups())
+    assert lines == facts["lines"]
+    assert revenue == pytest.approx(facts["total_revenue"], abs=1.0)
+    assert customers == facts["n_customers"]
