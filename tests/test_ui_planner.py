@@ -140,15 +140,11 @@ def test_level_switch_computes_that_level_forecast_once(data, tmp_path):
     app = TargetPlanner(tx, reps=reps, forecast=paths, plan_dir=tmp_path, model="snaive")
     app.level.value = "region"
     assert list(app.result["unique_id"]) == ["North", "South"]
-    try:
-        from salesplan.forecast import sample_paths  # noqa: F401
-        expected = "salesplan.forecast.sample_paths(model='snaive')"  # the real engine when present
-    except ImportError:
-        expected = "bootstrap fallback"
-    assert app.forecast_source["region"] == expected
-    first = app._samples["region"]
+    # A level without given paths gets the joint paths of its units and the company, reconciled.
+    assert app.forecast_source["region"].startswith("joint paths of every region")
+    first = app._joint[("region", 2026)]["totals"]
     app.growth.value = 0.2
-    assert app._samples["region"] is first  # not recomputed on a change
+    assert app._joint[("region", 2026)]["totals"] is first  # not recomputed on a change
     assert app.result["quota"].sum() == app.total.value
     assert [slot.key for slot in app._slots if slot.key] == ["North", "South"]
     assert app.locks == {}

@@ -51,6 +51,7 @@ from salesplan.targets.bottom_up import (
     run_rate,
     stage_win_rates,
     target_gap,
+    won_in_run_rate,
 )
 from salesplan.targets.plans import (
     Plan,
@@ -64,6 +65,8 @@ from salesplan.targets.plans import (
     plan_scenario,
     save_plan,
 )
+from salesplan.targets.calibration import align_ends, calibration_backtest, calibration_summary, reliability_table
+from salesplan.targets.joint import RECONCILE_METHODS, JointForecast, node_probabilities
 from salesplan.targets.smart import (
     LETTERS,
     SmartCheck,
@@ -72,6 +75,7 @@ from salesplan.targets.smart import (
     smart_table,
     targets_frame,
     targets_from_frame,
+    unit_verdicts,
 )
 
 __all__ = [
@@ -83,7 +87,9 @@ __all__ = [
     "equal_probability_quotas", "attainment_probability", "plan_period",
     "check_hierarchy", "hierarchy_from_edges", "allocate_hierarchy",
     "stage_win_rates", "pipeline_value", "run_rate", "capacity_plan", "full_productivity",
-    "bottom_up", "target_gap",
+    "bottom_up", "target_gap", "won_in_run_rate",
+    "JointForecast", "RECONCILE_METHODS", "node_probabilities", "unit_verdicts",
+    "calibration_backtest", "reliability_table", "calibration_summary", "align_ends",
     "Scenario", "Plan", "make_plan", "plan_scenario", "save_plan", "load_plan", "list_plans", "diff_plans",
     "export_excel", "export_csv",
 ]
