@@ -42,7 +42,6 @@ def align_ends(panel: pd.DataFrame, *, end: str = "2000-12-01") -> pd.DataFrame:
     p = panel.sort_values(["unique_id", "ds"])
     back = p.groupby("unique_id").cumcount(ascending=False).to_numpy()
     last = pd.Timestamp(end).to_period("M")
-    ds = (last - back).to_timestamp() if hasattr(last - back, "to_timestamp") else None
     ds = pd.PeriodIndex([last - int(b) for b in back], freq="M").to_timestamp()
     return pd.DataFrame({"unique_id": p["unique_id"].astype("str").to_numpy(), "ds": ds, "y": p["y"].to_numpy(float)})
 

@@ -84,8 +84,8 @@ def _residuals(Y: np.ndarray, season: int = _SEASON) -> tuple[np.ndarray, np.nda
         D = Y[:, season:] - Y[:, :-season]
         valid = (t[None, season:] >= (first[:, None] + season)) & seasonal[:, None]
         R[:, season:] = np.where(valid, D, np.nan)
-        with np.errstate(invalid="ignore"):
-            drift = np.nanmean(np.where(valid, D, np.nan), axis=1)
+        cnt = valid.sum(axis=1)
+        drift = np.where(valid, D, 0.0).sum(axis=1) / np.maximum(cnt, 1)
         centre = np.where(seasonal, np.nan_to_num(drift), 0.0)
     prof_t = profile[t % season]
     young = ~seasonal & (span > 0)
