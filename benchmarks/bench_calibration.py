@@ -1,0 +1,96 @@
+"""Benchmark: are the planner's attainment probabilities calibrated? (demo company and M3 monthly)
+
+For each data set, past years are planned with the data before them (the
+last year, and the year before it), at growth rates -5 %..+20 %, with the
+equal-growth and equal-probability methods; each unit's stated probability
+of reaching its quota (:class:`salesplan.targets.JointForecast`) is compared
+with what it actually did. Reported: the reliability table by decile of the
+stated probability, and the Brier score against the naive rule "probability
+= share of units that hit the same quota rule the year before".
+
+- demo: reps (reconciled with teams, regions, company) and products;
+- M3 monthly (``../shared/data/m3``): all 1,428 series, each a unit
+  (aligned on their last month; reconciliation bottom-up, as the series are
+  unrelated), the last 12 months and the 12 before them planned.
+
+Run: ``.venv/bin/python benchmarks/bench_calibration.py``; writes
+``benchmarks/results/calibration.json`` and ``.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from salesplan.io import load_data  # noqa: E402
+from salesplan.targets import (  # noqa: E402
+    align_ends,
+    calibration_backtest,
+    calibration_summary,
+    metric_panel,
+    reliability_table,
+)
+
+RESULTS = ROOT / "benchmarks" / "results"
+M3 = ROOT.parent / "shared" / "data" / "m3" / "m3_monthly.csv.gz"
+GROWTHS = (-0.05, 0.0, 0.05, 0.10, 0.20)
+
+
+def run(name: str, panel: pd.DataFrame, **kw) -> tuple[dict, pd.DataFrame]:
+    t0 = time.perf_counter()
+    bt = calibration_backtest(panel, growths=GROWTHS, origins=2, n_samples=500, **kw)
+    secs = time.perf_counter() - t0
+    rel = reliability_table(bt, min_units=30)
+    out = {"name": name, "units": int(panel["unique_id"].nunique()), "seconds": secs,
+           "summary": calibration_summary(bt, min_units=30),
+           "by_method": {m: calibration_summary(g, min_units=30) for m, g in bt.groupby("method")},
+           "reliability": rel.to_dict(orient="records")}
+    return out, rel
+
+
+def main() -> int:
+    warnings.simplefilter("ignore")
+    d = load_data(None)
+    tx, reps = d["transactions"], d["reps"]
+    parents = reps[["rep_id", "team", "region"]].rename(columns={"rep_id": "unique_id"})
+    cases = [("demo reps", metric_panel(tx, level="rep", reps=reps), {"parents": parents}),
+             ("demo products", metric_panel(tx, level="product"), {})]
+    if M3.exists():
+        m3 = pd.read_csv(M3, usecols=["unique_id", "ds", "y"])
+        m3["ds"] = pd.to_datetime(m3["ds"])
+        cases.append(("M3 monthly (1,428 series)", align_ends(m3), {"reconcile": "bottom_up"}))
+    results, lines = [], []
+    for name, panel, kw in cases:
+        res, rel = run(name, panel, **kw)
+        results.append(res)
+        s = res["summary"]
+        lines.append(f"== {name}: {res['units']} units, {s['n']} unit-quotas, {res['seconds']:.1f} s")
+        lines.append(f"Brier {s['brier']:.3f} (on rows with a naive value {s['brier_on_naive_rows']:.3f}) vs naive "
+                     f"{s['brier_naive']:.3f}; largest decile gap (n >= 30) {s['max_abs_gap']:.3f} over "
+                     f"{s['deciles_with_enough_units']} deciles")
+        for m, ms in res["by_method"].items():
+            lines.append(f"  {m}: Brier {ms['brier']:.3f} vs naive {ms['brier_naive']:.3f}; "
+                         f"max gap {ms['max_abs_gap']:.3f}")
+        lines.append(rel.round(3).to_string(index=False))
+    meta = {"python": platform.python_version(), "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0]}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "calibration.json").write_text(json.dumps({"machine": meta, "growths": GROWTHS, "cases": results},
+                                                         indent=2, default=str) + "\n")
+    text = "\n".join(lines)
+    (RESULTS / "calibration.txt").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
