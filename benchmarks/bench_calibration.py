@@ -10,8 +10,9 @@ stated probability, and the Brier score against the naive rule "probability
 
 - demo: reps (reconciled with teams, regions, company) and products;
 - M3 monthly (``../shared/data/m3``): all 1,428 series, each a unit
-  (aligned on their last month; reconciliation bottom-up, as the series are
-  unrelated), the last 12 months and the 12 before them planned.
+  (aligned on their last month; reconciliation bottom-up and no pooling, as
+  the series are unrelated; the pooled variant is shown too), the last 12
+  months and the 12 before them planned.
 
 Run: ``.venv/bin/python benchmarks/bench_calibration.py``; writes
 ``benchmarks/results/calibration.json`` and ``.txt``.
@@ -46,14 +47,19 @@ M3 = ROOT.parent / "shared" / "data" / "m3" / "m3_monthly.csv.gz"
 GROWTHS = (-0.05, 0.0, 0.05, 0.10, 0.20)
 
 
-def run(name: str, panel: pd.DataFrame, **kw) -> tuple[dict, pd.DataFrame]:
+def run(name: str, panel: pd.DataFrame | list, **kw) -> tuple[dict, pd.DataFrame]:
+    """Backtest one panel (or several, e.g. one per level, each pooled on its own) and summarise."""
     t0 = time.perf_counter()
-    bt = calibration_backtest(panel, growths=GROWTHS, origins=2, n_samples=500, **kw)
+    kw = {"origins": 2, **kw}
+    panels = panel if isinstance(panel, list) else [panel]
+    bt = pd.concat([calibration_backtest(p, growths=GROWTHS, n_samples=500, **kw) for p in panels],
+                   ignore_index=True)
     secs = time.perf_counter() - t0
     rel = reliability_table(bt, min_units=30)
-    out = {"name": name, "units": int(panel["unique_id"].nunique()), "seconds": secs,
+    out = {"name": name, "units": int(sum(p["unique_id"].nunique() for p in panels)), "seconds": secs,
            "summary": calibration_summary(bt, min_units=30),
            "by_method": {m: calibration_summary(g, min_units=30) for m, g in bt.groupby("method")},
+           "by_origin": {str(o.date()): calibration_summary(g, min_units=30) for o, g in bt.groupby("origin")},
            "reliability": rel.to_dict(orient="records")}
     return out, rel
 
@@ -64,11 +70,18 @@ def main() -> int:
     tx, reps = d["transactions"], d["reps"]
     parents = reps[["rep_id", "team", "region"]].rename(columns={"rep_id": "unique_id"})
     cases = [("demo reps", metric_panel(tx, level="rep", reps=reps), {"parents": parents}),
-             ("demo products", metric_panel(tx, level="product"), {})]
+             ("demo products", metric_panel(tx, level="product"), {}),
+             ("demo, every level (reps, products, regions, categories, channels), 2025 planned from 2023-2024",
+              [metric_panel(tx, level=lv, reps=reps) for lv in ("rep", "product", "region", "category", "channel")],
+              {"origins": 1})]
     if M3.exists():
         m3 = pd.read_csv(M3, usecols=["unique_id", "ds", "y"])
         m3["ds"] = pd.to_datetime(m3["ds"])
-        cases.append(("M3 monthly (1,428 series)", align_ends(m3), {"reconcile": "bottom_up"}))
+        m3 = align_ends(m3)
+        cases.append(("M3 monthly (1,428 series; unrelated, so not pooled)", m3,
+                      {"reconcile": "bottom_up", "pool": False}))
+        cases.append(("M3 monthly (1,428 series; pooled as if one company's units)", m3,
+                      {"reconcile": "bottom_up", "pool": True}))
     results, lines = [], []
     for name, panel, kw in cases:
         res, rel = run(name, panel, **kw)
@@ -78,6 +91,8 @@ def main() -> int:
         lines.append(f"Brier {s['brier']:.3f} (on rows with a naive value {s['brier_on_naive_rows']:.3f}) vs naive "
                      f"{s['brier_naive']:.3f}; largest decile gap (n >= 30) {s['max_abs_gap']:.3f} over "
                      f"{s['deciles_with_enough_units']} deciles")
+        for o, os_ in res["by_origin"].items():
+            lines.append(f"  origin {o}: Brier {os_['brier']:.3f}; max gap {os_['max_abs_gap']:.3f}")
         for m, ms in res["by_method"].items():
             lines.append(f"  {m}: Brier {ms['brier']:.3f} vs naive {ms['brier_naive']:.3f}; "
                          f"max gap {ms['max_abs_gap']:.3f}")

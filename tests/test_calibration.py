@@ -82,7 +82,7 @@ def test_m3_subset_reference(shared_data):
     ids = sorted(m3["unique_id"].unique())[::9][:150]
     panel = align_ends(m3[m3["unique_id"].isin(ids)].assign(ds=lambda d: pd.to_datetime(d["ds"])))
     bt = calibration_backtest(panel, growths=(-0.05, 0.0, 0.05, 0.10, 0.20), origins=2, n_samples=300,
-                              reconcile="bottom_up", methods=("equal_growth",))
+                              reconcile="bottom_up", pool=False, methods=("equal_growth",))
     s = calibration_summary(bt, min_units=50)
     assert s["deciles_with_enough_units"] >= 5
     assert s["max_abs_gap"] <= 0.10

@@ -54,6 +54,7 @@ def calibration_backtest(
     methods: Sequence[str] = CALIBRATION_METHODS,
     parents: pd.DataFrame | None = None,
     reconcile: str = "auto",
+    pool: bool = True,
     n_samples: int = 500,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -74,8 +75,9 @@ def calibration_backtest(
         ``equal_growth`` (every unit's quota is its last year times
         ``1 + growth``) and/or ``equal_probability`` (the company's last year
         times ``1 + growth``, split so every unit has the same probability).
-    parents, reconcile, n_samples, seed
-        Passed to :class:`JointForecast`.
+    parents, reconcile, pool, n_samples, seed
+        Passed to :class:`JointForecast` (``pool=False`` for unrelated
+        series such as M3: they are not units of one company).
 
     Returns
     -------
@@ -105,7 +107,7 @@ def calibration_backtest(
         before = hist.iloc[:, -24:-12].sum(axis=1).to_numpy(float) if cut >= 24 else None
         long = hist.stack().rename("y").reset_index()
         long.columns = ["unique_id", "ds", "y"]
-        jf = JointForecast(n_samples=n_samples, seed=seed, method=reconcile).fit(
+        jf = JointForecast(n_samples=n_samples, seed=seed, method=reconcile, pool=pool).fit(
             long, period=cal[cut:cut + 12], parents=parents)
         b = jf.S_.shape[1]
         ids = jf.nodes_["unique_id"].to_numpy()[:b]

@@ -20,6 +20,12 @@ its children:
    every rep's simulated March draws from that bad March together. The
    drift and run rate are redrawn per path (a bootstrap of their mean), so
    the spread includes the uncertainty of the growth itself.
+   Units of one company share a market, so their peers inform each unit
+   (:func:`pool_units`): each unit with two full years is centred on its
+   last year grown at the growth of all units together, and gets at least
+   the spread with which units' growth differed from each other last year
+   (one unit's trend of one year overshoots; twelve of its months
+   understate how much its year can move).
 2. **Reconciliation.** The base paths of the parents are not exactly the sums
    of their children's (each node has its own model), so every path is
    projected onto the coherent subspace with
@@ -44,7 +50,8 @@ import pandas as pd
 from salesplan._validation import check_choice, check_columns, check_frame, check_positive_int
 from salesplan.errors import SalesplanDataError, SalesplanError
 
-__all__ = ["RECONCILE_METHODS", "JointForecast", "simulate_paths", "crps_samples", "node_probabilities"]
+__all__ = ["RECONCILE_METHODS", "JointForecast", "simulate_paths", "pool_units", "crps_samples",
+           "node_probabilities"]
 
 #: Reconciliation methods the joint forecast can use (``"auto"`` picks one by backtest).
 RECONCILE_METHODS: tuple[str, ...] = ("bottom_up", "ols", "wls_struct", "mint_shrink")
@@ -127,6 +134,8 @@ def simulate_paths(
     seed: int = 0,
     season: int = _SEASON,
     block: bool = True,
+    drift: float = 1.0,
+    spread: float = 1.0,
 ) -> np.ndarray:
     """Joint sample paths of every row of ``Y`` for ``h`` months (the kernel of :class:`JointForecast`).
 
@@ -162,12 +171,13 @@ def simulate_paths(
         tau = ((starts[:, None, :] + np.arange(L)[None, :, None]) % W).reshape(n_blocks * L, n_samples)[:h]
     else:
         tau = rng.integers(0, W, size=(h, n_samples))
-    shocks = E[:, tau]  # (n, h, k): one past month per future month and path, shared by all nodes
+    shocks = spread * E[:, tau]  # (n, h, k): one past month per future month and path, shared by all nodes
     # The drift or run rate redrawn per path: a bootstrap of its mean over the node's own errors.
     m = np.maximum((~np.isnan(R)).sum(axis=1), 1)
     tau2 = rng.integers(0, W, size=(W, n_samples))
     boot = E[:, tau2].mean(axis=1) * np.sqrt(W / m)[:, None]  # (n, k)
-    level = centre[:, None] + boot
+    centre = np.where(seasonal, drift * centre, centre)
+    level = centre[:, None] + boot * spread
     out = np.empty((n, h, n_samples))
     pos = (T + np.arange(h)) % season
     negative_ok = (Y < 0).any(axis=1)
@@ -182,6 +192,75 @@ def simulate_paths(
         young = (level + shocks[:, j, :]) * profile[pos[j]]
         out[:, j, :] = np.where(seasonal[:, None], rw, young)
     return np.where(negative_ok[:, None, None], out, np.maximum(out, 0.0))
+
+
+def pool_units(Y: np.ndarray, paths: np.ndarray, *, season: int = _SEASON, min_units: int = 5) -> np.ndarray:
+    """Borrow strength across the units of one level: common growth and a cross-sectional spread floor.
+
+    A unit's own last year of monthly changes says little about its next
+    year: one good year extrapolated as a trend overshoots, and twelve months
+    of errors understate how much a unit's year can differ from the last. Its
+    peers say more. For every unit with two full years (and at least
+    ``min_units`` such units):
+
+    * the centre of its simulated period total moves to its last year grown
+      by the growth of all these units together (``sum last year / sum year
+      before``), for each year of the horizon;
+    * its spread (relative to that centre) is at least the robust spread of
+      the units' own last-year growth around that common growth (1.4826 x
+      the median absolute deviation of the log growth rates).
+
+    Each path keeps its rank and its month shape (it is scaled as a whole),
+    so the joint structure across units is kept.
+
+    Parameters
+    ----------
+    Y : ndarray (units, T)
+        History of the units.
+    paths : ndarray (units, h, k)
+        Their simulated paths.
+
+    Returns
+    -------
+    ndarray (units, h, k)
+    """
+    n, T = Y.shape
+    if T < 2 * season:
+        return paths
+    a2 = Y[:, T - season:].sum(axis=1)
+    a1 = Y[:, T - 2 * season:T - season].sum(axis=1)
+    ok = (a1 > 0) & (a2 > 0) & ((Y[:, T - 2 * season:T - 2 * season + 3] != 0).any(axis=1))
+    if ok.sum() < min_units:
+        return paths
+    common = np.log(a2[ok].sum() / a1[ok].sum())
+    idio = np.log(a2[ok] / a1[ok]) - common
+    sigma = 1.4826 * np.median(np.abs(idio - np.median(idio)))
+    out = paths.copy()
+    h = paths.shape[1]
+    years = np.arange(h) // season + 1
+    for y in np.unique(years):
+        cols = years == y
+        tot = paths[ok][:, cols, :].sum(axis=1)  # (units, k)
+        m = tot.mean(axis=1)
+        sd = tot.std(axis=1)
+        # The months of year y that the period holds, at last year's seasonal shape.
+        share = cols.sum() / season
+        mu = a2[ok] * share * np.exp(common * y)
+        rel = np.where(m > 0, sd / np.where(m > 0, m, 1.0), 0.0)
+        target = np.maximum(rel, sigma * np.sqrt(y)) * mu
+        scale = np.where(sd > 0, target / np.where(sd > 0, sd, 1.0), 0.0)
+        new = mu[:, None] + (tot - m[:, None]) * scale[:, None]
+        new = np.where(sd[:, None] > 0, new, mu[:, None] * np.exp(sigma * np.sqrt(y) * np.random.default_rng(0)
+                                                                   .standard_normal(tot.shape)))
+        ratio = np.where(tot > 0, np.maximum(new, 0.0) / np.where(tot > 0, tot, 1.0), 0.0)
+        block = paths[ok][:, cols, :] * ratio[:, None, :]
+        # A path that summed to zero gets the new total spread evenly over its months.
+        flat = np.maximum(new, 0.0)[:, None, :] / cols.sum()
+        block = np.where((tot > 0)[:, None, :], block, flat)
+        sub = out[ok]
+        sub[:, cols, :] = block
+        out[ok] = sub
+    return out
 
 
 def crps_samples(paths: np.ndarray, actual: np.ndarray) -> np.ndarray:
@@ -241,6 +320,11 @@ class JointForecast:
         Seed, so results repeat.
     method : str
         ``"auto"`` (pick by a one-year backtest) or one of :data:`RECONCILE_METHODS`.
+    pool : bool
+        Units of one company share a market: centre each unit on the
+        company's last growth and give it at least the spread with which
+        units' years differed from each other last year (see
+        :func:`pool_units`). False for unrelated series.
 
     Attributes
     ----------
@@ -272,10 +356,11 @@ class JointForecast:
     [480.0]
     """
 
-    def __init__(self, *, n_samples: int = 1000, seed: int = 0, method: str = "auto") -> None:
+    def __init__(self, *, n_samples: int = 1000, seed: int = 0, method: str = "auto", pool: bool = True) -> None:
         self.n_samples = n_samples
         self.seed = seed
         self.method = method
+        self.pool = pool
 
     def fit(
         self,
@@ -332,6 +417,8 @@ class JointForecast:
         if method == "auto":
             method, self.backtest_ = self._choose(Y, S, bottom_rows)
         base = simulate_paths(Y, h, n_samples=n_samples, seed=self.seed)
+        if self.pool:
+            base[bottom_rows] = pool_units(Y[bottom_rows], base[bottom_rows])
         _, R, _, _ = _residuals(Y)
         P = _projection(method, S, R) if method != "bottom_up" else None
         base = base[:, cols, :]
@@ -350,6 +437,8 @@ class JointForecast:
             return ("mint_shrink" if T >= 2 * _SEASON else "bottom_up"), pd.DataFrame(columns=["method", "crps"])
         train, actual = Y[:, :T - _SEASON], Y[:, T - _SEASON:].sum(axis=1)
         base = simulate_paths(train, _SEASON, n_samples=min(self.n_samples, 500), seed=self.seed + 1)
+        if self.pool:
+            base[bottom_rows] = pool_units(train[bottom_rows], base[bottom_rows])
         _, R, _, _ = _residuals(train)
         scale = np.where(np.abs(actual) > 0, np.abs(actual), 1.0)
         rows = []
