@@ -471,15 +471,31 @@ class TargetPlanner:
             "y": y.reshape(-1),
         })
 
-    def _node_probabilities(self, res: pd.DataFrame, hires: float) -> pd.DataFrame:
+    def _node_probabilities(self, res: pd.DataFrame, hires: float) -> tuple[pd.DataFrame, np.ndarray]:
+        """Every node's probability on the joint paths, and the units' probabilities in the rows of ``res``."""
         state = self._joint[(self.level.value, self.period.value)]
         nodes, S = state["nodes"], state["S"]
-        ids = nodes["unique_id"].to_numpy()[:S.shape[1]]
-        q = res.set_index("unique_id")["quota"].reindex(ids).fillna(0.0).to_numpy(float)
+        b = S.shape[1]
+        if "res_index" not in state:
+            # Rows of an allocation follow the allocator's units; the paths' units may be ordered otherwise.
+            ids = nodes["unique_id"].to_numpy()[:b]
+            state["res_index"] = pd.Index(self.allocator().units_).get_indexer(ids)
+            state["company"] = (nodes["level"] == "company").to_numpy()
+        idx = state["res_index"]
+        quota = res["quota"].to_numpy(float)
+        if len(quota) < len(self.allocator().units_):
+            q = res.set_index("unique_id")["quota"].reindex(nodes["unique_id"].to_numpy()[:b]).fillna(0.0)
+            q = q.to_numpy(float)
+        else:
+            q = np.where(idx >= 0, quota[np.maximum(idx, 0)], 0.0)
         probs = node_probabilities(nodes, S, state["totals"], q)
         # New hires are in every path at their ramped capacity: the company's quota and paths both carry it.
-        probs.loc[probs["level"] == "company", "quota"] += hires
-        return probs
+        if hires:
+            probs.loc[state["company"], "quota"] += hires
+        unit_p = np.full(len(res), np.nan)
+        ok = (idx >= 0) & (idx < len(res))
+        unit_p[idx[ok]] = probs["probability"].to_numpy()[:b][ok]
+        return probs, unit_p
 
     def _bottom_up(self) -> pd.DataFrame | None:
         key = (self.level.value, self.period.value, float(self.win_rate_change.value))
@@ -699,10 +715,8 @@ class TargetPlanner:
             res = alloc.allocate(total - reserved, method=self.method.value, locks=self.locks or None,
                                  potential=self.potential)
             phased = alloc.phase(res, profile=self.profile.value)
-            probs = self._node_probabilities(res, reserved)
-            unit = probs[probs["level"] == self.level.value]
-            unit_p = dict(zip(unit["unique_id"], unit["probability"]))
-            res["probability"] = res["unique_id"].map(unit_p).astype(float)
+            probs, unit_p = self._node_probabilities(res, reserved)
+            res["probability"] = unit_p
             p = res["probability"]
             res["verdict"] = np.select([p < self.stretch.value, p > self.sandbag.value], ["stretch", "sandbag"],
                                        default="ok")
@@ -825,11 +839,13 @@ class TargetPlanner:
         prob = (f"attainment probability {p.min():.0%}..{p.max():.0%} (median {p.median():.0%})"
                 if p.notna().any() else "no forecast distribution")
         if self.probabilities is not None:
-            above = self.probabilities[self.probabilities["level"] != self.level.value]
-            if len(above):
-                by = above.groupby("level", sort=False)["probability"]
-                prob += "; " + "; ".join(
-                    f"{lv} {g.min():.0%}" + (f"..{g.max():.0%}" if len(g) > 1 else "") for lv, g in by)
+            lv_arr = self.probabilities["level"].to_numpy()
+            pr = self.probabilities["probability"].to_numpy()
+            for lv in pd.unique(lv_arr):
+                if lv == self.level.value:
+                    continue
+                g = pr[lv_arr == lv]
+                prob += f"; {lv} {g.min():.0%}" + (f"..{g.max():.0%}" if len(g) > 1 else "")
         return (f"<b>{res['quota'].sum():,.0f}</b> {self.metric} for {len(res)} {self.level.value}(s) in "
                 f"{alloc.months_[0]:%Y-%m}..{alloc.months_[-1]:%Y-%m}; last year {alloc.last_year_.sum():,.0f}; "
                 f"{int(res['locked'].sum())} locked; {prob}{hires}. <small>Forecast: {src}.</small>")
