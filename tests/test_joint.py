@@ -237,3 +237,24 @@ def test_notebook_runs_on_three_columns(rng, tmp_path, project_root):
     assert "Add an opportunities table" in text and "Add a reps table" in text
     assert f"{len(tx):,} order lines" in text
     assert sys.executable  # the kernel ran with this interpreter's packages
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 40), st.integers(0, 10_000))
+def test_probabilities_are_in_range_and_fall_as_quotas_rise(n_units, k, seed):
+    r = np.random.default_rng(seed)
+    nodes = pd.DataFrame({"level": ["rep"] * n_units + ["company"],
+                          "unique_id": [f"u{i}" for i in range(n_units)] + ["all"]})
+    S = np.vstack([np.eye(n_units), np.ones((1, n_units))])
+    bottom = r.gamma(2.0, 10.0, (n_units, k))
+    totals = S @ bottom
+    q = r.gamma(2.0, 10.0, n_units)
+    low = node_probabilities(nodes, S, totals, q)
+    high = node_probabilities(nodes, S, totals, q * 1.1)
+    assert low["probability"].between(0, 1).all()
+    assert (high["probability"] <= low["probability"]).all()
+    assert low["quota"].iloc[-1] == pytest.approx(q.sum())
