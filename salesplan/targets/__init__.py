@@ -5,14 +5,19 @@ The pieces, in the order a planner uses them:
 * inputs: :func:`metric_panel` (history per unit), :func:`forecast_distribution`
   (sample paths from :mod:`salesplan.forecast`, or the documented fallback
   :func:`bootstrap_sample_paths`), :func:`samples_from_intervals`;
+* one joint distribution per plan: :class:`JointForecast` (every unit and
+  every level above it simulated together and reconciled, so that each
+  node's probability is a count over the same paths: :func:`node_probabilities`),
+  and its check against history: :func:`calibration_backtest`,
+  :func:`reliability_table`, :func:`calibration_summary`;
 * targets as data and their check: :class:`Target`, :func:`targets_frame`,
-  :func:`smart_check` (:class:`SmartCheck`), :func:`smart_table`;
+  :func:`smart_check` (:class:`SmartCheck`), :func:`smart_table`, :func:`unit_verdicts`;
 * top-down: :class:`Allocator` / :func:`allocate` (methods :data:`METHODS`,
   locks, largest-remainder rounding), :func:`compare_methods`,
   :func:`fairness_summary`, :func:`allocate_hierarchy`, phasing with
   :meth:`Allocator.phase`;
 * bottom-up: :func:`stage_win_rates`, :func:`pipeline_value`, :func:`run_rate`,
-  :func:`capacity_plan`, :func:`bottom_up`, :func:`target_gap`;
+  :func:`capacity_plan`, :func:`won_in_run_rate`, :func:`bottom_up`, :func:`target_gap`;
 * scenarios and plans: :class:`Scenario`, :func:`make_plan`, :func:`plan_scenario`, :func:`save_plan`,
   :func:`load_plan`, :func:`list_plans`, :func:`diff_plans`,
   :func:`export_excel`, :func:`export_csv`.
