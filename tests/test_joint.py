@@ -191,6 +191,11 @@ def test_planner_rep_team_region_company_agree(rng, tmp_path):
     assert set(app.result["smart"]) <= {"pass", "flag"}
     assert "SMART" in app._slots[0].info.value
     assert app.calibration_html.value.startswith("<small>Calibration on your data")
+    # The year after: last year is itself a forecast, so growth is measured against its mean.
+    app.period.value = 2027
+    assert app.errors.ok, app.errors.message
+    assert app.base == pytest.approx(float(app.joint.prior_mean_[-1])) and app.base > 0
+    _check_planner_probabilities(app)
 
 
 @pytest.mark.parametrize("shape", ["three_columns", "region_category", "short_14_months"])

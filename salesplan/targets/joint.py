@@ -343,6 +343,9 @@ class JointForecast:
     backtest_ : DataFrame
         ``method, crps`` (mean CRPS of last year's node totals, each scaled by
         the node's actual) when ``method="auto"`` could backtest; else empty.
+    prior_mean_ : ndarray (nodes,)
+        The twelve months before the period: actual where the data has them,
+        plus the mean reconciled forecast for the months after the data.
     base_totals_ : ndarray (nodes, n_samples)
         Period totals of the base (unreconciled) paths, for comparison.
 
@@ -421,6 +424,13 @@ class JointForecast:
             base[bottom_rows] = pool_units(Y[bottom_rows], base[bottom_rows])
         _, R, _, _ = _residuals(Y)
         P = _projection(method, S, R) if method != "bottom_up" else None
+        # The twelve months before the period: actuals where the data has them, else the mean of the
+        # reconciled paths (what growth is measured against when last year is itself a forecast).
+        prior = pd.date_range(months[0] - pd.DateOffset(months=12), periods=12, freq="MS")
+        fut = [(m.year - last.year) * 12 + m.month - last.month - 1 for m in prior if m > last]
+        known = Y[:, [cal.get_loc(m) for m in prior if m <= last and m >= cal[0]]].sum(axis=1)
+        self.prior_mean_ = known + (_reconcile(base[:, fut, :].sum(axis=1), S, bottom_rows, P).mean(axis=1)
+                                    if fut else 0.0)
         base = base[:, cols, :]
         rec = _reconcile(base, S, bottom_rows, P)
         self.method_ = method

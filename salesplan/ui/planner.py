@@ -516,8 +516,19 @@ class TargetPlanner:
 
     @property
     def base(self) -> float:
-        """Last year's actual for the plan period (what growth is measured against)."""
-        return float(self.allocator().last_year_.sum())
+        """Last year's actual for the plan period (what growth is measured against).
+
+        When the twelve months before the period are partly after the data
+        (planning a later year), the months after the data count at their
+        forecast mean (the joint paths), so growth is measured against the
+        expected year before rather than against nothing.
+        """
+        alloc = self.allocator()
+        jf = self.joint
+        last = self.data_end.to_period("M").to_timestamp()
+        if jf is not None and alloc.months_[0] - pd.DateOffset(months=12) + pd.DateOffset(months=11) > last:
+            return float(jf.prior_mean_[(jf.nodes_["level"] == "company").to_numpy()].sum())
+        return float(alloc.last_year_.sum())
 
     def _productivity(self) -> float:
         if self._prod is None:
