@@ -259,3 +259,17 @@ def test_common_widgets():
     bundle = plot.children[0].outputs[0]["data"]["application/vnd.plotly.v1+json"]
     assert bundle["data"][0]["y"] == [None]  # JSON-safe
     assert plot.figure.data[0].type == "bar"
+
+
+def test_given_paths_are_the_joint_paths(app):
+    """With forecast= paths, every node's probability is counted on those paths (teams, regions their sums)."""
+    app.method.value = "equal_probability"
+    smp, probs = app.samples, app.probabilities
+    assert set(probs["level"]) == {"rep", "team", "region", "company"}
+    for row in probs.itertuples():
+        y = smp.loc[(smp["level"] == row.level) & (smp["unique_id"] == row.unique_id), "y"].to_numpy()
+        assert len(y) == 300 and row.probability == pytest.approx(float((y >= row.quota - 1e-6).mean()))
+    team = smp[smp["unique_id"].isin(["r1", "r2"])].groupby("sample")["y"].sum().to_numpy()
+    np.testing.assert_allclose(smp.loc[smp["unique_id"] == "T1", "y"].to_numpy(), team)
+    assert app.smart.set_index("letter").loc["A", "value"] == pytest.approx(
+        probs.loc[probs["level"] == "company", "probability"].item())
