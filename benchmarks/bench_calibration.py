@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from salesplan.io import load_data  # noqa: E402
 from salesplan.targets import (  # noqa: E402
+    DEFAULT_RAMP,
     align_ends,
     calibration_backtest,
     calibration_summary,
@@ -69,7 +70,8 @@ def main() -> int:
     d = load_data(None)
     tx, reps = d["transactions"], d["reps"]
     parents = reps[["rep_id", "team", "region"]].rename(columns={"rep_id": "unique_id"})
-    cases = [("demo reps", metric_panel(tx, level="rep", reps=reps), {"parents": parents}),
+    cases = [("demo reps (reps who started < 1 year ago ramp up, as in the planner)",
+              metric_panel(tx, level="rep", reps=reps), {"parents": parents, "ramp": DEFAULT_RAMP}),
              ("demo products", metric_panel(tx, level="product"), {}),
              ("demo, every level (reps, products, regions, categories, channels), 2025 planned from 2023-2024",
               [metric_panel(tx, level=lv, reps=reps) for lv in ("rep", "product", "region", "category", "channel")],

@@ -263,3 +263,15 @@ def test_probabilities_are_in_range_and_fall_as_quotas_rise(n_units, k, seed):
     assert low["probability"].between(0, 1).all()
     assert (high["probability"] <= low["probability"]).all()
     assert low["quota"].iloc[-1] == pytest.approx(q.sum())
+
+
+def test_recent_units_keep_ramping():
+    from salesplan.targets.joint import ramp_units
+
+    # Three mature units at 100 a month; a new one started 3 months ago at the first ramp step (25 %).
+    Y = np.vstack([np.full((3, 24), 100.0), np.r_[np.zeros(21), np.full(3, 25.0)][None, :]])
+    paths = np.ones((4, 12, 5)) * np.array([100.0, 100.0, 100.0, 25.0])[:, None, None]
+    out = ramp_units(Y, paths, ramp=(0.25, 0.5, 0.75, 1.0))
+    np.testing.assert_allclose(out[:3], paths[:3])  # mature units are left alone
+    # Months 4-6 of its life at 50 %, 7-9 at 75 %, then full productivity.
+    np.testing.assert_allclose(out[3, :, 0], [50.0] * 3 + [75.0] * 3 + [100.0] * 6)

@@ -55,6 +55,7 @@ def calibration_backtest(
     parents: pd.DataFrame | None = None,
     reconcile: str = "auto",
     pool: bool = True,
+    ramp: Sequence[float] | None = None,
     n_samples: int = 500,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -75,7 +76,7 @@ def calibration_backtest(
         ``equal_growth`` (every unit's quota is its last year times
         ``1 + growth``) and/or ``equal_probability`` (the company's last year
         times ``1 + growth``, split so every unit has the same probability).
-    parents, reconcile, pool, n_samples, seed
+    parents, reconcile, pool, ramp, n_samples, seed
         Passed to :class:`JointForecast` (``pool=False`` for unrelated
         series such as M3: they are not units of one company).
 
@@ -107,7 +108,8 @@ def calibration_backtest(
         before = hist.iloc[:, -24:-12].sum(axis=1).to_numpy(float) if cut >= 24 else None
         long = hist.stack().rename("y").reset_index()
         long.columns = ["unique_id", "ds", "y"]
-        jf = JointForecast(n_samples=n_samples, seed=seed, method=reconcile, pool=pool).fit(
+        jf = JointForecast(n_samples=n_samples, seed=seed, method=reconcile, pool=pool,
+                           ramp=ramp).fit(
             long, period=cal[cut:cut + 12], parents=parents)
         b = jf.S_.shape[1]
         ids = jf.nodes_["unique_id"].to_numpy()[:b]

@@ -50,7 +50,7 @@ import pandas as pd
 from salesplan._validation import check_choice, check_columns, check_frame, check_positive_int
 from salesplan.errors import SalesplanDataError, SalesplanError
 
-__all__ = ["RECONCILE_METHODS", "JointForecast", "simulate_paths", "pool_units", "crps_samples",
+__all__ = ["RECONCILE_METHODS", "JointForecast", "simulate_paths", "pool_units", "ramp_units", "crps_samples",
            "node_probabilities"]
 
 #: Reconciliation methods the joint forecast can use (``"auto"`` picks one by backtest).
@@ -263,6 +263,62 @@ def pool_units(Y: np.ndarray, paths: np.ndarray, *, season: int = _SEASON, min_u
     return out
 
 
+def ramp_units(Y: np.ndarray, paths: np.ndarray, *, ramp: Sequence[float], months_per_step: int = 3,
+               season: int = _SEASON, min_units: int = 3) -> np.ndarray:
+    """Let units that started recently keep ramping up, as a new rep does.
+
+    A unit whose first sale is less than ``len(ramp) * months_per_step``
+    months before the end of the data is still ramping: its run rate
+    understates its next year. Its productivity relative to its peers is
+    estimated from the months it has (its revenue over the ramp-expected
+    revenue of a median mature unit, mature = a full year of sales), and
+    each future month is that relative productivity x the peers' median
+    month x the ramp share of the unit's age in that month. Paths are scaled
+    month by month, so their shocks and joint ranks are kept.
+
+    Parameters
+    ----------
+    Y : ndarray (units, T)
+    paths : ndarray (units, h, k)
+    ramp : sequence of float
+        Share of full productivity per step (quarter) since the start.
+
+    Returns
+    -------
+    ndarray (units, h, k)
+    """
+    ramp = np.asarray(ramp, dtype=float)
+    n, T = Y.shape
+    full = len(ramp) * months_per_step
+    nz = Y != 0
+    first = np.where(nz.any(axis=1), nz.argmax(axis=1), T)
+    span = T - first
+    mature = span >= max(season, full)
+    young = (span > 0) & (span < full)
+    if mature.sum() < min_units or not young.any():
+        return paths
+    peer = float(np.median(Y[mature, T - season:].mean(axis=1)))
+    if peer <= 0:
+        return paths
+    out = paths.copy()
+    h = paths.shape[1]
+
+    def share(age: np.ndarray) -> np.ndarray:
+        return ramp[np.minimum(age // months_per_step, len(ramp) - 1)]
+
+    for i in np.flatnonzero(young):
+        seen = np.arange(span[i])
+        expected = peer * share(seen).sum()
+        if expected <= 0:
+            continue
+        rel = Y[i, first[i]:].sum() / expected
+        target = rel * peer * share(span[i] + np.arange(h))  # (h,)
+        now = paths[i].mean(axis=1)  # the run-rate centre of each future month
+        factor = np.where(now > 0, target / np.where(now > 0, now, 1.0), 1.0)
+        out[i] = paths[i] * factor[:, None]
+    return out
+
+
 def crps_samples(paths: np.ndarray, actual: np.ndarray) -> np.ndarray:
     """CRPS of sample distributions (rows of ``paths``) at ``actual``, one per row.
 
@@ -325,6 +381,11 @@ class JointForecast:
         company's last growth and give it at least the spread with which
         units' years differed from each other last year (see
         :func:`pool_units`). False for unrelated series.
+    ramp : sequence of float, optional
+        Share of full productivity per quarter since a unit's first sale
+        (e.g. :data:`salesplan.targets.DEFAULT_RAMP` for reps): units that
+        started less than ``len(ramp)`` quarters ago keep ramping up in the
+        paths (:func:`ramp_units`) instead of staying at their run rate.
 
     Attributes
     ----------
@@ -359,11 +420,13 @@ class JointForecast:
     [480.0]
     """
 
-    def __init__(self, *, n_samples: int = 1000, seed: int = 0, method: str = "auto", pool: bool = True) -> None:
+    def __init__(self, *, n_samples: int = 1000, seed: int = 0, method: str = "auto", pool: bool = True,
+                 ramp: Sequence[float] | None = None) -> None:
         self.n_samples = n_samples
         self.seed = seed
         self.method = method
         self.pool = pool
+        self.ramp = ramp
 
     def fit(
         self,
@@ -420,6 +483,8 @@ class JointForecast:
         if method == "auto":
             method, self.backtest_ = self._choose(Y, S, bottom_rows)
         base = simulate_paths(Y, h, n_samples=n_samples, seed=self.seed)
+        if self.ramp is not None:
+            base[bottom_rows] = ramp_units(Y[bottom_rows], base[bottom_rows], ramp=self.ramp)
         if self.pool:
             base[bottom_rows] = pool_units(Y[bottom_rows], base[bottom_rows])
         _, R, _, _ = _residuals(Y)
@@ -447,6 +512,8 @@ class JointForecast:
             return ("mint_shrink" if T >= 2 * _SEASON else "bottom_up"), pd.DataFrame(columns=["method", "crps"])
         train, actual = Y[:, :T - _SEASON], Y[:, T - _SEASON:].sum(axis=1)
         base = simulate_paths(train, _SEASON, n_samples=min(self.n_samples, 500), seed=self.seed + 1)
+        if self.ramp is not None:
+            base[bottom_rows] = ramp_units(train[bottom_rows], base[bottom_rows], ramp=self.ramp)
         if self.pool:
             base[bottom_rows] = pool_units(train[bottom_rows], base[bottom_rows])
         _, R, _, _ = _residuals(train)

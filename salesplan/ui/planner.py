@@ -40,6 +40,7 @@ from salesplan._validation import check_columns, check_frame
 from salesplan.errors import SalesplanError, SalesplanWarning
 from salesplan.periods import plan_period as data_plan_period
 from salesplan.targets import (
+    DEFAULT_RAMP,
     METHODS,
     JointForecast,
     calibration_backtest,
@@ -433,7 +434,9 @@ class TargetPlanner:
                 self.forecast_source[level] = "forecast= (given sample paths, taken as joint paths)"
             else:
                 units = sorted(panel["unique_id"].astype("str").unique())
-                jf = JointForecast(n_samples=self.n_samples, seed=self.seed, method=self.reconcile).fit(
+                # Reps who started less than a year ago keep ramping up (as capacity_plan assumes).
+                ramp = DEFAULT_RAMP if level == "rep" else None
+                jf = JointForecast(n_samples=self.n_samples, seed=self.seed, method=self.reconcile, ramp=ramp).fit(
                     panel, period=months, parents=self._parents(level, units), level=level)
                 alloc = Allocator(period=self.period.value, decimals=self.decimals).fit(panel, jf.monthly_samples())
                 self._joint[key] = {"nodes": jf.nodes_, "S": jf.S_, "totals": jf.totals_,
