@@ -830,6 +830,7 @@ class TargetPlanner:
                     warnings.simplefilter("ignore")
                     bt = calibration_backtest(panel, growths=(0.0, 0.05, 0.10), origins=1,
                                               methods=("equal_growth",), reconcile="bottom_up",
+                                              ramp=DEFAULT_RAMP if level == "rep" else None,
                                               n_samples=200, seed=self.seed)
                 year = bt["origin"].iloc[0]
                 brier = float(((bt["probability"] - bt["hit"]) ** 2).mean())
