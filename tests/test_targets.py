@@ -800,3 +800,39 @@ def test_allocate_function_and_column_order_independent(hist):
     a = allocate(hist, 1000, period=2026)
     b = allocate(hist[["y", "ds", "unique_id"]], 1000, period=2026)
     pdt.assert_frame_equal(a, b)
+
+
+def test_won_deals_are_not_counted_twice_in_the_bottom_up():
+    from salesplan.targets import won_in_run_rate
+
+    months = pd.date_range("2025-07-01", periods=6, freq="MS")
+    hist = pd.DataFrame({"unique_id": "r1", "ds": months, "y": [100.0, 100, 100, 100, 100, 400]})
+    opps = pd.DataFrame({
+        "opportunity_id": ["big", "old", "open"], "rep_id": "r1", "amount": [300.0, 50.0, 200.0],
+        "status": ["won", "won", "open"], "stage": ["won", "won", "proposal"],
+        "close_date": pd.to_datetime(["2025-12-10", "2025-03-01", "2026-05-01"]),
+    })
+    won = won_in_run_rate(opps, hist, period=2026, months=3)
+    # Only the deal won inside the three run-rate months counts: 300 / 3 months x 12 months.
+    assert won.set_index("unique_id").loc["r1", "won_in_run_rate"] == pytest.approx(1200.0)
+    pipe = pd.DataFrame({"unique_id": ["r1"], "weighted": [100.0]})
+    view = bottom_up(hist, period=2026, pipeline=pipe, won=won).set_index("unique_id").loc["r1"]
+    assert view["run_rate"] == pytest.approx(200.0 * 12)  # (100 + 100 + 400) / 3 a month
+    assert view["base_run_rate"] == pytest.approx(100.0 * 12)  # without the one-off deal
+    assert view["bottom_up"] == pytest.approx(100.0 * 12 + 100.0)
+    plain = bottom_up(hist, period=2026, pipeline=pipe).set_index("unique_id").loc["r1"]
+    assert plain["bottom_up"] == pytest.approx(200.0 * 12 + 100.0)  # without won=, the old sum
+
+
+def test_unit_verdicts():
+    from salesplan.targets import unit_verdicts
+
+    alloc = pd.DataFrame({"unique_id": ["a", "b", "c", "n"], "probability": [0.1, 0.5, 0.95, np.nan],
+                          "fallback": [False, False, True, True],
+                          "verdict": ["stretch", "ok", "sandbag", "new hire"]})
+    v = unit_verdicts(alloc, stretch=0.3, sandbag=0.9, strategy="grow").set_index("unique_id")
+    assert v["smart"].tolist() == ["flag", "pass", "flag", "pass"]
+    assert "stretch 30%" in v.loc["a", "smart_reason"]
+    assert "sandbag" in v.loc["c", "smart_reason"] and "R: no history" in v.loc["c", "smart_reason"]
+    no_strategy = unit_verdicts(alloc, strategy="")
+    assert (no_strategy["smart"] == "flag").all()

@@ -140,15 +140,11 @@ def test_level_switch_computes_that_level_forecast_once(data, tmp_path):
     app = TargetPlanner(tx, reps=reps, forecast=paths, plan_dir=tmp_path, model="snaive")
     app.level.value = "region"
     assert list(app.result["unique_id"]) == ["North", "South"]
-    try:
-        from salesplan.forecast import sample_paths  # noqa: F401
-        expected = "salesplan.forecast.sample_paths(model='snaive')"  # the real engine when present
-    except ImportError:
-        expected = "bootstrap fallback"
-    assert app.forecast_source["region"] == expected
-    first = app._samples["region"]
+    # A level without given paths gets the joint paths of its units and the company, reconciled.
+    assert app.forecast_source["region"].startswith("joint paths of every region")
+    first = app._joint[("region", 2026)]["totals"]
     app.growth.value = 0.2
-    assert app._samples["region"] is first  # not recomputed on a change
+    assert app._joint[("region", 2026)]["totals"] is first  # not recomputed on a change
     assert app.result["quota"].sum() == app.total.value
     assert [slot.key for slot in app._slots if slot.key] == ["North", "South"]
     assert app.locks == {}
@@ -263,3 +259,17 @@ def test_common_widgets():
     bundle = plot.children[0].outputs[0]["data"]["application/vnd.plotly.v1+json"]
     assert bundle["data"][0]["y"] == [None]  # JSON-safe
     assert plot.figure.data[0].type == "bar"
+
+
+def test_given_paths_are_the_joint_paths(app):
+    """With forecast= paths, every node's probability is counted on those paths (teams, regions their sums)."""
+    app.method.value = "equal_probability"
+    smp, probs = app.samples, app.probabilities
+    assert set(probs["level"]) == {"rep", "team", "region", "company"}
+    for row in probs.itertuples():
+        y = smp.loc[(smp["level"] == row.level) & (smp["unique_id"] == row.unique_id), "y"].to_numpy()
+        assert len(y) == 300 and row.probability == pytest.approx(float((y >= row.quota - 1e-6).mean()))
+    team = smp[smp["unique_id"].isin(["r1", "r2"])].groupby("sample")["y"].sum().to_numpy()
+    np.testing.assert_allclose(smp.loc[smp["unique_id"] == "T1", "y"].to_numpy(), team)
+    assert app.smart.set_index("letter").loc["A", "value"] == pytest.approx(
+        probs.loc[probs["level"] == "company", "probability"].item())

@@ -5,14 +5,19 @@ The pieces, in the order a planner uses them:
 * inputs: :func:`metric_panel` (history per unit), :func:`forecast_distribution`
   (sample paths from :mod:`salesplan.forecast`, or the documented fallback
   :func:`bootstrap_sample_paths`), :func:`samples_from_intervals`;
+* one joint distribution per plan: :class:`JointForecast` (every unit and
+  every level above it simulated together and reconciled, so that each
+  node's probability is a count over the same paths: :func:`node_probabilities`),
+  and its check against history: :func:`calibration_backtest`,
+  :func:`reliability_table`, :func:`calibration_summary`;
 * targets as data and their check: :class:`Target`, :func:`targets_frame`,
-  :func:`smart_check` (:class:`SmartCheck`), :func:`smart_table`;
+  :func:`smart_check` (:class:`SmartCheck`), :func:`smart_table`, :func:`unit_verdicts`;
 * top-down: :class:`Allocator` / :func:`allocate` (methods :data:`METHODS`,
   locks, largest-remainder rounding), :func:`compare_methods`,
   :func:`fairness_summary`, :func:`allocate_hierarchy`, phasing with
   :meth:`Allocator.phase`;
 * bottom-up: :func:`stage_win_rates`, :func:`pipeline_value`, :func:`run_rate`,
-  :func:`capacity_plan`, :func:`bottom_up`, :func:`target_gap`;
+  :func:`capacity_plan`, :func:`won_in_run_rate`, :func:`bottom_up`, :func:`target_gap`;
 * scenarios and plans: :class:`Scenario`, :func:`make_plan`, :func:`plan_scenario`, :func:`save_plan`,
   :func:`load_plan`, :func:`list_plans`, :func:`diff_plans`,
   :func:`export_excel`, :func:`export_csv`.
@@ -51,6 +56,7 @@ from salesplan.targets.bottom_up import (
     run_rate,
     stage_win_rates,
     target_gap,
+    won_in_run_rate,
 )
 from salesplan.targets.plans import (
     Plan,
@@ -64,6 +70,8 @@ from salesplan.targets.plans import (
     plan_scenario,
     save_plan,
 )
+from salesplan.targets.calibration import align_ends, calibration_backtest, calibration_summary, reliability_table
+from salesplan.targets.joint import RECONCILE_METHODS, JointForecast, node_probabilities
 from salesplan.targets.smart import (
     LETTERS,
     SmartCheck,
@@ -72,6 +80,7 @@ from salesplan.targets.smart import (
     smart_table,
     targets_frame,
     targets_from_frame,
+    unit_verdicts,
 )
 
 __all__ = [
@@ -83,7 +92,9 @@ __all__ = [
     "equal_probability_quotas", "attainment_probability", "plan_period",
     "check_hierarchy", "hierarchy_from_edges", "allocate_hierarchy",
     "stage_win_rates", "pipeline_value", "run_rate", "capacity_plan", "full_productivity",
-    "bottom_up", "target_gap",
+    "bottom_up", "target_gap", "won_in_run_rate",
+    "JointForecast", "RECONCILE_METHODS", "node_probabilities", "unit_verdicts",
+    "calibration_backtest", "reliability_table", "calibration_summary", "align_ends",
     "Scenario", "Plan", "make_plan", "plan_scenario", "save_plan", "load_plan", "list_plans", "diff_plans",
     "export_excel", "export_csv",
 ]

@@ -35,6 +35,7 @@ __all__ = [
     "stage_win_rates",
     "pipeline_value",
     "run_rate",
+    "won_in_run_rate",
     "capacity_plan",
     "full_productivity",
     "bottom_up",
@@ -312,6 +313,46 @@ def full_productivity(history: pd.DataFrame, reps: pd.DataFrame | None = None, *
     return float(per.median())
 
 
+def won_in_run_rate(
+    opportunities: pd.DataFrame,
+    history: pd.DataFrame,
+    *,
+    period: Any,
+    months: int = 3,
+    level: str = "rep",
+    reps: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Deals won inside the run-rate window, carried over the period as the run rate carries them.
+
+    The run rate extrapolates the last ``months`` months of revenue, deal
+    closings included. Those closings are one-off: next year's deals are the
+    open pipeline (and deals not yet created). Subtracting them keeps a deal
+    from counting twice in :func:`bottom_up`: once inside the run rate and
+    once more as pipeline flow.
+
+    Returns
+    -------
+    DataFrame
+        ``unique_id``, ``won_amount`` (won in the window), ``won_in_run_rate``
+        (``won_amount / months`` times the period length).
+    """
+    check_frame(opportunities, name="opportunities", min_rows=0)
+    check_columns(opportunities, ["rep_id", "amount", "status", "close_date"], name="opportunities")
+    pm = plan_period(period)
+    h = history[pd.to_datetime(history["ds"]) < pm[0]]
+    if len(h) == 0:
+        return pd.DataFrame({"unique_id": pd.Series(dtype="str"), "won_amount": pd.Series(dtype=float),
+                             "won_in_run_rate": pd.Series(dtype=float)})
+    last = pd.to_datetime(h["ds"]).max()
+    close = pd.to_datetime(opportunities["close_date"]).dt.to_period("M").dt.to_timestamp()
+    won = opportunities[(opportunities["status"] == "won") & (close > last - pd.DateOffset(months=months))
+                        & (close <= last)]
+    keys = _unit_keys(won, level, reps)
+    amt = won["amount"].astype(float).groupby(keys).sum()
+    return pd.DataFrame({"unique_id": amt.index.astype("str"), "won_amount": amt.to_numpy(float),
+                         "won_in_run_rate": amt.to_numpy(float) / months * len(pm)})
+
+
 def bottom_up(
     history: pd.DataFrame,
     *,
@@ -319,8 +360,16 @@ def bottom_up(
     pipeline: pd.DataFrame | None = None,
     capacity: pd.DataFrame | None = None,
     run_rate_months: int = 3,
+    won: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Per unit: run rate + weighted pipeline, with capacity alongside.
+    """Per unit: run rate (without one-off won deals) + weighted pipeline, with capacity alongside.
+
+    How the two are kept apart: the run rate is the last ``run_rate_months``
+    months of revenue carried over the period; with ``won`` (from
+    :func:`won_in_run_rate`) the deals won in those months are taken out of it
+    (``base_run_rate``), because the pipeline, not the run rate, brings the
+    period's deals. ``bottom_up = base_run_rate + pipeline``. Without ``won``
+    the base run rate is the run rate.
 
     Parameters
     ----------
@@ -335,8 +384,8 @@ def bottom_up(
     Returns
     -------
     DataFrame
-        ``unique_id, run_rate, pipeline, bottom_up, capacity`` (capacity NaN
-        when not given). Units only in the capacity plan (new hires) appear
+        ``unique_id, run_rate, won_in_run_rate, base_run_rate, pipeline,
+        bottom_up, capacity`` (capacity NaN when not given). Units only in the capacity plan (new hires) appear
         with their capacity as bottom-up number.
     """
     rr = run_rate(history, period=period, months=run_rate_months).set_index("unique_id")
@@ -353,7 +402,11 @@ def bottom_up(
     out["pipeline"] = pl.reindex(idx).fillna(0.0)
     new = out["run_rate"].isna()
     out["run_rate"] = out["run_rate"].fillna(0.0)
-    out["bottom_up"] = out["run_rate"] + out["pipeline"]
+    w = (pd.Series(0.0, index=idx) if won is None
+         else won.set_index(won["unique_id"].astype("str"))["won_in_run_rate"].reindex(idx).fillna(0.0))
+    out["won_in_run_rate"] = np.minimum(w.to_numpy(float), out["run_rate"].to_numpy(float))
+    out["base_run_rate"] = out["run_rate"] - out["won_in_run_rate"]
+    out["bottom_up"] = out["base_run_rate"] + out["pipeline"]
     out["capacity"] = cap.reindex(idx) if cap is not None else np.nan
     if cap is not None:
         out.loc[new, "bottom_up"] = out.loc[new, ["bottom_up", "capacity"]].max(axis=1)

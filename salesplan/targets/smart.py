@@ -44,7 +44,8 @@ from salesplan.targets._data import (
     metric_panel,
 )
 
-__all__ = ["Target", "targets_frame", "targets_from_frame", "SmartCheck", "smart_check", "smart_table", "LETTERS"]
+__all__ = ["Target", "targets_frame", "targets_from_frame", "SmartCheck", "smart_check", "smart_table", "LETTERS",
+           "unit_verdicts"]
 
 #: SMART letters and their criterion.
 LETTERS: dict[str, str] = {
@@ -496,3 +497,52 @@ def smart_table(check: pd.DataFrame) -> pd.DataFrame:
     wide.columns.name = None
     return wide.reset_index()
 
+
+
+def unit_verdicts(
+    allocation: pd.DataFrame,
+    *,
+    stretch: float = 0.3,
+    sandbag: float = 0.9,
+    strategy: str = "",
+) -> pd.DataFrame:
+    """A SMART verdict per unit of an allocation, cheap enough to refresh on every change.
+
+    The unit's quota is specific and measurable by construction (a known unit,
+    the planned metric) and time-bound (the plan period); what remains is
+    **A**: the unit's probability of reaching its quota between ``stretch``
+    and ``sandbag`` (a flag outside), and **R**: a strategy is named and the
+    unit has history (a flag for a unit without history, unless it is a new
+    hire planned at its ramped capacity).
+
+    Parameters
+    ----------
+    allocation : DataFrame
+        ``unique_id, probability`` and optionally ``fallback`` (no history)
+        and ``verdict`` (``"new hire"`` rows).
+
+    Returns
+    -------
+    DataFrame
+        ``unique_id``, ``smart`` (``pass``, ``flag``), ``smart_reason`` (the
+        letters that flag and why; empty on a pass).
+    """
+    check_columns(allocation, ["unique_id", "probability"], name="allocation")
+    stretch = check_probability(stretch, name="stretch")
+    sandbag = check_probability(sandbag, name="sandbag")
+    p = allocation["probability"].to_numpy(float)
+    hire = (allocation["verdict"] == "new hire").to_numpy() if "verdict" in allocation.columns else np.zeros(len(p), bool)
+    no_hist = (allocation["fallback"].to_numpy(bool) if "fallback" in allocation.columns
+               else np.zeros(len(p), bool)) & ~hire
+    reasons = np.full(len(p), "", dtype=object)
+    with np.errstate(invalid="ignore"):
+        low, high = p < stretch, p > sandbag
+    reasons[low] = [f"A: P(reach) {v:.0%} < stretch {stretch:.0%}" for v in p[low]]
+    reasons[high] = [f"A: P(reach) {v:.0%} > sandbag {sandbag:.0%}" for v in p[high]]
+    r_text = "R: no strategy named" if not (strategy or "").strip() else ""
+    for i in np.flatnonzero(no_hist):
+        reasons[i] = "; ".join(x for x in (reasons[i], "R: no history") if x)
+    if r_text:
+        reasons = np.array(["; ".join(x for x in (r, r_text) if x) for r in reasons], dtype=object)
+    return pd.DataFrame({"unique_id": allocation["unique_id"].astype("str").to_numpy(),
+                         "smart": np.where(reasons == "", "pass", "flag"), "smart_reason": reasons})

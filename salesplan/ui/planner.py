@@ -2,9 +2,15 @@
 
 :class:`TargetPlanner` is a Voila-gallery style app: built from DataFrames,
 controls as attributes, one :meth:`TargetPlanner._update` observer and a
-public :attr:`TargetPlanner.container`. The forecast distribution is computed
-(or taken from ``forecast=``) once per level and period and kept in a fitted
-:class:`salesplan.targets.Allocator`, so moving a control only re-allocates.
+public :attr:`TargetPlanner.container`. The forecast distribution is one set
+of joint paths per level and period (:class:`salesplan.targets.JointForecast`:
+every unit and every level above it simulated together and reconciled, or
+the paths given as ``forecast=``), computed once and kept with a fitted
+:class:`salesplan.targets.Allocator`, so moving a control only re-allocates
+and counts paths. Every probability on the page (unit, team, region,
+company, the SMART check) is the share of those same paths in which the
+node reaches its quota (:attr:`TargetPlanner.probabilities`,
+:attr:`TargetPlanner.samples`).
 
 Everything is readable in plain pytest::
 
@@ -12,6 +18,8 @@ Everything is readable in plain pytest::
     app.growth.value = 0.08
     app.method.value = "equal_probability"
     app.result          # the allocation frame (one row per unit)
+    app.probabilities   # level, unique_id, quota, probability of every node
+    app.samples         # the joint paths: level, unique_id, sample, y (period totals)
     app.plan            # a salesplan.targets.Plan of the current state
     app.errors.message  # "" or what went wrong, in words
 """
@@ -30,8 +38,15 @@ import plotly.graph_objects as go  # noqa: F401 - figures property type
 
 from salesplan._validation import check_columns, check_frame
 from salesplan.errors import SalesplanError, SalesplanWarning
+from salesplan.periods import plan_period as data_plan_period
 from salesplan.targets import (
+    DEFAULT_RAMP,
     METHODS,
+    JointForecast,
+    calibration_backtest,
+    node_probabilities,
+    unit_verdicts,
+    won_in_run_rate,
     Allocator,
     Plan,
     Scenario,
@@ -41,7 +56,6 @@ from salesplan.targets import (
     capacity_plan,
     check_samples,
     export_excel,
-    forecast_distribution,
     full_productivity,
     largest_remainder,
     make_plan,
@@ -53,6 +67,8 @@ from salesplan.targets import (
     target_gap,
 )
 from salesplan.targets._data import LEVEL_COLUMNS
+from salesplan.targets.allocation import plan_period as months_of_period
+from salesplan.targets.joint import _hierarchy
 from salesplan.ui._common import ErrorArea, PlotArea
 
 __all__ = ["TargetPlanner"]
@@ -111,7 +127,7 @@ class TargetPlanner:
         (``unique_id, ds, <model>, <model>-lo-80, <model>-hi-80``, turned into
         paths by :func:`salesplan.targets.samples_from_intervals`). Other
         levels (and this one when None) get
-        :func:`salesplan.targets.forecast_distribution`, computed once.
+        :class:`salesplan.targets.JointForecast` paths, computed once.
     opportunities, stage_history : DataFrame, optional
         The pipeline, for the bottom-up column (weighted by stage win rates).
     potential : Series, optional
@@ -121,9 +137,16 @@ class TargetPlanner:
     metric : str
         What is planned (``revenue``, ``units``, ``orders``, ``new_customers``).
     level : str, optional
-        Starting level; default ``rep`` when the data has reps.
-    period : int, optional
-        Plan year; default the year after the data.
+        Starting level; default the finest level the data has (``rep`` when
+        it has ``rep_id``, else region, channel, category or product, else
+        ``company``). The choices offered are the levels the data supports.
+    period : int or (start, end), optional
+        Plan period; default from the data (:func:`salesplan.periods.plan_period`:
+        the year after the last complete year, or the next twelve months).
+    reconcile : str
+        How the joint paths are made coherent: ``"auto"`` (chosen by a
+        backtest of the last year), or one of
+        :data:`salesplan.targets.RECONCILE_METHODS`.
     growth : float
         Starting growth over last year (0.05 = +5 %).
     method : str
@@ -161,7 +184,7 @@ class TargetPlanner:
         plan_dir: str | Path = "plans",
         metric: str = "revenue",
         level: str | None = None,
-        period: int | None = None,
+        period: Any = None,
         growth: float = 0.05,
         method: str = "equal_probability",
         strategy: str = "",
@@ -172,6 +195,8 @@ class TargetPlanner:
         sandbag: float = 0.9,
         decimals: int = 0,
         page_size: int = 20,
+        reconcile: str = "auto",
+        calibration: bool = True,
     ) -> None:
         self.errors = ErrorArea()
         self.result: pd.DataFrame | None = None
@@ -189,6 +214,8 @@ class TargetPlanner:
         self.seed = seed
         self.model = model
         self.decimals = decimals
+        self.reconcile = reconcile
+        self.show_calibration = calibration
         check_frame(transactions, name="transactions")
         check_columns(transactions, ["order_date", "customer_id"], name="transactions")
         if forecast is not None and "sample" not in forecast.columns:
@@ -196,12 +223,15 @@ class TargetPlanner:
             forecast = samples_from_intervals(forecast, n_samples=n_samples, seed=seed)
         self._forecast = check_samples(forecast, name="forecast") if forecast is not None else None
         self._panels: dict[str, pd.DataFrame] = {}
-        self._samples: dict[str, pd.DataFrame] = {}
-        self._allocators: dict[tuple[str, int], Allocator] = {}
-        self._bottom: dict[tuple[str, int, float], pd.DataFrame | None] = {}
+        self._allocators: dict[tuple[str, Any], Allocator] = {}
+        self._joint: dict[tuple[str, Any], dict] = {}
+        self._smart_checks: dict[tuple, SmartCheck] = {}
+        self._calibration: dict[str, str] = {}
+        self.probabilities: pd.DataFrame | None = None
+        self._hire_total = 0.0
+        self._bottom: dict[tuple[str, Any, float], pd.DataFrame | None] = {}
         self._win_rates: pd.DataFrame | None = None
         self._prod: float | None = None
-        self._checker: SmartCheck | None = None
         self.forecast_source: dict[str, str] = {}
         self._units: list[str] = []
         self._locks: dict[str, float] = {}
@@ -209,15 +239,18 @@ class TargetPlanner:
 
         dates = pd.to_datetime(transactions["order_date"])
         self.data_end = dates.max()
-        first_year = (self.data_end + pd.offsets.MonthBegin(1)).year
         levels = self._available_levels()
-        start_level = level or ("rep" if "rep" in levels else levels[0])
+        if level is not None and level not in levels:
+            raise SalesplanError(
+                f"level={level!r} is not available in this data; the data supports {levels}. "
+                "Add the column for that level (e.g. rep_id, region) or choose one of these.")
+        start_level = level or levels[0]
 
         self.level = widgets.Dropdown(options=levels, value=start_level, description="Level")
-        years = [first_year, first_year + 1]
-        if period is not None and period not in years:
-            years = sorted({*years, int(period)})
-        self.period = widgets.Dropdown(options=years, value=period or first_year, description="Year")
+        options = self._period_options(period)
+        self.period = widgets.Dropdown(options=options, value=options[0][1] if period is None else
+                                       self._period_value(period), description="Period")
+        first_year = self._period_label(self.period.value)
         methods = [m for m in METHODS if m != "potential" or potential is not None]
         self.method = widgets.Dropdown(options=[(_METHOD_LABELS[m], m) for m in methods],
                                        value=method if method in methods else "historical_share",
@@ -231,6 +264,7 @@ class TargetPlanner:
         self.price_change = widgets.BoundedFloatText(value=0.0, min=-0.5, max=1.0, step=0.01,
                                                      description="Price Δ")
         self.headcount = widgets.BoundedIntText(value=0, min=0, max=500, description="New heads")
+        self.hire_month = widgets.Dropdown(options=[("first month", 0)], value=0, description="Starting")
         self.win_rate_change = widgets.BoundedFloatText(value=0.0, min=-0.9, max=2.0, step=0.05,
                                                         description="Win rate Δ",
                                                         disabled=opportunities is None)
@@ -247,6 +281,11 @@ class TargetPlanner:
         self.export_button = widgets.Button(description="Export to Excel", icon="file-excel-o")
         self.unlock_button = widgets.Button(description="Unlock all", icon="unlock")
         self.summary = widgets.HTML()
+        self.calibration_html = widgets.HTML()
+        self.bottom_up_note = widgets.HTML(
+            "<small>Bottom-up = the run rate of the last 3 months <i>without</i> the deals won in those months "
+            "+ the open pipeline closing in the period, weighted by stage win rates: a won deal counts once "
+            "(in the pipeline flow), not also in the run rate.</small>" if opportunities is not None else "")
         self.smart_html = widgets.HTML()
         self.page_size = page_size
         self._slots = [_UnitRow() for _ in range(page_size)]
@@ -264,7 +303,7 @@ class TargetPlanner:
         self.phasing_chart = PlotArea()
 
         for w in (self.method, self.profile, self.stretch, self.sandbag, self.strategy, self.price_change,
-                  self.headcount, self.win_rate_change):
+                  self.headcount, self.hire_month, self.win_rate_change):
             w.observe(self._on_change, names="value")
         self.growth.observe(self._on_growth, names="value")
         self.total.observe(self._on_total, names="value")
@@ -277,7 +316,7 @@ class TargetPlanner:
         controls = widgets.VBox([
             widgets.HBox([self.level, self.period, self.method]),
             widgets.HBox([self.growth, self.growth_box, self.total]),
-            widgets.HBox([self.price_change, self.headcount, self.win_rate_change, self.profile]),
+            widgets.HBox([self.price_change, self.headcount, self.hire_month, self.win_rate_change, self.profile]),
             widgets.HBox([self.stretch, self.sandbag, self.strategy]),
             widgets.HBox([self.name, self.save_button, self.export_button, self.unlock_button]),
         ])
@@ -285,9 +324,9 @@ class TargetPlanner:
         for i, t in enumerate(["Quotas vs forecast", "Attainment probability", "Monthly phasing"]):
             charts.set_title(i, t)
         self.container = widgets.VBox([
-            widgets.HTML("<h3>Target planner</h3>"), controls, self.errors, self.summary,
+            widgets.HTML("<h3>Target planner</h3>"), controls, self.errors, self.summary, self.calibration_html,
             widgets.HTML("<b>Units</b> (type a number to override it; a ticked lock keeps it when the rest moves)"),
-            self.table_box, charts, widgets.HTML("<b>SMART check</b>"), self.smart_html,
+            self.bottom_up_note, self.table_box, charts, widgets.HTML("<b>SMART check</b>"), self.smart_html,
         ])
         self._on_scope(None)
 
@@ -310,43 +349,159 @@ class TargetPlanner:
                 self._panels[level] = metric_panel(self.tx, level=level, metric=self.metric, reps=self.reps)
         return self._panels[level]
 
-    def _distribution(self, level: str, horizon: int) -> pd.DataFrame:
-        panel = self._panel(level)
-        if self._forecast is not None and level not in self._samples:
-            ids = set(self._forecast["unique_id"].unique())
-            if len(ids & set(panel["unique_id"])) >= 0.5 * len(ids):
-                self._samples[level] = self._forecast
-                self.forecast_source[level] = "forecast= (given sample paths)"
-        given = self.forecast_source.get(level, "").startswith("forecast=")
-        # Computed once per level, for the longest horizon asked so far; given paths are used as they are.
-        if not given and (level not in self._samples
-                          or self._samples[level]["ds"].max() < self._months_end(horizon)):
-            self._samples[level], src = forecast_distribution(panel, horizon, n_samples=self.n_samples, seed=self.seed,
-                                                              model=self.model)
-            self.forecast_source[level] = src
-        return self._samples[level]
+    # ---------------------------------------------------------------- period
+    def _period_value(self, period: Any) -> Any:
+        """A plan period as the dropdown holds it: an int year, or a (start, end) pair of month strings."""
+        if isinstance(period, (int, np.integer)) and not isinstance(period, bool):
+            return int(period)
+        months = months_of_period(period)
+        if months[0].month == 1 and len(months) == 12:
+            return int(months[0].year)
+        return (f"{months[0]:%Y-%m}", f"{months[-1]:%Y-%m}")
 
-    def _months_end(self, horizon: int) -> pd.Timestamp:
-        return self.data_end.to_period("M").to_timestamp() + pd.DateOffset(months=horizon)
+    @staticmethod
+    def _period_label(value: Any) -> str:
+        return str(value) if isinstance(value, int) else f"{value[0]}_{value[1]}"
+
+    def _period_options(self, period: Any) -> list[tuple[str, Any]]:
+        first = data_plan_period(self.data_end)
+        if first.year is not None:
+            values = [first.year, first.year + 1]
+        else:
+            nxt = first.start + pd.DateOffset(months=12)
+            values = [(f"{first.start:%Y-%m}", f"{first.end:%Y-%m}"),
+                      (f"{nxt:%Y-%m}", f"{nxt + pd.DateOffset(months=11):%Y-%m}")]
+        if period is not None and self._period_value(period) not in values:
+            values.append(self._period_value(period))
+        return [(str(v) if isinstance(v, int) else f"{v[0]} to {v[1]}", v) for v in values]
+
+    def _months(self) -> pd.DatetimeIndex:
+        return months_of_period(self.period.value)
+
+    # ----------------------------------------------------------- joint paths
+    def _given_paths(self, level: str) -> pd.DataFrame | None:
+        """The forecast= paths when they are of this level (most of their keys are its units)."""
+        if self._forecast is None:
+            return None
+        panel = self._panel(level)
+        ids = set(self._forecast["unique_id"].unique())
+        if len(ids & set(panel["unique_id"])) >= 0.5 * len(ids):
+            return self._forecast
+        return None
+
+    def _parents(self, level: str, units: list[str]) -> pd.DataFrame | None:
+        """The levels above the units (lowest first) as one row per unit, from the reps table or the data."""
+        if level == "rep":
+            if self.reps is not None and "rep_id" in self.reps.columns:
+                cols = [c for c in ("team", "region") if c in self.reps.columns]
+                if cols:
+                    org = self.reps.assign(rep_id=self.reps["rep_id"].astype("str")).drop_duplicates("rep_id")
+                    return org.rename(columns={"rep_id": "unique_id"})[["unique_id", *cols]]
+            if "region" in self.tx.columns and "rep_id" in self.tx.columns:
+                m = self.tx[["rep_id", "region"]].dropna().astype("str").drop_duplicates()
+                if not m["rep_id"].duplicated().any():
+                    return m.rename(columns={"rep_id": "unique_id"})
+        if level == "team" and self.reps is not None and {"team", "region"} <= set(self.reps.columns):
+            m = self.reps[["team", "region"]].dropna().astype("str").drop_duplicates()
+            if not m["team"].duplicated().any():
+                return m.rename(columns={"team": "unique_id"})
+        return None
 
     def allocator(self) -> Allocator:
-        """The fitted allocator of the current level and year (fitted once, then cached)."""
-        key = (self.level.value, int(self.period.value))
+        """The fitted allocator of the current level and period (fitted once, then cached)."""
+        key = (self.level.value, self.period.value)
         if key not in self._allocators:
-            end_year = int(self.period.value)
-            last = self.data_end.to_period("M")
-            horizon = (end_year - last.year) * 12 + 12 - last.month
-            if horizon < 1:
+            level = self.level.value
+            months = self._months()
+            last = self.data_end.to_period("M").to_timestamp()
+            if months[0] <= last:
                 raise SalesplanError(
-                    f"year {end_year} is not after the data (which ends {self.data_end:%Y-%m}); choose a later year."
-                )
-            samples = self._distribution(self.level.value, horizon)
-            self._allocators[key] = Allocator(period=end_year, decimals=self.decimals).fit(
-                self._panel(self.level.value), samples)
+                    f"the period {months[0]:%Y-%m}..{months[-1]:%Y-%m} is not after the data (which ends "
+                    f"{self.data_end:%Y-%m}); choose a later period.")
+            panel = self._panel(level)
+            given = self._given_paths(level)
+            if given is not None:
+                alloc = Allocator(period=self.period.value, decimals=self.decimals).fit(panel, given)
+                units = list(alloc.units_)
+                nodes, S = _hierarchy(units, self._parents(level, units), level)
+                inside = given[given["ds"].isin(months)]
+                wide = inside.pivot_table(index="unique_id", columns="sample", values="y", aggfunc="sum")
+                bottom = wide.reindex(units).fillna(0.0).to_numpy(float)
+                monthly = inside.groupby(["ds", "sample"])["y"].sum().unstack("sample").reindex(months)
+                self._joint[key] = {"nodes": nodes, "S": S, "totals": S @ bottom,
+                                    "company_monthly": monthly.reindex(columns=wide.columns).fillna(0.0).to_numpy(float),
+                                    "samples": wide.columns.to_numpy()}
+                self.forecast_source[level] = "forecast= (given sample paths, taken as joint paths)"
+            else:
+                units = sorted(panel["unique_id"].astype("str").unique())
+                # Reps who started less than a year ago keep ramping up (as capacity_plan assumes).
+                ramp = DEFAULT_RAMP if level == "rep" else None
+                jf = JointForecast(n_samples=self.n_samples, seed=self.seed, method=self.reconcile, ramp=ramp).fit(
+                    panel, period=months, parents=self._parents(level, units), level=level)
+                alloc = Allocator(period=self.period.value, decimals=self.decimals).fit(panel, jf.monthly_samples())
+                self._joint[key] = {"nodes": jf.nodes_, "S": jf.S_, "totals": jf.totals_,
+                                    "company_monthly": jf.monthly_.sum(axis=0),
+                                    "samples": np.arange(jf.totals_.shape[1]), "model": jf}
+                self.forecast_source[level] = (
+                    f"joint paths of every {level} and level above ({jf.totals_.shape[1]:,} paths, "
+                    f"reconciled by {jf.method_})")
+            self._allocators[key] = alloc
         return self._allocators[key]
 
+    @property
+    def joint(self) -> JointForecast | None:
+        """The fitted :class:`salesplan.targets.JointForecast` of the current level and period (None with forecast=)."""
+        state = self._joint.get((self.level.value, self.period.value))
+        return None if state is None else state.get("model")
+
+    @property
+    def samples(self) -> pd.DataFrame | None:
+        """The joint paths of the plan period: ``level, unique_id, sample, y`` (period totals).
+
+        The same ``sample`` number is the same simulated future for every node;
+        the company's paths include new hires at their ramped capacity.
+        """
+        state = self._joint.get((self.level.value, self.period.value))
+        if state is None:
+            return None
+        nodes, tot, draws = state["nodes"], state["totals"], state["samples"]
+        k = tot.shape[1]
+        y = tot + np.where((nodes["level"] == "company").to_numpy(), self._hire_total, 0.0)[:, None]
+        return pd.DataFrame({
+            "level": np.repeat(nodes["level"].to_numpy(), k),
+            "unique_id": pd.array(np.repeat(nodes["unique_id"].to_numpy(), k), dtype="str"),
+            "sample": np.tile(draws, len(nodes)),
+            "y": y.reshape(-1),
+        })
+
+    def _node_probabilities(self, res: pd.DataFrame, hires: float) -> tuple[pd.DataFrame, np.ndarray]:
+        """Every node's probability on the joint paths, and the units' probabilities in the rows of ``res``."""
+        state = self._joint[(self.level.value, self.period.value)]
+        nodes, S = state["nodes"], state["S"]
+        b = S.shape[1]
+        if "res_index" not in state:
+            # Rows of an allocation follow the allocator's units; the paths' units may be ordered otherwise.
+            ids = nodes["unique_id"].to_numpy()[:b]
+            state["res_index"] = pd.Index(self.allocator().units_).get_indexer(ids)
+            state["company"] = (nodes["level"] == "company").to_numpy()
+        idx = state["res_index"]
+        quota = res["quota"].to_numpy(float)
+        if len(quota) < len(self.allocator().units_):
+            q = res.set_index("unique_id")["quota"].reindex(nodes["unique_id"].to_numpy()[:b]).fillna(0.0)
+            q = q.to_numpy(float)
+        else:
+            q = np.where(idx >= 0, quota[np.maximum(idx, 0)], 0.0)
+        probs = node_probabilities(nodes, S, state["totals"], q)
+        # New hires are in every path at their ramped capacity: the company's quota and paths both carry it.
+        if hires:
+            probs.loc[state["company"], "quota"] += hires
+        unit_p = np.full(len(res), np.nan)
+        ok = (idx >= 0) & (idx < len(res))
+        unit_p[idx[ok]] = probs["probability"].to_numpy()[:b][ok]
+        return probs, unit_p
+
     def _bottom_up(self) -> pd.DataFrame | None:
-        key = (self.level.value, int(self.period.value), float(self.win_rate_change.value))
+        key = (self.level.value, self.period.value, float(self.win_rate_change.value))
         if key not in self._bottom:
             view = None
             if self.opportunities is not None and self.level.value in ("rep", "team", "region", "company"):
@@ -356,14 +511,27 @@ class TargetPlanner:
                         self._win_rates = stage_win_rates(self.opportunities, self.stage_history)
                     pipe = pipeline_value(self.opportunities, period=key[1], level=key[0], win_rates=self._win_rates,
                                           win_rate_change=key[2], reps=self.reps)
-                    view = bottom_up(self._panel(key[0]), period=key[1], pipeline=pipe)
+                    won = won_in_run_rate(self.opportunities, self._panel(key[0]), period=key[1], level=key[0],
+                                          reps=self.reps)
+                    view = bottom_up(self._panel(key[0]), period=key[1], pipeline=pipe, won=won)
             self._bottom[key] = view
         return self._bottom[key]
 
     @property
     def base(self) -> float:
-        """Last year's actual for the plan period (what growth is measured against)."""
-        return float(self.allocator().last_year_.sum())
+        """Last year's actual for the plan period (what growth is measured against).
+
+        When the twelve months before the period are partly after the data
+        (planning a later year), the months after the data count at their
+        forecast mean (the joint paths), so growth is measured against the
+        expected year before rather than against nothing.
+        """
+        alloc = self.allocator()
+        jf = self.joint
+        last = self.data_end.to_period("M").to_timestamp()
+        if jf is not None and alloc.months_[0] - pd.DateOffset(months=12) + pd.DateOffset(months=11) > last:
+            return float(jf.prior_mean_[(jf.nodes_["level"] == "company").to_numpy()].sum())
+        return float(alloc.last_year_.sum())
 
     def _productivity(self) -> float:
         if self._prod is None:
@@ -371,13 +539,14 @@ class TargetPlanner:
         return self._prod
 
     def _hires(self, alloc: Allocator) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-        """Rows for the new heads: hired at the start of the period, ramped capacity as their number."""
+        """Rows for the new heads: hired in the chosen month, ramped capacity as their number."""
         n = int(self.headcount.value)
         if not n or self.level.value != "rep":
             return None, None
         months = alloc.months_
+        start = months[min(int(self.hire_month.value), len(months) - 1)]
         ids = [f"new_hire_{i + 1}" for i in range(n)]
-        cap = capacity_plan(pd.DataFrame({"rep_id": ids, "start_date": [months[0]] * n}),
+        cap = capacity_plan(pd.DataFrame({"rep_id": ids, "start_date": [start] * n}),
                             period=(months[0], months[-1]), productivity=self._productivity())
         vals = cap.pivot(index="rep_id", columns="ds", values="capacity").reindex(index=ids, columns=months)
         vals = vals.to_numpy(float)
@@ -411,8 +580,17 @@ class TargetPlanner:
                 self.page.value = 1
             finally:
                 self._busy = False
+            months = alloc.months_
+            self._busy = True
+            try:
+                keep = min(int(self.hire_month.value), len(months) - 1)
+                self.hire_month.options = [(f"{m:%Y-%m}", i) for i, m in enumerate(months)]
+                self.hire_month.value = keep
+            finally:
+                self._busy = False
             self._show_page()
             self._set_total_from_growth()
+            self.calibration_html.value = self._calibration_line()
         self._update()
 
     def _show_page(self) -> None:
@@ -551,6 +729,8 @@ class TargetPlanner:
             res = alloc.allocate(total - reserved, method=self.method.value, locks=self.locks or None,
                                  potential=self.potential)
             phased = alloc.phase(res, profile=self.profile.value)
+            probs, unit_p = self._node_probabilities(res, reserved)
+            res["probability"] = unit_p
             p = res["probability"]
             res["verdict"] = np.select([p < self.stretch.value, p > self.sandbag.value], ["stretch", "sandbag"],
                                        default="ok")
@@ -564,7 +744,12 @@ class TargetPlanner:
                 res = pd.concat([res, hire_res], ignore_index=True)
                 phased = pd.concat([phased, hire_phased], ignore_index=True)
                 res["share"] = res["quota"] / total if total > 0 else 0.0
-            self.result, self.phased = res, phased
+            v = unit_verdicts(res, stretch=self.stretch.value, sandbag=self.sandbag.value,
+                              strategy=self.strategy.value)
+            res["smart"] = v["smart"].to_numpy()
+            res["smart_reason"] = v["smart_reason"].to_numpy()
+            self._hire_total = reserved
+            self.result, self.phased, self.probabilities = res, phased, probs
             self._show_page()
             self._refresh_charts(alloc, res, phased)
             self.smart = self._smart(alloc)
@@ -576,7 +761,7 @@ class TargetPlanner:
         if self.result is None:
             return
         res = self.result
-        cols = ["quota", "probability", "verdict", "last_year", "fallback"]
+        cols = ["quota", "probability", "verdict", "last_year", "fallback", "smart", "smart_reason"]
         has_bu = "bottom_up" in res.columns
         if has_bu:
             cols.append("bottom_up")
@@ -592,8 +777,9 @@ class TargetPlanner:
                     slot.value.value = float(r["quota"])
                 p = r["probability"]
                 parts = [f"P(reach) {p:.0%} {r['verdict']}".strip()] if not np.isnan(p) else []
+                parts.append(f"SMART {r['smart']}" + (f" ({r['smart_reason']})" if r["smart_reason"] else ""))
                 parts.append(f"last year {r['last_year']:,.0f}")
-                if has_bu:
+                if has_bu and not np.isnan(r["bottom_up"]):
                     parts.append(f"bottom-up {r['bottom_up']:,.0f}")
                 if r["fallback"]:
                     parts.append("no history")
@@ -602,19 +788,62 @@ class TargetPlanner:
             self._busy = False
 
     def _smart(self, alloc: Allocator) -> pd.DataFrame:
-        # The company total is judged against a forecast of the company series itself: summing
-        # unit paths simulated independently would understate the spread of the total.
-        if self._checker is None:
-            self._checker = SmartCheck(n_samples=self.n_samples, seed=self.seed, model=self.model).fit(
-                self.tx, panels={(self.metric, "company"): self._panel("company")}, reps=self.reps)
-        checker = self._checker
+        # The company total is judged on the same joint paths as every unit (their sum in each path),
+        # with new hires at their ramped capacity.
+        key = (self.level.value, self.period.value, round(self._hire_total, 6))
+        if key not in self._smart_checks:
+            state = self._joint[key[:2]]
+            cm = state["company_monthly"]
+            if self._hire_total:
+                hires = set(self.result.loc[self.result["verdict"] == "new hire", "unique_id"])
+                per_month = (self.phased[self.phased["unique_id"].isin(hires)].groupby("ds")["value"].sum()
+                             .reindex(alloc.months_).fillna(0.0).to_numpy(float))
+                cm = cm + per_month[:, None]
+            k = cm.shape[1]
+            paths = pd.DataFrame({"unique_id": "all", "ds": np.repeat(alloc.months_.to_numpy(), k),
+                                  "sample": np.tile(np.arange(k), len(alloc.months_)), "y": cm.reshape(-1)})
+            self._smart_checks[key] = SmartCheck(n_samples=self.n_samples, seed=self.seed, model=self.model).fit(
+                self.tx, samples={(self.metric, "company"): paths},
+                panels={(self.metric, "company"): self._panel("company")}, reps=self.reps)
+        checker = self._smart_checks[key]
         checker.stretch, checker.sandbag = float(self.stretch.value), float(self.sandbag.value)
         months = alloc.months_
         target = Target(self.metric, float(self.total.value), months[0], months[-1] + pd.offsets.MonthEnd(0),
-                        strategy=self.strategy.value or None, name=f"{self.metric} {months[0].year}")
+                        strategy=self.strategy.value or None, name=f"{self.metric} {self.period.label}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SalesplanWarning)
             return checker.check([target])
+
+    def _calibration_line(self) -> str:
+        """One sentence: how the stated probabilities did on this data's last complete year (computed once per level)."""
+        level = self.level.value
+        if not self.show_calibration:
+            return ""
+        if level not in self._calibration:
+            panel = self._panel(level)
+            n_months = panel["ds"].nunique()
+            if n_months < 24:
+                text = (f"Calibration: with {n_months} months of history there is no past year to check the "
+                        "probabilities against (it needs 24 months).")
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    bt = calibration_backtest(panel, growths=(0.0, 0.05, 0.10), origins=1,
+                                              methods=("equal_growth",), reconcile="bottom_up",
+                                              ramp=DEFAULT_RAMP if level == "rep" else None,
+                                              n_samples=200, seed=self.seed)
+                year = bt["origin"].iloc[0]
+                brier = float(((bt["probability"] - bt["hit"]) ** 2).mean())
+                naive = bt["naive"].notna()
+                vs = (f"; the rule 'share of units that hit last year' scores "
+                      f"{float(((bt.loc[naive, 'naive'] - bt.loc[naive, 'hit']) ** 2).mean()):.2f}"
+                      if naive.any() else "")
+                text = (f"Calibration on your data: planning the 12 months from {year:%Y-%m} with the data before "
+                        f"them, at +0/5/10% per {level}, the stated probabilities averaged "
+                        f"{bt['probability'].mean():.0%} and {bt['hit'].mean():.0%} of the quotas were reached "
+                        f"({len(bt)} unit-quotas; Brier score {brier:.2f}{vs}; lower is better).")
+            self._calibration[level] = text
+        return f"<small>{html.escape(self._calibration[level])}</small>"
 
     def _summary_html(self, alloc: Allocator, res: pd.DataFrame) -> str:
         p = res["probability"]
@@ -624,6 +853,14 @@ class TargetPlanner:
                  if new.any() else "")
         prob = (f"attainment probability {p.min():.0%}..{p.max():.0%} (median {p.median():.0%})"
                 if p.notna().any() else "no forecast distribution")
+        if self.probabilities is not None:
+            lv_arr = self.probabilities["level"].to_numpy()
+            pr = self.probabilities["probability"].to_numpy()
+            for lv in pd.unique(lv_arr):
+                if lv == self.level.value:
+                    continue
+                g = pr[lv_arr == lv]
+                prob += f"; {lv} {g.min():.0%}" + (f"..{g.max():.0%}" if len(g) > 1 else "")
         return (f"<b>{res['quota'].sum():,.0f}</b> {self.metric} for {len(res)} {self.level.value}(s) in "
                 f"{alloc.months_[0]:%Y-%m}..{alloc.months_[-1]:%Y-%m}; last year {alloc.last_year_.sum():,.0f}; "
                 f"{int(res['locked'].sum())} locked; {prob}{hires}. <small>Forecast: {src}.</small>")
@@ -709,7 +946,8 @@ class TargetPlanner:
             frames["company"] = (self.phased.groupby("ds", as_index=False)["value"].sum()
                                  .assign(unique_id="all")[["unique_id", "ds", "value"]])
         params = {
-            "level": lv, "period": int(self.period.value), "metric": self.metric, "method": self.method.value,
+            "level": lv, "period": self.period.value if isinstance(self.period.value, int)
+            else list(self.period.value), "metric": self.metric, "method": self.method.value,
             "total": float(self.total.value), "growth": float(self.growth.value),
             "price_change": float(self.price_change.value), "headcount": int(self.headcount.value),
             "win_rate_change": float(self.win_rate_change.value),
