@@ -737,11 +737,11 @@ def test_export_excel_one_sheet_per_level_with_totals(hist, tmp_path):
     plan = make_plan("x", {"rep": ph, "company": company}, parents={"a": "T1", "b": "T1", "c": "T2"})
     out = export_excel(plan, tmp_path / "x.xlsx")
     sheets = pd.read_excel(out, sheet_name=None)
-    assert set(sheets) == {"plan", "rep", "company"}
+    assert set(sheets) == {"Assumptions", "rep", "company"}
     rep = sheets["rep"]
-    assert rep["key"].tolist() == ["a", "b", "c", "TOTAL"]
-    assert rep["total"].iloc[-1] == 1200 and rep["total"].iloc[:3].sum() == 1200
-    assert rep["2026-01"].iloc[-1] == rep["2026-01"].iloc[:3].sum()
+    assert rep["Rep"].tolist() == ["a", "b", "c", "Total"]
+    assert rep["Total"].iloc[-1] == 1200 and rep["Total"].iloc[:3].sum() == 1200
+    assert rep["Jan 2026"].iloc[-1] == rep["Jan 2026"].iloc[:3].sum()
     csv = export_csv(plan, tmp_path / "x.csv")
     assert pd.read_csv(csv)["value"].sum() == 2400
 

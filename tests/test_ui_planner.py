@@ -179,12 +179,16 @@ def test_save_versions_and_export(app, tmp_path):
     assert "Saved" in app.errors.message and app.errors.level == "info"
     out = app.export()
     sheets = pd.read_excel(out, sheet_name=None)
-    assert {"rep", "team", "region", "company", "plan"} <= set(sheets)
+    assert {"rep", "team", "region", "company", "Assumptions"} <= set(sheets)
     for level in ("rep", "team", "region", "company"):  # every level adds up to the total
-        assert sheets[level]["total"].iloc[-1] == app.total.value
-    team = sheets["team"].set_index("key")
-    assert team.loc["T2", "parent"] == "South" and team.loc["T2", "total"] == _quotas(app)[["r3", "r4"]].sum()
-    assert sheets["rep"].set_index("key").loc["r3", "parent"] == "T2"
+        assert sheets[level]["Total"].iloc[-1] == app.total.value
+    team = sheets["team"].set_index("Team")
+    assert team.loc["T2", "Region"] == "South" and team.loc["T2", "Total"] == _quotas(app)[["r3", "r4"]].sum()
+    rep = sheets["rep"].set_index("Rep")
+    assert rep.loc["r3", "Team"] == "T2"
+    # each unit's probability, from the same joint paths as the page
+    probs = app.probabilities.set_index(["level", "unique_id"])["probability"]
+    assert rep.loc["r3", "Attainment probability"] == pytest.approx(probs[("rep", "r3")], abs=1e-9)
 
 
 def test_bottom_up_column_with_opportunities(data, tmp_path):
@@ -273,3 +277,39 @@ def test_given_paths_are_the_joint_paths(app):
     np.testing.assert_allclose(smp.loc[smp["unique_id"] == "T1", "y"].to_numpy(), team)
     assert app.smart.set_index("letter").loc["A", "value"] == pytest.approx(
         probs.loc[probs["level"] == "company", "probability"].item())
+
+
+def test_excel_round_trip_locks_the_edited_units(app, tmp_path):
+    import openpyxl
+
+    total = app.total.value
+    out = app.export(tmp_path / "plan.xlsx")
+    book = openpyxl.load_workbook(out)
+    sheet = book["rep"]
+    header = [c.value for c in sheet[1]]
+    row = next(r for r in range(2, sheet.max_row + 1) if sheet.cell(r, header.index("Rep") + 1).value == "r3")
+    first_month = header.index("Name") + 2 if "Name" in header else header.index("Rep") + 2
+    old = sheet.cell(row, first_month).value
+    sheet.cell(row, first_month).value = old + 1200
+    edited = tmp_path / "edited.xlsx"
+    book.save(edited)
+    changes = app.import_excel(edited)
+    assert app.errors.level == "info", app.errors.message
+    assert list(changes["unique_id"]) == ["r3"] and changes["change"].iloc[0] == pytest.approx(1200)
+    assert "r3" in app.locks
+    quotas = _quotas(app)
+    assert quotas["r3"] == pytest.approx(app.locks["r3"])
+    assert quotas.sum() == pytest.approx(total)  # the rest re-allocated; the total holds
+
+
+def test_excel_with_bad_edit_is_refused_cell_by_cell(app, tmp_path):
+    import openpyxl
+
+    out = app.export(tmp_path / "plan.xlsx")
+    book = openpyxl.load_workbook(out)
+    book["rep"]["E2"] = "lots"
+    book.save(tmp_path / "bad.xlsx")
+    before = _quotas(app)
+    assert app.import_excel(tmp_path / "bad.xlsx") is None
+    assert app.errors.level == "error" and "E2" in app.errors.message and "not a number" in app.errors.message
+    pd.testing.assert_series_equal(_quotas(app), before)

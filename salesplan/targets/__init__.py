@@ -20,7 +20,8 @@ The pieces, in the order a planner uses them:
   :func:`capacity_plan`, :func:`won_in_run_rate`, :func:`bottom_up`, :func:`target_gap`;
 * scenarios and plans: :class:`Scenario`, :func:`make_plan`, :func:`plan_scenario`, :func:`save_plan`,
   :func:`load_plan`, :func:`list_plans`, :func:`diff_plans`,
-  :func:`export_excel`, :func:`export_csv`.
+  :func:`export_excel`, :func:`export_csv`; an edited workbook read back with
+  :func:`load_plan_excel` (changed cells become locks), :func:`excel_assumptions`.
 """
 
 from salesplan.targets._data import (
@@ -58,6 +59,7 @@ from salesplan.targets.bottom_up import (
     target_gap,
     won_in_run_rate,
 )
+from salesplan.targets.excel import ExcelEdits, excel_assumptions, load_plan_excel, plan_checksum
 from salesplan.targets.plans import (
     Plan,
     Scenario,
@@ -96,5 +98,5 @@ __all__ = [
     "JointForecast", "RECONCILE_METHODS", "node_probabilities", "unit_verdicts",
     "calibration_backtest", "reliability_table", "calibration_summary", "align_ends",
     "Scenario", "Plan", "make_plan", "plan_scenario", "save_plan", "load_plan", "list_plans", "diff_plans",
-    "export_excel", "export_csv",
+    "export_excel", "export_csv", "load_plan_excel", "ExcelEdits", "excel_assumptions", "plan_checksum",
 ]

@@ -56,6 +56,7 @@ from salesplan.targets import (
     capacity_plan,
     check_samples,
     export_excel,
+    load_plan_excel,
     full_productivity,
     largest_remainder,
     make_plan,
@@ -696,6 +697,36 @@ class TargetPlanner:
         self._show_page()
         self._update()
 
+    def import_excel(self, path: str | Path) -> pd.DataFrame | None:
+        """Read back a workbook exported by :meth:`export` and edited by a manager.
+
+        Every changed unit of the planned level becomes a lock at its new
+        annual total and the rest is re-allocated so the total holds. Bad
+        edits (text, negative numbers, a sum that no longer holds) are shown
+        in the page, cell by cell, and nothing changes.
+
+        Returns
+        -------
+        DataFrame or None
+            Every changed cell (``sheet, cell, level, unique_id, ds, month,
+            old, new, change``), or ``None`` when the workbook was refused.
+        """
+        with self.errors.capture():
+            plan = self.plan
+            if plan is None:
+                raise SalesplanError("there is no valid plan to compare the workbook with; fix the message above first.")
+            edits = load_plan_excel(path, plan)
+            level = self.level.value
+            changed = edits.changes[edits.changes["level"] == level]["unique_id"].unique()
+            locks = {unit: value for unit, value in edits.locks.get(level, {}).items() if unit in set(changed)}
+            self._locks.update({unit: float(value) for unit, value in locks.items()})
+            self._show_page()
+            self._update()
+            self.errors.show_info(f"Read {len(edits.changes)} changed cell(s) from {Path(path).name}: "
+                                  f"{len(locks)} {level}(s) locked at their new totals, the rest re-allocated.")
+            return edits.changes
+        return None
+
     def unlock(self, key: str) -> None:
         """Unlock ``key`` and re-allocate."""
         self._locks.pop(key, None)
@@ -974,13 +1005,18 @@ class TargetPlanner:
         return None
 
     def export(self, path: str | Path | None = None) -> Path | None:
-        """Export the current plan to Excel (one sheet per level, with totals)."""
+        """Export the current plan to Excel: a sheet per level with names, formulas and probabilities.
+
+        A manager's edited copy is read back with
+        :func:`salesplan.targets.load_plan_excel`, whose changed cells become locks.
+        """
         with self.errors.capture():
             plan = self.plan
             if plan is None:
                 raise SalesplanError("there is no valid plan to export; fix the message above first.")
             path = Path(path) if path is not None else self.plan_dir / f"{plan.name}.xlsx"
-            out = export_excel(plan, path)
+            out = export_excel(plan, path, names=self.reps if self.reps is not None else None,
+                               probabilities=self.probabilities)
             self.errors.show_info(f"Exported {out}.")
             return out
         return None
