@@ -95,8 +95,14 @@ def test_rows_without_customer_or_date_are_counted_and_ignored():
     tx = small_tx()
     tx.loc[0, "customer_id"] = None
     tx.loc[1, "order_date"] = pd.NaT
-    with pytest.warns(SalesplanDataWarning, match="ignored 2 row"):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
         out = rfm_table(tx, as_of="2024-03-31")
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("rfm_table: left out 1 line (100 revenue) without a customer")
+    assert messages[1] == "rfm_table: ignored 1 row(s) without a date or value (row 1)."
+    assert all(w.filename == __file__ for w in record)  # the warnings point at the caller
     assert out.set_index("customer_id").loc["a", "monetary"] == 50.0
 
 

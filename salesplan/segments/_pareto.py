@@ -1,0 +1,90 @@
+"""Pareto/NBD formulas (Schmittlein, Morrison and Colombo 1987), per customer.
+
+Written as in Fader and Hardie's note "A Note on Deriving the Pareto/NBD
+Model and Related Expressions" (2005): with ``x`` repeat purchases, the last
+at ``t_x``, observed until ``T``,
+
+    L = G(r+x) alpha^r beta^s / G(r) * [ 1 / ((alpha+T)^(r+x) (beta+T)^s) + s / (r+s+x) * A0 ]
+
+where ``A0`` is a difference of two Gaussian hypergeometric terms whose
+arguments depend on which of ``alpha`` and ``beta`` is larger (eq. 22 of the
+note); choosing the branch keeps the argument ``z = |alpha - beta| / (max + t)``
+in ``[0, 1)``, where the series converges. Everything is computed in logs:
+``A0`` is ``term(t_x) - term(T)`` with ``term(t_x) >= term(T)``, so its log is
+``log term(t_x) + log1p(-exp(log term(T) - log term(t_x)))``.
+
+The functions take the natural parameters ``(r, alpha, s, beta)`` and NumPy
+arrays; they are private helpers of :mod:`salesplan.segments.clv`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+__all__: list[str] = []
+
+
+def _log_a0(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """log A0 (-inf where t_x == T, where A0 is 0)."""
+    r, alpha, s, beta = params
+    rsx = r + s + x
+    if alpha >= beta:
+        top, second = alpha, s + 1.0
+    else:
+        top, second = beta, r + x
+    gap = abs(alpha - beta)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_first = np.log(special.hyp2f1(rsx, second, rsx + 1.0, gap / (top + tx))) - rsx * np.log(top + tx)
+        log_second = np.log(special.hyp2f1(rsx, second, rsx + 1.0, gap / (top + T))) - rsx * np.log(top + T)
+        diff = np.minimum(log_second - log_first, 0.0)
+        return log_first + np.log1p(-np.exp(diff))
+
+
+def pareto_loglik(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Log-likelihood of each customer."""
+    r, alpha, s, beta = params
+    rsx = r + s + x
+    alive_term = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    dead_term = np.log(s) - np.log(rsx) + _log_a0(params, x, tx, T)
+    return (
+        special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        + np.logaddexp(alive_term, dead_term)
+    )
+
+
+def _log_dead_odds(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+    r, alpha, s, beta = params
+    return (
+        np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T) + s * np.log(beta + T)
+        + _log_a0(params, x, tx, T)
+    )
+
+
+def pareto_alive(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """P(alive at T | x, t_x, T) = 1 / (1 + s / (r+s+x) (alpha+T)^(r+x) (beta+T)^s A0)."""
+    return special.expit(-_log_dead_odds(params, x, tx, T))
+
+
+def _decay_integral(shape_minus_one: float, log_ratio: np.ndarray) -> np.ndarray:
+    """(1 - exp(-k L)) / k, which tends to L as k -> 0 (the s = 1 case of the formulas)."""
+    k = shape_minus_one
+    if abs(k) < 1e-10:
+        return log_ratio
+    return -np.expm1(-k * log_ratio) / k
+
+
+def pareto_expected(
+    params: np.ndarray, t: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray
+) -> np.ndarray:
+    """E[purchases in (T, T+t] | x, t_x, T] (eq. 23 of the note)."""
+    r, alpha, s, beta = params
+    growth = np.log1p(t / (beta + T))
+    per_alive = (r + x) / (alpha + T) * (beta + T) * _decay_integral(s - 1.0, growth)
+    return np.where(t > 0, per_alive * pareto_alive(params, x, tx, T), 0.0)
+
+
+def pareto_population(params: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """E[X(t)] for a customer just acquired: r beta / (alpha (s-1)) [1 - (beta / (beta+t))^(s-1)]."""
+    r, alpha, s, beta = params
+    return r / alpha * beta * _decay_integral(s - 1.0, np.log1p(t / beta))
