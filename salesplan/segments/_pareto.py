@@ -25,18 +25,40 @@ from scipy import special
 __all__: list[str] = []
 
 
+def _log_term(rsx: np.ndarray, second: np.ndarray, gap: float, low: float, top: float,
+              other: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """log of 2F1(r+s+x, second; r+s+x+1; gap / (top+t)) / (top+t)^(r+s+x).
+
+    Near z = 1 (``gap`` large against ``low + t``, e.g. a fit where nobody
+    drops out, beta -> infinity) scipy's series is slow: Pfaff's transformation
+    2F1(A, B; A+1; z) = (1-z)^-A 2F1(A, A+1-B; A+1; z / (z-1)) turns the term
+    into the same expression of the other branch, 2F1(A, other; A+1; -gap / (low+t))
+    / (low+t)^A, whose negative argument scipy evaluates quickly and to the
+    same precision.
+    """
+    z = gap / (top + t)
+    near = z > 0.9
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = np.log(special.hyp2f1(rsx, second, rsx + 1.0, np.where(near, 0.0, z))) - rsx * np.log(top + t)
+        if near.any():
+            rn, on, tn = rsx[near], other[near], t[near]
+            out[near] = np.log(special.hyp2f1(rn, on, rn + 1.0, -gap / (low + tn))) - rn * np.log(low + tn)
+    return out
+
+
 def _log_a0(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
     """log A0 (-inf where t_x == T, where A0 is 0)."""
     r, alpha, s, beta = params
+    x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, tx, T)))
     rsx = r + s + x
     if alpha >= beta:
-        top, second = alpha, s + 1.0
+        top, low, second, other = alpha, beta, np.full_like(x, s + 1.0), r + x
     else:
-        top, second = beta, r + x
+        top, low, second, other = beta, alpha, r + x, np.full_like(x, s + 1.0)
     gap = abs(alpha - beta)
+    log_first = _log_term(rsx, second, gap, low, top, other, tx)
+    log_second = _log_term(rsx, second, gap, low, top, other, T)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        log_first = np.log(special.hyp2f1(rsx, second, rsx + 1.0, gap / (top + tx))) - rsx * np.log(top + tx)
-        log_second = np.log(special.hyp2f1(rsx, second, rsx + 1.0, gap / (top + T))) - rsx * np.log(top + T)
         diff = np.minimum(log_second - log_first, 0.0)
         return log_first + np.log1p(-np.exp(diff))
 

@@ -29,7 +29,7 @@ http://brucehardie.com/notes/025/
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +61,12 @@ from salesplan.segments._pareto import (
 __all__ = [
     "summary_from_transactions",
     "BetaGeo",
+    "ModifiedBetaGeo",
+    "ParetoNBD",
     "GammaGamma",
+    "REPEAT_MODELS",
+    "repeat_model",
+    "select_model",
     "customer_lifetime_value",
     "calibration_holdout",
     "repeat_purchase_tracking",
@@ -80,6 +85,13 @@ MIN_REPEAT_BUYERS = 30
 #: Mean dropout per purchase (BG/NBD, MBG/NBD) below which nobody "seems to drop out";
 #: twice this is the Pareto/NBD threshold on the share dropping out within the mean age T.
 NO_DROPOUT_SHARE = 0.01
+#: BG/NBD or MBG/NBD with a + b below this: the dropout probabilities pile up at 0 and 1.
+POLARISED_AB = 0.02
+#: select_model chooses BG/NBD when its holdout error is within this (relative) of the best.
+SELECTION_TOLERANCE = 0.02
+#: The shortest calibration and holdout periods (in model periods) select_model scores.
+MIN_CALIBRATION_PERIODS = 4
+MIN_HOLDOUT_PERIODS = 2
 #: Relative gap between predicted and actual holdout repeat purchases worth a sentence.
 HOLDOUT_GAP_TOLERANCE = 0.10
 
@@ -527,7 +539,7 @@ def _check_optimiser(model: str, fun: float, converged: bool, message: str) -> N
 
 
 def _covariance(
-    params: np.ndarray, names: list[str], model: str, hess: np.ndarray
+    params: np.ndarray, names: list[str], model: str, hess: np.ndarray, *, stacklevel: int = 3
 ) -> pd.DataFrame:
     """Inverse of minus the (analytic) Hessian of the total log-likelihood."""
     k = len(params)
@@ -542,7 +554,7 @@ def _covariance(
             "estimate, so standard errors are not available (reported as NaN). The data may "
             "not identify every parameter; a small penalizer can help.",
             SalesplanWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         cov = np.where(np.isfinite(cov), cov, np.nan)
     return pd.DataFrame(cov, index=names, columns=names)
@@ -776,6 +788,9 @@ def _bg_expected(params: np.ndarray, t: Any, x: Any, tx: Any, T: Any) -> np.ndar
     """E[X(t) | x, t_x, T] (eq. 10 of Fader, Hardie and Lee 2005), broadcast over inputs."""
     r, alpha, a, b = params
     t, x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, x, tx, T)))
+    # a + b + x - 1 = 0 (a + b = 1, x = 0) is a removable singularity of the
+    # formula (2F1 with c = 0): evaluate next to it.
+    b = np.where(np.abs(a + b + x - 1) < 1e-7, b + 2e-7, b)
     z = t / (alpha + T + t)
     # Euler's transformation of 2F1(r+x, b+x; a+b+x-1; z): its first two
     # arguments no longer grow with x, which keeps scipy's series accurate for
@@ -853,7 +868,7 @@ class _RepeatModel(_Fitted):
         self.n_repeat_customers_ = int((x > 0).sum())
         self.n_iter_ = int(n_iter)
         self.mean_T_ = float(np.mean(T))
-        self._covariance = _covariance(params, self._names, type(self).__name__, hess)
+        self._covariance = _covariance(params, self._names, type(self).__name__, hess, stacklevel=4)
 
     def _arrays(self, summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         self._check_fitted()
@@ -968,8 +983,8 @@ class _RepeatModel(_Fitted):
         sentence = self._dropout_sentence()
         if sentence:
             rows.append(("no_dropout", sentence))
-        se = np.sqrt(np.diag(self._covariance.to_numpy()))
-        if hasattr(self, "n_iter_") and not np.all(np.isfinite(se)):
+        var = np.diag(self._covariance.to_numpy())
+        if hasattr(self, "n_iter_") and not np.all(np.isfinite(var) & (var > 0)):
             rows.append((
                 "not_identified",
                 f"The data do not pin down every {self._label} parameter (no standard errors): "
@@ -1002,6 +1017,13 @@ def _holdout_rows(model: _RepeatModel, summary: pd.DataFrame) -> list[tuple[str,
             "expected_purchases"
         ].sum()
     )
+    if not np.isfinite(predicted):
+        return [(
+            "degenerate_fit",
+            f"The {model._label} fit ran off to extreme parameters ("
+            + ", ".join(f"{k} = {v:.3g}" for k, v in model.params_.items())
+            + ") where its predictions cannot be computed: do not use it for CLV.",
+        )]
     if actual <= 0:
         return [(
             "no_holdout_purchases",
@@ -1126,6 +1148,13 @@ class BetaGeo(_RepeatModel):
 def _beta_dropout_sentence(model: _RepeatModel, when: str) -> str | None:
     a, b = model.params_["a"], model.params_["b"]
     mean = a / (a + b)
+    if a + b < POLARISED_AB:
+        return (
+            f"The {model._label} fit splits customers into two extremes (a = {a:.3g}, b = {b:.3g}): "
+            f"{mean:.0%} drop out {when.replace('each', 'their next')} and the rest never do. "
+            "The data do not follow the model's gradual dropout, so probability-alive is close to "
+            "0% or 100% for everyone and CLV is unreliable; compare the other models' holdout error."
+        )
     if mean >= NO_DROPOUT_SHARE:
         return None
     return (
@@ -1337,6 +1366,8 @@ class ParetoNBD(_RepeatModel):
             return value if np.isfinite(value) else -np.inf
 
         def objective(theta: np.ndarray) -> float:
+            if np.any(np.abs(theta) > _MAX_LOG_PARAM):
+                return 1e300
             params = np.exp(theta)
             value = loglik(params)
             return -value / n + penalizer * float(np.sum(params**2)) if np.isfinite(value) else 1e300
@@ -1490,6 +1521,12 @@ def _gg_loglik(
     return float(ll), grad, hess
 
 
+# Parameters are kept within exp(+-25) (1e-11 .. 7e10): beyond that, differences
+# such as ln G(a+b) - ln G(a+b+x) lose every digit and the likelihood turns to
+# noise. A fit that runs into the bound is degenerate, which diagnostics() says.
+_MAX_LOG_PARAM = 25.0
+
+
 def _log_scale_objective(
     loglik: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]], n: float, penalizer: float
 ) -> Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]:
@@ -1500,6 +1537,8 @@ def _log_scale_objective(
     """
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        if np.any(np.abs(theta) > _MAX_LOG_PARAM):
+            return np.inf, np.zeros_like(theta), np.eye(len(theta))
         params = np.exp(theta)
         ll, grad, hess = loglik(params)
         if not np.isfinite(ll):
@@ -1642,6 +1681,52 @@ class GammaGamma(_Fitted):
             On the summary's index: ``<customer_col>`` (when present) and ``expected_spend``.
         """
         return _keyed(summary, customer_col, expected_spend=self._spend(summary, stacklevel=3))
+
+    def diagnostics(self, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Plain sentences on where the spend model should not be trusted as it stands.
+
+        Checks: ``infinite_mean_spend`` (``q <= 1``: the model's mean spend per
+        purchase is infinite, so expected spend and CLV cannot be computed),
+        ``not_identified`` (no standard errors) and ``few_repeat_buyers`` (fewer
+        than :data:`MIN_REPEAT_BUYERS` repeat buyers with positive spend fitted).
+        ``summary`` is accepted for symmetry with the purchase models and not used.
+
+        Returns
+        -------
+        DataFrame
+            ``model`` (``"Gamma-Gamma"``), ``check`` and ``message``; no rows when
+            nothing was found.
+        """
+        self._check_fitted()
+        rows: list[tuple[str, str]] = []
+        q = float(self.params_["q"])
+        if q <= 1:
+            rows.append((
+                "infinite_mean_spend",
+                f"The spend model has q = {q:.3g} <= 1, so its mean spend per purchase is "
+                "infinite (a few very large orders dominate): expected spend and CLV cannot be "
+                "computed from it. Leave out or cap the extreme orders, or plan with each "
+                "customer's own average spend.",
+            ))
+        var = np.diag(self._covariance.to_numpy())
+        if hasattr(self, "n_iter_") and not np.all(np.isfinite(var) & (var > 0)):
+            rows.append((
+                "not_identified",
+                "The data do not pin down every Gamma-Gamma parameter (no standard errors): "
+                "treat expected spend as rough.",
+            ))
+        n = getattr(self, "n_customers_", None)
+        if n is not None and n < MIN_REPEAT_BUYERS:
+            rows.append((
+                "few_repeat_buyers",
+                f"Only {n} repeat buyers with a positive spend were fitted (at least "
+                f"{MIN_REPEAT_BUYERS} are needed for a stable spend model): expected spend leans "
+                "on the population average of a few customers; treat it as rough.",
+            ))
+        return pd.DataFrame(
+            {"model": "Gamma-Gamma", "check": [r[0] for r in rows], "message": [r[1] for r in rows]},
+            columns=["model", "check", "message"],
+        )
 
     def _spend(self, summary: pd.DataFrame, *, stacklevel: int) -> np.ndarray:
         self._check_fitted()
@@ -1862,6 +1947,252 @@ def repeat_purchase_tracking(
     )
     out.attrs["model"] = bgnbd._label
     return out
+
+
+# ---------------------------------------------------------------------------
+# Choosing the purchase model
+# ---------------------------------------------------------------------------
+
+
+def repeat_model(name: str, **settings: Any) -> BetaGeo | ModifiedBetaGeo | ParetoNBD:
+    """An unfitted repeat-purchase model by its :func:`select_model` name.
+
+    >>> repeat_model("pareto")
+    ParetoNBD(penalizer=0.0)
+    """
+    check_choice(name, list(REPEAT_MODELS), name="model")
+    return REPEAT_MODELS[name](**settings)  # type: ignore[return-value]
+
+
+def _default_window(first: pd.Timestamp, last: pd.Timestamp, calibration_end: Any, observation_end: Any):
+    obs_end = last.normalize() if observation_end is None else _to_timestamp(observation_end, name="observation_end")
+    if calibration_end is not None:
+        return _to_timestamp(calibration_end, name="calibration_end"), obs_end
+    # A third of the history, at most a year, rounded to whole days.
+    span = obs_end - first.normalize()
+    holdout = min(span / 3, pd.Timedelta(days=365))
+    return (obs_end - pd.Timedelta(days=int(holdout / pd.Timedelta(days=1)))).normalize(), obs_end
+
+
+def select_model(
+    transactions: pd.DataFrame,
+    *,
+    calibration_end: Any = None,
+    observation_end: Any = None,
+    freq: str = "W",
+    freq_multiplier: float = 1,
+    models: Sequence[str] = ("bgnbd", "mbgnbd", "pareto"),
+    tolerance: float = SELECTION_TOLERANCE,
+    max_frequency: int = 7,
+    customer_col: str = "customer_id",
+    date_col: str = "order_date",
+    penalizer: float = 0.0,
+) -> pd.DataFrame:
+    """Fit each repeat-purchase model on a calibration period and score it on the holdout.
+
+    Each model in ``models`` is fitted to the customers' purchases up to
+    ``calibration_end`` (:func:`summary_from_transactions` with the same
+    ``freq`` options) and predicts each customer's repeat purchases from
+    ``calibration_end`` to ``observation_end``; the predictions are set against
+    what the customers actually bought. The model with the lowest root mean
+    squared error per customer (``rmse``) is ``chosen``, except that BG/NBD, the
+    most widely used and the simplest to explain, is chosen whenever its error
+    is within ``tolerance`` (relative, default 2%) of the best (then MBG/NBD,
+    then Pareto/NBD, on the same rule). The squared
+    error is the one an expected count is best at; the absolute error (``mae``,
+    also reported) rewards predicting too few purchases for the many customers
+    who buy nothing. Refit the chosen model on all the data for the lifetime values::
+
+        selection = select_model(tx, calibration_end="2024-06-30", observation_end="2024-12-31")
+        name = selection.loc[selection["chosen"], "model"].iloc[0]
+        model = repeat_model(name).fit(summary_from_transactions(tx, calibration_end="2024-12-31"))
+
+    Lines without a customer are left out with one counted warning. A model
+    that cannot be fitted (e.g. too few repeat buyers) gets a row with its
+    ``error`` and is not chosen.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        Order lines with ``customer_col`` and ``date_col``; not modified.
+    calibration_end, observation_end : date-like, optional
+        End of the calibration and of the holdout period (both inclusive).
+        ``observation_end`` defaults to the last purchase date;
+        ``calibration_end`` to a holdout of a third of the history, at most a year.
+    freq, freq_multiplier : str, float
+        Time unit, as in :func:`summary_from_transactions`.
+    models : sequence of {"bgnbd", "mbgnbd", "pareto"}
+        Models to compare (:data:`REPEAT_MODELS`).
+    tolerance : float, default 0.02
+        How much larger (relative) BG/NBD's error may be than the best and BG/NBD
+        still be chosen.
+    max_frequency : int, default 7
+        Calibration frequencies from here up form one group (``"7+"``).
+    penalizer : float, default 0.0
+        Passed to every model.
+
+    Returns
+    -------
+    DataFrame
+        One row per model and group, the ``"all"`` group first, then the
+        calibration-frequency groups ``"0"``, ``"1"``, ... ``"7+"``:
+
+        - ``model`` (``"bgnbd"``...), ``label`` (``"BG/NBD"``...), ``group``;
+        - ``n_customers``;
+        - ``actual``, ``predicted``: holdout repeat purchases of the group, summed;
+        - ``ratio``: predicted / actual (NaN when actual is 0);
+        - ``mae``, ``rmse``: mean absolute and root mean squared error per
+          customer of the group;
+        - ``loglik``: the model's calibration log-likelihood;
+        - ``chosen``: True on every row of the chosen model;
+        - ``diagnostics``: the sentences of :meth:`BetaGeo.diagnostics` on the
+          calibration fit and holdout ("" when none);
+        - ``error``: why the model could not be fitted ("" when it was).
+
+    Raises
+    ------
+    SalesplanDataError
+        When the history is too short for a holdout (the message says what is
+        needed), or when no model can be fitted.
+    """
+    check_frame(transactions, name="transactions")
+    check_columns(transactions, [customer_col, date_col], name="transactions")
+    if isinstance(models, str):
+        models = [models]
+    models = list(models)
+    if not models:
+        raise SalesplanError(f"models must name at least one of {list(REPEAT_MODELS)}, got [].")
+    for name in models:
+        check_choice(name, list(REPEAT_MODELS), name="models")
+    max_frequency = check_positive_int(max_frequency, name="max_frequency")
+    try:
+        tol = float(tolerance)
+    except (TypeError, ValueError):
+        tol = float("nan")
+    if not np.isfinite(tol) or tol < 0:
+        raise SalesplanError(f"tolerance must be a number >= 0 (e.g. 0.02 for 2%), got {tolerance!r}.")
+    transactions = drop_guest_lines(
+        transactions, customer_col=customer_col, value_col=None, caller="select_model", stacklevel=2
+    )
+    dates = pd.to_datetime(transactions[date_col], errors="coerce")
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_localize(None)
+    first, last = dates.min(), dates.max()
+    if pd.isna(first):
+        raise SalesplanDataError(f"transactions has no readable date in {date_col!r}.")
+    cal_end, obs_end = _default_window(first, last, calibration_end, observation_end)
+    _check_history(first, last, cal_end, obs_end, freq=freq, multiplier=freq_multiplier)
+
+    summary = summary_from_transactions(
+        transactions,
+        customer_col=customer_col,
+        date_col=date_col,
+        value_col=None,
+        calibration_end=cal_end,
+        observation_end=obs_end,
+        freq=freq,
+        freq_multiplier=freq_multiplier,
+    )
+    actual = summary["frequency_holdout"].to_numpy(dtype=float)
+    duration = summary["duration_holdout"].to_numpy(dtype=float)
+    group = np.minimum(summary["frequency"].to_numpy(dtype=np.int64), max_frequency)
+    labels = ["all"] + [str(g) if g < max_frequency else f"{max_frequency}+" for g in np.unique(group)]
+
+    frames, errors, scores = [], {}, {}
+    for name in models:
+        model = REPEAT_MODELS[name](penalizer=penalizer)
+        notes: list[str] = []
+        predicted = np.full(len(summary), np.nan)
+        loglik = np.nan
+        error = ""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SalesplanWarning)
+            try:
+                model.fit(summary)
+            except SalesplanError as exc:
+                error = str(exc)
+        # The optimiser's own warnings, in plain words (diagnostics() below says
+        # what a missing standard error means).
+        if any("stopped before converging" in str(w.message) for w in caught):
+            notes.append(
+                f"The {model._label} fit did not fully converge: its numbers may be imprecise."
+            )
+        if not error:
+            predicted = model.predict_purchases(summary, duration)["expected_purchases"].to_numpy()
+            if not np.all(np.isfinite(predicted)):
+                error = (
+                    f"{model._label} ran off to extreme parameters ("
+                    + ", ".join(f"{k} = {v:.3g}" for k, v in model.params_.items())
+                    + ") where its predictions cannot be computed."
+                )
+                predicted = np.full(len(summary), np.nan)
+        if not error:
+            loglik = model.loglik_
+            notes.extend(model.diagnostics(summary)["message"])
+            scores[name] = float(np.sqrt(np.mean((predicted - actual) ** 2)))
+        else:
+            errors[model._label] = error
+        rows = []
+        for key, mask in [("all", np.ones(len(summary), dtype=bool))] + [
+            (lab, group == g) for lab, g in zip(labels[1:], np.unique(group))
+        ]:
+            act, pred = actual[mask].sum(), predicted[mask].sum() if not error else np.nan
+            rows.append({
+                "model": name,
+                "label": model._label,
+                "group": key,
+                "n_customers": int(mask.sum()),
+                "actual": float(act),
+                "predicted": float(pred),
+                "ratio": float(pred / act) if act > 0 else np.nan,
+                "mae": float(np.mean(np.abs(predicted[mask] - actual[mask]))) if not error else np.nan,
+                "rmse": float(np.sqrt(np.mean((predicted[mask] - actual[mask]) ** 2))) if not error else np.nan,
+                "loglik": float(loglik),
+            })
+        frame = pd.DataFrame(rows)
+        frame["diagnostics"] = " ".join(notes)
+        frame["error"] = error
+        frames.append(frame)
+    if not scores:
+        detail = " ".join(f"{label}: {text}" for label, text in errors.items())
+        raise SalesplanDataError(
+            f"select_model could not fit any of the models on the calibration period to "
+            f"{cal_end.date()}. {detail}"
+        )
+    # Near-ties go to the simpler, more widely used model: BG/NBD, then MBG/NBD.
+    best = min(scores.values())
+    chosen = next(name for name in REPEAT_MODELS if name in scores and scores[name] <= best * (1 + tol))
+    out = pd.concat(frames, ignore_index=True)
+    out.insert(out.columns.get_loc("diagnostics"), "chosen", out["model"] == chosen)
+    out.attrs.update(calibration_end=cal_end, observation_end=obs_end)
+    return out
+
+
+def _check_history(first, last, cal_end, obs_end, *, freq: str, multiplier: float) -> None:
+    """Raise a SalesplanDataError saying what is needed when the history is too short to score."""
+    span = f"The data run from {first.date()} to {last.date()}"
+    if obs_end <= cal_end or last <= _inclusive_cutoff(cal_end) - pd.Timedelta(1, "ns"):
+        raise SalesplanDataError(
+            f"select_model needs a holdout period after calibration_end ({cal_end.date()}) to "
+            f"compare the models, with purchases in it. {span} and observation_end is "
+            f"{obs_end.date()}. Pick a calibration_end some months before the last purchase "
+            "(or leave it out: a third of the history is then held out)."
+        )
+    try:
+        cal_periods = (cal_end.to_period(freq).ordinal - first.to_period(freq).ordinal) / multiplier
+        hold_periods = (obs_end.to_period(freq).ordinal - cal_end.to_period(freq).ordinal) / multiplier
+    except (TypeError, ValueError):
+        raise SalesplanError(
+            f"freq must be a pandas period alias such as 'D', 'W' or 'M', got {freq!r}."
+        ) from None
+    if cal_periods < MIN_CALIBRATION_PERIODS or hold_periods < MIN_HOLDOUT_PERIODS:
+        raise SalesplanDataError(
+            f"select_model needs at least {MIN_CALIBRATION_PERIODS} periods (freq={freq!r}) of "
+            f"calibration and {MIN_HOLDOUT_PERIODS} of holdout; calibration to {cal_end.date()} "
+            f"gives {cal_periods:g} and the holdout to {obs_end.date()} gives {hold_periods:g}. "
+            f"{span}: use a longer history, a finer freq (e.g. freq='D', freq_multiplier=7), "
+            "or move calibration_end."
+        )
 
 
 # ---------------------------------------------------------------------------
