@@ -46,21 +46,62 @@ def _log_term(rsx: np.ndarray, second: np.ndarray, gap: float, low: float, top: 
     return out
 
 
-def _log_a0(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """log A0 (-inf where t_x == T, where A0 is 0)."""
+def _branch_terms(params: np.ndarray, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """log of the hypergeometric term of A0 at time ``t`` (``t_x`` or ``T``), per customer."""
     r, alpha, s, beta = params
-    x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, tx, T)))
     rsx = r + s + x
     if alpha >= beta:
         top, low, second, other = alpha, beta, np.full_like(x, s + 1.0), r + x
     else:
         top, low, second, other = beta, alpha, r + x, np.full_like(x, s + 1.0)
-    gap = abs(alpha - beta)
-    log_first = _log_term(rsx, second, gap, low, top, other, tx)
-    log_second = _log_term(rsx, second, gap, low, top, other, T)
+    return _log_term(rsx, second, abs(alpha - beta), low, top, other, t)
+
+
+def _combine(log_first: np.ndarray, log_second: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         diff = np.minimum(log_second - log_first, 0.0)
         return log_first + np.log1p(-np.exp(diff))
+
+
+def _log_a0(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """log A0 (-inf where t_x == T, where A0 is 0)."""
+    x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, tx, T)))
+    return _combine(_branch_terms(params, x, tx), _branch_terms(params, x, T))
+
+
+class ParetoData:
+    """A summary prepared for repeated likelihood evaluations while fitting.
+
+    The hypergeometric terms depend on (x, t_x) and on (x, T) only, pairs that
+    repeat a lot (one-time buyers all have x = t_x = 0; customers acquired the
+    same day share T), so they are computed once per distinct pair.
+    """
+
+    def __init__(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray):
+        self.x, self.tx, self.T = x, tx, T
+        (self.x1, self.t1), self.inv1 = _distinct_pairs(x, tx)
+        (self.x2, self.t2), self.inv2 = _distinct_pairs(x, T)
+        self.xu, self.x_inv = np.unique(x, return_inverse=True)
+        self.n = float(len(x))
+
+
+def _distinct_pairs(x: np.ndarray, t: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    pairs, inverse = np.unique(np.column_stack([x, t]), axis=0, return_inverse=True)
+    return (pairs[:, 0], pairs[:, 1]), inverse.ravel()
+
+
+def pareto_loglik_total(params: np.ndarray, d: ParetoData) -> float:
+    """Sum of :func:`pareto_loglik` over the customers of ``d``."""
+    r, alpha, s, beta = params
+    log_a0 = _combine(_branch_terms(params, d.x1, d.t1)[d.inv1], _branch_terms(params, d.x2, d.t2)[d.inv2])
+    x = d.x
+    alive_term = -(r + x) * np.log(alpha + d.T) - s * np.log(beta + d.T)
+    dead_term = np.log(s) - np.log(r + s + x) + log_a0
+    counts = np.bincount(d.x_inv).astype(float)
+    return float(
+        np.dot(counts, special.gammaln(r + d.xu)) + d.n * (-special.gammaln(r) + r * np.log(alpha) + s * np.log(beta))
+        + np.sum(np.logaddexp(alive_term, dead_term))
+    )
 
 
 def pareto_loglik(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:

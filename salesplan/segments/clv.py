@@ -1,22 +1,30 @@
-"""Customer lifetime value: BG/NBD purchase counts and Gamma-Gamma spend.
+"""Customer lifetime value: repeat-purchase models (BG/NBD, MBG/NBD, Pareto/NBD) and Gamma-Gamma spend.
 
 The workflow follows Fader, Hardie and Lee (2005) and the ``lifetimes`` package:
 
 1. :func:`summary_from_transactions` turns order lines into one row per customer
    with ``frequency`` (repeat purchase periods), ``recency``, ``T`` and
    ``monetary_value`` for a calibration period, plus holdout columns when an
-   ``observation_end`` later than ``calibration_end`` is given.
-2. :class:`BetaGeo` (BG/NBD) learns how often customers buy and how likely they
-   are to have stopped; :class:`GammaGamma` learns how much they spend per purchase.
+   ``observation_end`` later than ``calibration_end`` is given. Lines without a
+   customer (guest checkouts) are left out with one counted warning.
+2. A repeat-purchase model learns how often customers buy and how likely they
+   are to have stopped: :class:`BetaGeo` (BG/NBD), :class:`ModifiedBetaGeo`
+   (MBG/NBD, which lets customers drop out right after the first purchase too)
+   or :class:`ParetoNBD` (dropout at any time). :func:`select_model` fits each on
+   a calibration period and scores it on the holdout; ``diagnostics()`` says in
+   plain words when a fit sits at a boundary or misses the holdout.
+   :class:`GammaGamma` learns how much customers spend per purchase.
 3. :func:`customer_lifetime_value` combines both into a discounted value per
    customer; :func:`calibration_holdout` and :func:`repeat_purchase_tracking`
    check the purchase model against the holdout period (the classic
    Fader-Hardie charts, :func:`plot_calibration_holdout` and :func:`plot_tracking`).
 
-Both models are fitted by maximum likelihood on the log of their (positive)
-parameters, by trust-region Newton (scipy's ``trust-exact``) with analytic
-gradients and Hessians; standard errors come from the inverse of the analytic
-Hessian of the log-likelihood in the natural parameters.
+BG/NBD, MBG/NBD and Gamma-Gamma are fitted by maximum likelihood on the log of
+their (positive) parameters, by trust-region Newton (scipy's ``trust-exact``)
+with analytic gradients and Hessians; standard errors come from the inverse of
+the analytic Hessian of the log-likelihood in the natural parameters. The
+Pareto/NBD likelihood has hypergeometric terms without closed-form parameter
+derivatives: it is fitted by BFGS with central-difference gradients.
 
 References
 ----------
@@ -24,6 +32,11 @@ Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "Counting your customers"
 the easy way: an alternative to the Pareto/NBD model. Marketing Science 24(2), 275-284.
 Fader, P. S. and Hardie, B. G. S. (2013). The Gamma-Gamma model of monetary value.
 http://brucehardie.com/notes/025/
+Batislam, E. P., Denizel, M. and Filiztekin, A. (2007). Empirical validation and
+comparison of models for customer base analysis. International Journal of
+Research in Marketing 24(3), 201-209.
+Schmittlein, D. C., Morrison, D. G. and Colombo, R. (1987). Counting your
+customers: who are they and what will they do next? Management Science 33(1), 1-24.
 """
 
 from __future__ import annotations
@@ -52,9 +65,10 @@ from salesplan.errors import (
 )
 from salesplan.segments._guests import drop_guest_lines
 from salesplan.segments._pareto import (
+    ParetoData,
     pareto_alive,
     pareto_expected,
-    pareto_loglik,
+    pareto_loglik_total,
     pareto_population,
 )
 
@@ -689,6 +703,13 @@ def _distinct(values: np.ndarray, *, inverse: bool = False) -> tuple[np.ndarray,
     return (codes, uniques, counts) if inverse else (uniques, counts)
 
 
+def _vdot(u: np.ndarray, v: np.ndarray) -> float:
+    """sum(u * v) without BLAS: OpenBLAS hands dot products of more than about
+    10,000 elements to its thread pool, whose wake-up costs milliseconds per
+    call on a busy machine, far more than the product itself."""
+    return float(np.multiply(u, v).sum())
+
+
 def _trigamma(x: Any) -> np.ndarray:
     # polygamma(1, x) == zeta(2, x); the Hurwitz zeta is a plain ufunc, while
     # scipy's polygamma wrapper costs ~0.1 ms per call.
@@ -711,7 +732,7 @@ def _bg_loglik(
     xu, cu = d.xu, d.cu
     log_alpha = np.log(alpha)
     # Frequency-only terms, zero when x = 0, so summed over the distinct x > 0.
-    ll = np.dot(
+    ll = _vdot(
         cu,
         special.gammaln(r + xu) - special.gammaln(r)
         + special.gammaln(b + xu) - special.gammaln(b)
@@ -720,10 +741,10 @@ def _bg_loglik(
     ll += d.n * r * log_alpha
     inv_aT0 = 1.0 / (alpha + d.T0)
     log_aT0 = np.log(alpha + d.T0)
-    ll -= r * np.dot(d.c0, log_aT0)
+    ll -= r * _vdot(d.c0, log_aT0)
     log_aTu = np.log(alpha + d.Tu)
     weight_T = r * d.T_count + d.T_sumx
-    ll -= np.dot(weight_T, log_aTu)
+    ll -= _vdot(weight_T, log_aTu)
     gap = log_aTu[d.T_inv] - np.log(alpha + d.txu)[d.tx_inv]
     k_u = 1.0 / (b + xu - 1)
     delta = np.log(a) + np.log(k_u)[d.x_inv] + (r + d.x1) * gap
@@ -742,13 +763,13 @@ def _bg_loglik(
     w_sum = w.sum()
     grad = np.array(
         [
-            np.dot(cu, special.digamma(r + xu) - special.digamma(r))
-            + d.n * log_alpha - np.dot(d.c0, log_aT0) - np.dot(d.T_count, log_aTu)
-            + np.dot(w, gap),
-            d.n * r / alpha - r * np.dot(d.c0, inv_aT0) - np.dot(weight_T, inv_aTu)
-            + np.dot(w, d_alpha),
-            np.dot(cu, dig_ab) + w_sum / a,
-            np.dot(cu, special.digamma(b + xu) - special.digamma(b) + dig_ab) - np.dot(w, kx),
+            _vdot(cu, special.digamma(r + xu) - special.digamma(r))
+            + d.n * log_alpha - _vdot(d.c0, log_aT0) - _vdot(d.T_count, log_aTu)
+            + _vdot(w, gap),
+            d.n * r / alpha - r * _vdot(d.c0, inv_aT0) - _vdot(weight_T, inv_aTu)
+            + _vdot(w, d_alpha),
+            _vdot(cu, dig_ab) + w_sum / a,
+            _vdot(cu, special.digamma(b + xu) - special.digamma(b) + dig_ab) - _vdot(w, kx),
         ]
     )
     if order < 2:
@@ -756,30 +777,30 @@ def _bg_loglik(
     # Hessian: the smooth terms, then softplus(delta) contributes
     # sum w(1-w) grad(delta) grad(delta)' + w hess(delta).
     tri_ab = _trigamma(a + b) - _trigamma(a + b + xu)
-    h_ab = np.dot(cu, tri_ab)
+    h_ab = _vdot(cu, tri_ab)
     hess = np.zeros((4, 4))
-    hess[0, 0] = np.dot(cu, _trigamma(r + xu) - _trigamma(r))
-    hess[0, 1] = d.n / alpha - np.dot(d.c0, inv_aT0) - np.dot(d.T_count, inv_aTu)
+    hess[0, 0] = _vdot(cu, _trigamma(r + xu) - _trigamma(r))
+    hess[0, 1] = d.n / alpha - _vdot(d.c0, inv_aT0) - _vdot(d.T_count, inv_aTu)
     hess[1, 1] = (
-        -d.n * r / alpha**2 + r * np.dot(d.c0, inv_aT0**2) + np.dot(weight_T, inv_aTu**2)
+        -d.n * r / alpha**2 + r * _vdot(d.c0, inv_aT0**2) + _vdot(weight_T, inv_aTu**2)
     )
     hess[2, 2] = h_ab
     hess[2, 3] = h_ab
-    hess[3, 3] = np.dot(cu, _trigamma(b + xu) - _trigamma(b)) + h_ab
+    hess[3, 3] = _vdot(cu, _trigamma(b + xu) - _trigamma(b)) + h_ab
     s = e / (1.0 + e) ** 2  # w (1 - w), stable on both signs of delta
     s_gap, s_alpha, s_k = s * gap, s * d_alpha, s * kx
     sum_s = s.sum()
     d2_alpha = rx * (inv_atxu[d.tx_inv] ** 2 - inv_aTu[d.T_inv] ** 2)  # d2 delta / d alpha2
-    hess[0, 0] += np.dot(s_gap, gap)
-    hess[0, 1] += np.dot(s_gap, d_alpha) + np.dot(w, inv_gap)
+    hess[0, 0] += _vdot(s_gap, gap)
+    hess[0, 1] += _vdot(s_gap, d_alpha) + _vdot(w, inv_gap)
     hess[0, 2] += s_gap.sum() / a
-    hess[0, 3] -= np.dot(s_gap, kx)
-    hess[1, 1] += np.dot(s_alpha, d_alpha) + np.dot(w, d2_alpha)
+    hess[0, 3] -= _vdot(s_gap, kx)
+    hess[1, 1] += _vdot(s_alpha, d_alpha) + _vdot(w, d2_alpha)
     hess[1, 2] += s_alpha.sum() / a
-    hess[1, 3] -= np.dot(s_alpha, kx)
+    hess[1, 3] -= _vdot(s_alpha, kx)
     hess[2, 2] += (sum_s - w_sum) / a**2
     hess[2, 3] -= s_k.sum() / a
-    hess[3, 3] += np.dot(s_k, kx) + np.dot(w * kx, kx)
+    hess[3, 3] += _vdot(s_k, kx) + _vdot(w * kx, kx)
     hess = np.triu(hess) + np.triu(hess, 1).T
     return float(ll), grad, hess
 
@@ -1179,10 +1200,14 @@ def _mbg_loglik(
     Wagner and Hoppe 2008): ln G(r+x) - ln G(r) + r ln alpha - (r+x) ln(alpha+T)
     + ln B(a, b+x+1) - ln B(a, b) + softplus(delta), with
     delta = ln(a / (b+x)) + (r+x) ln((alpha+T) / (alpha+t_x)), for every
-    customer: unlike BG/NBD a customer may also drop out right after the first purchase.
+    customer: unlike BG/NBD a customer may also drop out right after the first
+    purchase. Terms of x alone (the gamma-function family) are evaluated once
+    per distinct frequency.
     """
     r, alpha, a, b = params
     n = float(len(x))
+    xu, cu = np.unique(x, return_counts=True)
+    cu = cu.astype(float)
     rx = r + x
     log_aT, log_atx = np.log(alpha + T), np.log(alpha + tx)
     gap = log_aT - log_atx
@@ -1190,10 +1215,9 @@ def _mbg_loglik(
     delta = np.log(a) + np.log(k) + rx * gap
     e = np.exp(-np.abs(delta))
     ll = (
-        np.sum(special.gammaln(rx)) - n * special.gammaln(r) + n * r * np.log(alpha)
-        - np.dot(rx, log_aT)
+        _vdot(cu, special.gammaln(r + xu) + special.gammaln(b + xu + 1) - special.gammaln(a + b + xu + 1))
+        - n * special.gammaln(r) + n * r * np.log(alpha) - _vdot(rx, log_aT)
         + n * special.gammaln(a + b) - n * special.gammaln(b)
-        + np.sum(special.gammaln(b + x + 1) - special.gammaln(a + b + x + 1))
         + np.sum(np.maximum(delta, 0.0) + np.log1p(e))
     )
     if order < 1:
@@ -1202,35 +1226,35 @@ def _mbg_loglik(
     inv_aT, inv_atx = 1.0 / (alpha + T), 1.0 / (alpha + tx)
     inv_gap = inv_aT - inv_atx
     d_alpha = rx * inv_gap
-    dig_ab = special.digamma(a + b) - special.digamma(a + b + x + 1)
+    dig_ab = _vdot(cu, special.digamma(a + b) - special.digamma(a + b + xu + 1))
     grad = np.array(
         [
-            np.sum(special.digamma(rx)) - n * special.digamma(r) + n * np.log(alpha)
-            - log_aT.sum() + np.dot(w, gap),
-            n * r / alpha - np.dot(rx, inv_aT) + np.dot(w, d_alpha),
-            dig_ab.sum() + w.sum() / a,
-            np.sum(dig_ab + special.digamma(b + x + 1)) - n * special.digamma(b) - np.dot(w, k),
+            _vdot(cu, special.digamma(r + xu)) - n * special.digamma(r) + n * np.log(alpha)
+            - log_aT.sum() + _vdot(w, gap),
+            n * r / alpha - _vdot(rx, inv_aT) + _vdot(w, d_alpha),
+            dig_ab + w.sum() / a,
+            dig_ab + _vdot(cu, special.digamma(b + xu + 1)) - n * special.digamma(b) - _vdot(w, k),
         ]
     )
     if order < 2:
         return float(ll), grad, np.empty((0, 0))
     s = e / (1.0 + e) ** 2  # w (1 - w)
-    tri_ab = _trigamma(a + b) - _trigamma(a + b + x + 1)
+    tri_ab = _vdot(cu, _trigamma(a + b) - _trigamma(a + b + xu + 1))
     hess = np.zeros((4, 4))
-    hess[0, 0] = np.sum(_trigamma(rx)) - n * _trigamma(r) + np.dot(s * gap, gap)
-    hess[0, 1] = n / alpha - inv_aT.sum() + np.dot(s * gap, d_alpha) + np.dot(w, inv_gap)
-    hess[0, 2] = np.dot(s, gap) / a
-    hess[0, 3] = -np.dot(s * gap, k)
+    hess[0, 0] = _vdot(cu, _trigamma(r + xu)) - n * _trigamma(r) + _vdot(s * gap, gap)
+    hess[0, 1] = n / alpha - inv_aT.sum() + _vdot(s * gap, d_alpha) + _vdot(w, inv_gap)
+    hess[0, 2] = _vdot(s, gap) / a
+    hess[0, 3] = -_vdot(s * gap, k)
     hess[1, 1] = (
-        -n * r / alpha**2 + np.dot(rx, inv_aT**2) + np.dot(s * d_alpha, d_alpha)
-        + np.dot(w, rx * (inv_atx**2 - inv_aT**2))
+        -n * r / alpha**2 + _vdot(rx, inv_aT**2) + _vdot(s * d_alpha, d_alpha)
+        + _vdot(w, rx * (inv_atx**2 - inv_aT**2))
     )
-    hess[1, 2] = np.dot(s, d_alpha) / a
-    hess[1, 3] = -np.dot(s * d_alpha, k)
-    hess[2, 2] = tri_ab.sum() + (s.sum() - w.sum()) / a**2
-    hess[2, 3] = tri_ab.sum() - np.dot(s, k) / a
+    hess[1, 2] = _vdot(s, d_alpha) / a
+    hess[1, 3] = -_vdot(s * d_alpha, k)
+    hess[2, 2] = tri_ab + (s.sum() - w.sum()) / a**2
+    hess[2, 3] = tri_ab - _vdot(s, k) / a
     hess[3, 3] = (
-        np.sum(tri_ab + _trigamma(b + x + 1)) - n * _trigamma(b) + np.dot(s * k, k) + np.dot(w * k, k)
+        tri_ab + _vdot(cu, _trigamma(b + xu + 1)) - n * _trigamma(b) + _vdot(s * k, k) + _vdot(w * k, k)
     )
     hess = np.triu(hess) + np.triu(hess, 1).T
     return float(ll), grad, hess
@@ -1360,9 +1384,11 @@ class ParetoNBD(_RepeatModel):
         x, tx, T = self._validated(summary)
         n = float(len(x))
 
+        data = ParetoData(x, tx, T)
+
         def loglik(params: np.ndarray) -> float:
             with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-                value = float(np.sum(pareto_loglik(params, x, tx, T)))
+                value = pareto_loglik_total(params, data)
             return value if np.isfinite(value) else -np.inf
 
         def objective(theta: np.ndarray) -> float:
@@ -1490,11 +1516,11 @@ def _gg_loglik(
     log_xm_g = np.log(xm_g)
     px_q = p * x + q
     ll = (
-        np.dot(cu, special.gammaln(pxu + q) - special.gammaln(pxu))
+        _vdot(cu, special.gammaln(pxu + q) - special.gammaln(pxu))
         - n * special.gammaln(q)
         + n * q * np.log(gamma)
         + p * consts["sum_x_logm_logx"] - consts["sum_logm"]
-        - np.dot(px_q, log_xm_g)
+        - _vdot(px_q, log_xm_g)
     )
     if order < 1:
         return float(ll), np.empty(0), np.empty((0, 0))
@@ -1502,22 +1528,22 @@ def _gg_loglik(
     inv = 1.0 / xm_g
     grad = np.array(
         [
-            np.dot(cu * xu, dig - special.digamma(pxu)) + consts["sum_x_logm_logx"]
-            - np.dot(x, log_xm_g),
-            np.dot(cu, dig) - n * special.digamma(q) + n * np.log(gamma) - log_xm_g.sum(),
-            n * q / gamma - np.dot(px_q, inv),
+            _vdot(cu * xu, dig - special.digamma(pxu)) + consts["sum_x_logm_logx"]
+            - _vdot(x, log_xm_g),
+            _vdot(cu, dig) - n * special.digamma(q) + n * np.log(gamma) - log_xm_g.sum(),
+            n * q / gamma - _vdot(px_q, inv),
         ]
     )
     if order < 2:
         return float(ll), grad, np.empty((0, 0))
     tri = _trigamma(pxu + q)
     hess = np.empty((3, 3))
-    hess[0, 0] = np.dot(cu * xu**2, tri - _trigamma(pxu))
-    hess[0, 1] = hess[1, 0] = np.dot(cu * xu, tri)
-    hess[0, 2] = hess[2, 0] = -np.dot(x, inv)
-    hess[1, 1] = np.dot(cu, tri) - n * _trigamma(q)
+    hess[0, 0] = _vdot(cu * xu**2, tri - _trigamma(pxu))
+    hess[0, 1] = hess[1, 0] = _vdot(cu * xu, tri)
+    hess[0, 2] = hess[2, 0] = -_vdot(x, inv)
+    hess[1, 1] = _vdot(cu, tri) - n * _trigamma(q)
     hess[1, 2] = hess[2, 1] = n / gamma - inv.sum()
-    hess[2, 2] = -n * q / gamma**2 + np.dot(px_q, inv**2)
+    hess[2, 2] = -n * q / gamma**2 + _vdot(px_q, inv**2)
     return float(ll), grad, hess
 
 
