@@ -99,6 +99,9 @@ MIN_REPEAT_BUYERS = 30
 #: Mean dropout per purchase (BG/NBD, MBG/NBD) below which nobody "seems to drop out";
 #: twice this is the Pareto/NBD threshold on the share dropping out within the mean age T.
 NO_DROPOUT_SHARE = 0.01
+#: A standard error above this multiple of its estimate means the parameter is not
+#: pinned down (its 95% interval spans a factor of more than 10^10).
+MAX_RELATIVE_SE = 3.0
 #: BG/NBD or MBG/NBD with a + b below this: the dropout probabilities pile up at 0 and 1.
 POLARISED_AB = 0.02
 #: select_model chooses BG/NBD when its holdout error is within this (relative) of the best.
@@ -581,13 +584,15 @@ def _summary_frame(params: pd.Series, cov: pd.DataFrame) -> pd.DataFrame:
     # Wald interval of log(parameter): the parameters are positive, so the
     # interval is too (it is the one the fitting scale gives).
     half = 1.959963984540054 * se / est
+    with np.errstate(over="ignore"):
+        upper = est * np.exp(half)
     return pd.DataFrame(
         {
             "parameter": list(params.index),
             "estimate": est,
             "std_error": se,
             "lower_95": est * np.exp(-half),
-            "upper_95": est * np.exp(half),
+            "upper_95": upper,
         }
     )
 
@@ -977,8 +982,9 @@ class _RepeatModel(_Fitted):
           ``b -> infinity``; Pareto/NBD where fewer than 2% of customers would
           drop out within the mean customer age ``T``, i.e. ``s -> 0`` or
           ``beta -> infinity``);
-        - ``not_identified``: no standard errors (the likelihood is flat in
-          some direction);
+        - ``not_identified``: no standard errors, or one larger than
+          :data:`MAX_RELATIVE_SE` times its estimate (the likelihood is flat
+          in some direction);
         - ``few_repeat_buyers``: fewer than :data:`MIN_REPEAT_BUYERS` customers
           with a repeat purchase in the fitted data;
         - ``holdout_gap`` (when ``summary`` has holdout columns): predicted
@@ -1004,11 +1010,11 @@ class _RepeatModel(_Fitted):
         sentence = self._dropout_sentence()
         if sentence:
             rows.append(("no_dropout", sentence))
-        var = np.diag(self._covariance.to_numpy())
-        if hasattr(self, "n_iter_") and not np.all(np.isfinite(var) & (var > 0)):
+        if hasattr(self, "n_iter_") and _not_identified(self):
             rows.append((
                 "not_identified",
-                f"The data do not pin down every {self._label} parameter (no standard errors): "
+                f"The data do not pin down every {self._label} parameter (no standard errors, or "
+                "errors many times the estimates): "
                 "several quite different fits explain them about equally well, so treat "
                 "probability-alive and CLV as rough.",
             ))
@@ -1026,6 +1032,14 @@ class _RepeatModel(_Fitted):
             {"model": self._label, "check": [r[0] for r in rows], "message": [r[1] for r in rows]},
             columns=["model", "check", "message"],
         )
+
+
+def _not_identified(model: _Fitted) -> bool:
+    """No standard error, or one above MAX_RELATIVE_SE times its estimate."""
+    var = np.diag(model._covariance.to_numpy())
+    if not np.all(np.isfinite(var) & (var > 0)):
+        return True
+    return bool(np.any(np.sqrt(var) > MAX_RELATIVE_SE * model.params_.to_numpy()))
 
 
 def _holdout_rows(model: _RepeatModel, summary: pd.DataFrame) -> list[tuple[str, str]]:
@@ -1734,8 +1748,7 @@ class GammaGamma(_Fitted):
                 "computed from it. Leave out or cap the extreme orders, or plan with each "
                 "customer's own average spend.",
             ))
-        var = np.diag(self._covariance.to_numpy())
-        if hasattr(self, "n_iter_") and not np.all(np.isfinite(var) & (var > 0)):
+        if hasattr(self, "n_iter_") and _not_identified(self):
             rows.append((
                 "not_identified",
                 "The data do not pin down every Gamma-Gamma parameter (no standard errors): "
