@@ -1066,7 +1066,9 @@ def test_diagnostics_nobody_drops_out(rng):
 
 def test_diagnostics_polarised_dropout():
     model = BetaGeo.from_params(r=3.9, alpha=142.0, a=3.8e-8, b=1.5e-8)
-    message = model.diagnostics()["message"].iloc[0]
+    report = model.diagnostics()
+    assert report["check"].tolist() == ["polarised_dropout"]
+    message = report["message"].iloc[0]
     assert message.startswith("The BG/NBD fit splits customers into two extremes (a = 3.8e-08, b = 1.5e-08): 72% drop out")
 
 

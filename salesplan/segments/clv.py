@@ -861,8 +861,8 @@ class _RepeatModel(_Fitted):
         zero = np.zeros_like(t)
         return self._expected_arrays(params, t, zero, zero, zero)
 
-    def _dropout_sentence(self) -> str | None:  # pragma: no cover
-        """A plain sentence when the fit says almost nobody drops out, else None."""
+    def _dropout_sentence(self) -> tuple[str, str] | None:  # pragma: no cover
+        """(check, sentence) when the dropout part of the fit sits at a boundary, else None."""
         raise NotImplementedError
 
     # -- shared plumbing ------------------------------------------------------
@@ -982,6 +982,9 @@ class _RepeatModel(_Fitted):
           ``b -> infinity``; Pareto/NBD where fewer than 2% of customers would
           drop out within the mean customer age ``T``, i.e. ``s -> 0`` or
           ``beta -> infinity``);
+        - ``polarised_dropout`` (BG/NBD, MBG/NBD with ``a + b`` below
+          :data:`POLARISED_AB`): the dropout probabilities pile up at 0 and 1,
+          so customers either drop out at once or never;
         - ``not_identified``: no standard errors, or one larger than
           :data:`MAX_RELATIVE_SE` times its estimate (the likelihood is flat
           in some direction);
@@ -990,7 +993,9 @@ class _RepeatModel(_Fitted):
         - ``holdout_gap`` (when ``summary`` has holdout columns): predicted
           holdout repeat purchases differ from the actual ones by more than
           :data:`HOLDOUT_GAP_TOLERANCE`;
-        - ``no_holdout_purchases``: the holdout has no repeat purchase to compare with.
+        - ``no_holdout_purchases``: the holdout has no repeat purchase to compare with;
+        - ``degenerate_fit``: predictions cannot be computed at the fitted
+          parameters (they ran off to extremes).
 
         Parameters
         ----------
@@ -1007,9 +1012,9 @@ class _RepeatModel(_Fitted):
         """
         self._check_fitted()
         rows: list[tuple[str, str]] = []
-        sentence = self._dropout_sentence()
-        if sentence:
-            rows.append(("no_dropout", sentence))
+        dropout = self._dropout_sentence()
+        if dropout:
+            rows.append(dropout)
         if hasattr(self, "n_iter_") and _not_identified(self):
             rows.append((
                 "not_identified",
@@ -1176,15 +1181,15 @@ class BetaGeo(_RepeatModel):
         """
         return super().probability_alive(summary, customer_col=customer_col)
 
-    def _dropout_sentence(self) -> str | None:
+    def _dropout_sentence(self) -> tuple[str, str] | None:
         return _beta_dropout_sentence(self, "after each repeat purchase")
 
 
-def _beta_dropout_sentence(model: _RepeatModel, when: str) -> str | None:
+def _beta_dropout_sentence(model: _RepeatModel, when: str) -> tuple[str, str] | None:
     a, b = model.params_["a"], model.params_["b"]
     mean = a / (a + b)
     if a + b < POLARISED_AB:
-        return (
+        return "polarised_dropout", (
             f"The {model._label} fit splits customers into two extremes (a = {a:.3g}, b = {b:.3g}): "
             f"{mean:.0%} drop out {when.replace('each', 'their next')} and the rest never do. "
             "The data do not follow the model's gradual dropout, so probability-alive is close to "
@@ -1192,7 +1197,7 @@ def _beta_dropout_sentence(model: _RepeatModel, when: str) -> str | None:
         )
     if mean >= NO_DROPOUT_SHARE:
         return None
-    return (
+    return "no_dropout", (
         f"Almost nobody seems to drop out ({model._label} a = {a:.3g}, b = {b:.3g}: on average "
         f"{mean:.2%} of customers stop {when}): the model treats every customer as alive, so "
         "probability-alive is near 100% and CLV rests on purchase rates alone."
@@ -1332,7 +1337,7 @@ class ModifiedBetaGeo(_RepeatModel):
         log_odds = np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
         return special.expit(-log_odds)
 
-    def _dropout_sentence(self) -> str | None:
+    def _dropout_sentence(self) -> tuple[str, str] | None:
         return _beta_dropout_sentence(self, "after each purchase")
 
 
@@ -1444,13 +1449,13 @@ class ParetoNBD(_RepeatModel):
     def _population_arrays(self, params, t):
         return pareto_population(params, t)
 
-    def _dropout_sentence(self) -> str | None:
+    def _dropout_sentence(self) -> tuple[str, str] | None:
         s, beta = self.params_["s"], self.params_["beta"]
         horizon = getattr(self, "mean_T_", None) or 52.0
         share = 1.0 - (beta / (beta + horizon)) ** s
         if share >= NO_DROPOUT_SHARE * 2:
             return None
-        return (
+        return "no_dropout", (
             f"Almost nobody seems to drop out (Pareto/NBD s = {s:.3g}, beta = {beta:.3g}: only "
             f"{share:.2%} of customers would stop within {horizon:.3g} periods, the mean customer "
             "age): the model treats every customer as alive, so probability-alive is near 100% "
