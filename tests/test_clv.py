@@ -1145,3 +1145,23 @@ def test_real_export_b2b_wholesaler(shared_data):
         if not row["error"]:
             assert f"{row['label']} predicts {row['ratio']:.0%} of the holdout repeat purchases" in row["diagnostics"]
     assert out["chosen"].any()
+
+
+_pareto_params = st.fixed_dictionaries(
+    {"r": st.floats(0.05, 5.0), "alpha": st.floats(0.1, 50.0), "s": st.floats(0.05, 5.0), "beta": st.floats(0.1, 50.0)}
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=_pareto_params, mbg=_params, customer=_customers(), t1=st.floats(0.0, 200.0), t2=st.floats(0.0, 200.0))
+def test_mbg_and_pareto_alive_in_unit_interval_and_purchases_increase_with_t(params, mbg, customer, t1, t2):
+    x, tx, T = customer
+    summary = pd.DataFrame({"frequency": [x], "recency": [tx], "T": [T]})
+    lo, hi = sorted((t1, t2))
+    for model in (ParetoNBD.from_params(**params), ModifiedBetaGeo.from_params(**mbg)):
+        alive = model.probability_alive(summary)["probability_alive"].iloc[0]
+        assert 0.0 <= alive <= 1.0
+        e_lo = model.predict_purchases(summary, lo)["expected_purchases"].iloc[0]
+        e_hi = model.predict_purchases(summary, hi)["expected_purchases"].iloc[0]
+        assert np.isfinite(e_lo) and np.isfinite(e_hi)
+        assert 0.0 <= e_lo <= e_hi * (1 + 1e-9) + 1e-12
