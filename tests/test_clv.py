@@ -1165,3 +1165,25 @@ def test_mbg_and_pareto_alive_in_unit_interval_and_purchases_increase_with_t(par
         e_hi = model.predict_purchases(summary, hi)["expected_purchases"].iloc[0]
         assert np.isfinite(e_lo) and np.isfinite(e_hi)
         assert 0.0 <= e_lo <= e_hi * (1 + 1e-9) + 1e-12
+
+
+@pytest.mark.parametrize("cls", [BetaGeo, ModifiedBetaGeo])
+def test_predictions_are_continuous_through_the_removable_singularity(cls):
+    # A polarised fit (a, b -> 0 at a fixed ratio) puts 2F1's c = a + b + x - 1
+    # (BG/NBD, x = 1) or a + b + x (MBG/NBD, x = 0) next to 0, where the
+    # expectation is finite but scipy's 2F1 loses every digit.
+    summary = pd.DataFrame({"frequency": [0, 1, 2, 5], "recency": [0.0, 10.0, 20.0, 28.0], "T": 30.0})
+
+    def predict(k):
+        model = cls.from_params(r=3.9, alpha=142.0, a=2.5 * k, b=1.0 * k)
+        return np.r_[model.predict_purchases(summary, 40.0)["expected_purchases"], model.expected_repeat_purchases([40.0])["expected_purchases"]]
+
+    reference = predict(1e-7)
+    for k in (1e-12, 1e-10, 1e-8):
+        np.testing.assert_allclose(predict(k), reference, rtol=1e-5)
+    np.testing.assert_allclose(predict(1e-5), reference, rtol=1e-4)
+    if cls is BetaGeo:  # a + b = 1 at x = 0: c = 0 too
+        new = pd.DataFrame({"frequency": [0], "recency": [0.0], "T": [0.0]})
+        at = [BetaGeo.from_params(r=1.0, alpha=1.0, a=0.5, b=0.5 + d).predict_purchases(new, 1.0)["expected_purchases"].iloc[0] for d in (-1e-4, 0.0, 1e-9, 1e-4)]
+        assert at[1] == pytest.approx(at[2], rel=1e-8)
+        assert at[1] == pytest.approx((at[0] + at[3]) / 2, rel=1e-6)

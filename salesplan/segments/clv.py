@@ -102,6 +102,7 @@ NO_DROPOUT_SHARE = 0.01
 #: A standard error above this multiple of its estimate means the parameter is not
 #: pinned down (its 95% interval spans a factor of more than 10^10).
 MAX_RELATIVE_SE = 3.0
+_POLE_GAP = 1e-5
 #: BG/NBD or MBG/NBD with a + b below this: the dropout probabilities pile up at 0 and 1.
 POLARISED_AB = 0.02
 #: select_model chooses BG/NBD when its holdout error is within this (relative) of the best.
@@ -814,9 +815,6 @@ def _bg_expected(params: np.ndarray, t: Any, x: Any, tx: Any, T: Any) -> np.ndar
     """E[X(t) | x, t_x, T] (eq. 10 of Fader, Hardie and Lee 2005), broadcast over inputs."""
     r, alpha, a, b = params
     t, x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, x, tx, T)))
-    # a + b + x - 1 = 0 (a + b = 1, x = 0) is a removable singularity of the
-    # formula (2F1 with c = 0): evaluate next to it.
-    b = np.where(np.abs(a + b + x - 1) < 1e-7, b + 2e-7, b)
     z = t / (alpha + T + t)
     # Euler's transformation of 2F1(r+x, b+x; a+b+x-1; z): its first two
     # arguments no longer grow with x, which keeps scipy's series accurate for
@@ -927,11 +925,38 @@ class _RepeatModel(_Fitted):
         horizon = _check_horizon(t, len(summary))
         return _keyed(summary, customer_col, expected_purchases=self._expected(horizon, x, tx, T))
 
+    #: BG/NBD and MBG/NBD: their expectation has a 2F1 with c = a + b + x - shift,
+    #: a removable singularity at c = 0 (None: no such term).
+    _pole_shift: float | None = None
+
     def _expected(self, t: Any, x: Any, tx: Any, T: Any) -> np.ndarray:
         t, x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, x, tx, T)))
+        params = self.params_.to_numpy()
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            out = self._expected_arrays(self.params_.to_numpy(), t, x, tx, T)
+            out = np.array(self._expected_arrays(params, t, x, tx, T), dtype=float)
+            if self._pole_shift is not None:
+                self._off_pole(out, params, t, x, tx, T)
         return np.where(t > 0, np.maximum(out, 0.0), 0.0)
+
+    def _off_pole(self, out, params, t, x, tx, T) -> None:
+        """Replace values next to c = a + b + x - shift = 0 by a linear extrapolation.
+
+        At c = 0 (e.g. x = 1 when a fit sends a and b to 0, or x = 0 when
+        a + b = 1) the expectation is finite but scipy's 2F1 loses every digit
+        near it. Scaling a and b together (their ratio, the mean dropout, stays)
+        to put c at 1e-5 and 2e-5 gives two accurate values to extrapolate from.
+        """
+        r, alpha, a, b = params
+        c = a + b + x - self._pole_shift
+        near = np.abs(c) < _POLE_GAP
+        if not near.any():
+            return
+        sub = [v[near] for v in (t, x, tx, T)]
+        values = []
+        for target in (_POLE_GAP, 2 * _POLE_GAP):
+            scale = (target + self._pole_shift - sub[1]) / (a + b)
+            values.append(self._expected_arrays((r, alpha, a * scale, b * scale), *sub))
+        out[near] = values[0] + (c[near] - _POLE_GAP) * (values[1] - values[0]) / _POLE_GAP
 
     def probability_alive(
         self, summary: pd.DataFrame, *, customer_col: str = "customer_id"
@@ -968,6 +993,9 @@ class _RepeatModel(_Fitted):
 
     def _population(self, t: np.ndarray) -> np.ndarray:
         t = np.asarray(t, dtype=float)
+        if self._pole_shift is not None:
+            zero = np.zeros_like(t)
+            return self._expected(t, zero, zero, zero)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             out = self._population_arrays(self.params_.to_numpy(), t)
         return np.where(t > 0, np.maximum(out, 0.0), 0.0)
@@ -1126,6 +1154,7 @@ class BetaGeo(_RepeatModel):
 
     _names = ["r", "alpha", "a", "b"]
     _label = "BG/NBD"
+    _pole_shift = 1.0
 
     def fit(self, summary: pd.DataFrame) -> BetaGeo:
         """Fit by maximum likelihood to ``frequency``, ``recency`` and ``T`` of ``summary``.
@@ -1299,6 +1328,7 @@ class ModifiedBetaGeo(_RepeatModel):
 
     _names = ["r", "alpha", "a", "b"]
     _label = "MBG/NBD"
+    _pole_shift = 0.0
 
     def fit(self, summary: pd.DataFrame) -> ModifiedBetaGeo:
         """Fit by maximum likelihood to ``frequency``, ``recency`` and ``T`` of ``summary``.
