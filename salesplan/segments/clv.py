@@ -102,6 +102,8 @@ NO_DROPOUT_SHARE = 0.01
 #: A standard error above this multiple of its estimate means the parameter is not
 #: pinned down (its 95% interval spans a factor of more than 10^10).
 MAX_RELATIVE_SE = 3.0
+# How far from c = 0 of the BG/NBD and MBG/NBD 2F1 predictions are evaluated
+# (then extrapolated back, see _RepeatModel._off_pole).
 _POLE_GAP = 1e-5
 #: BG/NBD or MBG/NBD with a + b below this: the dropout probabilities pile up at 0 and 1.
 POLARISED_AB = 0.02
