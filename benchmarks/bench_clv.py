@@ -5,6 +5,8 @@ Fits BG/NBD and Gamma-Gamma to the full CDNOW master data (23,570 customers,
 
 - the summary adapter vs ``lifetimes.utils.summary_data_from_transaction_data``;
 - ``BetaGeo().fit`` vs ``lifetimes.BetaGeoFitter().fit``;
+- ``ModifiedBetaGeo().fit`` vs ``lifetimes.ModifiedBetaGeoFitter().fit``;
+- ``ParetoNBD().fit`` vs ``lifetimes.ParetoNBDFitter().fit``;
 - ``GammaGamma().fit`` vs ``lifetimes.GammaGammaFitter().fit``.
 
 Both sides fit the same summary (ours, written to a temporary CSV) and both
@@ -19,6 +21,9 @@ import it: ``$SALESPLAN_LIFETIMES_PYTHON``, this interpreter, or
     .venv-bench/bin/pip install lifetimes==0.11.3 'pandas<2.2' 'numpy<2' 'scipy<1.14'
 
 Without any, the lifetimes column is skipped and the reason printed.
+
+The Pareto/NBD fits are slow in lifetimes (tens of seconds), so they are timed
+``--pareto-repeats`` times (default 3) on both sides.
 
 Run: ``.venv/bin/python benchmarks/bench_clv.py [--repeats 7]``; writes
 ``benchmarks/results/clv.json``.
@@ -44,7 +49,13 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from salesplan.segments.clv import BetaGeo, GammaGamma, summary_from_transactions  # noqa: E402
+from salesplan.segments.clv import (  # noqa: E402
+    BetaGeo,
+    GammaGamma,
+    ModifiedBetaGeo,
+    ParetoNBD,
+    summary_from_transactions,
+)
 
 DATA = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
 RESULTS = ROOT / "benchmarks" / "results" / "clv.json"
@@ -57,8 +68,9 @@ LIFETIMES_SCRIPT = textwrap.dedent(
     warnings.simplefilter("ignore")
     import numpy as np, pandas as pd
     import lifetimes
-    from lifetimes import BetaGeoFitter, GammaGammaFitter
+    from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
     summary_csv, tx_csv, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    pareto_repeats = int(sys.argv[4])
     s = pd.read_csv(summary_csv)
     out = {"versions": {"lifetimes": lifetimes.__version__, "pandas": pd.__version__,
                         "numpy": np.__version__, "python": sys.version.split()[0]}}
@@ -74,6 +86,12 @@ LIFETIMES_SCRIPT = textwrap.dedent(
 
     out["bgnbd"], bg = timed(lambda: BetaGeoFitter().fit(s["frequency"], s["recency"], s["T"]))
     out["bgnbd"]["params"] = bg.params_.to_dict()
+    out["mbgnbd"], mbg = timed(lambda: ModifiedBetaGeoFitter().fit(s["frequency"], s["recency"], s["T"]))
+    out["mbgnbd"]["params"] = mbg.params_.to_dict()
+    repeats, full = pareto_repeats, repeats
+    out["pareto"], pnbd = timed(lambda: ParetoNBDFitter().fit(s["frequency"], s["recency"], s["T"]))
+    repeats = full
+    out["pareto"]["params"] = pnbd.params_.to_dict()
     rep = s[(s["frequency"] > 0) & (s["monetary_value"] > 0)]
     out["gamma_gamma"], gg = timed(lambda: GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"]))
     params = gg.params_.to_dict()
@@ -142,14 +160,17 @@ def find_lifetimes_python() -> tuple[str | None, str]:
     return None, "; ".join(tried)
 
 
-def run_lifetimes(exe: str, summary: pd.DataFrame, tx: pd.DataFrame, repeats: int) -> dict:
+def run_lifetimes(
+    exe: str, summary: pd.DataFrame, tx: pd.DataFrame, repeats: int, pareto_repeats: int
+) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         summary_csv, tx_csv = Path(tmp) / "summary.csv", Path(tmp) / "tx.csv"
         # Full float precision so both sides fit the very same numbers.
         summary.to_csv(summary_csv, index=False, float_format="%.17g")
         tx.to_csv(tx_csv, index=False)
         proc = subprocess.run(
-            [exe, "-c", LIFETIMES_SCRIPT, str(summary_csv), str(tx_csv), str(repeats)],
+            [exe, "-c", LIFETIMES_SCRIPT, str(summary_csv), str(tx_csv), str(repeats),
+             str(pareto_repeats)],
             capture_output=True,
             text=True,
             timeout=1800,
@@ -162,6 +183,7 @@ def run_lifetimes(exe: str, summary: pd.DataFrame, tx: pd.DataFrame, repeats: in
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--pareto-repeats", type=int, default=3)
     args = parser.parse_args()
     if not DATA.exists():
         print(f"skipped: {DATA} is absent (the CDNOW reference data lives in ../shared/data)")
@@ -176,6 +198,8 @@ def main() -> int:
     )
     BetaGeo().fit(summary)  # warm-up: imports and first-call dispatch
     bg_stats, bg = timed(lambda: BetaGeo().fit(summary), args.repeats)
+    mbg_stats, mbg = timed(lambda: ModifiedBetaGeo().fit(summary), args.repeats)
+    pareto_stats, pareto = timed(lambda: ParetoNBD().fit(summary), args.pareto_repeats)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         gg_stats, gg = timed(lambda: GammaGamma().fit(summary), args.repeats)
@@ -195,6 +219,10 @@ def main() -> int:
             "summary": adapter,
             "bgnbd": {**bg_stats, "params": bg.params_.to_dict(), "loglik": bg.loglik_,
                       "n_iter": bg.n_iter_},
+            "mbgnbd": {**mbg_stats, "params": mbg.params_.to_dict(), "loglik": mbg.loglik_,
+                       "n_iter": mbg.n_iter_},
+            "pareto": {**pareto_stats, "params": pareto.params_.to_dict(), "loglik": pareto.loglik_,
+                       "n_iter": pareto.n_iter_},
             "gamma_gamma": {**gg_stats, "params": gg.params_.to_dict(), "loglik": gg.loglik_,
                             "n_iter": gg.n_iter_},
         },
@@ -208,7 +236,7 @@ def main() -> int:
         results["lifetimes"] = {"skipped": how}
     else:
         try:
-            lifetimes = run_lifetimes(exe, summary, tx, args.repeats)
+            lifetimes = run_lifetimes(exe, summary, tx, args.repeats, args.pareto_repeats)
             lifetimes["interpreter"] = f"{exe} ({how})"
             results["lifetimes"] = lifetimes
         except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
@@ -218,6 +246,7 @@ def main() -> int:
 
     rows = []
     for key, label in [("summary", "summary adapter"), ("bgnbd", "BG/NBD fit"),
+                       ("mbgnbd", "MBG/NBD fit"), ("pareto", "Pareto/NBD fit"),
                        ("gamma_gamma", "Gamma-Gamma fit")]:
         ours = results["salesplan"][key]
         theirs = (lifetimes or {}).get(key, {})
@@ -253,9 +282,13 @@ def main() -> int:
               f"{fmt(row['lifetimes_cpu_s'], '.4f'):>12}{fmt(row['cpu_speedup'], '.1f') + 'x':>12}")
     print("BG/NBD " + ", ".join(f"{k}={v:.4f}" for k, v in bg.params_.items())
           + f", loglik={bg.loglik_:.2f}")
+    print("MBG/NBD " + ", ".join(f"{k}={v:.4f}" for k, v in mbg.params_.items())
+          + f", loglik={mbg.loglik_:.2f}")
+    print("Pareto/NBD " + ", ".join(f"{k}={v:.4f}" for k, v in pareto.params_.items())
+          + f", loglik={pareto.loglik_:.2f}")
     print("Gamma-Gamma " + ", ".join(f"{k}={v:.4f}" for k, v in gg.params_.items())
           + f", loglik={gg.loglik_:.2f}")
-    for key in ("bgnbd", "gamma_gamma"):
+    for key in ("bgnbd", "mbgnbd", "pareto", "gamma_gamma"):
         diff = results["salesplan"][key].get("max_param_diff_vs_lifetimes")
         if diff is not None:
             print(f"{key}: largest parameter difference vs lifetimes {diff:.2e}")

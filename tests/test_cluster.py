@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pandas.testing as pdt
@@ -128,3 +130,22 @@ def test_end_to_end_from_transactions(rng):
     assert model.labels_["customer_id"].tolist() == feats["customer_id"].tolist()
     assert 2 <= model.k_ <= 4
     assert len(plots.cluster_chart(model).data) == 1
+
+
+def test_customer_features_leave_out_guest_lines_with_one_warning():
+    tx = pd.DataFrame({
+        "order_date": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-03-01", "2024-03-20", "2024-03-21", "2024-03-22"]).astype("datetime64[ns]"),
+        "customer_id": ["a", "a", "a", "b", None, " "],
+        "revenue": [60.0, 20.0, 20.0, 50.0, 500.0, 1500.0],
+        "channel": ["online", "retail", "online", "retail", "online", "online"],
+    })
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        f = customer_features(tx, as_of="2024-03-31")
+    assert [str(w.message)[:73] for w in record] == [
+        "customer_features: left out 2 lines (2,000 revenue) without a customer (2"
+    ]
+    assert record[0].filename == __file__
+    pdt.assert_frame_equal(f, customer_features(tx.iloc[:4], as_of="2024-03-31"))
+    assert f["customer_id"].tolist() == ["a", "b"]
+    assert f.set_index("customer_id").loc["a", "channel_online_share"] == pytest.approx(0.8)

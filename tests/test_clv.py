@@ -14,18 +14,23 @@ import pandas.testing as pdt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy import optimize, special
+from scipy import integrate, optimize, special
 
-from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
+from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError, SalesplanWarning
 from salesplan.segments import clv
 from salesplan.segments.clv import (
+    REPEAT_MODELS,
     BetaGeo,
     GammaGamma,
+    ModifiedBetaGeo,
+    ParetoNBD,
     calibration_holdout,
     customer_lifetime_value,
     plot_calibration_holdout,
     plot_tracking,
+    repeat_model,
     repeat_purchase_tracking,
+    select_model,
     summary_from_transactions,
 )
 
@@ -189,7 +194,7 @@ def test_summary_single_purchase_customers_and_refunds():
     [
         (lambda d: d.drop(columns="order_date"), {}, SalesplanDataError, r"missing required column\(s\) 'order_date'"),
         (lambda d: d.rename(columns={"revenue": "Revenue"}), {}, SalesplanDataError, r"'revenue' \(closest: 'Revenue'\)"),
-        (lambda d: d.assign(customer_id=[None] + list(d["customer_id"][1:])), {}, SalesplanDataError, r"1 missing value\(s\) in 'customer_id' \(row 0\)"),
+        (lambda d: d.assign(customer_id=None), {}, SalesplanDataError, r"none of the 8 lines has a customer in 'customer_id'"),
         (lambda d: d.assign(order_date=[pd.NaT, pd.NaT] + list(d["order_date"][2:])), {}, SalesplanDataError, r"2 missing date\(s\) in 'order_date' \(rows 0, 1\)"),
         (lambda d: d.assign(revenue=[np.nan] + list(d["revenue"][1:])), {}, SalesplanDataError, r"1 missing or infinite value\(s\) in 'revenue' \(row 0\)"),
         (lambda d: d.assign(revenue=d["revenue"].astype(str)), {}, SalesplanDataError, r"'revenue' must be numeric"),
@@ -610,11 +615,11 @@ def test_clv_and_holdout_check_their_inputs():
         customer_lifetime_value(bg, gg, summary, horizon=0)
     with pytest.raises(SalesplanError, match="gg must be a fitted GammaGamma, got BetaGeo"):
         customer_lifetime_value(bg, bg, summary)
-    with pytest.raises(SalesplanDataError, match=r"missing required column\(s\) 'frequency_holdout'"):
+    with pytest.raises(SalesplanDataError, match=r"calibration_holdout needs a holdout period, and this summary has none \(missing required column\(s\) 'frequency_holdout', 'duration_holdout'\)"):
         calibration_holdout(bg, summary)
     with pytest.raises(SalesplanDataError, match="Pass the output of calibration_holdout"):
         plot_calibration_holdout(summary)
-    with pytest.raises(SalesplanError, match="bgnbd must be a fitted BetaGeo, got GammaGamma"):
+    with pytest.raises(SalesplanError, match=r"bgnbd must be a fitted BetaGeo, ModifiedBetaGeo or ParetoNBD \(a repeat-purchase model\), got GammaGamma"):
         repeat_purchase_tracking(gg, pd.DataFrame())
     with pytest.raises(SalesplanError, match="This BetaGeo is not fitted yet"):
         repeat_purchase_tracking(BetaGeo(), pd.DataFrame())
@@ -692,3 +697,493 @@ def test_summary_invariants(tx, seed):
     # Row order does not matter.
     shuffled = tx.sample(frac=1.0, random_state=seed)
     pdt.assert_frame_equal(summary_from_transactions(shuffled, calibration_end="2024-04-30", freq="D"), out)
+
+
+# ---------------------------------------------------------------------------
+# Guest lines (no customer)
+# ---------------------------------------------------------------------------
+
+
+def _with_guests(small_tx: pd.DataFrame) -> pd.DataFrame:
+    guests = pd.DataFrame(
+        {
+            "customer_id": [None, np.nan, "", "  "],
+            "order_date": pd.to_datetime(["2024-01-02", "2024-01-20", "2024-02-01", "2024-02-06"]),
+            "revenue": [100.0, 200.0, 300.0, 400.5],
+        }
+    )
+    return pd.concat([small_tx, guests], ignore_index=True).sample(frac=1.0, random_state=3)
+
+
+def _one_warning(record) -> str:
+    messages = [str(w.message) for w in record if issubclass(w.category, SalesplanDataWarning)]
+    assert len(messages) == 1, messages
+    return messages[0]
+
+
+def test_guest_lines_are_left_out_of_the_summary_with_one_counted_warning(small_tx):
+    tx = _with_guests(small_tx)
+    before = tx.copy()
+    kw = {"calibration_end": "2024-01-29", "observation_end": "2024-02-26", "freq": "D"}
+    with pytest.warns(SalesplanDataWarning) as record:
+        out = summary_from_transactions(tx, **kw)
+    message = _one_warning(record)
+    assert message.startswith("summary_from_transactions: left out 4 lines (1,000 revenue) without a customer")
+    assert record[0].filename == __file__
+    pdt.assert_frame_equal(out, summary_from_transactions(small_tx, **kw))
+    assert out["customer_id"].notna().all() and "nan" not in set(out["customer_id"].astype(str))
+    pdt.assert_frame_equal(tx, before)
+    with pytest.warns(SalesplanDataWarning, match=r"repeat_purchase_tracking: left out 4 lines \(1,000 revenue\)") as record:
+        track = repeat_purchase_tracking(BetaGeo.from_params(**PUBLISHED_BG), tx, **kw)
+    _one_warning(record)
+    pdt.assert_frame_equal(track, repeat_purchase_tracking(BetaGeo.from_params(**PUBLISHED_BG), small_tx, **kw))
+
+
+def test_categorical_customers_with_missing_values(small_tx):
+    tx = _with_guests(small_tx).iloc[:-2]  # NaN and None only: categoricals keep no blank strings
+    tx = tx.assign(customer_id=tx["customer_id"].astype("category"))
+    with pytest.warns(SalesplanDataWarning, match=r"left out \d+ lines? \(\d[\d,]* revenue\) without a customer"):
+        out = summary_from_transactions(tx, calibration_end="2024-01-29", freq="D")
+    assert out["customer_id"].astype(str).tolist() == ["a", "b"]
+
+
+# ---------------------------------------------------------------------------
+# MBG/NBD and Pareto/NBD
+# ---------------------------------------------------------------------------
+
+PUBLISHED_PARETO = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+PUBLISHED_PARETO_LOGLIK = -9595.0
+# BTYDplus (Platzer) on the same 39-week CDNOW summary, as lifetimes' tests use.
+PUBLISHED_MBG = {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}
+
+# Gauss-Legendre nodes on (0, 1): mixing integrals over quantiles of the
+# mixing distributions, E[h(lambda)] = int_0^1 h(F^-1(u)) du, need no densities.
+_U, _W = np.polynomial.legendre.leggauss(400)
+_U, _W = (_U + 1) / 2, _W / 2
+
+
+def _mix(fn, lam, other):
+    return np.einsum("i,j,ij->", _W, _W, fn(lam[:, None], other[None, :]))
+
+
+@pytest.fixture(scope="module")
+def cdnow_models(cdnow):
+    summary = cdnow["summary"]
+    return {"mbg": ModifiedBetaGeo().fit(summary), "pareto": ParetoNBD().fit(summary)}
+
+
+@pytest.mark.reference
+def test_cdnow_pareto_nbd_matches_published_parameters(cdnow, cdnow_models):
+    model = cdnow_models["pareto"]
+    for name, value in PUBLISHED_PARETO.items():
+        assert abs(model.params_[name] - value) < 0.001, (name, model.params_[name])
+    assert abs(model.loglik_ - PUBLISHED_PARETO_LOGLIK) < 0.05
+    assert model.n_customers_ == 2357 and model.n_repeat_customers_ == 946
+    table = model.summary()
+    assert table["parameter"].tolist() == ["r", "alpha", "s", "beta"]
+    assert (table["std_error"] > 0).all()
+    # From the published summary file too, whose times are rounded to 2 decimals:
+    # its optimum has beta = 11.6679, 0.0011 from the published value.
+    ref = cdnow["reference"].rename(columns={"x": "frequency", "t_x": "recency"})
+    again = ParetoNBD().fit(ref)
+    for name, value in PUBLISHED_PARETO.items():
+        assert abs(again.params_[name] - value) < 0.002, (name, again.params_[name])
+    assert abs(again.loglik_ - PUBLISHED_PARETO_LOGLIK) < 0.05
+
+
+@pytest.mark.reference
+def test_cdnow_mbg_nbd_matches_published_parameters(cdnow_models):
+    model = cdnow_models["mbg"]
+    for name, value in PUBLISHED_MBG.items():
+        assert abs(model.params_[name] - value) < 0.001, (name, model.params_[name])
+    assert model.loglik_ == pytest.approx(-9582.14, abs=0.01)
+    assert (model.summary()["std_error"] > 0).all()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [[0.553, 10.578, 0.606, 11.669], [1.5, 5.0, 2.0, 3.0], [0.8, 4.0, 1.0, 4.0], [0.8, 4.0, 0.5, 400.0], [0.8, 400.0, 0.5, 4.0]],
+)
+def test_pareto_formulas_match_numerical_integration(params):
+    # alpha < beta, alpha > beta and alpha == beta (s == 1 too): each branch of A0,
+    # and far apart, where the hypergeometric argument is near 1 and the other
+    # branch's form takes over.
+    from salesplan.segments import _pareto
+    from scipy import stats
+
+    r, alpha, s, beta = params
+    p = np.array(params)
+    for x, tx, T in [(0, 0.0, 30.0), (2, 10.0, 30.0), (5, 29.0, 30.0)]:
+        # A0 is (r+s+x) times the integral over the dropout time of the note's eq. 17.
+        integral = integrate.quad(lambda u: (alpha + u) ** -(r + x) * (beta + u) ** -(s + 1), tx, T, epsabs=0, epsrel=1e-13)[0]
+        arr = [np.array([float(v)]) for v in (x, tx, T)]
+        assert _pareto._log_a0(p, *arr)[0] == pytest.approx(np.log((r + s + x) * integral), rel=1e-12, abs=1e-12)
+    if alpha > 100:
+        return  # the quantile quadrature below misses the far tail the heavy buyer's lambda sits in
+    lam = stats.gamma.ppf(_U, r, scale=1 / alpha)
+    mu = stats.gamma.ppf(_U, s, scale=1 / beta)
+    for x, tx, T in [(0, 0.0, 30.0), (2, 10.0, 30.0), (5, 29.0, 30.0)]:
+        alive_part = lambda lm, m: lm**x * np.exp(-(lm + m) * T)  # noqa: E731
+        lik = _mix(lambda lm, m: alive_part(lm, m) + m / (lm + m) * lm**x * (np.exp(-(lm + m) * tx) - np.exp(-(lm + m) * T)), lam, mu)
+        arr = [np.array([float(v)]) for v in (x, tx, T)]
+        assert _pareto.pareto_loglik(p, *arr)[0] == pytest.approx(np.log(lik), rel=1e-5)
+        alive = _mix(alive_part, lam, mu) / lik
+        # (The 400 x 400 quadrature itself is good to about 1e-4 where alpha and beta are far apart.)
+        assert _pareto.pareto_alive(p, *arr)[0] == pytest.approx(alive, rel=5e-4)
+        ahead = _mix(lambda lm, m: alive_part(lm, m) * lm / m * (1 - np.exp(-m * 20.0)), lam, mu) / lik
+        assert _pareto.pareto_expected(p, np.array([20.0]), *arr)[0] == pytest.approx(ahead, rel=5e-4)
+    population = _mix(lambda lm, m: lm / m * (1 - np.exp(-m * 20.0)), lam, mu)
+    assert _pareto.pareto_population(p, np.array([20.0]))[0] == pytest.approx(population, rel=5e-4)
+    # The two branches agree where they meet.
+    near = [p * np.array([1, 1, 1, f]) for f in (1 - 1e-9, 1 + 1e-9)] if alpha == beta else []
+    for q in near:
+        assert _pareto.pareto_loglik(q, np.array([3.0]), np.array([12.0]), np.array([30.0]))[0] == pytest.approx(
+            _pareto.pareto_loglik(p, np.array([3.0]), np.array([12.0]), np.array([30.0]))[0], rel=1e-7
+        )
+
+
+def test_mbg_formulas_match_numerical_integration():
+    from scipy import stats
+
+    r, alpha, a, b = 0.7, 5.0, 1.4, 3.0
+    model = ModifiedBetaGeo.from_params(r=r, alpha=alpha, a=a, b=b)
+    lam = stats.gamma.ppf(_U, r, scale=1 / alpha)
+    p = stats.beta.ppf(_U, a, b)
+    for x, tx, T in [(0, 0.0, 30.0), (2, 10.0, 30.0), (5, 29.0, 30.0)]:
+        # Alive: survived the dropout chance after the first and each repeat purchase.
+        alive_part = lambda lm, q: (1 - q) ** (x + 1) * lm**x * np.exp(-lm * T)  # noqa: E731
+        lik = _mix(lambda lm, q: alive_part(lm, q) + q * (1 - q) ** x * lm**x * np.exp(-lm * tx), lam, p)
+        summary = pd.DataFrame({"frequency": [x], "recency": [tx], "T": [T]})
+        ll = clv._mbg_loglik(np.array([r, alpha, a, b]), *(summary[c].to_numpy(dtype=float) for c in ["frequency", "recency", "T"]), 0)[0]
+        assert ll == pytest.approx(np.log(lik), rel=1e-6)
+        alive = _mix(alive_part, lam, p) / lik
+        assert model.probability_alive(summary)["probability_alive"].iloc[0] == pytest.approx(alive, rel=1e-5)
+    assert model.probability_alive(pd.DataFrame({"frequency": [0], "recency": [0.0], "T": [30.0]}))["probability_alive"].iloc[0] < 1
+    # Population E[X(t)], the closed form of lifetimes, and the conditional
+    # expectation without Euler's transformation.
+    t = 39.0
+    pop = b / (a - 1) * (1 - special.hyp2f1(r, b + 1, a + b, t / (alpha + t)) * (alpha / (alpha + t)) ** r)
+    assert model.expected_repeat_purchases([t])["expected_purchases"].iloc[0] == pytest.approx(pop, rel=1e-10)
+    x, tx, T = 3.0, 20.0, 39.0
+    z = t / (alpha + T + t)
+    direct = (
+        (a + b + x) / (a - 1) * (1 - special.hyp2f1(r + x, b + x + 1, a + b + x, z) * ((alpha + T) / (alpha + T + t)) ** (r + x))
+        / (1 + a / (b + x) * ((alpha + T) / (alpha + tx)) ** (r + x))
+    )
+    summary = pd.DataFrame({"frequency": [x], "recency": [tx], "T": [T]})
+    assert model.predict_purchases(summary, t)["expected_purchases"].iloc[0] == pytest.approx(direct, rel=1e-10)
+
+
+def test_mbg_gradient_and_hessian_are_derivatives_of_the_loglik(rng):
+    sim = _simulate_bgnbd(rng, 400, 0.5, 5.0, 0.8, 2.5, T=30.0)
+    arrays = [sim[c].to_numpy(dtype=float) for c in ["frequency", "recency", "T"]]
+    for params in ([0.5, 5.0, 0.8, 2.5], [2.0, 1.0, 3.0, 0.7]):
+        params = np.array(params)
+        numeric = optimize.approx_fprime(params, lambda p: clv._mbg_loglik(p, *arrays, 0)[0], 1e-7)
+        np.testing.assert_allclose(clv._mbg_loglik(params, *arrays)[1], numeric, rtol=1e-4, atol=1e-3)
+        hess = clv._mbg_loglik(params, *arrays, 2)[2]
+        np.testing.assert_allclose(hess, _jacobian_of_gradient(lambda p: clv._mbg_loglik(p, *arrays)[1], params), rtol=1e-5, atol=1e-6)
+
+
+def _simulate_pareto(rng, n, r, alpha, s, beta, T) -> pd.DataFrame:
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    life = rng.exponential(1.0 / rng.gamma(s, 1.0 / beta, n))
+    end = np.minimum(life, T)
+    x = rng.poisson(lam * end)
+    # Given x purchases in (0, end], their times are uniform: the last is end * U^(1/x).
+    recency = np.where(x > 0, end * rng.random(n) ** (1.0 / np.maximum(x, 1)), 0.0)
+    return pd.DataFrame({"customer_id": np.arange(n), "frequency": x, "recency": recency, "T": float(T)})
+
+
+def test_pareto_recovers_simulated_parameters(rng):
+    truth = {"r": 0.8, "alpha": 6.0, "s": 1.2, "beta": 20.0}
+    sim = _simulate_pareto(rng, 5000, *truth.values(), T=52.0)
+    model = ParetoNBD().fit(sim)
+    table = model.summary().set_index("parameter")
+    for name, value in truth.items():
+        z = (table.loc[name, "estimate"] - value) / table.loc[name, "std_error"]
+        assert abs(z) < 3.5, (name, table.loc[name].to_dict())
+    alive = model.probability_alive(sim)["probability_alive"]
+    assert ((0 <= alive) & (alive <= 1)).all()
+
+
+@pytest.mark.reference
+def test_every_purchase_model_works_with_clv_holdout_and_tracking(cdnow, cdnow_models):
+    summary, tx = cdnow["summary"], cdnow["tx"]
+    kw = {"calibration_end": "1997-09-30", "observation_end": "1998-06-30", "freq": "D", "freq_multiplier": 7}
+    for model in cdnow_models.values():
+        value = customer_lifetime_value(model, cdnow["gg"], summary, discount_rate=0.0)
+        np.testing.assert_allclose(
+            value["expected_purchases"], model.predict_purchases(summary, 12 * 365.25 / 12 / 7)["expected_purchases"], rtol=1e-10
+        )
+        np.testing.assert_allclose(value["clv"], value["expected_purchases"] * value["expected_spend"], rtol=1e-10)
+        table = calibration_holdout(model, summary)
+        assert table.attrs["model"] == model._label
+        assert [t.name for t in plot_calibration_holdout(table).data] == ["actual", model._label]
+        track = repeat_purchase_tracking(model, tx, **kw)
+        at_end = track.loc[track["t"] == 0].iloc[0]
+        new = summary.assign(frequency=0, recency=0.0, T=0.0)
+        expected = model.predict_purchases(new, summary["T"].to_numpy())["expected_purchases"].sum()
+        assert at_end["expected_cumulative"] == pytest.approx(expected, rel=1e-8)
+        assert plot_tracking(track).data[1].name == model._label
+        assert 0.8 < track["expected_cumulative"].iloc[-1] / track["actual_cumulative"].iloc[-1] < 1.0
+
+
+# ---------------------------------------------------------------------------
+# select_model
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.reference
+def test_cdnow_select_model(cdnow):
+    kw = {"calibration_end": "1997-09-30", "observation_end": "1998-06-30", "freq": "D", "freq_multiplier": 7}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no guest lines, no optimiser trouble: nothing to say
+        out = select_model(cdnow["tx"], **kw)
+    assert list(out.columns) == [
+        "model", "label", "group", "n_customers", "actual", "predicted", "ratio", "mae", "rmse",
+        "loglik", "chosen", "diagnostics", "error",
+    ]
+    assert out["model"].unique().tolist() == ["bgnbd", "mbgnbd", "pareto"]
+    assert out.loc[out["model"] == "bgnbd", "group"].tolist() == ["all", "0", "1", "2", "3", "4", "5", "6", "7+"]
+    total = out[out["group"] == "all"].set_index("model")
+    assert (total["actual"] == 1882).all() and (total["n_customers"] == 2357).all()
+    groups = out[out["group"] != "all"].groupby("model")[["actual", "predicted", "n_customers"]].sum()
+    np.testing.assert_allclose(groups.to_numpy(), total.loc[groups.index, ["actual", "predicted", "n_customers"]].to_numpy())
+    pdt.assert_series_equal(total["ratio"], total["predicted"] / total["actual"], check_names=False)
+    assert total.loc["bgnbd", "loglik"] == pytest.approx(PUBLISHED_BG_LOGLIK, abs=0.1)
+    assert total.loc["pareto", "loglik"] == pytest.approx(PUBLISHED_PARETO_LOGLIK, abs=0.1)
+    # The three fit the holdout about equally well (root mean squared errors within
+    # 1% of each other): the tie goes to BG/NBD.
+    assert total["rmse"].max() / total["rmse"].min() < 1.01
+    assert out.loc[out["chosen"], "model"].unique().tolist() == ["bgnbd"]
+    assert (total["error"] == "").all()
+    assert total.loc["bgnbd", "diagnostics"].startswith("BG/NBD predicts 88% of the holdout repeat purchases")
+    # Without tolerance the lowest error wins.
+    strict = select_model(cdnow["tx"], tolerance=0.0, **kw)
+    best = strict[strict["group"] == "all"].set_index("model")["rmse"].idxmin()
+    assert strict.loc[strict["chosen"], "model"].unique().tolist() == [best]
+
+
+def _weekly_tx(rng, n_customers=150, weeks=60, start="2023-01-02"):
+    """Customers buying in some weeks of a history of ``weeks`` weeks."""
+    rows = []
+    for c in range(n_customers):
+        first = rng.integers(0, weeks // 3)
+        rate = rng.gamma(1.0, 0.15)
+        life = rng.exponential(40)
+        for w in range(first, weeks):
+            if w == first or (w - first < life and rng.random() < rate):
+                rows.append((f"c{c:03d}", pd.Timestamp(start) + pd.Timedelta(weeks=int(w)), 10.0 + c % 7))
+    return pd.DataFrame(rows, columns=["customer_id", "order_date", "revenue"])
+
+
+def test_select_model_defaults_guests_and_chosen_rule(rng):
+    tx = _weekly_tx(rng)
+    guests = tx.sample(10, random_state=1).assign(customer_id=None)
+    with pytest.warns(SalesplanDataWarning) as record:
+        out = select_model(pd.concat([tx, guests], ignore_index=True), models=["pareto", "bgnbd"])
+    assert [str(w.message) for w in record if "without a customer" in str(w.message)][0].startswith(
+        "select_model: left out 10 lines"
+    )
+    assert record[0].filename == __file__
+    # Default window: the last purchase ends the holdout, a third of the history is held out.
+    last = tx["order_date"].max()
+    assert out.attrs["observation_end"] == last
+    span = last - tx["order_date"].min()
+    assert out.attrs["calibration_end"] == last - pd.Timedelta(days=int(span / 3 / pd.Timedelta(days=1)))
+    summary = summary_from_transactions(tx, calibration_end=out.attrs["calibration_end"], observation_end=last, value_col=None)
+    total = out[out["group"] == "all"].set_index("model")
+    assert (total["actual"] == summary["frequency_holdout"].sum()).all()
+    bg = BetaGeo().fit(summary)
+    pred = bg.predict_purchases(summary, summary["duration_holdout"])["expected_purchases"]
+    assert total.loc["bgnbd", "predicted"] == pytest.approx(pred.sum(), rel=1e-9)
+    assert total.loc["bgnbd", "mae"] == pytest.approx(np.mean(np.abs(pred - summary["frequency_holdout"])), rel=1e-9)
+    assert total.loc["bgnbd", "rmse"] == pytest.approx(np.sqrt(np.mean((pred - summary["frequency_holdout"]) ** 2)), rel=1e-9)
+    # The rule: lowest rmse, but BG/NBD whenever it is within the tolerance.
+    gap = total.loc["bgnbd", "rmse"] / total["rmse"].min() - 1
+    for tolerance in (0.0, gap + 1e-9, 1.0):
+        chosen = select_model(tx, models=["pareto", "bgnbd"], tolerance=tolerance)
+        name = chosen.loc[chosen["chosen"], "model"].unique().tolist()
+        assert name == (["bgnbd"] if gap <= tolerance else [total["rmse"].idxmin()])
+    assert isinstance(repeat_model(name[0]), type(REPEAT_MODELS[name[0]]()))
+
+
+def test_select_model_short_history_says_what_is_needed(small_tx):
+    with pytest.raises(SalesplanDataError, match=r"select_model needs a holdout period after calibration_end \(2024-02-10\)"):
+        select_model(small_tx, calibration_end="2024-02-10")
+    with pytest.raises(SalesplanDataError, match=r"select_model needs at least 4 periods \(freq='W'\) of calibration and 2 of holdout; calibration to 2024-01-10 gives 1 and the holdout to 2024-02-10 gives 4"):
+        select_model(small_tx, calibration_end="2024-01-10")
+    # Long enough, but nobody bought twice in the calibration period: no model can be fitted.
+    one_off = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "a"],
+        "order_date": pd.to_datetime(["2024-01-01", "2024-01-08", "2024-01-15", "2024-04-01"]),
+        "revenue": 1.0,
+    })
+    with pytest.raises(SalesplanDataError, match=r"could not fit any of the models .* no repeat buyers"):
+        select_model(one_off, calibration_end="2024-02-29")
+    with pytest.raises(SalesplanError, match=r"models must be one of \['bgnbd', 'mbgnbd', 'pareto'\], got 'bg'"):
+        select_model(small_tx, models=["bg"])
+    with pytest.raises(SalesplanError, match="tolerance must be a number >= 0"):
+        select_model(small_tx, tolerance=-1)
+
+
+# ---------------------------------------------------------------------------
+# Diagnostics
+# ---------------------------------------------------------------------------
+
+
+def _nbd_summary(rng, n=3000, T=52.0):
+    """Customers who never drop out: NBD purchases only."""
+    lam = rng.gamma(0.8, 1.0 / 6.0, n)
+    x = rng.poisson(lam * T)
+    recency = np.where(x > 0, T * rng.random(n) ** (1.0 / np.maximum(x, 1)), 0.0)
+    return pd.DataFrame({"frequency": x, "recency": recency, "T": T})
+
+
+def test_diagnostics_nobody_drops_out(rng):
+    summary = _nbd_summary(rng)
+    for cls in (BetaGeo, ModifiedBetaGeo, ParetoNBD):
+        # The fit runs off along the flat ridge of "no dropout": the optimiser
+        # may stop short, and the dropout parameters are not pinned down.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SalesplanWarning)
+            model = cls().fit(summary)
+        report = model.diagnostics()
+        assert "not_identified" in report["check"].tolist()
+        assert list(report.columns) == ["model", "check", "message"]
+        assert "no_dropout" in report["check"].tolist(), (model, report)
+        message = report.set_index("check").loc["no_dropout", "message"]
+        assert message.startswith("Almost nobody seems to drop out")
+        assert message.endswith(
+            "the model treats every customer as alive, so probability-alive is near 100% and CLV rests on purchase rates alone."
+        )
+        assert model.probability_alive(summary)["probability_alive"].mean() > 0.97
+    # The sound CDNOW-like parameters raise nothing.
+    assert BetaGeo.from_params(**PUBLISHED_BG).diagnostics().empty
+    assert ParetoNBD.from_params(**PUBLISHED_PARETO).diagnostics().empty
+
+
+def test_diagnostics_polarised_dropout():
+    model = BetaGeo.from_params(r=3.9, alpha=142.0, a=3.8e-8, b=1.5e-8)
+    report = model.diagnostics()
+    assert report["check"].tolist() == ["polarised_dropout"]
+    message = report["message"].iloc[0]
+    assert message.startswith("The BG/NBD fit splits customers into two extremes (a = 3.8e-08, b = 1.5e-08): 72% drop out")
+
+
+def test_diagnostics_gamma_gamma_infinite_mean_spend(rng):
+    # Spend scales nu ~ Gamma(q = 0.6, gamma): the population mean spend is infinite.
+    n = 3000
+    nu = rng.gamma(0.6, 1.0 / 15.0, n)
+    x = rng.integers(1, 8, n)
+    spend = np.array([rng.gamma(6.0, 1.0 / v, k).mean() for v, k in zip(nu, x)])
+    gg = GammaGamma().fit(pd.DataFrame({"frequency": x, "monetary_value": spend}))
+    assert gg.params_["q"] < 1
+    report = gg.diagnostics()
+    assert report["check"].tolist() == ["infinite_mean_spend"]
+    assert report["message"].iloc[0].startswith(f"The spend model has q = {gg.params_['q']:.3g} <= 1, so its mean spend per purchase is infinite")
+    assert GammaGamma.from_params(**PUBLISHED_GG).diagnostics().empty
+
+
+def test_diagnostics_too_few_repeat_buyers(rng):
+    sim = _simulate_bgnbd(rng, 30, 0.5, 5.0, 0.8, 2.5, T=30.0)
+    model = BetaGeo(penalizer=0.01).fit(sim)
+    n_repeat = int((sim["frequency"] > 0).sum())
+    assert n_repeat < 30
+    report = model.diagnostics().set_index("check")
+    assert report.loc["few_repeat_buyers", "message"].startswith(f"Only {n_repeat} of 30 customers bought more than once")
+    repeat = sim[sim["frequency"] > 0].assign(monetary_value=rng.gamma(6.0, 5.0, n_repeat))
+    gg = GammaGamma(penalizer=0.01).fit(repeat)
+    assert "few_repeat_buyers" in gg.diagnostics()["check"].tolist()
+
+
+def test_diagnostics_holdout_gap():
+    model = BetaGeo.from_params(**PUBLISHED_BG)
+    summary = pd.DataFrame({"frequency": [0, 2, 5], "recency": [0.0, 20.0, 35.0], "T": [39.0, 39.0, 39.0], "duration_holdout": 39.0})
+    predicted = model.predict_purchases(summary, 39.0)["expected_purchases"].sum()
+    # Customers bought 1 / 0.7 as much as predicted: the model predicts 70% of it.
+    actual = predicted / 0.7
+    summary["frequency_holdout"] = [0.0, 0.0, actual]
+    report = model.diagnostics(summary)
+    assert report["check"].tolist() == ["holdout_gap"]
+    assert report["message"].iloc[0] == (
+        f"BG/NBD predicts 70% of the holdout repeat purchases ({predicted:,.0f} predicted, "
+        f"{actual:,.0f} actual): expect CLV to be about 30% low."
+    )
+    summary["frequency_holdout"] = [0.0, 0.0, predicted / 1.25]
+    assert model.diagnostics(summary)["message"].iloc[0].endswith("expect CLV to be about 25% high.")
+    summary["frequency_holdout"] = [0.0, 0.0, predicted * 1.05]  # within 10%: nothing to say
+    assert model.diagnostics(summary).empty
+    summary["frequency_holdout"] = 0.0
+    assert model.diagnostics(summary)["check"].tolist() == ["no_holdout_purchases"]
+
+
+@pytest.mark.reference
+def test_real_export_b2b_wholesaler(shared_data):
+    """sales_data_sample: 2,823 order lines of 92 customers of a model-car wholesaler."""
+    from salesplan.io import load_transactions
+
+    tx = load_transactions(
+        shared_data / "exports" / "sales_data_sample" / "sales_data_sample.csv",
+        columns={"ORDERDATE": "order_date", "CUSTOMERNAME": "customer_id", "SALES": "revenue"},
+    )
+    assert tx["customer_id"].nunique() == 92
+    out = select_model(tx, calibration_end="2004-08-29", observation_end="2005-05-31")
+    total = out[out["group"] == "all"].set_index("model")
+    # Actual holdout repeat purchases, counted by hand: distinct (customer, week)
+    # purchases after the calibration end by customers who bought before it.
+    weeks = tx.assign(week=tx["order_date"].dt.to_period("W"))
+    # (The calibration end is a Sunday, so no week straddles it.)
+    known = weeks.loc[weeks["order_date"] <= "2004-08-29", "customer_id"].unique()
+    hold = weeks[(weeks["order_date"] > "2004-08-29") & weeks["customer_id"].isin(known)]
+    assert (total["actual"] == hold.drop_duplicates(["customer_id", "week"]).shape[0]).all()
+    assert (total["n_customers"] == len(known)).all()
+    # Every model falls well short of the holdout, and says so.
+    assert (total["ratio"].dropna() < 0.8).all()
+    for name, row in total.iterrows():
+        if not row["error"]:
+            assert f"{row['label']} predicts {row['ratio']:.0%} of the holdout repeat purchases" in row["diagnostics"]
+    assert out["chosen"].any()
+
+
+_pareto_params = st.fixed_dictionaries(
+    {"r": st.floats(0.05, 5.0), "alpha": st.floats(0.1, 50.0), "s": st.floats(0.05, 5.0), "beta": st.floats(0.1, 50.0)}
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=_pareto_params, mbg=_params, customer=_customers(), t1=st.floats(0.0, 200.0), t2=st.floats(0.0, 200.0))
+def test_mbg_and_pareto_alive_in_unit_interval_and_purchases_increase_with_t(params, mbg, customer, t1, t2):
+    x, tx, T = customer
+    summary = pd.DataFrame({"frequency": [x], "recency": [tx], "T": [T]})
+    lo, hi = sorted((t1, t2))
+    for model in (ParetoNBD.from_params(**params), ModifiedBetaGeo.from_params(**mbg)):
+        alive = model.probability_alive(summary)["probability_alive"].iloc[0]
+        assert 0.0 <= alive <= 1.0
+        e_lo = model.predict_purchases(summary, lo)["expected_purchases"].iloc[0]
+        e_hi = model.predict_purchases(summary, hi)["expected_purchases"].iloc[0]
+        assert np.isfinite(e_lo) and np.isfinite(e_hi)
+        assert 0.0 <= e_lo <= e_hi * (1 + 1e-9) + 1e-12
+
+
+@pytest.mark.parametrize("cls", [BetaGeo, ModifiedBetaGeo])
+def test_predictions_are_continuous_through_the_removable_singularity(cls):
+    # A polarised fit (a, b -> 0 at a fixed ratio) puts 2F1's c = a + b + x - 1
+    # (BG/NBD, x = 1) or a + b + x (MBG/NBD, x = 0) next to 0, where the
+    # expectation is finite but scipy's 2F1 loses every digit.
+    summary = pd.DataFrame({"frequency": [0, 1, 2, 5], "recency": [0.0, 10.0, 20.0, 28.0], "T": 30.0})
+
+    def predict(k):
+        model = cls.from_params(r=3.9, alpha=142.0, a=2.5 * k, b=1.0 * k)
+        return np.r_[model.predict_purchases(summary, 40.0)["expected_purchases"], model.expected_repeat_purchases([40.0])["expected_purchases"]]
+
+    reference = predict(1e-7)
+    for k in (1e-12, 1e-10, 1e-8):
+        np.testing.assert_allclose(predict(k), reference, rtol=1e-5)
+    np.testing.assert_allclose(predict(1e-5), reference, rtol=1e-4)
+    if cls is BetaGeo:  # a + b = 1 at x = 0: c = 0 too
+        new = pd.DataFrame({"frequency": [0], "recency": [0.0], "T": [0.0]})
+        at = [BetaGeo.from_params(r=1.0, alpha=1.0, a=0.5, b=0.5 + d).predict_purchases(new, 1.0)["expected_purchases"].iloc[0] for d in (-1e-4, 0.0, 1e-9, 1e-4)]
+        assert at[1] == pytest.approx(at[2], rel=1e-8)
+        assert at[1] == pytest.approx((at[0] + at[3]) / 2, rel=1e-6)

@@ -95,8 +95,14 @@ def test_rows_without_customer_or_date_are_counted_and_ignored():
     tx = small_tx()
     tx.loc[0, "customer_id"] = None
     tx.loc[1, "order_date"] = pd.NaT
-    with pytest.warns(SalesplanDataWarning, match="ignored 2 row"):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
         out = rfm_table(tx, as_of="2024-03-31")
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("rfm_table: left out 1 line (100 revenue) without a customer")
+    assert messages[1] == "rfm_table: ignored 1 row(s) without a date or value (row 1)."
+    assert all(w.filename == __file__ for w in record)  # the warnings point at the caller
     assert out.set_index("customer_id").loc["a", "monetary"] == 50.0
 
 
@@ -285,3 +291,34 @@ def test_docstring_grid_matches_the_rule_table():
     for line in lines:
         fm, *cells = re.split(r"\s{2,}", line)
         assert cells == [names[lut[r, int(fm)]] for r in range(1, 6)]
+
+
+@pytest.mark.parametrize("dtype", ["object", "string", "category"])
+def test_guest_lines_are_left_out_with_one_counted_warning(rng, dtype):
+    tx = random_tx(rng, n=400, n_cust=30)
+    guests = pd.DataFrame({
+        "order_date": pd.to_datetime(["2023-03-01", "2023-05-01", "2023-07-01"]).astype("datetime64[ns]"),
+        "customer_id": [None, np.nan, "" if dtype != "category" else None],
+        "revenue": [10.0, 20.0, 30.25],
+    })
+    both = pd.concat([tx, guests], ignore_index=True).sample(frac=1.0, random_state=2)
+    both["customer_id"] = both["customer_id"].astype(dtype)
+    before = both.copy()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        out = rfm_table(both, as_of="2024-12-31")
+    messages = [str(w.message) for w in record]
+    assert messages == [
+        "rfm_table: left out 3 lines (60 revenue) without a customer (3 of 403 lines, 0.7%; guest "
+        "checkouts or a blank 'customer_id'). Customer analyses need a customer; revenue totals still count them."
+    ]
+    expected = rfm_table(tx.assign(customer_id=tx["customer_id"].astype(dtype)), as_of="2024-12-31")
+    pdt.assert_frame_equal(out.reset_index(drop=True), expected.reset_index(drop=True), check_categorical=False)
+    assert not out["customer_id"].astype(str).isin(["nan", "None", "", "<NA>"]).any()
+    pdt.assert_frame_equal(both, before)
+
+
+def test_only_guest_lines_is_a_clear_error():
+    tx = small_tx().assign(customer_id=None)
+    with pytest.raises(SalesplanDataError, match=r"rfm_table: none of the 6 lines has a customer in 'customer_id'"):
+        rfm_table(tx)

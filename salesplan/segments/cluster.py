@@ -30,6 +30,7 @@ import pandas as pd
 
 from salesplan._validation import check_columns, check_dates, check_frame, check_positive_int
 from salesplan.errors import SalesplanDataError, SalesplanError
+from salesplan.segments._guests import drop_guest_lines
 from salesplan.segments.rfm import rfm_table
 
 __all__ = ["customer_features", "CustomerClusters"]
@@ -74,6 +75,8 @@ def customer_features(
         no positive revenue).
     """
     check_frame(tx, name="tx")
+    check_columns(tx, [customer_col], name="tx")
+    tx = drop_guest_lines(tx, customer_col=customer_col, value_col=value_col, caller="customer_features", stacklevel=2)
     rfm = rfm_table(tx, as_of=as_of, customer_col=customer_col, date_col=date_col, value_col=value_col)
     feats = rfm[[customer_col, "recency", "tenure", "frequency", "monetary"]].copy()
     feats["avg_order_value"] = feats["monetary"] / feats["frequency"]

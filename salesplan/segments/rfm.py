@@ -62,6 +62,7 @@ from salesplan._validation import (
     describe_rows,
 )
 from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
+from salesplan.segments._guests import drop_guest_lines
 
 __all__ = ["RFM_SEGMENT_RULES", "rfm_table", "rfm_scores", "rfm_segments", "rfm_summary"]
 
@@ -153,6 +154,7 @@ def rfm_table(
     check_choice(monetary, _MONETARY, name="monetary")
     needed = [customer_col, date_col, value_col] + ([order_col] if frequency == "orders" else [])
     check_columns(tx, needed, name="tx")
+    tx = drop_guest_lines(tx, customer_col=customer_col, value_col=value_col, caller="rfm_table", stacklevel=2)
     vals_s = check_numeric(tx[value_col], name=f"tx[{value_col!r}]")
     days = _days(tx[date_col], date_col)
     codes, labels = _codes(tx[customer_col])
@@ -162,7 +164,7 @@ def rfm_table(
     bad = (days == nat) | (codes < 0) | np.isnan(vals)
     if bad.any():
         warnings.warn(
-            f"rfm_table: ignored {int(bad.sum())} row(s) without a date, customer or value "
+            f"rfm_table: ignored {int(bad.sum())} row(s) without a date or value "
             f"({describe_rows(tx.index[bad])}).",
             SalesplanDataWarning,
             stacklevel=2,
