@@ -34,3 +34,16 @@ def test_needs_shows_one_sentence_and_returns_false(capsys):
     assert not needs(_tx(), columns=["channel"], to="see revenue by channel")
     out = capsys.readouterr().out
     assert "Add a `channel` column to see revenue by channel." in out
+
+
+def test_salesplan_warnings_read_as_plain_notes(capsys):
+    import warnings
+
+    from salesplan.errors import SalesplanDataWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = __import__("salesplan.ui.page", fromlist=["_show_plainly"])._show_plainly
+        warnings.warn("3 lines have no customer", SalesplanDataWarning, stacklevel=1)
+    err = capsys.readouterr().err
+    assert err == "Note: 3 lines have no customer\n"

@@ -14,14 +14,17 @@ choices are the columns present.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from IPython.display import display
 
+from salesplan.errors import SalesplanWarning
 from salesplan.periods import complete_years, months_of_history
 
-__all__ = ["DIMENSIONS", "dimensions", "missing", "needs", "say"]
+__all__ = ["DIMENSIONS", "dimensions", "missing", "needs", "say", "plain_warnings"]
 
 #: Breakdowns a page can offer, in the order it prefers them.
 DIMENSIONS: tuple[str, ...] = ("region", "channel", "category", "product_id", "rep_id", "team", "segment")
@@ -109,3 +112,25 @@ def needs(
         say(f"{lack} to {to}.")
         return False
     return True
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_plainly(message, category, filename, lineno, file=None, line=None):
+    if isinstance(category, type) and issubclass(category, SalesplanWarning):
+        print(f"Note: {message}", file=file or sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+def plain_warnings() -> None:
+    """Show salesplan's warnings in a page as one plain line ("Note: ..."), without file names.
+
+    Called when this module is imported, since every notebook page imports it;
+    other warnings keep Python's own format.
+    """
+    warnings.showwarning = _show_plainly
+
+
+plain_warnings()
