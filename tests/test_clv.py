@@ -1187,3 +1187,18 @@ def test_predictions_are_continuous_through_the_removable_singularity(cls):
         at = [BetaGeo.from_params(r=1.0, alpha=1.0, a=0.5, b=0.5 + d).predict_purchases(new, 1.0)["expected_purchases"].iloc[0] for d in (-1e-4, 0.0, 1e-9, 1e-4)]
         assert at[1] == pytest.approx(at[2], rel=1e-8)
         assert at[1] == pytest.approx((at[0] + at[3]) / 2, rel=1e-6)
+
+
+def test_diagnostics_gamma_gamma_spend_that_depends_on_frequency(rng):
+    x = rng.integers(1, 12, 500)
+    independent = pd.DataFrame({"frequency": x, "monetary_value": rng.gamma(6.0, 5.0, 500)})
+    gg = GammaGamma().fit(independent)
+    assert gg.diagnostics(independent).empty
+    # Frequent buyers spend more per purchase.
+    dependent = independent.assign(monetary_value=independent["monetary_value"] * x)
+    report = GammaGamma().fit(dependent).diagnostics(dependent)
+    assert report["check"].tolist() == ["spend_depends_on_frequency"]
+    corr = np.corrcoef(x, dependent["monetary_value"])[0, 1]
+    assert report["message"].iloc[0].startswith(
+        f"Customers who buy more often spend more per purchase (correlation {corr:.2f} between"
+    )

@@ -107,6 +107,9 @@ MAX_RELATIVE_SE = 3.0
 _POLE_GAP = 1e-5
 #: BG/NBD or MBG/NBD with a + b below this: the dropout probabilities pile up at 0 and 1.
 POLARISED_AB = 0.02
+#: Correlation between repeat buyers' frequency and mean spend beyond which the
+#: Gamma-Gamma assumption of independence is said to fail.
+MAX_SPEND_CORRELATION = 0.3
 #: select_model chooses BG/NBD when its holdout error is within this (relative) of the best.
 SELECTION_TOLERANCE = 0.02
 #: The shortest calibration and holdout periods (in model periods) select_model scores.
@@ -1764,9 +1767,13 @@ class GammaGamma(_Fitted):
 
         Checks: ``infinite_mean_spend`` (``q <= 1``: the model's mean spend per
         purchase is infinite, so expected spend and CLV cannot be computed),
-        ``not_identified`` (no standard errors) and ``few_repeat_buyers`` (fewer
-        than :data:`MIN_REPEAT_BUYERS` repeat buyers with positive spend fitted).
-        ``summary`` is accepted for symmetry with the purchase models and not used.
+        ``not_identified`` (no standard errors, or errors many times the
+        estimates), ``few_repeat_buyers`` (fewer than :data:`MIN_REPEAT_BUYERS`
+        repeat buyers with positive spend fitted) and, given a ``summary``,
+        ``spend_depends_on_frequency``: the model assumes that how much a
+        customer spends per purchase does not depend on how often they buy; a
+        correlation beyond :data:`MAX_SPEND_CORRELATION` between the repeat
+        buyers' frequency and mean spend breaks that.
 
         Returns
         -------
@@ -1788,8 +1795,8 @@ class GammaGamma(_Fitted):
         if hasattr(self, "n_iter_") and _not_identified(self):
             rows.append((
                 "not_identified",
-                "The data do not pin down every Gamma-Gamma parameter (no standard errors): "
-                "treat expected spend as rough.",
+                "The data do not pin down every Gamma-Gamma parameter (no standard errors, or "
+                "errors many times the estimates): treat expected spend as rough.",
             ))
         n = getattr(self, "n_customers_", None)
         if n is not None and n < MIN_REPEAT_BUYERS:
@@ -1799,6 +1806,23 @@ class GammaGamma(_Fitted):
                 f"{MIN_REPEAT_BUYERS} are needed for a stable spend model): expected spend leans "
                 "on the population average of a few customers; treat it as rough.",
             ))
+        if summary is not None:
+            _check_summary(summary, ["frequency", "monetary_value"])
+            x = summary["frequency"].to_numpy(dtype=float)
+            m = summary["monetary_value"].to_numpy(dtype=float)
+            keep = (x > 0) & (m > 0)
+            if keep.sum() >= 3 and np.ptp(x[keep]) > 0 and np.ptp(m[keep]) > 0:
+                corr = float(np.corrcoef(x[keep], m[keep])[0, 1])
+                if abs(corr) > MAX_SPEND_CORRELATION:
+                    more = "more" if corr > 0 else "less"
+                    rows.append((
+                        "spend_depends_on_frequency",
+                        f"Customers who buy more often spend {more} per purchase (correlation "
+                        f"{corr:.2f} between repeat purchases and mean spend), while the spend "
+                        "model assumes the two are unrelated: expected spend is off for the most "
+                        "and the least frequent buyers, so rank them by expected purchases and "
+                        "their own average spend as well.",
+                    ))
         return pd.DataFrame(
             {"model": "Gamma-Gamma", "check": [r[0] for r in rows], "message": [r[1] for r in rows]},
             columns=["model", "check", "message"],
