@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan import format as fmt
 from salesplan._validation import check_columns, check_dates, check_frame, closest_matches, describe_rows
 from salesplan.errors import SalesplanDataError, SalesplanError, SalesplanWarning
 
@@ -71,6 +72,7 @@ __all__ = [
     "payouts",
     "statement",
     "export_statements",
+    "statement_table",
     "outcomes_from_samples",
     "simulate",
     "PayoutSimulation",
@@ -596,11 +598,11 @@ def _window_filter(work: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
 
 
 def _money(x: float) -> str:
-    return f"{x:,.2f}"
+    return fmt.number(x, decimals=2)
 
 
 def _pct(x: float, d: int = 2) -> str:
-    return f"{x:.{d}%}"
+    return fmt.percent(x, decimals=d)
 
 
 def _compute(plan: CommissionPlan, tx: pd.DataFrame, targets: pd.DataFrame, start: Any, end: Any
@@ -828,6 +830,18 @@ def statement(
         wanted = [rep_id] if isinstance(rep_id, str) else list(rep_id)
         st = st[st["rep_id"].isin(wanted)].reset_index(drop=True)
     return st
+
+
+def statement_table(statement_frame: pd.DataFrame) -> pd.DataFrame:
+    """A statement as a person reads it: amounts with cents and separators, rates as percentages, no index."""
+    check_columns(statement_frame, STATEMENT_COLUMNS, name="statement")
+    out = fmt.format_frame(statement_frame, kinds={"line": "count", "base": "number", "amount": "number",
+                                                   "rate": "percent", "period": "date"})
+    for col in ("base", "amount"):  # always cents, even on round amounts
+        out[col] = [fmt.number(x, decimals=2) for x in statement_frame[col]]
+    for col in ("base", "rate", "amount"):  # a blank reads better than n/a on a statement
+        out[col] = out[col].where(statement_frame[col].notna().to_numpy(), "")
+    return out
 
 
 def export_statements(statement_frame: pd.DataFrame, path: str | os.PathLike) -> Path:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan import format as fmt
 from salesplan._validation import check_choice, check_columns, check_dates, check_frame
 from salesplan.errors import SalesplanDataError, SalesplanError, SalesplanWarning
 from salesplan.market import price_volume_mix
@@ -43,6 +44,9 @@ __all__ = [
     "review_window",
     "variance_detail",
     "plan_vs_actual",
+    "kpis",
+    "review_tables",
+    "problems_table",
     "ReviewInputs",
     "PROBLEM_COLUMNS",
     "PROBLEM_SOURCES",
@@ -356,6 +360,65 @@ def plan_vs_actual(
     return g.sort_values(["variance", "key"], ignore_index=True)
 
 
+def kpis(
+    tx: pd.DataFrame,
+    targets: Any,
+    *,
+    period: Any,
+    levels: Sequence[str] | None = None,
+    reps: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Revenue against target per unit, for every level with targets in the period.
+
+    When the data stop before the period ends, ``elapsed`` is the share of
+    the period's days covered and ``pace`` compares the actual with the
+    target pro-rated to that share.
+
+    Returns
+    -------
+    DataFrame
+        ``level``, ``key``, ``target``, ``actual``, ``gap`` (actual - target),
+        ``attainment`` (actual / target), ``elapsed``, ``pace`` (actual /
+        (target x elapsed)); levels in the order of
+        :data:`salesplan.schema.TARGET_LEVELS`, units by key.
+    """
+    w = review_window(period)
+    table = _targets_table(targets)
+    t = table[table["metric"].astype("str") == "revenue"]
+    tp = pd.to_datetime(t["period"])
+    t = t[(tp >= w.start) & (tp <= w.end)]
+    if t.empty:
+        raise SalesplanDataError(f"targets has no revenue target in {w.label}; targets cover "
+                                 f"{pd.to_datetime(table['period']).min():%Y-%m} to "
+                                 f"{pd.to_datetime(table['period']).max():%Y-%m}.")
+    check_frame(tx, name="tx")
+    check_columns(tx, ["order_date", "revenue"], name="tx")
+    dates = pd.to_datetime(tx["order_date"])
+    inside = tx[(dates >= w.start) & (dates < w.end + pd.Timedelta(days=1))]
+    last = min(dates.max().normalize(), w.end)
+    elapsed = max(0.0, min(1.0, ((last - w.start).days + 1) / ((w.end - w.start).days + 1)))
+    wanted = list(levels) if levels is not None else [lv for lv in TARGET_LEVELS if lv in set(t["level"].astype("str"))]
+    parts = []
+    for lv in wanted:
+        tl = t[t["level"].astype("str") == lv]
+        if tl.empty:
+            continue
+        target = tl.groupby(tl["key"].astype("str"))["value"].sum()
+        work, col = _unit_column(inside, lv, reps, customers)
+        actual = work.groupby(work[col].astype("str"))["revenue"].sum()
+        parts.append(pd.DataFrame({"level": lv, "key": target.index, "target": target.to_numpy(),
+                                   "actual": actual.reindex(target.index).fillna(0.0).to_numpy()}))
+    if not parts:
+        raise SalesplanDataError(f"no targets at levels {wanted} in {w.label}.")
+    out = pd.concat(parts, ignore_index=True)
+    out["gap"] = out["actual"] - out["target"]
+    out["attainment"] = out["actual"] / out["target"].where(out["target"] != 0)
+    out["elapsed"] = elapsed
+    out["pace"] = out["actual"] / (out["target"] * elapsed).where(out["target"] * elapsed != 0)
+    return out
+
+
 # --------------------------------------------------------------------------- problems
 
 #: Columns every problem source returns (``rank`` is added by :func:`problem_list`).
@@ -432,7 +495,7 @@ def _probability(sims: dict[str, np.ndarray], key: str, level_needed: float) -> 
 
 
 def _fmt(x: float, decimals: int = 0) -> str:
-    return f"{x:,.{decimals}f}"
+    return fmt.number(x, decimals=decimals)
 
 
 def pvm_problems(inputs: ReviewInputs) -> pd.DataFrame:
@@ -615,6 +678,87 @@ def problem_list(
     out = out.sort_values(["impact", "key", "driver"], ignore_index=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out.head(top) if top is not None else out
+
+
+def problems_table(problems: pd.DataFrame) -> pd.DataFrame:
+    """The problem list as a person reads it: rank, unit, problem, action, impact and probability as text."""
+    check_columns(problems, ["rank", "key", "problem", "action", "impact", "probability"], name="problems")
+    cols = ["rank", "key", "problem", "action", "impact", "probability"]
+    return fmt.format_frame(problems[cols], kinds={"rank": "count", "impact": "money", "probability": "percent"},
+                            labels={"key": "unit"})
+
+
+def review_tables(
+    data: Mapping[str, pd.DataFrame],
+    *,
+    period: Any,
+    level: str = "region",
+    by: str = "product_id",
+    plan: Any = None,
+    samples: pd.DataFrame | None = None,
+    sources: Sequence[str | Callable[[ReviewInputs], pd.DataFrame]] = ("price_volume_mix",),
+    top: int = 10,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The whole review of a period as named frames, for a page, a report or a scheduled job.
+
+    Parameters
+    ----------
+    data : mapping of frames
+        Tables by name (:func:`salesplan.io.load_data`): ``transactions`` and
+        ``targets`` are needed; ``reps``, ``customers`` and ``feedback`` are
+        used when present.
+    plan : CommissionPlan or dict, optional
+        When given, the payouts of the period are included.
+    samples : DataFrame, optional
+        Sample paths of the units of ``level`` (probabilities of the
+        corrective targets).
+    sources, top
+        Problem sources and how many problems to keep (:func:`problem_list`).
+    extra : mapping, optional
+        Passed to the problem sources as ``ReviewInputs.extra``.
+
+    Returns
+    -------
+    dict
+        ``kpis`` (:func:`kpis`), ``variance`` (:func:`plan_vs_actual`),
+        ``problems`` (:func:`problem_list`), ``accuracy`` (the targets scored
+        by :func:`accuracy_summary` per level and unit), and when the data
+        allow: ``payouts`` (:func:`salesplan.incentives.payouts`),
+        ``at_risk`` (:func:`customers_at_risk`), ``tickets``
+        (:func:`ticket_stats`), ``satisfaction`` (:func:`satisfaction_trend`
+        by segment).
+    """
+    for name in ("transactions", "targets"):
+        if name not in data:
+            raise SalesplanDataError(f"the review needs a {name!r} table; tables found: {sorted(data)}.")
+    tx, targets = data["transactions"], data["targets"]
+    reps, customers, feedback = data.get("reps"), data.get("customers"), data.get("feedback")
+    w = review_window(period)
+    inputs = ReviewInputs(tx, targets, w, level=level, by=by, samples=samples, reps=reps, customers=customers,
+                          feedback=feedback, extra=dict(extra or {}))
+    out: dict[str, pd.DataFrame] = {
+        "kpis": kpis(tx, targets, period=w, reps=reps, customers=customers),
+        "variance": plan_vs_actual(tx, targets, period=w, level=level, by=by, reps=reps, customers=customers),
+        "problems": problem_list(inputs, sources=sources, top=top),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SalesplanWarning)
+        history = accuracy_history(plan_records(targets), tx, reps=reps, customers=customers, as_of=w.end)
+    out["accuracy"] = accuracy_summary(history, by=["level", "key"])
+    if plan is not None:
+        from salesplan.incentives import payouts
+
+        out["payouts"] = payouts(tx, targets, plan, start=w.start, end=w.end)
+    if "customer_id" in tx.columns:
+        out["at_risk"] = customers_at_risk(tx, feedback=feedback, customers=customers, as_of=min(
+            w.end, pd.to_datetime(tx["order_date"]).max()))
+    if feedback is not None and {"ticket_id", "resolved_at"} <= set(feedback.columns):
+        out["tickets"] = ticket_stats(feedback, as_of=w.end)
+    if feedback is not None and "satisfaction" in feedback.columns and customers is not None \
+            and "segment" in customers.columns:
+        out["satisfaction"] = satisfaction_trend(feedback, by="segment", customers=customers)
+    return out
 
 
 # --------------------------------------------------------------------------- accuracy history

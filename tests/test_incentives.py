@@ -330,3 +330,13 @@ def test_fairness_flags_pay_driven_by_quota_size(rng):
     fair = inc.fairness_check(inc.simulate(PLAN, out, quota={"A": 1000.0, "B": 2000.0, "C": 1000.0},
                                            rates={"A": 0.1, "B": 0.05, "C": 0.1}))
     assert not fair["flagged"].any() and fair.attrs["flagged"] is False
+
+
+def test_statement_table_reads_like_a_statement():
+    tx = _tx([("2025-01-10", "c1", "R1", "A", "X", 1, 1200.0)])
+    targets = _targets({("R1", "2025-01-01"): 1000.0})
+    shown = inc.statement_table(inc.statement(tx, targets, PLAN))
+    assert shown["amount"].tolist()[-1] == "110.00"
+    assert shown.loc[0, "base"] == "1,000.00" and shown.loc[0, "amount"] == ""
+    assert shown["period"].unique().tolist() == ["2025-01-01"]
+    assert "%" in shown[shown["item"] == "tier"]["rate"].iloc[0]

@@ -84,8 +84,12 @@ lines = st.lists(
     min_size=1, max_size=25)
 
 
+# Targets of 0 or at least 1 (a target of 1e-300 makes the planned quantities underflow)
+targets_st = st.one_of(st.just(0.0), st.floats(1, 1e5))
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=lines, east=st.floats(0, 1e5), west=st.floats(0, 1e5))
+@given(rows=lines, east=targets_st, west=targets_st)
 def test_variance_parts_add_up_exactly(rows, east, west):
     # reference sales to plan with (the generated lines may be returns only)
     rows = rows + [("2024-07-01", "East", "A", 100, 10.0), ("2024-07-01", "West", "B", 100, 10.0)]
@@ -245,3 +249,39 @@ def test_customers_at_risk_reasons_owner_and_stake(rng):
     only = rv.customers_at_risk(tx, feedback=_feedback(), as_of="2025-03-31")
     assert only["at_risk"].all() and {"a", "b"} <= set(only["customer_id"])
     assert only["revenue_at_stake"].is_monotonic_decreasing
+
+
+# --------------------------------------------------------------------------- the whole review
+
+
+def test_kpis_by_hand_with_pace():
+    tx, targets = _problem_case()
+    # the data stop half-way through the quarter: on 15 August, day 46 of 92
+    tx = pd.concat([tx, _tx([("2025-08-15", "West", "P1", 0, 100.0)])], ignore_index=True)
+    targets = pd.concat([targets, _targets({"all": 25000.0}, level="company")], ignore_index=True)
+    k = rv.kpis(tx, targets, period="2025-Q3").set_index("key")
+    assert k["level"].tolist() == ["company", "region", "region"]
+    assert k.loc["East", ["target", "actual", "gap"]].tolist() == [15000.0, 13000.0, -2000.0]
+    assert k.loc["all", "actual"] == 13000.0 + 9500.0
+    assert k["elapsed"].iloc[0] == pytest.approx(0.5)
+    assert k.loc["West", "pace"] == pytest.approx(9500.0 / 5000.0)
+
+
+def test_review_tables_on_the_demo_company():
+    from salesplan.io import load_data
+
+    data = load_data(None)
+    plan = {"name": "std", "base_rate": 0.04, "gate": 0.5,
+            "tiers": [{"from": 0, "multiplier": 0.5}, {"from": 1.0, "multiplier": 1.5}]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = rv.review_tables(data, period="2025-Q3", plan=plan, top=5)
+    assert {"kpis", "variance", "problems", "accuracy", "payouts", "at_risk", "tickets", "satisfaction"} <= set(out)
+    v = out["variance"]
+    np.testing.assert_allclose(v[EFFECTS].sum(axis=1), v["variance"], atol=1e-6)
+    pl = out["problems"]
+    assert len(pl) == 5 and pl["impact"].is_monotonic_increasing and (pl["impact"] < 0).all()
+    shown = rv.problems_table(pl)
+    assert shown["impact"].str.match(r"^-\d{1,3}(,\d{3})*$").all()
+    assert out["payouts"]["period"].unique().tolist() == [pd.Timestamp("2025-07-01")]
+    assert out["at_risk"]["owner"].notna().all()
