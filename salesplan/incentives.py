@@ -439,12 +439,18 @@ class CommissionPlan:
         rev = np.asarray(revenue, dtype=float)
         q = np.asarray(quota, dtype=float)
         starts, ends, mult = self._bounds()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            att = rev / q
         if self.tier_mode == "marginal":
-            out = np.zeros(np.broadcast(rev, q).shape)
-            for lo, hi, m in zip(starts, ends, mult):
-                out += m * np.clip(rev - lo * q, 0.0, max(hi - lo, 0.0) * q)
-            return out
-        att = rev / q
+            # sum_k m_k * clip(att - lo_k, 0, hi_k - lo_k) is piecewise linear in attainment:
+            # one interpolation over the tier starts instead of a pass per tier
+            knots = starts if not np.isfinite(ends[-1]) else np.append(starts, ends[-1])
+            widths = np.diff(knots)
+            values = np.concatenate([[0.0], np.cumsum(mult[: len(widths)] * np.maximum(widths, 0.0))])
+            f = np.interp(att, knots, values)
+            if not np.isfinite(ends[-1]):
+                f += mult[-1] * np.maximum(att - starts[-1], 0.0)
+            return f * q
         k = np.searchsorted(starts, att, side="right") - 1
         credited = rev if self.cap_attainment is None else np.minimum(rev, self.cap_attainment * q)
         return mult[np.clip(k, 0, len(mult) - 1)] * np.maximum(credited, 0.0)
@@ -891,8 +897,9 @@ def outcomes_from_samples(
     *,
     start: Any = None,
     end: Any = None,
+    period: str | None = None,
 ) -> pd.DataFrame:
-    """Simulated revenue per rep and sample: sample paths summed over a window.
+    """Simulated revenue per rep and sample (and plan period): sample paths summed over a window.
 
     Parameters
     ----------
@@ -900,11 +907,14 @@ def outcomes_from_samples(
         ``unique_id, sample, y`` (one total per rep and sample) or sample paths
         ``unique_id, ds, sample, y`` (what :func:`salesplan.forecast.sample_paths`
         returns), summed per rep and sample over ``start..end`` (default all).
+    period : {"month", "quarter", "year"}, optional
+        Sum per plan period instead (needs ``ds``), so that :func:`simulate`
+        pays each period on its own, as the plan does.
 
     Returns
     -------
     DataFrame
-        ``unique_id``, ``sample``, ``y``.
+        ``unique_id``, [``period`` (start),] ``sample``, ``y``.
     """
     check_frame(samples, name="samples")
     check_columns(samples, ["unique_id", "sample", "y"], name="samples",
@@ -922,28 +932,40 @@ def outcomes_from_samples(
     if y.isna().any():
         raise SalesplanDataError(f"samples['y'] has {int(y.isna().sum())} missing or non-numeric value(s) "
                                  f"({describe_rows(s.index[y.isna()])}); every outcome must be a number.")
-    out = (s.assign(unique_id=s["unique_id"].astype("str"), y=y)
-           .groupby(["unique_id", "sample"], sort=True, as_index=False)["y"].sum())
-    return out
+    s = s.assign(unique_id=s["unique_id"].astype("str"), y=y)
+    keys = ["unique_id", "sample"]
+    if period is not None:
+        if period not in _PERIODS:
+            raise SalesplanError(f"period must be one of {list(_PERIODS)}, got {period!r}.")
+        if "ds" not in s.columns:
+            raise SalesplanDataError("outcomes per plan period need sample paths with a 'ds' column.")
+        s = s.assign(period=_period_start(pd.to_datetime(s["ds"]), period))
+        keys = ["unique_id", "period", "sample"]
+    return s.groupby(keys, sort=True, as_index=False)["y"].sum()
 
 
-def _outcome_matrix(outcomes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(reps, samples, revenue[S, R]); missing (rep, sample) pairs raise."""
+def _outcome_matrix(outcomes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(reps, samples, periods, revenue[S, R, P]); missing (rep, sample, period) cells raise."""
     # factorize hashes; np.unique would sort millions of strings
     r_idx, reps = pd.factorize(outcomes["unique_id"].astype("str"), sort=True)
     s_idx, samp = pd.factorize(outcomes["sample"], sort=True)
-    reps, samp = np.asarray(reps, dtype=object), np.asarray(samp)
-    if len(outcomes) != len(reps) * len(samp):
+    if "period" in outcomes.columns:
+        p_idx, pers = pd.factorize(pd.to_datetime(outcomes["period"]), sort=True)
+    else:
+        p_idx, pers = np.zeros(len(outcomes), dtype=int), pd.DatetimeIndex([pd.NaT])
+    reps, samp, pers = np.asarray(reps, dtype=object), np.asarray(samp), np.asarray(pers, dtype="datetime64[ns]")
+    if len(outcomes) != len(reps) * len(samp) * len(pers):
         raise SalesplanDataError(
-            f"outcomes must hold every rep in every sample: {len(reps)} rep(s) x {len(samp)} sample(s) = "
-            f"{len(reps) * len(samp)} rows expected, got {len(outcomes)}. Sum paths per rep and sample first "
-            "(outcomes_from_samples) and drop reps that are missing from some samples.")
-    rev = np.full((len(samp), len(reps)), np.nan)
-    rev[s_idx, r_idx] = outcomes["y"].to_numpy(dtype=float)
+            f"outcomes must hold every rep in every sample (and period): {len(reps)} rep(s) x {len(samp)} sample(s) "
+            f"x {len(pers)} period(s) = {len(reps) * len(samp) * len(pers)} rows expected, got {len(outcomes)}. "
+            "Sum paths per rep and sample first (outcomes_from_samples) and drop reps that are missing from some "
+            "samples.")
+    rev = np.full((len(samp), len(reps), len(pers)), np.nan)
+    rev[s_idx, r_idx, p_idx] = outcomes["y"].to_numpy(dtype=float)
     if np.isnan(rev).any():
         raise SalesplanDataError("outcomes repeat some (unique_id, sample) pairs; sum them first "
                                  "(outcomes_from_samples).")
-    return reps, samp, rev
+    return reps, samp, pers, rev
 
 
 def _vector(values: Any, reps: np.ndarray, *, name: str, col: str, key: str = "rep_id",
@@ -980,7 +1002,12 @@ class PayoutSimulation:
     reps : ndarray of str
     samples : ndarray
     revenue, payout, attainment : ndarray, shape (samples, reps)
+        Totals over the plan periods; attainment of the total quota.
     quota, rate : ndarray, shape (reps,)
+        Total quota over the periods, plan rate.
+    periods : ndarray or None
+        Plan period starts when the outcomes are per period.
+    period_attainment : ndarray, shape (samples, reps, periods), or None
     """
 
     plan: CommissionPlan
@@ -991,6 +1018,8 @@ class PayoutSimulation:
     attainment: np.ndarray
     quota: np.ndarray
     rate: np.ndarray
+    periods: np.ndarray | None = None
+    period_attainment: np.ndarray | None = None
 
     def totals(self) -> pd.DataFrame:
         """Per sample: ``sample``, ``revenue``, ``payout``, ``cost_of_sales`` (payout / revenue)."""
@@ -1022,6 +1051,9 @@ class PayoutSimulation:
     def tier_probabilities(self) -> pd.DataFrame:
         """Probability that each rep reaches each tier (attainment at or above its start), the gate and the cap.
 
+        With outcomes per plan period it is the chance in a period (the share
+        of sample-periods), since tiers apply per period.
+
         Returns
         -------
         DataFrame
@@ -1033,8 +1065,10 @@ class PayoutSimulation:
             marks.append(("gate", self.plan.gate))
         if self.plan.cap_attainment is not None:
             marks.append(("cap", self.plan.cap_attainment))
+        att = self.attainment if self.period_attainment is None else \
+            np.moveaxis(self.period_attainment, 2, 1).reshape(-1, len(self.reps))
         for label, start in marks:
-            p = (self.attainment >= start).mean(axis=0)
+            p = (att >= start).mean(axis=0)
             rows.append(pd.DataFrame({"rep_id": self.reps, "tier": label, "start": start, "probability": p}))
         return pd.concat(rows, ignore_index=True).sort_values(["rep_id", "start"], ignore_index=True)
 
@@ -1080,19 +1114,28 @@ def simulate(
     """Run a plan on simulated outcomes, all samples and reps at once (numpy).
 
     Each sample is one possible year (or whatever window the outcomes sum
-    over) and each rep is paid once on its total against ``quota``. Tiers,
-    the gate, the attainment and amount caps apply per rep and sample; a
-    non-recoverable draw tops the payout up to the draw (a recoverable one
-    is an advance, not a cost, and is left out); SPIFFs and quota relief need
-    the lines of the history and are left out (see :func:`payouts`).
+    over) and each rep is paid once on its total against ``quota``, unless
+    the outcomes are per plan period (below). Tiers, the gate, the
+    attainment and amount caps apply per rep, sample (and period); a
+    non-recoverable draw tops the payout up to the draw for every period of
+    the year. On single totals a recoverable draw is an advance against later
+    earnings and is left out; per period it is paid and recovered as in
+    :func:`statement`, so the payout is the cash paid, advances not yet
+    recovered at the end included. SPIFFs and quota relief need the lines of the history and are
+    left out (see :func:`payouts`).
 
     Parameters
     ----------
     outcomes : DataFrame
         ``unique_id`` (rep), ``sample``, ``y`` (revenue), every rep in every
-        sample (see :func:`outcomes_from_samples`).
+        sample (see :func:`outcomes_from_samples`). With a ``period`` column
+        (``outcomes_from_samples(..., period=plan.period)``) every plan period
+        is paid on its own, draws carry over from period to period as in
+        :func:`statement`, and the totals are summed.
     quota : DataFrame, Series, mapping or float
-        Quota per rep for the same window (``rep_id, quota`` rows are summed).
+        Quota per rep for the same window (``rep_id, quota`` rows are summed),
+        or per rep and plan period (``rep_id, period, quota``, e.g.
+        :func:`quotas`) for outcomes per period.
     rates : DataFrame, Series, mapping or float, optional
         Each rep's plan rate (``rep_id, rate``, e.g. :func:`blended_rates`);
         default the plan's base rate.
@@ -1105,14 +1148,50 @@ def simulate(
     check_frame(outcomes, name="outcomes")
     check_columns(outcomes, ["unique_id", "sample", "y"], name="outcomes",
                   hint="Use outcomes_from_samples(samples) to sum sample paths per rep and sample.")
-    reps, samp, rev = _outcome_matrix(outcomes)
-    q = _vector(quota, reps, name="quota", col="quota")
+    reps, samp, pers, rev = _outcome_matrix(outcomes)
+    per_period = "period" in outcomes.columns
+    if per_period and isinstance(quota, pd.DataFrame) and "period" in quota.columns:
+        check_columns(quota, ["rep_id", "period", "quota"], name="quota")
+        grid = quota.assign(rep_id=quota["rep_id"].astype("str"), period=pd.to_datetime(quota["period"])).pivot_table(
+            index="rep_id", columns="period", values="quota", aggfunc="sum")
+        q = grid.reindex(index=reps, columns=pd.DatetimeIndex(pers)).to_numpy(dtype=float)
+        if np.isnan(q).any():
+            i, j = np.argwhere(np.isnan(q))[0]
+            raise SalesplanDataError(f"quota has no value for rep {reps[i]} in the period starting "
+                                     f"{pd.Timestamp(pers[j]):%Y-%m-%d} ({int(np.isnan(q).sum())} rep-period(s) "
+                                     "missing). Give a quota per rep and plan period (see quotas()).")
+    else:
+        q = np.repeat(_vector(quota, reps, name="quota", col="quota")[:, None], len(pers), axis=1)
     if (q <= 0).any() or np.isnan(q).any():
-        bad = list(reps[(q <= 0) | np.isnan(q)][:5])
+        bad = list(reps[((q <= 0) | np.isnan(q)).any(axis=1)][:5])
         raise SalesplanDataError(f"quota must be positive for every rep; not for {bad}. Set a quota for them.")
     r = _vector(rates, reps, name="rates", col="rate", default=plan.base_rate)
-    pay = _payout_matrix(plan, rev, q, r)
-    return PayoutSimulation(plan, reps, samp, rev, pay, rev / q, q, r)
+    if per_period:
+        pay = _payout_periods(plan, rev, q, r)
+        qt, rt = q.sum(axis=1), rev.sum(axis=2)
+        return PayoutSimulation(plan, reps, samp, rt, pay.sum(axis=2), rt / qt, qt, r, pers, rev / q[None])
+    rev2, q1 = rev[:, :, 0], q[:, 0]
+    pay = _payout_matrix(plan, rev2, q1, r)
+    return PayoutSimulation(plan, reps, samp, rev2, pay, rev2 / q1, q1, r)
+
+
+def _payout_periods(plan: CommissionPlan, rev: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Pay per [sample, rep, period], period after period as the statement does (draws carry over)."""
+    earned = plan.commission(rev, q[None], rate=r[None, :, None])
+    if plan.draw is None:
+        return earned
+    d = plan.draw.amount
+    if not plan.draw.recoverable:
+        return np.maximum(earned, d)
+    pay = np.empty_like(earned)
+    bal = np.zeros(earned.shape[:2])
+    for j in range(earned.shape[2]):
+        e = earned[:, :, j]
+        adv = np.maximum(d - e, 0.0)
+        rec = np.where(e > d, np.minimum(bal, e - d), 0.0)
+        bal = bal + adv - rec
+        pay[:, :, j] = e + adv - rec
+    return pay
 
 
 def _payout_matrix(plan: CommissionPlan, rev: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:

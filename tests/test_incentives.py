@@ -340,3 +340,26 @@ def test_statement_table_reads_like_a_statement():
     assert shown.loc[0, "base"] == "1,000.00" and shown.loc[0, "amount"] == ""
     assert shown["period"].unique().tolist() == ["2025-01-01"]
     assert "%" in shown[shown["item"] == "tier"]["rate"].iloc[0]
+
+
+def test_simulation_per_plan_period_matches_the_statements(rng):
+    """Quarterly plan with a recoverable draw: simulated per quarter equals the history's statements."""
+    reps = ["R1", "R2"]
+    months = pd.date_range("2026-01-01", periods=12, freq="MS")
+    rev = rng.uniform(0, 900, size=(2, 12)).round(2)           # one sample path per rep
+    paths = pd.DataFrame({"unique_id": np.repeat(reps, 12), "ds": np.tile(months, 2), "sample": 0,
+                          "y": rev.ravel()})
+    monthly_quota = {"R1": 400.0, "R2": 500.0}
+    targets = _targets({(r, m): monthly_quota[r] for r in reps for m in months})
+    plan = {**PLAN, "draw": {"amount": 120.0, "recoverable": True}}
+    out = inc.outcomes_from_samples(paths, period="quarter")
+    assert list(out.columns) == ["unique_id", "period", "sample", "y"] and len(out) == 8
+    sim = inc.simulate(plan, out, quota=inc.quotas(targets, period="quarter"))
+    tx = _tx([(m, "c", r, "A", "X", 1, rev[i, j]) for i, r in enumerate(reps) for j, m in enumerate(months)])
+    hist = inc.payouts(tx, targets, plan).groupby("rep_id")["payout"].sum()
+    np.testing.assert_allclose(sim.payout[0], hist.loc[reps].to_numpy(), atol=0.05)
+    assert sim.quota.tolist() == [4800.0, 6000.0]
+    assert sim.period_attainment.shape == (1, 2, 4)
+    tp = sim.tier_probabilities()
+    share = (sim.period_attainment[0, 0] >= 1.0).mean()
+    assert tp[(tp["rep_id"] == "R1") & (tp["start"] == 1.0)]["probability"].item() == share
