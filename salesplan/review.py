@@ -7,6 +7,9 @@ Contents
 - variance: :func:`variance_detail` and :func:`plan_vs_actual` split the gap
   between a unit's target and its actual revenue exactly into price, volume,
   mix, new and lost items (with :func:`salesplan.market.price_volume_mix`);
+- KPIs: :func:`kpis` (revenue against target per unit, with pace when the
+  period is not over); :func:`review_tables` gathers the whole review of a
+  period as named frames for a page, a report or a scheduled job;
 - problems: :func:`problem_list` ranks the causes of the gaps by revenue
   impact, each with a corrective SMART target. Causes come from *problem
   sources*, functions ``source(inputs: ReviewInputs) -> DataFrame`` with the
@@ -560,7 +563,8 @@ def pvm_problems(inputs: ReviewInputs) -> pd.DataFrame:
             add("mix", item, mix,
                 f"its mix moved to cheaper {unit_kind}s, which cost {_fmt(-mix)}; the biggest shift: "
                 f"{item} was {sa:.0%} of units against {sp:.0%} planned.",
-                "Raise", f"{item}'s share of units in {name}", f"{sa:.0%}", f"{sp:.0%}", "unit share", sa, sp)
+                f"Bring {name}'s {unit_kind} mix back to plan by raising", f"{item}'s share of units",
+                f"{sa:.0%}", f"{sp:.0%}", "unit share", sa, sp)
         for r in cont[cont["price_effect"] < 0].itertuples():
             add("price", r.item, float(r.price_effect),
                 f"{r.item} sold at {_fmt(r.price_actual, 2)} a unit on average against "
@@ -763,7 +767,7 @@ def review_tables(
 
 # --------------------------------------------------------------------------- accuracy history
 
-_RECORD_COLUMNS = ["source", "method", "created_at", "level", "key", "ds", "value"]
+_RECORD_COLUMNS = ["source", "method", "owner", "created_at", "level", "key", "ds", "value"]
 
 
 def plan_records(saved: Any, *, metric: str = "revenue") -> pd.DataFrame:
@@ -779,8 +783,8 @@ def plan_records(saved: Any, *, metric: str = "revenue") -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``source`` (``name vN``), ``method``, ``created_at``, ``level``,
-        ``key``, ``ds`` (month), ``value``.
+        ``source`` (``name vN``), ``method``, ``owner`` (who saved it),
+        ``created_at``, ``level``, ``key``, ``ds`` (month), ``value``.
     """
     from salesplan.targets import Plan, list_plans, load_plan
 
@@ -791,7 +795,7 @@ def plan_records(saved: Any, *, metric: str = "revenue") -> pd.DataFrame:
         saved = [saved]
     if isinstance(saved, pd.DataFrame):
         check_columns(saved, ["period", "level", "key", "metric", "value"], name="targets")
-        items = [("targets", None, "targets", saved)]
+        items = [("targets", None, "targets", None, saved)]
     else:
         items = []
         for p in saved:
@@ -800,11 +804,11 @@ def plan_records(saved: Any, *, metric: str = "revenue") -> pd.DataFrame:
             v = p.version
             method = p.parameters.get("method") if isinstance(p.parameters, Mapping) else None
             items.append((f"{p.name} v{v}" if v is not None else p.name, p.metadata.get("created_at"),
-                          method or "plan", p.table))
+                          method or "plan", p.metadata.get("user"), p.table))
     parts = []
-    for source, created, method, table in items:
+    for source, created, method, owner, table in items:
         t = table[table["metric"].astype("str") == metric]
-        parts.append(pd.DataFrame({"source": source, "method": method,
+        parts.append(pd.DataFrame({"source": source, "method": method, "owner": owner,
                                    "created_at": pd.to_datetime(created, utc=True).tz_localize(None) if created else pd.NaT,
                                    "level": t["level"].astype("str").to_numpy(), "key": t["key"].astype("str").to_numpy(),
                                    "ds": pd.to_datetime(t["period"]).dt.to_period("M").dt.start_time.to_numpy(),
@@ -821,6 +825,7 @@ def forecast_records(
     level: str,
     created_at: Any = None,
     models: Sequence[str] | None = None,
+    owner: str | None = None,
 ) -> pd.DataFrame:
     """A forecast frame (``unique_id, ds`` and one column per model) as records to score.
 
@@ -836,7 +841,7 @@ def forecast_records(
                   and pd.api.types.is_numeric_dtype(forecast[c])]
     parts = []
     for m in models:
-        parts.append(pd.DataFrame({"source": f"{name}:{m}", "method": m,
+        parts.append(pd.DataFrame({"source": f"{name}:{m}", "method": m, "owner": owner,
                                    "created_at": pd.Timestamp(created_at) if created_at is not None else pd.NaT,
                                    "level": level, "key": forecast["unique_id"].astype("str").to_numpy(),
                                    "ds": pd.to_datetime(forecast["ds"]).dt.to_period("M").dt.start_time.to_numpy(),
@@ -874,7 +879,7 @@ def accuracy_history(
     -------
     DataFrame
         One row per source, unit and month scored: ``source``, ``method``,
-        ``level``, ``key``, ``as_of`` (month), ``months`` (scored so far),
+        ``owner``, ``level``, ``key``, ``as_of`` (month), ``months`` (scored so far),
         ``value`` and ``actual`` (the month), ``error`` (value - actual),
         ``cum_value``, ``cum_actual``, ``wape`` (cumulative sum of absolute
         errors / sum of actuals), ``bias`` (cumulative sum of errors / sum of
@@ -889,6 +894,8 @@ def accuracy_history(
     rec = records.assign(ds=pd.to_datetime(records["ds"]))
     if "method" not in rec:
         rec["method"] = rec["source"]
+    if "owner" not in rec:
+        rec["owner"] = None
     if "created_at" in rec:
         made = pd.to_datetime(rec["created_at"]).dt.to_period("M").dt.start_time
         rec = rec[made.isna() | (rec["ds"] >= made)]
@@ -900,7 +907,7 @@ def accuracy_history(
             panel = metric_panel(tx, level=level, metric="revenue", reps=reps, customers=customers)
         act = panel.rename(columns={"unique_id": "key", "y": "actual"})
         parts.append(sub.merge(act, on=["key", "ds"], how="inner"))
-    cols = ["source", "method", "level", "key", "as_of", "months", "value", "actual", "error", "cum_value",
+    cols = ["source", "method", "owner", "level", "key", "as_of", "months", "value", "actual", "error", "cum_value",
             "cum_actual", "wape", "bias"]
     if not parts or not sum(len(p) for p in parts):
         return pd.DataFrame(columns=cols)
@@ -918,7 +925,8 @@ def accuracy_history(
     return m.rename(columns={"ds": "as_of"})[cols]
 
 
-def accuracy_summary(history: pd.DataFrame, *, by: str | Sequence[str] = ("source", "method")) -> pd.DataFrame:
+def accuracy_summary(history: pd.DataFrame, *, by: str | Sequence[str] = ("source", "method", "owner")
+                     ) -> pd.DataFrame:
     """Whose forecasts to trust: accuracy and bias over the whole history per source (or per unit).
 
     Returns
@@ -931,7 +939,7 @@ def accuracy_summary(history: pd.DataFrame, *, by: str | Sequence[str] = ("sourc
     check_frame(history, name="history", min_rows=0)
     by_l = [by] if isinstance(by, str) else list(by)
     h = history.assign(abs_error=history["error"].abs())
-    g = h.groupby(by_l, sort=True).agg(units=("key", "nunique"), months=("as_of", "nunique"),
+    g = h.groupby(by_l, sort=True, dropna=False).agg(units=("key", "nunique"), months=("as_of", "nunique"),
                                        value=("value", "sum"), actual=("actual", "sum"),
                                        abs_error=("abs_error", "sum"), error=("error", "sum")).reset_index()
     den = g["actual"].where(g["actual"] != 0)
