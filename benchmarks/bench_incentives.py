@@ -108,7 +108,7 @@ def make_quarterly(out):
 def run_quarterly(outq, quota):
     plan = {**PLAN, "period": "quarter", "draw": {"amount": 5_000.0, "recoverable": True},
             "cap": {"attainment": 2.0, "amount": 40_000}}
-    sim = simulate(plan, outq, quota=quota / 4)
+    sim = simulate(plan, outq, quota=quota)  # the yearly quota, split over the quarters
     sim.summary()
     sim.tier_probabilities()
     return sim

@@ -639,6 +639,8 @@ def _compute(plan: CommissionPlan, tx: pd.DataFrame, targets: pd.DataFrame, star
     starts, ends, mult = plan._bounds()
     rows, lines = [], []
     balance: dict[str, float] = {}
+    by_cell = {k: g for k, g in work.groupby(["rep_id", "period"], sort=False)}
+    empty = work.iloc[:0]
     for rep, per, quota, revenue in grid[["rep_id", "period", "quota", "revenue"]].itertuples(index=False):
         label = _period_label(per, plan.period)
         out: list[tuple] = []
@@ -660,7 +662,7 @@ def _compute(plan: CommissionPlan, tx: pd.DataFrame, targets: pd.DataFrame, star
         if q_net <= 0:
             raise SalesplanDataError(f"quota relief for rep {rep} in {label} leaves no quota ({_money(q_net)}); "
                                      "a rep with no quota cannot be paid on attainment. Use a fraction below 1.")
-        sub = work[(work["rep_id"] == rep) & (work["period"] == per)]
+        sub = by_cell.get((rep, per), empty)
         groups = sub.groupby("rate_group", sort=True).agg(revenue=("revenue", "sum"), rate=("rate", "first"))
         basis = "payment" if plan.basis == "payment" else "booking"
         for gname, grev, grate in groups.itertuples():
@@ -1135,7 +1137,8 @@ def simulate(
     quota : DataFrame, Series, mapping or float
         Quota per rep for the same window (``rep_id, quota`` rows are summed),
         or per rep and plan period (``rep_id, period, quota``, e.g.
-        :func:`quotas`) for outcomes per period.
+        :func:`quotas`) for outcomes per period; a quota per rep alone is
+        then split equally over the periods.
     rates : DataFrame, Series, mapping or float, optional
         Each rep's plan rate (``rep_id, rate``, e.g. :func:`blended_rates`);
         default the plan's base rate.
@@ -1161,7 +1164,8 @@ def simulate(
                                      f"{pd.Timestamp(pers[j]):%Y-%m-%d} ({int(np.isnan(q).sum())} rep-period(s) "
                                      "missing). Give a quota per rep and plan period (see quotas()).")
     else:
-        q = np.repeat(_vector(quota, reps, name="quota", col="quota")[:, None], len(pers), axis=1)
+        # one quota per rep for the whole window: split equally over its plan periods
+        q = np.repeat(_vector(quota, reps, name="quota", col="quota")[:, None] / len(pers), len(pers), axis=1)
     if (q <= 0).any() or np.isnan(q).any():
         bad = list(reps[((q <= 0) | np.isnan(q)).any(axis=1)][:5])
         raise SalesplanDataError(f"quota must be positive for every rep; not for {bad}. Set a quota for them.")

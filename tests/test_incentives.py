@@ -363,3 +363,21 @@ def test_simulation_per_plan_period_matches_the_statements(rng):
     tp = sim.tier_probabilities()
     share = (sim.period_attainment[0, 0] >= 1.0).mean()
     assert tp[(tp["rep_id"] == "R1") & (tp["start"] == 1.0)]["probability"].item() == share
+
+
+def test_rep_without_sales_is_paid_nothing_but_gets_a_statement():
+    tx = _tx([("2025-01-10", "c1", "R1", "A", "X", 1, 700.0)])
+    targets = _targets({("R1", "2025-01-01"): 1000.0, ("R2", "2025-01-01"): 800.0})
+    p = inc.payouts(tx, targets, PLAN).set_index("rep_id")
+    assert p.loc["R2", ["revenue", "attainment", "payout"]].tolist() == [0.0, 0.0, 0.0]
+    st = inc.statement(tx, targets, PLAN, rep_id="R2")
+    assert st["item"].tolist()[0] == "quota" and st["item"].tolist()[-1] == "payout"
+
+
+def test_yearly_quota_is_split_over_the_plan_periods():
+    out = pd.DataFrame({"unique_id": "R1", "period": pd.to_datetime(["2026-01-01", "2026-04-01"]), "sample": 0,
+                        "y": [500.0, 1500.0]})
+    sim = inc.simulate(PLAN, out, quota={"R1": 2000.0})
+    # each half-year quota is 1,000: 500 pays 25; 1,500 pays 170
+    assert sim.payout[0, 0] == pytest.approx(195.0)
+    assert sim.quota.tolist() == [2000.0]
