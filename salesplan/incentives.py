@@ -1212,6 +1212,7 @@ def compare_plans(
     *,
     quota: pd.DataFrame | pd.Series | Mapping | float,
     rates: Any = None,
+    by: str = "plan",
 ) -> pd.DataFrame:
     """Plans side by side on the same simulated outcomes.
 
@@ -1219,14 +1220,23 @@ def compare_plans(
     alone. Besides each plan's :meth:`PayoutSimulation.summary`, the result
     says how each plan pays relative to the first on the same outcome.
 
+    Parameters
+    ----------
+    by : {"plan", "rep"}
+        One row per plan, or one row per plan and rep.
+
     Returns
     -------
     DataFrame
-        One row per plan: the columns of :meth:`PayoutSimulation.summary`,
-        then ``payout_vs_first`` (mean of the per-sample payout difference to
-        the first plan), ``share_samples_more`` (share of samples where this
-        plan pays more in total than the first).
+        ``by="plan"``: the columns of :meth:`PayoutSimulation.summary`, then
+        ``payout_vs_first`` (mean of the per-sample payout difference to the
+        first plan), ``share_samples_more`` (share of samples where this plan
+        pays more in total than the first). ``by="rep"``: ``plan`` and the
+        columns of :meth:`PayoutSimulation.rep_summary`, then
+        ``payout_vs_first`` and ``share_samples_more`` per rep.
     """
+    if by not in ("plan", "rep"):
+        raise SalesplanError(f"by must be 'plan' or 'rep', got {by!r}.")
     items = list(plans.items()) if isinstance(plans, Mapping) else [(None, p) for p in plans]
     if len(items) < 1:
         raise SalesplanError("compare_plans needs at least one plan.")
@@ -1236,6 +1246,15 @@ def compare_plans(
         if nm is not None and nm != cp.name:
             cp = dataclasses.replace(cp, name=str(nm))
         sims.append(simulate(cp, outcomes, quota=quota, rates=rates))
+    if by == "rep":
+        rows = []
+        for s in sims:
+            row = s.rep_summary()
+            row.insert(0, "plan", s.plan.name)
+            row["payout_vs_first"] = (s.payout - sims[0].payout).mean(axis=0)
+            row["share_samples_more"] = (s.payout > sims[0].payout + 1e-9).mean(axis=0)
+            rows.append(row)
+        return pd.concat(rows, ignore_index=True)
     first = sims[0].payout.sum(axis=1)
     rows = []
     for s in sims:

@@ -533,6 +533,7 @@ def pvm_problems(inputs: ReviewInputs) -> pd.DataFrame:
             continue
         name = where or key
         unit_kind = {"product_id": "product", "category": "category"}.get(inputs.by, inputs.by)
+        kinds = {"category": "categories"}.get(unit_kind, f"{unit_kind}s")
 
         gap = f"{name} missed its {w.label} target by {_fmt(plan - actual)} ({actual / plan:.0%} of plan); "
 
@@ -561,7 +562,7 @@ def pvm_problems(inputs: ReviewInputs) -> pd.DataFrame:
             item = str(cont.loc[worst, "item"])
             sp, sa = float(share_p[worst]), float(share_a[worst])
             add("mix", item, mix,
-                f"its mix moved to cheaper {unit_kind}s, which cost {_fmt(-mix)}; the biggest shift: "
+                f"its mix moved to cheaper {kinds}, which cost {_fmt(-mix)}; the biggest shift: "
                 f"{item} was {sa:.0%} of units against {sp:.0%} planned.",
                 f"Bring {name}'s {unit_kind} mix back to plan by raising", f"{item}'s share of units",
                 f"{sa:.0%}", f"{sp:.0%}", "unit share", sa, sp)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from salesplan import incentives as inc
@@ -381,3 +383,35 @@ def test_yearly_quota_is_split_over_the_plan_periods():
     # each half-year quota is 1,000: 500 pays 25; 1,500 pays 170
     assert sim.payout[0, 0] == pytest.approx(195.0)
     assert sim.quota.tolist() == [2000.0]
+
+
+def test_compare_plans_per_rep_on_the_same_outcome():
+    out = _outcomes(np.array([[500.0, 1200.0], [700.0, 1600.0]]), ["A", "B"])
+    flat = {"name": "flat", "base_rate": 0.1}
+    cmp = inc.compare_plans([flat, PLAN], out, quota=QUOTA, by="rep").set_index(["plan", "rep_id"])
+    # flat pays 10 % of revenue; PLAN pays A (25, 40) and B (110, 170) by the hand table
+    assert cmp.loc[("flat", "A"), "expected_payout"] == pytest.approx(60.0)
+    assert cmp.loc[("hand", "A"), "expected_payout"] == pytest.approx(32.5)
+    assert cmp.loc[("hand", "A"), "payout_vs_first"] == pytest.approx(-27.5)
+    assert cmp.loc[("hand", "B"), "payout_vs_first"] == pytest.approx(140.0 - 140.0)
+    assert cmp.loc[("hand", "B"), "share_samples_more"] == pytest.approx(0.5)   # 170 > 160, 110 < 120
+
+
+@settings(max_examples=40, deadline=None)
+@given(revenue=st.lists(st.floats(0, 3000), min_size=2, max_size=2),
+       starts=st.lists(st.floats(0.05, 1.9), min_size=0, max_size=3, unique=True),
+       mults=st.lists(st.floats(0, 3), min_size=4, max_size=4),
+       gate=st.floats(0, 1.0))
+def test_statement_adds_up_to_the_kernel_and_pay_rises_with_revenue(revenue, starts, mults, gate):
+    starts = sorted(round(x, 2) for x in starts)
+    if len(set(starts)) < len(starts):
+        return
+    tiers = [{"from": 0, "multiplier": mults[0]}] + [{"from": a, "multiplier": m} for a, m in zip(starts, mults[1:])]
+    plan = inc.CommissionPlan.from_dict({"base_rate": 0.1, "tiers": tiers, "gate": gate})
+    lo, hi = sorted(revenue)
+    assert plan.commission(hi, QUOTA) >= plan.commission(lo, QUOTA) - 1e-9   # never less for selling more
+    tx = _tx([("2025-01-10", "c1", "R1", "A", "X", 1, round(hi, 2))])
+    st_ = inc.statement(tx, _targets({("R1", "2025-01-01"): QUOTA}), plan)
+    payout = st_[st_["item"] == "payout"]["amount"].item()
+    assert st_[st_["item"] != "payout"]["amount"].sum() == pytest.approx(payout, abs=1e-6)
+    assert payout == pytest.approx(plan.commission(round(hi, 2), QUOTA), abs=0.005 * len(tiers) + 1e-9)
