@@ -415,3 +415,10 @@ def test_statement_adds_up_to_the_kernel_and_pay_rises_with_revenue(revenue, sta
     payout = st_[st_["item"] == "payout"]["amount"].item()
     assert st_[st_["item"] != "payout"]["amount"].sum() == pytest.approx(payout, abs=1e-6)
     assert payout == pytest.approx(plan.commission(round(hi, 2), QUOTA), abs=0.005 * len(tiers) + 1e-9)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(inc)
+    assert result.attempted > 0 and result.failed == 0

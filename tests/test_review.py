@@ -286,3 +286,10 @@ def test_review_tables_on_the_demo_company():
     assert shown["impact"].str.match(r"^-\d{1,3}(,\d{3})*$").all()
     assert out["payouts"]["period"].unique().tolist() == [pd.Timestamp("2025-07-01")]
     assert out["at_risk"]["owner"].notna().all()
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(rv)
+    assert result.attempted > 0 and result.failed == 0
