@@ -314,7 +314,7 @@ class CommissionPlan:
     ...     "name": "standard", "base_rate": 0.05, "gate": 0.5, "cap": {"attainment": 2.0},
     ...     "tiers": [{"from": 0, "multiplier": 0.5}, {"from": 0.8, "multiplier": 1.0},
     ...               {"from": 1.0, "multiplier": 1.5}]})
-    >>> plan.commission(revenue=120_000.0, quota=100_000.0)  # (80k x 0.5 + 20k x 1 + 20k x 1.5) x 5 %
+    >>> round(plan.commission(revenue=120_000.0, quota=100_000.0), 2)  # (80k x 0.5 + 20k x 1 + 20k x 1.5) x 5 %
     4500.0
     """
 
