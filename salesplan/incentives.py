@@ -50,7 +50,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -332,7 +332,6 @@ class CommissionPlan:
     payment_lag_days: int = 30
     draw: Draw | None = None
     period: str = "quarter"
-    source: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CommissionPlan:
@@ -394,7 +393,7 @@ class CommissionPlan:
             name=name, base_rate=base, tiers=tiers, tier_mode=mode, gate=gate,
             cap_attainment=cap_att, cap_amount=cap_amt, rates=_parse_rates(d.get("rates")),
             spiffs=_parse_spiffs(d.get("spiffs")), relief=_parse_relief(d.get("relief")),
-            basis=basis, payment_lag_days=int(lag), draw=draw, period=period, source=dict(d),
+            basis=basis, payment_lag_days=int(lag), draw=draw, period=period,
         )
 
     @classmethod
@@ -418,8 +417,34 @@ class CommissionPlan:
         return cls.from_dict(doc)
 
     def to_dict(self) -> dict[str, Any]:
-        """The plan as the data it was built from."""
-        return dict(self.source)
+        """The plan as plain data (JSON/YAML-able); ``from_dict(plan.to_dict()) == plan``."""
+        d: dict[str, Any] = {"name": self.name, "base_rate": self.base_rate, "period": self.period,
+                             "tiers": [{"from": t.start, "multiplier": t.multiplier, "label": t.label}
+                                       for t in self.tiers],
+                             "tier_mode": self.tier_mode, "gate": self.gate, "basis": self.basis,
+                             "payment_lag_days": self.payment_lag_days}
+        cap = {k: v for k, v in (("attainment", self.cap_attainment), ("amount", self.cap_amount)) if v is not None}
+        if cap:
+            d["cap"] = cap
+        if self.rates:
+            rates: dict[str, dict[str, float]] = {}
+            for kind, name, rate in self.rates:
+                rates.setdefault(kind, {})[name] = rate
+            d["rates"] = rates
+
+        def day(ts):
+            return None if ts is None else ts.date().isoformat()
+
+        if self.spiffs:
+            d["spiffs"] = [{"name": x.name, "products": list(x.products), "categories": list(x.categories),
+                            "start": day(x.start), "end": day(x.end), "rate": x.rate, "per_unit": x.per_unit,
+                            "gated": x.gated} for x in self.spiffs]
+        if self.relief:
+            d["relief"] = [{"rep_id": x.rep_id, "period": day(x.period), "fraction": x.fraction, "amount": x.amount,
+                            "reason": x.reason} for x in self.relief]
+        if self.draw is not None:
+            d["draw"] = {"amount": self.draw.amount, "recoverable": self.draw.recoverable}
+        return d
 
     # -- the kernel, shared by statements and simulation -------------------------------------
 
@@ -852,6 +877,17 @@ def statement_table(statement_frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _sheet_name(name: str, used: set[str]) -> str:
+    """An Excel sheet name: no []:*?/\\, at most 31 characters, unique in the workbook."""
+    base = "".join("_" if ch in '[]:*?/\\' else ch for ch in name)[:31] or "rep"
+    sheet, i = base, 2
+    while sheet.lower() in used:
+        sheet = f"{base[:31 - len(str(i)) - 1]}~{i}"
+        i += 1
+    used.add(sheet.lower())
+    return sheet
+
+
 def export_statements(statement_frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write statements to Excel: one sheet per rep, money as ``#,##0.00``, a frozen header.
 
@@ -871,9 +907,10 @@ def export_statements(statement_frame: pd.DataFrame, path: str | os.PathLike) ->
     widths = {"period": 12, "line": 6, "item": 11, "description": 90, "base": 16, "rate": 10, "amount": 14}
     try:
         with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
+            used: set[str] = set()
             for rep, sub in statement_frame.groupby("rep_id", sort=True):
                 frame = sub.drop(columns="rep_id").assign(period=pd.to_datetime(sub["period"]).dt.date)
-                sheet = str(rep)[:31]
+                sheet = _sheet_name(str(rep), used)
                 frame.to_excel(xw, sheet_name=sheet, index=False)
                 ws = xw.sheets[sheet]
                 ws.freeze_panes = "A2"

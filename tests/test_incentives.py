@@ -422,3 +422,23 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(inc)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_plan_round_trips_through_plain_data():
+    import json
+
+    full = {**PLAN, "cap": {"attainment": 1.5, "amount": 900.0}, "tier_mode": "retroactive",
+            "rates": {"category": {"Y": 0.2}, "product": {"C": 0.3}},
+            "spiffs": [{"name": "push", "products": ["A"], "start": "2025-02-01", "end": "2025-02-28", "rate": 0.01}],
+            "relief": [{"rep_id": "R1", "period": "2025-01-01", "amount": 100.0, "reason": "territory change"}],
+            "draw": {"amount": 50.0, "recoverable": False}, "basis": "payment", "payment_lag_days": 45}
+    plan = inc.CommissionPlan.from_dict(full)
+    again = inc.CommissionPlan.from_dict(json.loads(json.dumps(plan.to_dict())))
+    assert again == plan
+
+
+def test_export_sheet_names_are_valid_and_unique(tmp_path):
+    tx = _tx([("2025-01-10", "c1", "North/R1", "A", "X", 1, 700.0), ("2025-01-10", "c1", "North:R1", "A", "X", 1, 70.0)])
+    targets = _targets({("North/R1", "2025-01-01"): 1000.0, ("North:R1", "2025-01-01"): 1000.0})
+    wb = load_workbook(inc.export_statements(inc.statement(tx, targets, PLAN), tmp_path / "s.xlsx"))
+    assert wb.sheetnames == ["North_R1", "North_R1~2"]
