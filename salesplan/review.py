@@ -501,6 +501,17 @@ def _fmt(x: float, decimals: int = 0) -> str:
     return fmt.number(x, decimals=decimals)
 
 
+def _unit_owner(level: str, key: str, reps: pd.DataFrame | None) -> str | None:
+    """Who answers for a unit: the rep itself, else the manager most of the unit's reps report to."""
+    if level == "rep":
+        return key
+    col = {"region": "region", "team": "team"}.get(level)
+    if reps is None or col is None or col not in reps.columns or "manager" not in reps.columns:
+        return None
+    managers = reps.loc[reps[col].astype("str") == key, "manager"].dropna().astype("str")
+    return str(managers.mode().iloc[0]) if len(managers) else None
+
+
 def pvm_problems(inputs: ReviewInputs) -> pd.DataFrame:
     """Problems from the price, volume and mix split of every unit's gap.
 
@@ -514,6 +525,8 @@ def pvm_problems(inputs: ReviewInputs) -> pd.DataFrame:
     revenue the effect cost. The probability is the share of sample paths in
     which the unit's revenue over the next period reaches the reviewed
     actual plus that gain (the level the fix implies), when samples are given.
+    The owner is the rep (level ``rep``) or the manager most of the unit's
+    reps report to (``region``/``team``, when ``inputs.reps`` has ``manager``).
 
     Returns
     -------
@@ -525,6 +538,7 @@ def pvm_problems(inputs: ReviewInputs) -> pd.DataFrame:
     d = variance_detail(inputs.tx, inputs.targets, period=w, level=inputs.level, by=inputs.by,
                         reps=inputs.reps, customers=inputs.customers)
     sims = _unit_samples(inputs.samples, nxt)
+    per = {"M": "a month", "Q": "a quarter", "Y": "a year"}.get(w.freq or "", f"per {w.months} months")
     rows: list[dict[str, Any]] = []
     where = {"company": "the company"}.get(inputs.level)
     for key, u in d.groupby("key", sort=True):
@@ -532,6 +546,7 @@ def pvm_problems(inputs: ReviewInputs) -> pd.DataFrame:
         if actual >= plan:
             continue
         name = where or key
+        owner = _unit_owner(inputs.level, key, inputs.reps)
         unit_kind = {"product_id": "product", "category": "category"}.get(inputs.by, inputs.by)
         kinds = {"category": "categories"}.get(unit_kind, f"{unit_kind}s")
 
@@ -544,7 +559,7 @@ def pvm_problems(inputs: ReviewInputs) -> pd.DataFrame:
                          "item": item, "impact": impact, "problem": gap + problem,
                          "action": smart_action(verb, what, cur, tgt, nxt, gain, p if sims else None),
                          "metric": metric, "current": cur_v, "target": tgt_v, "deadline": nxt.end,
-                         "expected_gain": gain, "probability": p, "owner": key if inputs.level == "rep" else None})
+                         "expected_gain": gain, "probability": p, "owner": owner})
 
         cont = u[u["status"] == "continuing"]
         vol = float(u["volume_effect"].sum())
@@ -553,7 +568,7 @@ def pvm_problems(inputs: ReviewInputs) -> pd.DataFrame:
             add("volume", "", vol,
                 f"it sold {_fmt(qa)} units against {_fmt(qp)} planned ({qa / qp - 1:+.1%}), which cost "
                 f"{_fmt(-vol)}.",
-                "Raise", f"units sold in {name}", _fmt(qa), _fmt(qp), "units", qa, qp)
+                "Raise", f"units sold in {name}", _fmt(qa), f"{_fmt(qp)} {per}", "units", qa, qp)
         mix = float(u["mix_effect"].sum())
         if mix < 0 and len(cont) > 1:
             qp, qa = cont["quantity_plan"].sum(), cont["quantity_actual"].sum()
@@ -576,7 +591,7 @@ def pvm_problems(inputs: ReviewInputs) -> pd.DataFrame:
         for r in u[u["lost_effect"] < 0].itertuples():
             add("lost", r.item, float(r.lost_effect),
                 f"{r.item} sold nothing against {_fmt(r.revenue_plan)} planned ({_fmt(r.quantity_plan, 1)} units).",
-                "Raise", f"units of {r.item} sold in {name}", "0", _fmt(r.quantity_plan, 1), "units",
+                "Raise", f"units of {r.item} sold in {name}", "0", f"{_fmt(r.quantity_plan, 1)} {per}", "units",
                 0.0, float(r.quantity_plan))
     return pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
 

@@ -126,8 +126,11 @@ def test_problem_list_finds_the_known_top_cause():
     # next quarter simulated for East: reaching 13,000 + 2,000 = 15,000 in 3 of 4 paths
     samples = pd.DataFrame({"unique_id": "East", "ds": pd.Timestamp("2025-11-01"), "sample": [0, 1, 2, 3],
                             "y": [14000.0, 15000.0, 16000.0, 17000.0]})
-    pl = rv.problem_list(rv.ReviewInputs(tx, targets, "2025-Q3", samples=samples))
+    reps = pd.DataFrame({"rep_id": ["M1", "E1", "E2", "W1"], "region": ["East", "East", "East", "West"],
+                         "manager": [None, "M1", "M1", "M1"]})
+    pl = rv.problem_list(rv.ReviewInputs(tx, targets, "2025-Q3", samples=samples, reps=reps))
     top = pl.iloc[0]
+    assert top["owner"] == "M1"
     assert (top["rank"], top["key"], top["driver"], top["item"]) == (1, "East", "price", "P1")
     assert top["impact"] == pytest.approx(-2000.0)   # 100 units x (80 - 100)
     assert top["probability"] == 0.75
