@@ -661,6 +661,12 @@ def _compute(plan: CommissionPlan, tx: pd.DataFrame, targets: pd.DataFrame, star
         raise SalesplanDataError("no rep has both a quota and a period in the window; check start/end and the targets.")
 
     reliefs = {(r.rep_id, _period_start(pd.Series([r.period]), plan.period)[0]): r for r in plan.relief}
+    cells = set(zip(grid["rep_id"], grid["period"]))
+    unmatched = [f"{rep} {_period_label(per, plan.period)}" for rep, per in reliefs if (rep, per) not in cells]
+    if unmatched and start is None and end is None:
+        warnings.warn(f"{len(unmatched)} quota relief(s) match no rep quota and are not applied: "
+                      f"{', '.join(unmatched[:5])}. Check the rep_id and period in plan['relief'].",
+                      SalesplanWarning, stacklevel=3)
     starts, ends, mult = plan._bounds()
     rows, lines = [], []
     balance: dict[str, float] = {}

@@ -442,3 +442,12 @@ def test_export_sheet_names_are_valid_and_unique(tmp_path):
     targets = _targets({("North/R1", "2025-01-01"): 1000.0, ("North:R1", "2025-01-01"): 1000.0})
     wb = load_workbook(inc.export_statements(inc.statement(tx, targets, PLAN), tmp_path / "s.xlsx"))
     assert wb.sheetnames == ["North_R1", "North_R1~2"]
+
+
+def test_relief_that_matches_no_quota_is_reported():
+    tx = _tx([("2025-01-10", "c1", "R1", "A", "X", 1, 700.0)])
+    targets = _targets({("R1", "2025-01-01"): 1000.0})
+    plan = {**PLAN, "relief": [{"rep_id": "R9", "period": "2025-01-01", "fraction": 0.5}]}
+    with pytest.warns(SalesplanWarning, match="1 quota relief.*R9 2025-Q1"):
+        p = inc.payouts(tx, targets, plan)
+    assert p["quota"].tolist() == [1000.0]
