@@ -1,0 +1,230 @@
+"""Tests of salesplan.pipeline: hand-made deals with known answers, invariants, demo and a real export."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pandas.testing import assert_frame_equal, assert_series_equal
+
+from salesplan import datasets
+from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
+from salesplan.pipeline import (
+    Process,
+    deal_stages,
+    funnel,
+    prepare,
+    wilson_interval,
+    win_rates,
+)
+
+DAY0 = pd.Timestamp("2024-01-01")
+
+
+def _opps(rows):
+    """rows: (id, stage, created_day, amount, rep, close_day or None)."""
+    return pd.DataFrame({
+        "opportunity_id": [r[0] for r in rows],
+        "customer_id": ["C" + r[0] for r in rows],
+        "rep_id": [r[4] for r in rows],
+        "amount": [r[3] for r in rows],
+        "created_date": [DAY0 + pd.Timedelta(days=r[2]) for r in rows],
+        "stage": [r[1] for r in rows],
+        "close_date": [DAY0 + pd.Timedelta(days=r[5]) if r[5] is not None else pd.NaT for r in rows],
+    })
+
+
+def _history(rows):
+    """rows: (id, stage, day)."""
+    return pd.DataFrame({
+        "opportunity_id": [r[0] for r in rows],
+        "stage": [r[1] for r in rows],
+        "entered_at": [DAY0 + pd.Timedelta(days=r[2]) for r in rows],
+    })
+
+
+@pytest.fixture
+def small():
+    """Four deals whose funnel is worked out by hand in the tests.
+
+    A is won and skipped needs_analysis; B was lost at first_contact; C is open
+    in needs_analysis; D was lost at prospecting.
+    """
+    opps = _opps([
+        ("A", "won", 0, 100.0, "R1", 50),
+        ("B", "lost", 0, 40.0, "R1", 15),
+        ("C", "needs_analysis", 0, 60.0, "R2", None),
+        ("D", "lost", 0, 20.0, "R2", 4),
+    ])
+    hist = _history([
+        ("A", "prospecting", 0), ("A", "first_contact", 10), ("A", "proposal", 20),
+        ("A", "negotiation", 30), ("A", "contract", 40), ("A", "won", 50),
+        ("B", "prospecting", 0), ("B", "first_contact", 5), ("B", "lost", 15),
+        ("C", "prospecting", 0), ("C", "first_contact", 3), ("C", "needs_analysis", 10),
+        ("D", "prospecting", 0), ("D", "lost", 4),
+    ])
+    return opps, hist
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return {t: datasets.load_demo(t) for t in ("opportunities", "stage_history", "reps", "customers", "targets")}
+
+
+# -- process -------------------------------------------------------------------
+
+def test_process_default_codes_and_synonyms():
+    p = Process()
+    assert p.stages == ("prospecting", "first_contact", "needs_analysis", "proposal", "negotiation", "contract")
+    assert p.codes(["Prospecting", "first contact", "WON", "order", "after-sales", "lost"]).tolist() == [
+        0, 1, 6, 6, 6, 7]
+
+
+def test_unknown_stage_lists_names_and_mapping_template():
+    p = Process()
+    with pytest.raises(SalesplanDataError) as err:
+        p.codes(pd.Series(["Qualification", "Closed Won", "Qualification", "proposal"]), name="opportunities['stage']")
+    text = str(err.value)
+    assert "'Qualification' (2 rows)" in text and "'Closed Won' (1 rows)" in text
+    assert "with_mapping(" in text and "'Closed Won': 'won'" in text
+    mapped = p.with_mapping({"Qualification": "first_contact", "Closed Won": "won"})
+    assert mapped.codes(["Qualification", "Closed Won"]).tolist() == [1, 6]
+
+
+def test_process_rejects_mapping_onto_unknown_stage():
+    with pytest.raises(SalesplanError, match="not in the process"):
+        Process().with_mapping({"Qualification": "qualify"})
+
+
+# -- funnel --------------------------------------------------------------------
+
+def test_funnel_by_hand(small):
+    opps, hist = small
+    f = funnel(opps, hist)
+    assert f["stage"].tolist() == list(Process().stages)
+    assert f["entered"].tolist() == [4, 3, 2, 1, 1, 1]
+    assert f["advanced"].tolist() == [3, 2, 1, 1, 1, 1]
+    assert f["lost"].tolist() == [1, 1, 0, 0, 0, 0]
+    assert f["open"].tolist() == [0, 0, 1, 0, 0, 0]
+    np.testing.assert_allclose(f["conversion"], [3 / 4, 2 / 3, 1, 1, 1, 1])
+    # win rate from each stage: of the closed deals that entered it, the share won
+    np.testing.assert_allclose(f["win_rate"], [1 / 3, 1 / 2, 1, 1, 1, 1])
+    lo, hi = wilson_interval(3, 4, level=95)
+    assert f["conversion_lo"].iloc[0] == pytest.approx(float(lo))
+    assert f["entered_amount"].iloc[0] == 220.0
+
+
+def test_wilson_interval_matches_statsmodels():
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = wilson_interval(np.array([0, 3, 17]), np.array([5, 10, 40]), level=90)
+    ref = [proportion_confint(k, n, alpha=0.1, method="wilson") for k, n in [(0, 5), (3, 10), (17, 40)]]
+    np.testing.assert_allclose(lo, [r[0] for r in ref], atol=1e-12)
+    np.testing.assert_allclose(hi, [r[1] for r in ref], atol=1e-12)
+
+
+def test_funnel_by_rep_adds_up_to_total(small):
+    opps, hist = small
+    f = funnel(opps, hist, by="rep_id")
+    total = funnel(opps, hist)
+    summed = f.groupby("stage_code")[["entered", "advanced", "lost", "open"]].sum().reset_index(drop=True)
+    assert_frame_equal(summed, total[["entered", "advanced", "lost", "open"]])
+    r1 = f[f["rep_id"] == "R1"]
+    assert r1["entered"].tolist() == [2, 2, 1, 1, 1, 1]
+
+
+def test_funnel_entry_cohorts_by_month(small):
+    opps, hist = small
+    f = funnel(opps, hist, period="M")
+    # every stage was entered in January 2024 but A's contract (day 40); A's skipped
+    # needs_analysis counts as entered on day 20, when it entered proposal
+    jan = f[f["period"] == pd.Timestamp("2024-01-01")]
+    feb = f[f["period"] == pd.Timestamp("2024-02-01")]
+    assert jan["entered"].tolist() == [4, 3, 2, 1, 1]
+    assert feb["stage"].tolist() == ["contract"] and feb["entered"].tolist() == [1]
+
+
+def test_win_rates_by_rep(small):
+    opps, hist = small
+    w = win_rates(opps, hist, by="rep_id")
+    assert w["rep_id"].tolist() == ["R1", "R2"]
+    assert w["won"].tolist() == [1, 0] and w["closed"].tolist() == [2, 1]
+    assert w["won_amount"].tolist() == [100.0, 0.0]
+
+
+def test_deal_stages_skipped_stage_has_zero_days(small):
+    opps, hist = small
+    ds = deal_stages(opps, hist)
+    a = ds[ds["opportunity_id"] == "A"].set_index("stage")
+    assert a.loc["needs_analysis", "days_in_stage"] == 0
+    assert a.loc["first_contact", "days_in_stage"] == 10
+    assert a.loc["contract", "days_in_stage"] == 10
+    c = ds[ds["opportunity_id"] == "C"].set_index("stage")
+    assert c.loc["needs_analysis", "outcome"] == "open"
+    assert ds[ds["opportunity_id"] == "B"]["outcome"].tolist() == ["advanced", "lost"]
+
+
+@st.composite
+def _random_deals(draw):
+    n = draw(st.integers(1, 25))
+    rng = np.random.default_rng(draw(st.integers(0, 10_000)))
+    stages = list(Process().stages)
+    opp_rows, hist_rows = [], []
+    for i in range(n):
+        status = rng.choice(["open", "won", "lost"])
+        reached = sorted(rng.choice(6, size=rng.integers(0, 7), replace=False).tolist())
+        day = 0
+        for s in reached:
+            day += int(rng.integers(0, 20))
+            hist_rows.append((f"O{i}", stages[s], day))
+        if status == "open":
+            stage = stages[reached[-1]] if reached else stages[int(rng.integers(0, 6))]
+        else:
+            stage = status
+            day += int(rng.integers(0, 20))
+            hist_rows.append((f"O{i}", status, day))
+        rep = "R" + str(int(rng.integers(0, 3)))
+        opp_rows.append((f"O{i}", stage, 0, float(rng.integers(1, 100)), rep, day if status != "open" else None))
+    return _opps(opp_rows), _history(hist_rows) if hist_rows else None
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_random_deals())
+def test_funnel_counts_never_increase_down_the_stages(deals):
+    opps, hist = deals
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SalesplanDataWarning)
+        for f in (funnel(opps, hist), funnel(opps, hist, by="rep_id"), funnel(opps, hist, period="M", cohort="created")):
+            keys = [c for c in ("rep_id", "period") if c in f.columns]
+            groups = f.groupby(keys) if keys else [(None, f)]
+            for _, g in groups:
+                assert (np.diff(g["entered"].to_numpy()) <= 0).all()
+                assert ((g["advanced"] + g["lost"] + g["open"]) == g["entered"]).all()
+                assert ((g["conversion"].dropna() >= 0) & (g["conversion"].dropna() <= 1)).all()
+
+
+def test_funnel_demo_by_team_and_segment(demo):
+    f = funnel(demo["opportunities"], demo["stage_history"], by=["team", "segment"],
+               reps=demo["reps"], customers=demo["customers"])
+    total = funnel(demo["opportunities"], demo["stage_history"])
+    assert f.groupby("stage_code")["entered"].sum().tolist() == total["entered"].tolist()
+    assert total["entered"].iloc[0] == len(demo["opportunities"])
+    assert total["won"].iloc[0] == int((demo["opportunities"]["status"] == "won").sum())
+
+
+def test_funnel_unknown_by_column_says_what_to_join(small):
+    opps, hist = small
+    with pytest.raises(SalesplanDataError, match="reps="):
+        funnel(opps, hist, by="team")
+
+
+def test_funnel_does_not_mutate_inputs(small):
+    opps, hist = small
+    before = opps.copy(), hist.copy()
+    funnel(opps, hist, by="rep_id", period="M")
+    assert_frame_equal(opps, before[0])
+    assert_frame_equal(hist, before[1])
