@@ -36,7 +36,6 @@ unit  value  previous  rank
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -45,7 +44,7 @@ import pandas as pd
 from scipy import stats
 
 from salesplan._validation import check_choice, check_columns, check_frame, closest_matches
-from salesplan.errors import SalesplanDataError, SalesplanError, SalesplanWarning
+from salesplan.errors import SalesplanDataError, SalesplanError
 from salesplan.schema import OPEN_STAGES
 
 __all__ = [
@@ -805,62 +804,34 @@ def appraisal_totals(components: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- coaching
 
 
-def stage_outcomes(opportunities: pd.DataFrame, stage_history: pd.DataFrame) -> pd.DataFrame:
-    """What happened to each deal at each open stage it entered: advanced, lost there, or still open.
+def stage_outcomes(opportunities: pd.DataFrame, stage_history: pd.DataFrame | None) -> pd.DataFrame:
+    """What happened to each deal at each open stage it reached: advanced, lost there, or still open.
 
-    Entries are ordered by the standard stage order (:data:`salesplan.schema.STAGES`);
-    a deal that skipped a stage has no row for it (it was never tested
-    there). The stage after an entry decides its outcome: ``lost`` -> lost at
-    this stage; a later stage or ``won`` -> advanced; none -> still open.
+    The stage reading is that of the funnel (:func:`salesplan.pipeline.deal_stages`):
+    a deal that skipped a stage passed it (in zero days), a lost deal was
+    lost at the highest stage it reached, and the same input checks and
+    counted warnings apply.
 
     Returns
     -------
     DataFrame
         ``opportunity_id``, ``rep_id``, ``amount``, ``stage``, ``entered_at``,
         ``outcome`` (``advanced``, ``lost`` or ``open``), ``days`` (days in
-        the stage; NaN while open) and ``won`` (the deal was eventually won).
+        the stage; NaN while open or without history) and ``won`` (the deal
+        was eventually won).
     """
-    check_frame(opportunities, name="opportunities", min_rows=0)
-    check_frame(stage_history, name="stage_history", min_rows=0)
+    from salesplan.pipeline import deal_stages
+
+    check_frame(opportunities, name="opportunities", min_rows=1)
     check_columns(opportunities, ["opportunity_id", "rep_id", "amount", "status"], name="opportunities")
-    check_columns(stage_history, ["opportunity_id", "stage", "entered_at"], name="stage_history")
-    order = {s: i for i, s in enumerate((*OPEN_STAGES, "won", "lost"))}
-    sh = pd.DataFrame({"opportunity_id": stage_history["opportunity_id"].astype("string"),
-                       "stage": stage_history["stage"].astype("string"),
-                       "entered_at": pd.to_datetime(stage_history["entered_at"])})
-    sh["order"] = sh["stage"].map(order)
-    unknown = sh["order"].isna()
-    if unknown.any():
-        raise SalesplanDataError(
-            f"stage_history has {int(unknown.sum())} row(s) with stages outside the standard process: "
-            f"{sorted(sh.loc[unknown, 'stage'].dropna().unique().tolist())[:5]}. "
-            "Map them onto the standard stages when loading (columns= / stage mapping)."
-        )
-    sh = sh.sort_values(["opportunity_id", "order", "entered_at"], kind="stable").drop_duplicates(
-        ["opportunity_id", "stage"])
-    nxt_opp = sh["opportunity_id"].shift(-1)
-    same = (nxt_opp == sh["opportunity_id"]).fillna(False).to_numpy(dtype=bool)
-    nxt_stage = sh["stage"].shift(-1).where(same)
-    nxt_date = sh["entered_at"].shift(-1).where(same)
-    to_lost = (nxt_stage == "lost").fillna(False).to_numpy(dtype=bool)
-    outcome = np.where(~same, "open", np.where(to_lost, "lost", "advanced"))
-    sh = sh.assign(outcome=outcome, days=(nxt_date - sh["entered_at"]).dt.days.astype(float))
-    sh = sh[sh["stage"].isin(OPEN_STAGES)]
-    opps = pd.DataFrame({"opportunity_id": opportunities["opportunity_id"].astype("string"),
-                         "rep_id": opportunities["rep_id"].astype("string"),
-                         "amount": opportunities["amount"].astype(float),
-                         "won": opportunities["status"].astype("string") == "won"})
-    out = sh.merge(opps, on="opportunity_id", how="inner")
-    without = int((~opps["opportunity_id"].isin(sh["opportunity_id"])).sum())
-    if without:
-        warnings.warn(
-            f"{without} of {len(opps)} opportunities have no stage history and are left out of the stage "
-            "comparison (where a deal was lost is not known without it).",
-            SalesplanWarning, stacklevel=2,
-        )
-    out["won"] = out["won"].astype(bool)
-    return out[["opportunity_id", "rep_id", "amount", "stage", "entered_at", "outcome", "days", "won"]] \
-        .reset_index(drop=True)
+    stages = deal_stages(opportunities, stage_history)
+    opps = pd.DataFrame({"opportunity_id": opportunities["opportunity_id"].to_numpy(),
+                         "rep_id": opportunities["rep_id"].astype("string").to_numpy(),
+                         "amount": opportunities["amount"].astype(float).to_numpy(),
+                         "won": (opportunities["status"].astype("string") == "won").fillna(False).to_numpy(dtype=bool)})
+    out = stages.merge(opps, on="opportunity_id", how="left", validate="many_to_one")
+    out["days"] = out["days_in_stage"].where(out["outcome"] != "open")
+    return out[["opportunity_id", "rep_id", "amount", "stage", "entered_at", "outcome", "days", "won"]]
 
 
 def _bh(p: np.ndarray) -> np.ndarray:
