@@ -15,9 +15,15 @@ from salesplan import datasets
 from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
 from salesplan.pipeline import (
     Process,
+    aging,
+    cycle_length,
+    cycle_survival,
     deal_stages,
     funnel,
+    kaplan_meier,
+    km_median,
     prepare,
+    stage_durations,
     wilson_interval,
     win_rates,
 )
@@ -228,3 +234,91 @@ def test_funnel_does_not_mutate_inputs(small):
     funnel(opps, hist, by="rep_id", period="M")
     assert_frame_equal(opps, before[0])
     assert_frame_equal(hist, before[1])
+
+
+# -- durations -----------------------------------------------------------------
+
+def test_kaplan_meier_by_hand_and_against_statsmodels(rng):
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    km = kaplan_meier([2, 3, 3, 5, 8], [1, 1, 0, 1, 0])
+    # S = 4/5, then 4/5 * 3/4, then * 1/2 (two at risk at day 5)
+    np.testing.assert_allclose(km["survival"], [0.8, 0.6, 0.3, 0.3])
+    assert km_median([2, 3, 3, 5, 8], [1, 1, 0, 1, 0]) == 5
+    t = rng.integers(1, 40, 300).astype(float)
+    e = rng.random(300) < 0.6
+    ref = SurvfuncRight(t, e)
+    ours = kaplan_meier(t, e)
+    np.testing.assert_allclose(ours["survival"], ref.surv_prob, atol=1e-12)
+    np.testing.assert_allclose(ours.loc[ours["events"] > 0, "survival"].to_numpy() ** 0,
+                               1)  # every event time is a row
+    assert km_median(t, e) == ref.quantile(0.5)
+
+
+def _censored_deals():
+    """Closed after 2, 3 and 5 days; two open deals, 3 and 8 days old on day 8.
+
+    Kaplan-Meier: S(2) = 4/5, S(3) = 3/5, S(5) = 3/5 * 1/2 = 0.3 -> median 5 days,
+    while the plain mean of the closed deals is 10/3 days.
+    """
+    opps = _opps([
+        ("a", "won", 0, 10.0, "R1", 2),
+        ("b", "lost", 0, 10.0, "R1", 3),
+        ("c", "proposal", 5, 10.0, "R1", None),
+        ("d", "won", 0, 10.0, "R2", 5),
+        ("e", "proposal", 0, 10.0, "R2", None),
+    ])
+    return opps
+
+
+def test_cycle_length_kaplan_meier_median_with_censored_deals():
+    opps = _censored_deals()
+    with pytest.warns(SalesplanDataWarning):  # no history given: counted fallback
+        prepared = prepare(opps, _history([("a", "prospecting", 0)]), as_of=DAY0 + pd.Timedelta(days=8))
+    c = cycle_length(prepared)
+    assert c[["deals", "closed", "open"]].iloc[0].tolist() == [5, 3, 2]
+    assert c["median_days"].iloc[0] == 5
+    assert c["mean_days_closed"].iloc[0] == pytest.approx(10 / 3)
+    s = cycle_survival(prepared)
+    np.testing.assert_allclose(s.loc[s["events"] > 0, "survival"], [0.8, 0.6, 0.3])
+
+
+def test_grouped_medians_equal_one_group_at_a_time(demo):
+    o, h, r = demo["opportunities"], demo["stage_history"], demo["reps"]
+    by_rep = cycle_length(o, h, by="rep_id")
+    d = prepare(o, h)
+    t, closed = d.cycle()
+    for rep in ["R01", "R07", "R19"]:
+        m = (o["rep_id"] == rep).to_numpy()
+        assert by_rep.loc[by_rep["rep_id"] == rep, "median_days"].iloc[0] == km_median(t[m], closed[m])
+    sd = stage_durations(o, h, by="team", reps=r)
+    ds = deal_stages(o, h).merge(o[["opportunity_id", "rep_id"]], on="opportunity_id")
+    ds = ds.merge(r[["rep_id", "team"]], on="rep_id")
+    one = ds[(ds["team"] == "South Team") & (ds["stage"] == "proposal")]
+    expect = km_median(one["days_in_stage"], one["outcome"] != "open")
+    got = sd[(sd["team"] == "South Team") & (sd["stage"] == "proposal")]["median_days"].iloc[0]
+    assert got == expect
+
+
+def test_stage_durations_by_hand(small):
+    opps, hist = small
+    sd = stage_durations(opps, hist, as_of=DAY0 + pd.Timedelta(days=60)).set_index("stage")
+    # prospecting: A 10, B 5, C 3, D 4 (lost there) -> all left; median of 3, 4, 5, 10 is 4
+    assert sd.loc["prospecting", ["deals", "left", "still_in"]].tolist() == [4, 4, 0]
+    assert sd.loc["prospecting", "median_days"] == 4
+    assert sd.loc["prospecting", "mean_days_closed"] == pytest.approx(22 / 4)
+    # needs_analysis: A skipped it (0 days), C still in since day 10 (50 days, censored)
+    assert sd.loc["needs_analysis", ["deals", "left", "still_in"]].tolist() == [2, 1, 1]
+    assert sd.loc["needs_analysis", "over_service_share"] == pytest.approx(0.5)
+
+
+def test_aging_lists_stuck_open_deals(small):
+    opps, hist = small
+    a = aging(opps, hist, as_of=DAY0 + pd.Timedelta(days=40))
+    # C entered needs_analysis on day 10: 30 days in, service level 21 -> 9 days over
+    assert a["opportunity_id"].tolist() == ["C"]
+    assert a[["stage", "days_in_stage", "service_days", "days_over", "amount", "rep_id"]].iloc[0].tolist() == [
+        "needs_analysis", 30.0, 21.0, 9.0, 60.0, "R2"]
+    assert aging(opps, hist, as_of=DAY0 + pd.Timedelta(days=20)).empty
+    fast = Process().with_service_days({"needs_analysis": 5})
+    assert aging(opps, hist, process=fast, as_of=DAY0 + pd.Timedelta(days=20))["days_over"].tolist() == [5.0]

@@ -19,6 +19,7 @@ first, the stage history second, and options by keyword.
 """
 
 from salesplan.pipeline._deals import NO_OWNER, PreparedDeals, deal_stages, prepare
+from salesplan.pipeline.durations import aging, cycle_length, cycle_survival, kaplan_meier, km_median, stage_durations
 from salesplan.pipeline.funnel import funnel, wilson_interval, win_rates
 from salesplan.pipeline.process import DEFAULT_SERVICE_DAYS, Process, default_process
 
@@ -26,4 +27,5 @@ __all__ = [
     "Process", "DEFAULT_SERVICE_DAYS", "default_process",
     "PreparedDeals", "prepare", "deal_stages", "NO_OWNER",
     "funnel", "win_rates", "wilson_interval",
+    "kaplan_meier", "km_median", "stage_durations", "cycle_length", "cycle_survival", "aging",
 ]
