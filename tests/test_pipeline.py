@@ -24,6 +24,8 @@ from salesplan.pipeline import (
     km_median,
     prepare,
     stage_durations,
+    velocity,
+    velocity_trend,
     wilson_interval,
     win_rates,
 )
@@ -322,3 +324,44 @@ def test_aging_lists_stuck_open_deals(small):
     assert aging(opps, hist, as_of=DAY0 + pd.Timedelta(days=20)).empty
     fast = Process().with_service_days({"needs_analysis": 5})
     assert aging(opps, hist, process=fast, as_of=DAY0 + pd.Timedelta(days=20))["days_over"].tolist() == [5.0]
+
+
+# -- velocity ------------------------------------------------------------------
+
+def test_velocity_by_hand_and_its_decomposition():
+    """Q1: 2 open at the end, 1 of 2 closed won, 100 average, 10 days -> 2 * 0.5 * 100 / 10 = 10.
+    Q2: 2 open, 1 of 1 won, 300 average, 20 days -> 2 * 1 * 300 / 20 = 30.
+    From Q1 to Q2 the win rate doubled and the cycle doubled (they cancel); the
+    deal size tripled and explains the whole change of 20.
+    """
+    opps = _opps([
+        ("a", "won", 0, 100.0, "R1", 10),
+        ("b", "lost", 0, 50.0, "R1", 31),
+        ("c", "proposal", 0, 70.0, "R1", None),
+        ("d", "proposal", 60, 80.0, "R1", None),
+        ("e", "won", 91, 300.0, "R1", 111),
+    ])
+    hist = _history([(i, "prospecting", day) for i, day in zip("abcde", [0, 0, 0, 60, 91])])
+    v = velocity(opps, hist, period="Q", as_of="2024-06-30")
+    assert v["period"].tolist() == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-04-01")]
+    assert v["open_deals"].tolist() == [2, 2]
+    np.testing.assert_allclose(v["win_rate"], [0.5, 1.0])
+    np.testing.assert_allclose(v["average_won"], [100, 300])
+    np.testing.assert_allclose(v["cycle_days"], [10, 20])
+    np.testing.assert_allclose(v["velocity"], [10, 30])
+    q2 = v.iloc[1]
+    assert q2["change"] == pytest.approx(20)
+    assert q2["average_won_effect"] == pytest.approx(20)
+    assert q2["open_deals_effect"] == pytest.approx(0)
+    assert q2["win_rate_effect"] == pytest.approx(-q2["cycle_days_effect"])
+    assert q2["win_rate_effect"] == pytest.approx(20 * np.log(2) / np.log(3))
+
+
+def test_velocity_effects_add_up_to_the_change(demo):
+    v = velocity(demo["opportunities"], demo["stage_history"], by="team", reps=demo["reps"], period="Q")
+    effects = v[[c for c in v.columns if c.endswith("_effect")]]
+    ok = effects.notna().all(axis=1)
+    assert ok.sum() > 40
+    np.testing.assert_allclose(effects[ok].sum(axis=1), v.loc[ok, "change"], rtol=1e-9, atol=1e-6)
+    t = velocity_trend(v, by="team", last=4)
+    assert len(t) == 5 and (t["periods"] == 4).all()

@@ -8,7 +8,7 @@ The pieces, in the order a sales manager uses them:
 * the funnel by cohort: :func:`funnel`, :func:`win_rates`, :func:`wilson_interval`;
 * durations: :func:`kaplan_meier`, :func:`stage_durations`, :func:`cycle_length`,
   :func:`cycle_survival`, :func:`aging`;
-* velocity: :func:`velocity`, :func:`velocity_change`;
+* velocity: :func:`velocity`, :func:`velocity_trend`, :func:`lmdi`;
 * learned win probabilities: :class:`WinModel`, :func:`reliability_table`;
 * the pipeline forecast: :func:`learn_slip`, :func:`forecast_categories`,
   :func:`pipeline_forecast`, :func:`target_coverage`;
@@ -21,6 +21,7 @@ first, the stage history second, and options by keyword.
 from salesplan.pipeline._deals import NO_OWNER, PreparedDeals, deal_stages, prepare
 from salesplan.pipeline.durations import aging, cycle_length, cycle_survival, kaplan_meier, km_median, stage_durations
 from salesplan.pipeline.funnel import funnel, wilson_interval, win_rates
+from salesplan.pipeline.velocity import FACTORS, lmdi, velocity, velocity_trend
 from salesplan.pipeline.process import DEFAULT_SERVICE_DAYS, Process, default_process
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "PreparedDeals", "prepare", "deal_stages", "NO_OWNER",
     "funnel", "win_rates", "wilson_interval",
     "kaplan_meier", "km_median", "stage_durations", "cycle_length", "cycle_survival", "aging",
+    "velocity", "velocity_trend", "lmdi", "FACTORS",
 ]
