@@ -15,7 +15,11 @@ from salesplan import datasets
 from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
 from salesplan.pipeline import (
     Process,
+    WinModel,
     aging,
+    brier_score,
+    reliability_table,
+    snapshots,
     cycle_length,
     cycle_survival,
     deal_stages,
@@ -365,3 +369,48 @@ def test_velocity_effects_add_up_to_the_change(demo):
     np.testing.assert_allclose(effects[ok].sum(axis=1), v.loc[ok, "change"], rtol=1e-9, atol=1e-6)
     t = velocity_trend(v, by="team", last=4)
     assert len(t) == 5 and (t["periods"] == 4).all()
+
+
+# -- win probabilities ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def win_model(demo):
+    return WinModel().fit(demo["opportunities"], demo["stage_history"], reps=demo["reps"],
+                          customers=demo["customers"])
+
+
+def test_win_model_beats_the_stage_average_on_a_time_holdout(win_model):
+    s = win_model.summary().set_index("model")
+    assert s.loc["model", "holdout_snapshots"] > 300
+    assert s.loc["model", "brier"] < s.loc["stage average", "brier"]
+    assert s.loc["model", "brier_skill"] > 0
+    h = win_model.holdout_
+    assert (h["snapshot"] >= win_model.cutoff_).all()
+    assert s.loc["model", "brier"] == pytest.approx(brier_score(h["won"], h["probability"]))
+    rel = win_model.reliability()
+    assert rel.groupby("model")["deals"].sum().tolist() == [len(h), len(h)]
+
+
+def test_win_model_trains_only_on_outcomes_known_before_the_cutoff(demo):
+    m = WinModel(refit=False).fit(demo["opportunities"], demo["stage_history"], reps=demo["reps"],
+                                  customers=demo["customers"])
+    snaps = snapshots(demo["opportunities"], demo["stage_history"], reps=demo["reps"], customers=demo["customers"])
+    known = snaps["won"].notna() & (snaps["snapshot"] < m.cutoff_) & (snaps["closed_at"] < m.cutoff_)
+    assert m.n_train_ == int(known.sum())
+
+
+def test_win_model_predicts_every_open_deal(win_model, demo):
+    p = win_model.predict(demo["opportunities"], demo["stage_history"])
+    assert len(p) == int((demo["opportunities"]["status"] == "open").sum())
+    assert p["win_probability"].between(0, 1).all()
+    np.testing.assert_allclose(p["expected_value"], p["win_probability"] * p["amount"])
+    # a stage-average CRM gives later stages a higher probability
+    b = win_model.baseline_.set_index("stage")["win_probability"]
+    assert b["contract"] > b["prospecting"]
+
+
+def test_reliability_table_by_hand():
+    t = reliability_table([0, 1, 1, 0, 1], [0.05, 0.15, 0.12, 0.95, 0.99], bins=10)
+    assert t["deals"].tolist() == [1, 2, 2]
+    np.testing.assert_allclose(t["win_rate"], [0, 1, 0.5])
+    np.testing.assert_allclose(t["mean_probability"], [0.05, 0.135, 0.97])

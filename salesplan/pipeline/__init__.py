@@ -22,6 +22,7 @@ from salesplan.pipeline._deals import NO_OWNER, PreparedDeals, deal_stages, prep
 from salesplan.pipeline.durations import aging, cycle_length, cycle_survival, kaplan_meier, km_median, stage_durations
 from salesplan.pipeline.funnel import funnel, wilson_interval, win_rates
 from salesplan.pipeline.velocity import FACTORS, lmdi, velocity, velocity_trend
+from salesplan.pipeline.winprob import FEATURES, WinModel, brier_score, reliability_table, snapshots
 from salesplan.pipeline.process import DEFAULT_SERVICE_DAYS, Process, default_process
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "funnel", "win_rates", "wilson_interval",
     "kaplan_meier", "km_median", "stage_durations", "cycle_length", "cycle_survival", "aging",
     "velocity", "velocity_trend", "lmdi", "FACTORS",
+    "WinModel", "snapshots", "reliability_table", "brier_score", "FEATURES",
 ]
