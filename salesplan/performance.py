@@ -12,7 +12,8 @@ A *level* is ``rep``, ``team``, ``region`` or ``company``. Order lines are
 credited to the rep in ``transactions.rep_id``; teams and regions come from the
 ``reps`` table (a region falls back to ``transactions.region`` when there is no
 ``reps`` table). Opportunities belong to their ``rep_id``. Feedback is credited
-to the unit that sold the customer the most over the whole history.
+to the unit that sold the customer the most in the period scored (over the
+whole history for a customer who bought nothing in it).
 
 Periods
 -------
@@ -54,6 +55,7 @@ __all__ = [
     "ATTAINMENT_BANDS",
     "Window",
     "period_window",
+    "default_period",
     "available_levels",
     "kpi_availability",
     "scorecard",
@@ -61,6 +63,7 @@ __all__ = [
     "scorecard_display",
     "attainment_distribution",
     "check_scheme",
+    "scheme_for",
     "appraise",
     "appraisal_totals",
     "stage_outcomes",
@@ -346,8 +349,9 @@ def kpi_availability(tables: Mapping[str, pd.DataFrame], *, level: str = "rep") 
     return pd.DataFrame(rows, columns=["kpi", "label", "available", "note"])
 
 
-def _in(dates: pd.Series, window: Window) -> pd.Series:
-    return (dates >= window.start) & (dates < window.end)
+def _in(dates: pd.Series, window: Window) -> np.ndarray:
+    values = dates.to_numpy(dtype="datetime64[ns]")
+    return (values >= window.start.to_datetime64()) & (values < window.end.to_datetime64())
 
 
 class _Facts:
@@ -364,7 +368,12 @@ class _Facts:
                 "customer_id": tx["customer_id"].astype("string"),
                 "revenue": tx["revenue"].astype(float),
                 "unit": self.tx_units,
-            }).dropna(subset=["unit", "date"])
+            }).dropna(subset=["unit", "date", "customer_id"])
+            unit_code, self.unit_names = pd.factorize(self.tx["unit"])
+            cust_code, customers_ = pd.factorize(self.tx["customer_id"])
+            self.unit_names = np.asarray(self.unit_names, dtype=object)
+            self.n_customers = max(len(customers_), 1)
+            self.pair = unit_code.astype(np.int64) * self.n_customers + cust_code
             customers = _table(tables, "customers")
             first = self.tx.groupby("customer_id")["date"].min()
             if customers is not None and "first_order_date" in customers.columns:
@@ -387,14 +396,14 @@ class _Facts:
         feedback = _table(tables, "feedback")
         self.feedback = None
         if feedback is not None and self.tx is not None:
-            owner = _customer_units(tx, self.tx_units)
+            self.owner = _customer_units(tx, self.tx_units)
             fb = pd.DataFrame({"date": pd.to_datetime(feedback["date"]),
-                               "unit": feedback["customer_id"].astype("string").map(owner)})
+                               "customer_id": feedback["customer_id"].astype("string")})
             if "satisfaction" in feedback.columns:
                 fb["satisfaction"] = feedback["satisfaction"].astype(float)
             if "resolved_at" in feedback.columns:
                 fb["resolution_days"] = (pd.to_datetime(feedback["resolved_at"]) - fb["date"]).dt.days.astype(float)
-            self.feedback = fb.dropna(subset=["unit"])
+            self.feedback = fb.dropna(subset=["customer_id"])
         targets = _table(tables, "targets")
         self.targets = None
         if targets is not None and self.tx is not None:
@@ -415,11 +424,12 @@ class _Facts:
             first = tx.loc[tx["customer_id"].map(self.first_order).pipe(_in, window)]
             out["new_customers"] = first.sort_values("date", kind="stable").drop_duplicates("customer_id") \
                 .groupby("unit")["customer_id"].size().reindex(revenue.index, fill_value=0)
-            prior = self.tx[_in(self.tx["date"], window.shift(-1))]
-            was = prior[["unit", "customer_id"]].drop_duplicates()
-            now = tx[["unit", "customer_id"]].drop_duplicates().assign(kept=True)
-            kept = was.merge(now, on=["unit", "customer_id"], how="left")["kept"].fillna(False).astype(bool)
-            out["retention"] = kept.groupby(was["unit"].to_numpy()).mean()
+            # (unit, customer) pairs as one integer key: a customer kept is a prior pair seen again.
+            pair = self.pair
+            was = np.unique(pair[_in(self.tx["date"], window.shift(-1))])
+            kept = np.isin(was, pair[_in(self.tx["date"], window)])
+            units = self.unit_names[was // self.n_customers]
+            out["retention"] = pd.Series(kept, dtype=float).groupby(units).mean()
         if "attainment" in available and self.targets is not None:
             months = self.targets[_in(self.targets["period"], window)]
             target = months.groupby("unit")["value"].sum()
@@ -434,6 +444,13 @@ class _Facts:
             out["cycle_days"] = (won["closed"] - won["created"]).dt.days.astype(float).groupby(won["unit"]).median()
         if self.feedback is not None:
             fb = self.feedback[_in(self.feedback["date"], window)]
+            # Feedback goes to whoever sold the customer the most in the period (over the whole
+            # history for customers who bought nothing then), so a rep hired later is not
+            # credited with an earlier owner's tickets.
+            lines = self.tx[_in(self.tx["date"], window)]
+            owner = _customer_units(lines, lines["unit"])
+            owner = pd.concat([owner, self.owner[~self.owner.index.isin(owner.index)]])
+            fb = fb.assign(unit=fb["customer_id"].map(owner)).dropna(subset=["unit"])
             if "satisfaction" in fb.columns and "satisfaction" in available:
                 out["satisfaction"] = fb.groupby("unit")["satisfaction"].mean()
             if "resolution_days" in fb.columns and "resolution_days" in available:
@@ -519,7 +536,8 @@ def scorecard(
     * retention: of the customers the unit sold to in the previous period,
       the share it sold to again in this one;
     * satisfaction (mean score) and resolution_days (median days from a ticket
-      to its resolution) of the feedback received in the period.
+      to its resolution) of the feedback received in the period, credited to
+      the unit that sold the customer the most in the period.
     """
     tables = _check_tables(tables)
     check_choice(level, LEVELS, name="level")
@@ -713,6 +731,42 @@ def check_scheme(scheme: Mapping[str, Mapping[str, float]]) -> dict[str, dict[st
             f"Divide each by {total:g} or adjust one of them."
         )
     return out
+
+
+def scheme_for(card: pd.DataFrame, scheme: Mapping[str, Mapping[str, float]] | None = None) -> tuple[dict, str]:
+    """The scheme cut down to the KPIs the scorecard has, weights re-scaled to sum to 1.
+
+    For data without some tables (no feedback, no opportunities): the
+    appraisal then scores what can be scored, and the note says so.
+
+    Returns
+    -------
+    (dict, str)
+        The scheme (validated) and a note ("" when nothing was dropped).
+
+    >>> card = pd.DataFrame({"unit": ["u"], "level": "rep", "kpi": ["attainment"], "value": [1.0],
+    ...                      "previous": [1.0], "change": [0.0], "rank": [1.0]})
+    >>> scheme_for(card)[0]["attainment"]["weight"]
+    1.0
+    """
+    check_columns(card, _TIDY, name="card")
+    scheme = check_scheme(DEFAULT_SCHEME if scheme is None else scheme)
+    have = set(card["kpi"])
+    kept = {k: dict(v) for k, v in scheme.items() if k in have}
+    if not kept:
+        raise SalesplanDataError(
+            f"None of the appraisal scheme's KPIs ({', '.join(scheme)}) is in the scorecard; "
+            "add the tables they need or choose KPIs the data has: " + ", ".join(sorted(have)) + "."
+        )
+    dropped = [k for k in scheme if k not in have]
+    if not dropped:
+        return scheme, ""
+    total = sum(v["weight"] for v in kept.values())
+    for v in kept.values():
+        v["weight"] = v["weight"] / total
+    note = (f"The appraisal leaves out {', '.join(dropped)} (not in the data) and re-scales the other weights "
+            f"to sum to 1: " + ", ".join(f"{k} {v['weight']:.2f}" for k, v in kept.items()) + ".")
+    return kept, note
 
 
 def appraise(card: pd.DataFrame, *, scheme: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
