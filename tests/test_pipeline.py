@@ -23,11 +23,15 @@ from salesplan.pipeline import (
     cycle_length,
     cycle_survival,
     deal_stages,
+    forecast_categories,
     funnel,
     kaplan_meier,
     km_median,
+    learn_slip,
+    pipeline_forecast,
     prepare,
     stage_durations,
+    target_coverage,
     velocity,
     velocity_trend,
     wilson_interval,
@@ -414,3 +418,82 @@ def test_reliability_table_by_hand():
     assert t["deals"].tolist() == [1, 2, 2]
     np.testing.assert_allclose(t["win_rate"], [0, 1, 0.5])
     np.testing.assert_allclose(t["mean_probability"], [0.05, 0.135, 0.97])
+
+
+# -- pipeline forecast ---------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1e6), st.sampled_from(["R1", "R2", "R3"])),
+             min_size=0, max_size=30),
+    st.floats(0, 1), st.floats(0, 1),
+)
+def test_forecast_categories_add_up_to_the_pipeline(deals, a, b):
+    commit, best = max(a, b), min(a, b)
+    probs = pd.DataFrame(deals, columns=["win_probability", "amount", "rep_id"])
+    cats = forecast_categories(probs, commit=commit, best_case=best)
+    assert cats["category"].tolist() == ["commit", "best_case", "pipeline"]
+    assert cats["amount"].sum() == pytest.approx(probs["amount"].sum(), rel=1e-12, abs=1e-6)
+    assert cats["deals"].sum() == len(probs)
+    assert cats["cumulative_amount"].iloc[-1] == pytest.approx(probs["amount"].sum(), rel=1e-12, abs=1e-6)
+    by_rep = forecast_categories(probs, by="rep_id", commit=commit, best_case=best)
+    assert by_rep["amount"].sum() == pytest.approx(probs["amount"].sum(), rel=1e-12, abs=1e-6)
+
+
+def _forecast_case():
+    """Two open deals expected to close in March 2024 (as_of 2024-02-10), one won in February."""
+    opps = _opps([
+        ("x", "proposal", 0, 400.0, "R1", 70),    # close_date = expected close, 2024-03-11
+        ("y", "proposal", 0, 1000.0, "R1", 75),
+        ("w", "won", 0, 200.0, "R1", 35),         # won on 2024-02-05
+    ])
+    opps["close_date"] = pd.to_datetime(["2024-03-11", "2024-03-16", "2024-02-05"])
+    hist = _history([("x", "proposal", 0), ("y", "proposal", 0), ("w", "prospecting", 0), ("w", "won", 35)])
+    probs = pd.DataFrame({"opportunity_id": ["x", "y"], "win_probability": [1.0, 0.0]})
+    slip = pd.DataFrame({"basis": ["expected_close"], "stage": ["(all)"], "months": [0], "probability": [1.0]})
+    return opps, hist, probs, slip
+
+
+def test_pipeline_forecast_by_hand():
+    opps, hist, probs, slip = _forecast_case()
+    f = pipeline_forecast(opps, hist, probabilities=probs, slip=slip, horizon=3, n_sims=200,
+                          as_of="2024-02-10")
+    assert f["month"].dt.strftime("%Y-%m").tolist() == ["2024-02", "2024-03", "2024-04"]
+    assert f["deals"].tolist() == [0, 2, 0]
+    assert f["pipeline_amount"].tolist() == [0.0, 1400.0, 0.0]
+    assert f["expected"].tolist() == [0.0, 400.0, 0.0]
+    assert f["forecast-lo-95"].tolist() == [0.0, 400.0, 0.0]
+    assert f["forecast-hi-95"].tolist() == [0.0, 400.0, 0.0]
+    # a slip of one month for half the deals moves half the expected value on
+    slip2 = pd.DataFrame({"basis": "expected_close", "stage": "(all)", "months": [0, 1], "probability": [0.5, 0.5]})
+    f2 = pipeline_forecast(opps, hist, probabilities=probs, slip=slip2, horizon=3, n_sims=4000, as_of="2024-02-10")
+    assert f2["expected"].tolist() == [0.0, 200.0, 200.0]
+    sims_mean = f2[["forecast-lo-80", "forecast-hi-80"]]
+    assert sims_mean.iloc[1].tolist() == [0.0, 400.0]
+
+
+def test_target_coverage_by_hand():
+    opps, hist, probs, slip = _forecast_case()
+    targets = pd.DataFrame({"period": pd.to_datetime(["2024-02-01", "2024-03-01"]), "level": "rep",
+                            "key": "R1", "metric": "revenue", "value": [500.0, 1000.0]})
+    c = target_coverage(opps, hist, targets=targets, by="rep_id", probabilities=probs, slip=slip, horizon=3,
+                        as_of="2024-02-10")
+    feb, mar = c.iloc[0], c.iloc[1]
+    assert feb[["target", "won_to_date", "remaining"]].tolist() == [500.0, 200.0, 300.0]
+    assert feb["hit_probability"] == 0.0
+    assert mar[["remaining", "pipeline_amount", "expected"]].tolist() == [1000.0, 1400.0, 400.0]
+    assert mar["coverage"] == pytest.approx(1.4) and mar["expected_coverage"] == pytest.approx(0.4)
+    assert mar["hit_probability"] == 0.0
+
+
+def test_pipeline_forecast_simulation_agrees_with_expected_value(win_model, demo):
+    o, h = demo["opportunities"], demo["stage_history"]
+    probs = win_model.predict(o, h)
+    f = pipeline_forecast(o, h, probabilities=probs, horizon=24, n_sims=3000, seed=1)
+    # every simulated month-sum stays within the horizon, so totals match the probabilities
+    assert f["expected"].sum() == pytest.approx((probs["win_probability"] * probs["amount"]).sum(), rel=1e-9)
+    assert ((f["forecast-lo-80"] <= f["expected"] + 1e-9) | (f["expected"] == 0)).all()
+    assert (f["forecast-lo-95"] <= f["forecast-lo-80"]).all() and (f["forecast-hi-80"] <= f["forecast-hi-95"]).all()
+    slip = learn_slip(o, h)
+    assert slip["basis"].eq("time_to_close").all()
+    np.testing.assert_allclose(slip.groupby("stage")["probability"].sum(), 1.0)

@@ -20,6 +20,7 @@ first, the stage history second, and options by keyword.
 
 from salesplan.pipeline._deals import NO_OWNER, PreparedDeals, deal_stages, prepare
 from salesplan.pipeline.durations import aging, cycle_length, cycle_survival, kaplan_meier, km_median, stage_durations
+from salesplan.pipeline.forecast import CATEGORIES, forecast_categories, learn_slip, pipeline_forecast, target_coverage
 from salesplan.pipeline.funnel import funnel, wilson_interval, win_rates
 from salesplan.pipeline.velocity import FACTORS, lmdi, velocity, velocity_trend
 from salesplan.pipeline.winprob import FEATURES, WinModel, brier_score, reliability_table, snapshots
@@ -32,4 +33,5 @@ __all__ = [
     "kaplan_meier", "km_median", "stage_durations", "cycle_length", "cycle_survival", "aging",
     "velocity", "velocity_trend", "lmdi", "FACTORS",
     "WinModel", "snapshots", "reliability_table", "brier_score", "FEATURES",
+    "learn_slip", "forecast_categories", "pipeline_forecast", "target_coverage", "CATEGORIES",
 ]

@@ -94,6 +94,8 @@ class PreparedDeals:
         The analysis day: open deals are censored here.
     counts : dict
         What the checks found (rows repaired, deals without history...).
+    stage_history : DataFrame or None
+        The stage history as given.
     """
 
     process: Process
@@ -108,6 +110,7 @@ class PreparedDeals:
     valid_dates: np.ndarray
     as_of: float
     counts: dict
+    stage_history: pd.DataFrame | None = None
 
     @property
     def n(self) -> int:
@@ -215,7 +218,8 @@ def prepare(
         deals without history.
     """
     if isinstance(opportunities, PreparedDeals):
-        if stage_history is not None or process is not None or as_of is not None:
+        same_history = stage_history is None or stage_history is opportunities.stage_history
+        if not same_history or process is not None or as_of is not None:
             raise SalesplanError(
                 "opportunities is already prepared; pass stage_history, process and as_of to prepare() instead."
             )
@@ -419,7 +423,7 @@ def prepare(
     return PreparedDeals(
         process=process, opportunities=out_opps, status=status, top=top.astype(np.int64), entered=ent,
         closed_at=closed_at, created=created, amount=amount, has_history=has_history,
-        valid_dates=valid_dates, as_of=as_of_day, counts=counts,
+        valid_dates=valid_dates, as_of=as_of_day, counts=counts, stage_history=stage_history,
     )
 
 
