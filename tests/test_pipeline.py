@@ -17,6 +17,7 @@ from salesplan.pipeline import (
     Process,
     WinModel,
     aging,
+    bottlenecks,
     brier_score,
     reliability_table,
     snapshots,
@@ -32,6 +33,7 @@ from salesplan.pipeline import (
     prepare,
     stage_durations,
     target_coverage,
+    two_proportion_test,
     velocity,
     velocity_trend,
     wilson_interval,
@@ -497,3 +499,64 @@ def test_pipeline_forecast_simulation_agrees_with_expected_value(win_model, demo
     slip = learn_slip(o, h)
     assert slip["basis"].eq("time_to_close").all()
     np.testing.assert_allclose(slip.groupby("stage")["probability"].sum(), 1.0)
+
+
+# -- bottlenecks ---------------------------------------------------------------
+
+def test_two_proportion_test_matches_statsmodels_and_fisher():
+    from scipy.stats import fisher_exact
+    from statsmodels.stats.proportion import proportions_ztest
+
+    name, p = two_proportion_test(30, 100, 45, 100)
+    assert name == "two-proportion z-test"
+    assert p == pytest.approx(proportions_ztest([30, 45], [100, 100])[1])
+    name, p = two_proportion_test(1, 8, 7, 9)
+    assert name == "Fisher exact test"
+    assert p == pytest.approx(fisher_exact([[1, 7], [7, 2]]).pvalue)
+
+
+def _team_deals(loss_at_proposal: dict[str, int], n: int = 40):
+    """Each rep has n deals that reach proposal on day 10; some are lost there on day 20, the rest won on day 30."""
+    opp_rows, hist_rows = [], []
+    for rep, lost in loss_at_proposal.items():
+        for i in range(n):
+            oid = f"{rep}-{i}"
+            is_lost = i < lost
+            opp_rows.append((oid, "lost" if is_lost else "won", 0, 1000.0, rep, 20 if is_lost else 30))
+            hist_rows += [(oid, "prospecting", 0), (oid, "proposal", 10)]
+            if not is_lost:
+                hist_rows += [(oid, "contract", 25)]
+            hist_rows.append((oid, "lost" if is_lost else "won", 20 if is_lost else 30))
+    return _opps(opp_rows), _history(hist_rows)
+
+
+def test_bottleneck_finds_the_rep_who_loses_at_proposal():
+    opps, hist = _team_deals({"R1": 24, "R2": 4, "R3": 5, "R4": 4})
+    b = bottlenecks(opps, hist, by="rep_id")
+    conv = b[b["metric"] == "conversion"]
+    assert conv["rep_id"].tolist() == ["R1"] and conv["stage"].tolist() == ["proposal"]
+    row = conv.iloc[0]
+    assert row["unit_value"] == pytest.approx(16 / 40) and row["rest_value"] == pytest.approx(107 / 120)
+    assert row["effect"] == pytest.approx(16 / 40 - 107 / 120)
+    # deals R1 would have moved on at the rest's rate, all of them won at 1,000, over the 30 days
+    # of data (annualised from at least one month)
+    years = max(30 / 365.25, 1 / 12)
+    assert row["revenue_at_stake"] == pytest.approx((107 / 120 - 16 / 40) * 40 * 1.0 * 1000 / years)
+    assert row["sentence"].startswith("Deals of R1 move on from proposal in 40% of cases against 89% for the rest")
+    assert row["p_adjusted"] <= 0.05
+
+
+def test_no_bottleneck_when_reps_are_alike():
+    opps, hist = _team_deals({"R1": 5, "R2": 4, "R3": 5, "R4": 4})
+    assert bottlenecks(opps, hist, by="rep_id").empty
+    everything = bottlenecks(opps, hist, by="rep_id", only_significant=False)
+    assert len(everything) > 0 and not everything["significant"].any()
+    assert everything["p_adjusted"].ge(everything["p_value"] - 1e-12).all()
+
+
+def test_bottlenecks_on_demo_speak_plain_words(demo):
+    b = bottlenecks(demo["opportunities"], demo["stage_history"], by="segment", customers=demo["customers"])
+    assert len(b) > 0 and b["significant"].all()
+    assert b["test"].isin(["two-proportion z-test", "Fisher exact test", "log-rank test"]).all()
+    assert b["sentence"].str.contains("Benjamini-Hochberg").all()
+    assert (b["revenue_at_stake"] >= 0).all()

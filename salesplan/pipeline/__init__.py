@@ -12,13 +12,14 @@ The pieces, in the order a sales manager uses them:
 * learned win probabilities: :class:`WinModel`, :func:`reliability_table`;
 * the pipeline forecast: :func:`learn_slip`, :func:`forecast_categories`,
   :func:`pipeline_forecast`, :func:`target_coverage`;
-* bottlenecks: :func:`bottlenecks`.
+* bottlenecks: :func:`bottlenecks`, :func:`two_proportion_test`.
 
 Every function takes the opportunities frame (or a :class:`PreparedDeals`)
 first, the stage history second, and options by keyword.
 """
 
 from salesplan.pipeline._deals import NO_OWNER, PreparedDeals, deal_stages, prepare
+from salesplan.pipeline.bottlenecks import bottlenecks, two_proportion_test
 from salesplan.pipeline.durations import aging, cycle_length, cycle_survival, kaplan_meier, km_median, stage_durations
 from salesplan.pipeline.forecast import CATEGORIES, forecast_categories, learn_slip, pipeline_forecast, target_coverage
 from salesplan.pipeline.funnel import funnel, wilson_interval, win_rates
@@ -34,4 +35,5 @@ __all__ = [
     "velocity", "velocity_trend", "lmdi", "FACTORS",
     "WinModel", "snapshots", "reliability_table", "brier_score", "FEATURES",
     "learn_slip", "forecast_categories", "pipeline_forecast", "target_coverage", "CATEGORIES",
+    "bottlenecks", "two_proportion_test",
 ]
