@@ -560,3 +560,135 @@ def test_bottlenecks_on_demo_speak_plain_words(demo):
     assert b["test"].isin(["two-proportion z-test", "Fisher exact test", "log-rank test"]).all()
     assert b["sentence"].str.contains("Benjamini-Hochberg").all()
     assert (b["revenue_at_stake"] >= 0).all()
+
+
+# -- bad input -----------------------------------------------------------------
+
+def test_unknown_stage_in_history_raises_with_mapping(small):
+    opps, hist = small
+    hist = hist.copy()
+    hist.loc[3, "stage"] = "Negotiation/Review"
+    with pytest.raises(SalesplanDataError, match=r"stage_history\['stage'\].*'Negotiation/Review' \(1 rows\)"):
+        funnel(opps, hist)
+
+
+def test_close_before_creation_is_counted_and_left_out_of_durations(small):
+    opps, hist = small
+    opps = opps.copy()
+    opps.loc[1, "close_date"] = DAY0 - pd.Timedelta(days=5)   # B lost before it was created
+    with pytest.warns(SalesplanDataWarning, match="1 opportunit.*close date before their creation date, at row 1"):
+        c = cycle_length(opps, hist)
+    assert c["deals"].iloc[0] == 3                              # B left out of the cycle length
+    with pytest.warns(SalesplanDataWarning):
+        f = funnel(opps, hist)
+    assert f["entered"].iloc[0] == 4                            # but still in the funnel
+
+
+def test_negative_amount_is_an_error_and_missing_amount_is_counted(small):
+    opps, hist = small
+    bad = opps.copy()
+    bad.loc[2, "amount"] = -60.0
+    with pytest.raises(SalesplanDataError, match=r"negative in 1 row\(s\), at row 2: \[-60.0\]"):
+        funnel(bad, hist)
+    gap = opps.copy()
+    gap.loc[[0, 3], "amount"] = np.nan
+    with pytest.warns(SalesplanDataWarning, match="missing in 2 row"):
+        f = funnel(gap, hist)
+    assert f["entered"].iloc[0] == 4 and f["entered_amount"].iloc[0] == 100.0
+
+
+def test_deals_without_owner_are_counted_and_shown(small):
+    opps, hist = small
+    opps = opps.copy()
+    opps["rep_id"] = pd.Series(["R1", None, " ", "R2"], dtype="string")
+    with pytest.warns(SalesplanDataWarning, match="2 opportunit.*no owner"):
+        f = funnel(opps, hist, by="rep_id")
+    assert set(f["rep_id"]) == {"R1", "R2", "(no owner)"}
+    assert f.loc[f["rep_id"] == "(no owner)", "entered"].iloc[0] == 2
+
+
+def test_repeated_and_out_of_order_history_is_counted_and_repaired(small):
+    opps, hist = small
+    dup = pd.concat([hist, hist.iloc[[0, 1]]], ignore_index=True)
+    with pytest.warns(SalesplanDataWarning, match="2 entr.*already entered"):
+        f = funnel(opps, dup)
+    assert f["entered"].tolist() == [4, 3, 2, 1, 1, 1]
+    swapped = hist.copy()
+    swapped.loc[swapped["opportunity_id"].eq("A") & swapped["stage"].eq("first_contact"), "entered_at"] = (
+        DAY0 + pd.Timedelta(days=25))                           # after A entered proposal on day 20
+    with pytest.warns(SalesplanDataWarning, match="1 deal.*out of order"):
+        ds = deal_stages(opps, swapped)
+    a = ds[ds["opportunity_id"] == "A"]
+    assert a["entered_at"].is_monotonic_increasing
+    assert (a["days_in_stage"] >= 0).all()
+
+
+def test_deal_without_history_falls_back_to_its_current_stage(small):
+    opps, hist = small
+    extra = _opps([("E", "negotiation", 5, 30.0, "R1", None), ("F", "lost", 5, 10.0, "R1", 9)])
+    both = pd.concat([opps, extra], ignore_index=True)
+    with pytest.warns(SalesplanDataWarning, match="2 opportunit.*no stage history.*falls back"):
+        d = prepare(both, hist)
+    assert d.counts["no_history"] == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SalesplanDataWarning)
+        f = funnel(both, hist)
+        sd = stage_durations(both, hist)
+    # E passed prospecting .. proposal and is open in negotiation; F was lost at the first stage
+    assert f["entered"].tolist() == [6, 4, 3, 2, 2, 1]
+    assert f.loc[f["stage"] == "negotiation", "open"].iloc[0] == 1
+    assert f["lost"].iloc[0] == 2
+    assert sd["deals"].iloc[0] == 4                             # no durations from E and F
+
+
+def test_history_of_unknown_deals_and_duplicate_ids(small):
+    opps, hist = small
+    stray = pd.concat([hist, _history([("Z", "prospecting", 1)])], ignore_index=True)
+    with pytest.warns(SalesplanDataWarning, match="1 entr.*not in opportunities"):
+        funnel(opps, stray)
+    twice = pd.concat([opps, opps.iloc[[0]]], ignore_index=True)
+    with pytest.raises(SalesplanDataError, match="repeats 1 id"):
+        funnel(twice, hist)
+    wrong = opps.assign(status=["won", "lost", "pending", "lost"])
+    with pytest.raises(SalesplanDataError, match="'pending'"):
+        funnel(wrong, hist)
+
+
+# -- a real export: Salesforce Opportunity and OpportunityHistory --------------
+
+SF_COLUMNS = {"Id": "opportunity_id", "AccountId": "customer_id", "OwnerId": "rep_id", "Amount": "amount",
+              "CreatedDate": "created_date", "StageName": "stage", "CloseDate": "close_date"}
+SF_HISTORY = {"OpportunityId": "opportunity_id", "StageName": "stage", "CreatedDate": "entered_at",
+              "CloseDate": "close_date"}
+
+
+def test_salesforce_export_with_a_stage_mapping(shared_data):
+    folder = shared_data / "exports" / "sf_demo_opportunity"
+    raw = pd.read_csv(folder / "Opportunity.csv", parse_dates=["CreatedDate", "CloseDate"])
+    raw_h = pd.read_csv(folder / "OpportunityHistory.csv", parse_dates=["CreatedDate", "CloseDate"])
+    opps = raw[list(SF_COLUMNS)].rename(columns=SF_COLUMNS)
+    hist = raw_h[list(SF_HISTORY)].rename(columns=SF_HISTORY)
+    with pytest.raises(SalesplanDataError, match="'Closed Won' \\(18 rows\\)") as err:
+        funnel(opps, hist)
+    # the suggested mapping, pasted, is enough to get the funnel
+    suggested = Process().mapping_template(
+        ["Qualification", "Value Proposition", "Id. Decision Makers", "Perception Analysis",
+         "Proposal/Price Quote", "Negotiation/Review", "Closed Won"])
+    assert str(suggested["Closed Won"]) in str(err.value)
+    process = Process().with_mapping(suggested)
+    with pytest.warns(SalesplanDataWarning) as caught:
+        d = prepare(opps, hist, process=process)
+    text = " ".join(str(w.message) for w in caught)
+    # every history row is there twice; all records were created on 2018-10-13, after 30 close dates
+    assert "31 entr" in text and "30 opportunit" in text
+    f = funnel(d)
+    assert f["entered"].iloc[0] == 31 and f["won"].iloc[0] == 18
+    assert f["entered_amount"].iloc[0] == 5_760_000
+    assert (np.diff(f["entered"]) <= 0).all()
+    c = cycle_length(d)
+    assert c["deals"].iloc[0] == 13 and c["closed"].iloc[0] == 0   # only the open deals have usable dates
+    # no deal was ever lost and every record shares one timestamp: nothing to learn a win model from
+    with pytest.raises(SalesplanDataError, match="both won and lost"):
+        WinModel().fit(d)
+    f = pipeline_forecast(d, horizon=3, n_sims=200)
+    assert f["deals"].sum() == 13

@@ -43,6 +43,18 @@ DEFAULT_SERVICE_DAYS: dict[str, float] = {
 }
 
 
+# Words in common CRM stage names (Salesforce, HubSpot, Dynamics...) and the standard
+# stage they usually mean; used only to pre-fill the mapping suggested in errors.
+_GUESSES = (
+    (("prospect", "lead", "new"), "prospecting"),
+    (("qualif", "contact", "discovery", "meeting", "appointment"), "first_contact"),
+    (("need", "analysis", "value", "decision", "demo", "solution"), "needs_analysis"),
+    (("propos", "quote", "perception", "offer", "presentation"), "proposal"),
+    (("negot", "review"), "negotiation"),
+    (("contract", "sign", "commit", "verbal"), "contract"),
+)
+
+
 @dataclass(frozen=True)
 class Process:
     """Stages of a sales process, in order, with their service levels.
@@ -195,11 +207,15 @@ class Process:
             key = schema.normalize_header(n)
             if "won" in key or "order" in key or "win" in key:
                 out[n] = self.won[0]
-            elif "lost" in key or "lose" in key or "dead" in key:
+                continue
+            if "lost" in key or "lose" in key or "dead" in key:
                 out[n] = self.lost[0]
-            else:
+                continue
+            guess = next((stage for words, stage in _GUESSES if any(w in key for w in words)), None)
+            if guess not in self.stages:
                 near = closest_matches(n.replace(" ", "_"), self.stages, n=1)
-                out[n] = near[0] if near else self.stages[0]
+                guess = near[0] if near else self.stages[0]
+            out[n] = guess
         return out
 
     def table(self) -> pd.DataFrame:

@@ -92,7 +92,7 @@ def velocity(
     closed = (d.status != OPEN) & np.isfinite(d.closed_at)
     close_p = np.where(closed, period_codes(d.closed_at, period)[0], -1)
     last_p = period_codes(np.array([d.as_of]), period)[0][0]
-    lo = int(created_p.min())
+    lo = int(min(created_p.min(), close_p[closed].min() if closed.any() else created_p.min()))
     hi = int(max(last_p, close_p.max() if closed.any() else last_p))
     n_per = hi - lo + 1
     size = n_units * n_per
