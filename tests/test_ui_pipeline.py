@@ -27,6 +27,12 @@ def app(demo):
     return PipelineApp(demo)
 
 
+@pytest.fixture(scope="module")
+def probabilities(app):
+    """The win probabilities learned once, handed to the other apps so each test need not refit."""
+    return app.win_probabilities
+
+
 def revenue_by_rep(tx: pd.DataFrame, year: int) -> dict:
     """Revenue per rep in a calendar year, straight from the order lines."""
     lines = tx[tx["order_date"].dt.year == year]
@@ -50,6 +56,13 @@ def test_demo_page_shows_every_section(app, demo):
     created = demo["opportunities"]["created_date"].dt.year == 2025
     assert funnel["entered"].iloc[0] == int(created.sum())
     assert (funnel["entered"].diff().dropna() <= 0).all()
+    # The forecast uses learned probabilities, quotes their Brier score, and its categories add up to the pipeline.
+    assert "Brier score" in app.result["notes"]["forecast"]
+    open_deals = demo["opportunities"][demo["opportunities"]["status"] == "open"]
+    categories = app.result["forecast_categories"]
+    assert categories["deals"].sum() == len(open_deals)
+    assert categories["amount"].sum() == pytest.approx(open_deals["amount"].sum())
+    assert app.result["forecast"]["expected"].sum() <= open_deals["amount"].sum()
 
 
 def test_page_is_formatted_for_people(app):
@@ -61,8 +74,8 @@ def test_page_is_formatted_for_people(app):
     assert "min(" in app.html["appraisal"].value  # the hand-checkable formulas
 
 
-def test_period_control_rescores(demo):
-    app = PipelineApp(demo)
+def test_period_control_rescores(demo, probabilities):
+    app = PipelineApp(demo, probabilities=probabilities)
     app.period.value = "2024"
     assert app.result["error"] == ""
     card = app.result["scorecard"]
@@ -77,8 +90,8 @@ def test_period_control_rescores(demo):
     assert card.query("kpi == 'revenue'")["value"].sum() == pytest.approx(q3["revenue"].sum())
 
 
-def test_level_and_unit_filter(demo):
-    app = PipelineApp(demo)
+def test_level_and_unit_filter(demo, probabilities):
+    app = PipelineApp(demo, probabilities=probabilities)
     app.level.value = "team"
     assert app.unit.value == ALL
     teams = sorted(demo["reps"]["team"].unique())
@@ -93,6 +106,10 @@ def test_level_and_unit_filter(demo):
     mine = opps[opps["rep_id"].isin(north) & (opps["created_date"].dt.year == 2025)]
     assert app.result["funnel"]["entered"].iloc[0] == len(mine)
     assert set(app.result["aging"]["rep_id"]) <= north
+    assert set(app.result["forecast"]["team"]) == {"North Team"}
+    north_open = opps[opps["rep_id"].isin(north) & (opps["status"] == "open")]
+    assert app.result["forecast_categories"]["amount"].sum() == pytest.approx(north_open["amount"].sum())
+    assert set(app.result["velocity"].columns) >= {"period", "velocity", "moved_most"}
     # The appraisal is the package's, for the reps of the unit.
     card = pf.scorecard(demo, period="2025", level="rep", units=sorted(north))
     expected = pf.appraisal_totals(pf.appraise(card)).set_index("unit")["score"]
@@ -118,9 +135,9 @@ def test_transactions_only_says_what_to_add(demo):
         tx.loc[tx["order_date"].dt.year == 2025, "revenue"].sum())
 
 
-def test_partial_data_appraisal_rescales_the_scheme(demo):
+def test_partial_data_appraisal_rescales_the_scheme(demo, probabilities):
     tables = {k: v for k, v in demo.items() if k != "feedback"}
-    app = PipelineApp(tables)
+    app = PipelineApp(tables, probabilities=probabilities)
     assert app.result["error"] == ""
     parts = app.result["appraisal_components"]
     assert "satisfaction" not in set(parts["kpi"])

@@ -99,6 +99,12 @@ class PipelineApp:
         default :data:`salesplan.performance.DEFAULT_SCHEME`.
     alpha : float
         Significance level of the coaching list (Benjamini-Hochberg adjusted).
+    probabilities : DataFrame, optional
+        Each open deal's win probability (``opportunity_id``, ``amount``,
+        ``win_probability``, as :meth:`salesplan.pipeline.WinModel.predict`
+        returns them). Default: a :class:`~salesplan.pipeline.WinModel` is
+        fitted on the whole history when the forecast is first shown, and
+        its holdout Brier score is quoted next to the forecast.
 
     Attributes
     ----------
@@ -113,7 +119,8 @@ class PipelineApp:
     result : dict
         One frame per section of :data:`SECTIONS` (``None`` when the section
         could not be computed), ``"appraisal_components"`` (the per-KPI
-        components a rep can recompute), ``"notes"`` (section -> the sentence
+        components a rep can recompute), ``"forecast_categories"`` (commit,
+        best case, pipeline of the open deals shown), ``"notes"`` (section -> the sentence
         shown instead of, or under, its table; "" when none) and ``"error"``.
     """
 
@@ -125,14 +132,18 @@ class PipelineApp:
         level: str | None = None,
         scheme: Mapping | None = None,
         alpha: float = 0.1,
+        probabilities: pd.DataFrame | None = None,
     ) -> None:
         self.tables = {k: v for k, v in dict(tables).items() if isinstance(v, pd.DataFrame)}
         self.scheme = scheme
         self.alpha = alpha
         self.errors = ErrorArea()
         self.result: dict[str, object] = {s: None for s in SECTIONS}
-        self.result.update({"appraisal_components": None, "notes": {s: "" for s in SECTIONS}, "error": ""})
+        self.result.update({"appraisal_components": None, "forecast_categories": None,
+                            "notes": {s: "" for s in SECTIONS}, "error": ""})
         self._gaps: pd.DataFrame | None = None
+        self._probabilities: pd.DataFrame | bool | None = probabilities
+        self._win_note = "Win probabilities as given." if probabilities is not None else ""
         self._gaps_note = ""
         self._busy = False
 
@@ -331,17 +342,71 @@ class PipelineApp:
         by = self._pipeline_by()
         frame = velocity(opps, self._history(opps), by=by, period="Q", reps=self.tables.get("reps"),
                          as_of=self._as_of())
-        return frame, "Velocity = open deals x win rate x average deal size / cycle length, per quarter."
+        window = pf.period_window(self.period.value)
+        frame = frame[(frame["period"] >= window.start) & (frame["period"] < window.end)]
+        if by:  # one row per unit: the last quarter of the period
+            frame = frame.sort_values("period").drop_duplicates(by, keep="last").sort_values(by)
+        effects = ["open_deals_effect", "win_rate_effect", "average_won_effect", "cycle_days_effect"]
+        names = ["open deals", "win rate", "deal size", "cycle length"]
+        moved = frame[effects].abs().fillna(-1).to_numpy().argmax(axis=1) if len(frame) else []
+        frame = frame.assign(moved_most=[names[i] if not pd.isna(c) else "" for i, c in zip(moved, frame["change"])])
+        note = ("Velocity = open deals x win rate x average won deal / cycle days (money a day), per quarter"
+                + (", last quarter of the period per unit" if by else "")
+                + "; change from the previous quarter split into the four factors' effects.")
+        return frame.reset_index(drop=True), note
+
+    @property
+    def win_probabilities(self) -> pd.DataFrame | None:
+        """The open deals' win probabilities the forecast uses (None: stage win rates)."""
+        return self._probabilities if isinstance(self._probabilities, pd.DataFrame) else None
+
+    def _win_probabilities(self) -> pd.DataFrame | None:
+        """Each open deal's learned win probability (fitted once per app), or None to use stage win rates."""
+        if self._probabilities is None:
+            from salesplan.pipeline import WinModel
+
+            opps, sh = self.tables["opportunities"], self.tables.get("stage_history")
+            extra = {k: self.tables.get(k) for k in ("reps", "customers")}
+            try:
+                model = WinModel().fit(opps, sh, **extra)
+                self._probabilities = model.predict(opps, sh, **extra)
+                scores = model.summary().set_index("model")["brier"]
+                self._win_note = (
+                    f"Win probabilities learned from history (logistic regression); on the months held out "
+                    f"their Brier score is {scores['model']:.3f} against {scores['stage average']:.3f} for "
+                    f"stage averages (lower is better)."
+                )
+            except SalesplanError as exc:
+                self._probabilities = False
+                self._win_note = f"Win probabilities are the stage win rates ({exc})"
+        return self._probabilities if isinstance(self._probabilities, pd.DataFrame) else None
 
     def _forecast(self) -> tuple[pd.DataFrame, str]:
         from salesplan import pipeline
 
         opps = self._need_opportunities("the pipeline forecast")
-        forecast = getattr(pipeline, "pipeline_forecast", None)
-        if forecast is None:
-            raise SalesplanError("The pipeline forecast is not available in this version of salesplan.")
-        frame = forecast(opps, self._history(opps), as_of=self._as_of())
-        return frame, "Expected value of the open deals by expected close month."
+        if not (opps["status"].astype("string") == "open").any():
+            raise SalesplanError(f"{self.unit.value} has no open deals to forecast.")
+        probabilities = self._win_probabilities()
+        if probabilities is not None:
+            probabilities = probabilities[probabilities["opportunity_id"].isin(opps["opportunity_id"])]
+        # One unit: its own targets; every unit: the company's (all units together).
+        by = None if self.unit.value == ALL else {"rep": "rep_id", "team": "team", "region": "region"}.get(
+            self.level.value)
+        targets, coverage_note = self.tables.get("targets"), ""
+        target_level = {None: "company", "rep_id": "rep"}.get(by, by)
+        if targets is not None and not (targets["level"].astype("string") == target_level).any():
+            targets, coverage_note = None, f" The targets table has no {target_level} targets, so no coverage."
+        frame = pipeline.pipeline_forecast(opps, self._history(opps), probabilities=probabilities, by=by,
+                                           targets=targets, reps=self.tables.get("reps"),
+                                           customers=self.tables.get("customers"), as_of=self._as_of())
+        busy = frame.groupby("month")["expected"].transform("sum") > 0.5
+        frame = frame[busy.to_numpy()].reset_index(drop=True)  # months nothing is expected to close in say nothing
+        self.result["forecast_categories"] = (
+            pipeline.forecast_categories(probabilities) if probabilities is not None and len(probabilities) else None)
+        note = ("Revenue the open deals bring by close month: expected value and simulated 80% and 95% intervals; "
+                "coverage = pipeline amount / target still to win." + coverage_note + " " + self._win_note)
+        return frame, note.strip()
 
     def _pipeline_by(self) -> str | None:
         level = self.level.value
@@ -413,6 +478,7 @@ class PipelineApp:
         self._unexpected: list[str] = []
         self._rep_card_cache: pd.DataFrame | None = None  # shared by attainment and appraisal
         self.result["appraisal_components"] = None
+        self.result["forecast_categories"] = None
         with self.errors.capture():
             for section in SECTIONS:
                 self._run(section, getattr(self, f"_{section}"))
@@ -465,6 +531,28 @@ class PipelineApp:
             cols = ["rep_id", "team", "focus", "also", "p_value", "q_value", "revenue_at_stake"]
             return table_html(frame[cols], kinds={"p_value": "number", "q_value": "number"},
                               labels={"also": "also behind at", "revenue_at_stake": "revenue at stake a year"})
+        if section == "forecast":
+            cols = [c for c in frame.columns if c in ("rep_id", "team", "region", "month", "deals", "pipeline_amount",
+                                                      "expected", "forecast-lo-80", "forecast-hi-80", "target",
+                                                      "remaining", "coverage", "hit_probability")]
+            shown = table_html(frame[cols], kinds={"month": "date"}, count=["deals"],
+                               money=["forecast-lo-80", "forecast-hi-80"], percent=["hit_probability"],
+                               labels={"forecast-lo-80": "80% low", "forecast-hi-80": "80% high",
+                                       "pipeline_amount": "pipeline", "hit_probability": "chance to cover"})
+            cats = self.result["forecast_categories"]
+            if isinstance(cats, pd.DataFrame) and len(cats):
+                shown += "<p class='salesplan-note'>Forecast categories (commit: probability at least 70%, " \
+                         "best case: at least 40%, pipeline: the rest); they add up to the open pipeline.</p>"
+                shown += table_html(cats, count=["deals"])
+            return shown
+        if section == "velocity":
+            by = [c for c in ("rep_id", "team", "region") if c in frame.columns]
+            cols = [*by, "period", "open_deals", "win_rate", "average_won", "cycle_days", "velocity", "change",
+                    "open_deals_effect", "win_rate_effect", "average_won_effect", "cycle_days_effect", "moved_most"]
+            return table_html(frame[cols], max_rows=40, kinds={"period": "date", "cycle_days": "number"},
+                              money=["velocity", "change", "open_deals_effect", "win_rate_effect",
+                                     "average_won_effect", "cycle_days_effect"],
+                              labels={"average_won": "average won deal", "moved_most": "moved most"})
         return table_html(frame, max_rows=40)
 
     @staticmethod
@@ -480,11 +568,13 @@ class PipelineApp:
     def _forecast_figure(frame: object) -> dict:
         data = []
         if isinstance(frame, pd.DataFrame) and len(frame):
-            x = next((c for c in ("month", "ds", "close_month") if c in frame.columns), None)
-            y = next((c for c in ("expected", "expected_value", "mean") if c in frame.columns), None)
-            if x and y:
-                data.append({"type": "bar", "x": pd.to_datetime(frame[x]).dt.strftime("%Y-%m").tolist(),
-                             "y": frame[y].astype(float).tolist(), "name": "expected value"})
-        return {"data": data, "layout": {"title": {"text": "Expected value by close month"}, "height": 300,
+            months = frame.groupby("month", as_index=False)[["expected", "forecast-lo-80", "forecast-hi-80"]].sum()
+            x = pd.to_datetime(months["month"]).dt.strftime("%Y-%m").tolist()
+            y = months["expected"].astype(float)
+            data.append({"type": "bar", "x": x, "y": y.tolist(), "name": "expected value",
+                         "error_y": {"type": "data", "symmetric": False,
+                                     "array": (months["forecast-hi-80"] - y).clip(lower=0).tolist(),
+                                     "arrayminus": (y - months["forecast-lo-80"]).clip(lower=0).tolist()}})
+        return {"data": data, "layout": {"title": {"text": "Expected value by close month (bars: 80% interval)"}, "height": 300,
                                          "yaxis": {"tickformat": ",.0f"},
                                          "margin": {"l": 70, "r": 20, "t": 40, "b": 40}}}
