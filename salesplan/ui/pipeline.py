@@ -77,6 +77,13 @@ def period_options(tables: Mapping[str, pd.DataFrame]) -> list[str]:
     return years + quarters
 
 
+def _p(x: float) -> str:
+    """A p-value as people read it: ``0.032``, ``under 0.001``."""
+    if pd.isna(x):
+        return "n/a"
+    return "under 0.001" if x < 0.001 else f"{x:.3f}"
+
+
 def _sentence(text: str) -> str:
     return f'<p class="salesplan-note">{html.escape(text)}</p>'
 
@@ -529,7 +536,8 @@ class PipelineApp:
             return top + "<details><summary>How each score is computed</summary>" + detail + "</details>"
         if section == "coaching":
             cols = ["rep_id", "team", "focus", "also", "p_value", "q_value", "revenue_at_stake"]
-            return table_html(frame[cols], kinds={"p_value": "number", "q_value": "number"},
+            shown = frame[cols].assign(p_value=frame["p_value"].map(_p), q_value=frame["q_value"].map(_p))
+            return table_html(shown,
                               labels={"also": "also behind at", "revenue_at_stake": "revenue at stake a year"})
         if section == "forecast":
             cols = [c for c in frame.columns if c in ("rep_id", "team", "region", "month", "deals", "pipeline_amount",
