@@ -267,6 +267,21 @@ def test_kaplan_meier_by_hand_and_against_statsmodels(rng):
     assert km_median(t, e) == ref.quantile(0.5)
 
 
+def test_grouped_kaplan_meier_whole_days_grid_equals_the_sorted_path(rng):
+    from salesplan.pipeline.durations import _grouped_km
+
+    g = rng.integers(0, 7, 3000)
+    t = rng.integers(0, 60, 3000).astype(float)
+    e = rng.random(3000) < 0.7
+    at = rng.integers(0, 70, 8).astype(float)
+    grid = _grouped_km(g, t, e, 8, quantiles=(0.25, 0.5, 0.75), at=at)      # whole days: counting grid
+    shifted = _grouped_km(g, t + 0.5, e, 8, quantiles=(0.25, 0.5, 0.75), at=at + 0.5)  # sorted path
+    for key in (0.25, 0.5, 0.75, "median_lo", "median_hi"):
+        np.testing.assert_allclose(shifted[key], grid[key] + 0.5)
+    np.testing.assert_allclose(shifted["at"], grid["at"])
+    assert grid["n"].tolist() == np.bincount(g, minlength=8).tolist()
+
+
 def _censored_deals():
     """Closed after 2, 3 and 5 days; two open deals, 3 and 8 days old on day 8.
 

@@ -149,6 +149,39 @@ class PreparedDeals:
         return days, closed
 
 
+def _positions(ids: pd.Series, hist_ids: pd.Series | None) -> tuple[bool, np.ndarray | None]:
+    """Whether ``ids`` are unique, and the position in ``ids`` of each history id (-1: unknown).
+
+    Hashes the ids once with Arrow (no Python string objects), falling back to
+    a pandas index for ids Arrow cannot compare (mixed types).
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        a = pa.array(ids.array if hasattr(ids, "array") else ids, from_pandas=True)
+        parts = [a] if hist_ids is None else [a, pa.array(hist_ids.array, from_pandas=True).cast(a.type)]
+        both = pa.concat_arrays(parts) if len(parts) > 1 else a
+        enc = pc.dictionary_encode(both)  # one hash table: codes comparable across ids and history
+        n_dict = len(enc.dictionary)
+        codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        own = codes[: len(ids)]
+        valid = own >= 0
+        unique = np.bincount(own[valid], minlength=n_dict).max(initial=0) <= 1
+        if hist_ids is None:
+            return bool(unique), None
+        where = np.full(n_dict + 1, -1, dtype=np.int64)
+        where[own[valid]] = np.flatnonzero(valid)
+        hist_codes = codes[len(ids):]
+        return bool(unique), where[np.where(hist_codes >= 0, hist_codes, n_dict)]
+    except (ImportError, TypeError, ValueError, NotImplementedError, AttributeError, ArithmeticError):
+        index = pd.Index(ids.to_numpy())
+        unique = index.is_unique
+        if hist_ids is None or not unique:
+            return unique, None
+        return unique, index.get_indexer(hist_ids.to_numpy())
+
+
 def _warn(message: str) -> None:
     warnings.warn(message, SalesplanDataWarning, stacklevel=4)
 
@@ -231,12 +264,21 @@ def prepare(
     check_columns(opps, OPP_REQUIRED, name="opportunities",
                   hint="Rename the CRM's columns, e.g. opportunities.rename(columns={'StageName': 'stage'}).")
     counts: dict = {}
-    ids = pd.Index(opps["opportunity_id"].to_numpy())
-    if not ids.is_unique:
-        dup = ids.duplicated()
+    ids = opps["opportunity_id"]
+    hist_ids = stage_history["opportunity_id"] if (
+        isinstance(stage_history, pd.DataFrame) and "opportunity_id" in stage_history.columns) else None
+    unique, positions = _positions(ids, hist_ids)
+    if ids.isna().any():
+        bad = ids.isna().to_numpy(dtype=bool)
+        raise SalesplanDataError(
+            f"opportunities['opportunity_id'] is missing in {int(bad.sum())} row(s), at "
+            f"{describe_rows(opps.index[bad])}. Every deal needs an id."
+        )
+    if not unique:
+        dup = ids.duplicated().to_numpy(dtype=bool)
         raise SalesplanDataError(
             f"opportunities['opportunity_id'] repeats {int(dup.sum())} id(s), at {describe_rows(opps.index[dup])}: "
-            f"{ids[dup][:3].tolist()!r}. Keep one row per deal (its current state)."
+            f"{ids[dup].head(3).tolist()!r}. Keep one row per deal (its current state)."
         )
     stage_code = process.codes(opps["stage"], name="opportunities['stage']")
     status = _status(opps, stage_code, process, counts)
@@ -301,7 +343,7 @@ def prepare(
                       hint="Rename its columns, e.g. history.rename(columns={'OpportunityId': 'opportunity_id', "
                            "'StageName': 'stage', 'CreatedDate': 'entered_at'}).")
         if len(hist):
-            idx = ids.get_indexer(hist["opportunity_id"].to_numpy())
+            idx = positions
             h_code = process.codes(hist["stage"], name="stage_history['stage']")
             t = _days(check_dates(hist["entered_at"], name="stage_history['entered_at']"))
             if np.isnan(t).any():
@@ -350,7 +392,7 @@ def prepare(
         counts["history_out_of_order"] = int(bad_rows.sum())
         _warn(
             f"{int(bad_rows.sum())} deal(s) have stage history out of order (a later stage entered before an "
-            f"earlier one), e.g. {ids[bad_rows][:3].tolist()!r}; entry dates were raised to the latest earlier "
+            f"earlier one), e.g. {ids[bad_rows].head(3).tolist()!r}; entry dates were raised to the latest earlier "
             "entry so that they never decrease down the stages."
         )
         entered = np.where(recorded, running, np.inf)
@@ -388,7 +430,7 @@ def prepare(
     if stage_history is not None and no_hist.any():
         counts["no_history"] = int(no_hist.sum())
         _warn(
-            f"{int(no_hist.sum())} opportunit(ies) have no stage history, e.g. {ids[no_hist][:3].tolist()!r}; "
+            f"{int(no_hist.sum())} opportunit(ies) have no stage history, e.g. {ids[no_hist].head(3).tolist()!r}; "
             "each falls back to its current stage (lost deals: lost at the first stage), all stages entered "
             "on its creation date, and is left out of stage durations."
         )

@@ -85,6 +85,8 @@ def _grouped_km(group: np.ndarray, t: np.ndarray, e: np.ndarray, n_groups: int, 
     """Kaplan-Meier per group, vectorised: quantile times (with bounds for the median) and S(at)."""
     ok = np.isfinite(t) & (group >= 0)
     g, t, e = group[ok], t[ok], e[ok]
+    if len(t) and t.min() >= 0 and n_groups * (t.max() + 1) <= 2e7 and (t == np.floor(t)).all():
+        return _grouped_km_days(g, t.astype(np.int64), e, n_groups, quantiles=quantiles, level=level, at=at)
     order = np.lexsort((t, g))
     g, t, e = g[order], t[order], e[order]
     out = {"n": np.bincount(g, minlength=n_groups), "events": np.bincount(g[e], minlength=n_groups)}
@@ -149,6 +151,47 @@ def _grouped_km(group: np.ndarray, t: np.ndarray, e: np.ndarray, n_groups: int, 
         has = m >= 0
         s_at[present[has]] = surv[m[has]]
         out["at"] = s_at
+    return out
+
+
+def _grouped_km_days(g: np.ndarray, t: np.ndarray, e: np.ndarray, n_groups: int, *,
+                     quantiles=(0.5,), level: float = 95, at: np.ndarray | None = None) -> dict:
+    """:func:`_grouped_km` for whole days: counts on a groups x days grid, no sorting."""
+    width = int(t.max()) + 1
+    cell = g * width + t
+    total = np.bincount(cell, minlength=n_groups * width).reshape(n_groups, width).astype(float)
+    events = np.bincount(cell[e], minlength=n_groups * width).reshape(n_groups, width).astype(float)
+    n = total.sum(axis=1)
+    at_risk = n[:, None] - np.cumsum(total, axis=1) + total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.where(at_risk > 0, np.log1p(-np.where(at_risk > 0, events / at_risk, 0.0)), 0.0)
+        green = np.cumsum(np.where(at_risk > events, events / (at_risk * (at_risk - events)), 0.0), axis=1)
+    log_s = np.cumsum(step, axis=1)
+    surv = np.exp(log_s)
+    z = _z(level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = z * np.sqrt(green) / np.abs(log_s)
+        lo = np.exp(-np.exp(np.log(-log_s) + half))
+        hi = np.exp(-np.exp(np.log(-log_s) - half))
+    inside = (surv > 0) & (surv < 1)
+    lo = np.where(inside, lo, surv)
+    hi = np.where(inside, hi, surv)
+
+    def first_below(s, thr):
+        hit = s <= thr + 1e-9
+        first = np.argmax(hit, axis=1).astype(float)
+        first[~hit.any(axis=1)] = np.nan
+        return first
+
+    out = {"n": n.astype(np.int64), "events": events.sum(axis=1).astype(np.int64)}
+    for q in quantiles:
+        out[q] = first_below(surv, 1 - q)
+    out["median_lo"] = first_below(lo, 0.5)
+    out["median_hi"] = first_below(hi, 0.5)
+    if at is not None:
+        col = np.floor(np.minimum(at, width - 1)).astype(np.int64)
+        s_at = surv[np.arange(n_groups), np.maximum(col, 0)]
+        out["at"] = np.where(at < 0, 1.0, s_at)
     return out
 
 
