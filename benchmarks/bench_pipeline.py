@@ -78,7 +78,8 @@ def make_pipeline(n: int, seed: int = 0, open_share: float | None = None) -> tup
     won = passes.all(axis=1)
     days = rng.gamma(2.0, 6.0, (n, k)).round() + 1
     entry = created[:, None] + np.concatenate([np.zeros((n, 1)), np.cumsum(days[:, :-1], axis=1)], axis=1)
-    close_day = created + days.sum(axis=1) * np.where(won, 1.0, (top + 1) / k)
+    # won: after the last stage; lost: during the stage where it stopped
+    close_day = entry[np.arange(n), top] + np.where(won, days[:, -1], np.ceil(days[np.arange(n), top] / 2))
     as_of_day = (AS_OF.to_datetime64() - START).astype("timedelta64[D]").astype(int)
     if open_share is None:
         is_open = close_day > as_of_day

@@ -599,6 +599,15 @@ def test_close_before_creation_is_counted_and_left_out_of_durations(small):
     assert f["entered"].iloc[0] == 4                            # but still in the funnel
 
 
+def test_close_before_the_last_stage_entry_is_counted_and_raised(small):
+    opps, hist = small
+    opps = opps.copy()
+    opps.loc[0, "close_date"] = DAY0 + pd.Timedelta(days=35)   # A won on day 35 but entered contract on day 40
+    with pytest.warns(SalesplanDataWarning, match="1 closed deal.*before they entered their last recorded stage"):
+        ds = deal_stages(opps, hist)
+    assert ds.loc[(ds["opportunity_id"] == "A") & (ds["stage"] == "contract"), "days_in_stage"].iloc[0] == 0
+
+
 def test_negative_amount_is_an_error_and_missing_amount_is_counted(small):
     opps, hist = small
     bad = opps.copy()

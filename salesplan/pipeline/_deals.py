@@ -27,7 +27,7 @@ How the history is read
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -111,6 +111,7 @@ class PreparedDeals:
     as_of: float
     counts: dict
     stage_history: pd.DataFrame | None = None
+    cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -410,6 +411,15 @@ def prepare(
             f"{describe_rows(opps.index[no_close])}; they count in the funnel but not in durations."
         )
     valid_dates = ~(np.isfinite(closed_at) & (closed_at < created))
+    last_entry = np.where(recorded, entered, -np.inf).max(axis=1)
+    close_early = closed & valid_dates & np.isfinite(closed_at) & (closed_at < last_entry)
+    if close_early.any():
+        counts["close_before_last_stage"] = int(close_early.sum())
+        _warn(
+            f"{int(close_early.sum())} closed deal(s) closed before they entered their last recorded stage, e.g. "
+            f"{ids[close_early].head(3).tolist()!r}; their close day was raised to that entry."
+        )
+        closed_at = np.where(close_early, last_entry, closed_at)
     if "close_date" in opps.columns:
         early = np.isfinite(close) & (close < created)
         if early.any():

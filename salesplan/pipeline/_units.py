@@ -63,6 +63,26 @@ def unit_columns(
     return pd.DataFrame(out)
 
 
+def _column_codes(d: PreparedDeals, col: str, reps, customers) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and uniques of one unit column per deal; joins map the few distinct keys, not every deal."""
+    opps = d.opportunities
+    if col in opps.columns:
+        c, u = pd.factorize(opps[col], use_na_sentinel=False)
+        return c.astype(np.int64), np.asarray(u, dtype=object)
+    if reps is not None and col in reps.columns and col != "rep_id" and "rep_id" in opps.columns:
+        key, table = "rep_id", reps.drop_duplicates("rep_id").set_index("rep_id")[col]
+    else:
+        src = col[len("customer_"):] if col.startswith("customer_") else col
+        if not (customers is not None and src in customers.columns and src != "customer_id"
+                and "customer_id" in opps.columns):
+            unit_columns(d, [col], reps, customers)  # raises the helpful error
+        key, table = "customer_id", customers.drop_duplicates("customer_id").set_index("customer_id")[src]
+    kc, ku = pd.factorize(opps[key], use_na_sentinel=False)
+    mapped = pd.Series(np.asarray(ku, dtype=object)).map(table)
+    vc, vu = pd.factorize(mapped, use_na_sentinel=False)
+    return vc.astype(np.int64)[kc], np.asarray(vu, dtype=object)
+
+
 def unit_codes(
     d: PreparedDeals,
     by: list[str],
@@ -72,11 +92,14 @@ def unit_codes(
     """An integer code per deal for its unit, and the frame of units (one row per code)."""
     if not by:
         return np.zeros(d.n, dtype=np.int64), pd.DataFrame(index=range(1))
-    cols = unit_columns(d, by, reps, customers)
+    cache_key = (tuple(by), id(reps), id(customers))
+    cached = d.cache.get(cache_key)
+    if cached is not None and cached[0] is reps and cached[1] is customers:
+        return cached[2], cached[3].copy()
     codes = np.zeros(d.n, dtype=np.int64)
     uniques = []
     for col in by:
-        c, u = pd.factorize(cols[col], use_na_sentinel=False)
+        c, u = _column_codes(d, col, reps, customers)
         uniques.append(u)
         codes = codes * len(u) + c
     sizes = [len(u) for u in uniques]
@@ -84,7 +107,9 @@ def unit_codes(
     present, inverse = np.unique(codes, return_inverse=True)
     parts = np.unravel_index(present, sizes) if len(sizes) > 1 else (present,)
     frame = pd.DataFrame({col: pd.Index(u)[p].to_numpy() for col, u, p in zip(by, uniques, parts)})
-    return inverse.astype(np.int64), frame
+    inverse = inverse.astype(np.int64)
+    d.cache[cache_key] = (reps, customers, inverse, frame)
+    return inverse, frame.copy()
 
 
 def period_codes(days: np.ndarray, period: str) -> tuple[np.ndarray, int]:
