@@ -183,6 +183,16 @@ def _positions(ids: pd.Series, hist_ids: pd.Series | None) -> tuple[bool, np.nda
         return unique, index.get_indexer(hist_ids.to_numpy())
 
 
+def _accumulate(ufunc, a: np.ndarray, reverse: bool = False) -> np.ndarray:
+    """``ufunc.accumulate`` along the stages, a column at a time (columns are contiguous)."""
+    out = np.array(a, order="F", copy=True)
+    cols = range(a.shape[1] - 2, -1, -1) if reverse else range(1, a.shape[1])
+    for j in cols:
+        prev = j + 1 if reverse else j - 1
+        ufunc(out[:, prev], out[:, j], out=out[:, j])
+    return out
+
+
 def _warn(message: str) -> None:
     warnings.warn(message, SalesplanDataWarning, stacklevel=4)
 
@@ -379,9 +389,10 @@ def prepare(
                     f"stage_history has {repeats} entr(ies) for a stage the deal had already entered "
                     "(duplicates or re-entries); the first entry of each stage was kept."
                 )
-    recorded = np.isfinite(entered)
     # entry dates must not decrease down the stages
-    running = np.maximum.accumulate(np.where(recorded, entered, -np.inf), axis=1)
+    entered = np.asfortranarray(entered)  # one stage = one contiguous column from here on
+    recorded = np.isfinite(entered)
+    running = _accumulate(np.maximum, np.where(recorded, entered, -np.inf))
     disorder = recorded.copy()
     disorder[:, 1:] &= entered[:, 1:] < running[:, :-1]
     disorder[:, 0] = False
@@ -449,10 +460,10 @@ def prepare(
 
     # entry days of skipped stages: the next recorded entry (or the close day), then the last known entry
     ent = np.where(recorded, entered, np.nan)
-    nxt = np.concatenate([ent, np.where(closed, closed_at, np.nan)[:, None]], axis=1)
-    back = np.fmin.accumulate(nxt[:, ::-1], axis=1)[:, ::-1][:, :k]
+    nxt = np.asfortranarray(np.concatenate([ent, np.where(closed, closed_at, np.nan)[:, None]], axis=1))
+    back = _accumulate(np.fmin, nxt, reverse=True)[:, :k]
     ent = np.where(np.isnan(ent), back, ent)
-    fwd = np.fmax.accumulate(ent, axis=1)
+    fwd = _accumulate(np.fmax, ent)
     ent = np.where(np.isnan(ent), fwd, ent)
     ent = np.where(np.isnan(ent), created[:, None], ent)
     ent[np.arange(k)[None, :] > top[:, None]] = np.nan
