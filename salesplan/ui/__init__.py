@@ -7,6 +7,7 @@ import importlib
 _APPS = {
     "TargetPlanner": "salesplan.ui.planner",
     "OverviewApp": "salesplan.ui.overview",
+    "PipelineApp": "salesplan.ui.pipeline",
 }
 
 __all__ = list(_APPS)

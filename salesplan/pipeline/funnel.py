@@ -1,0 +1,232 @@
+"""The funnel by cohort: of the deals that entered a stage, how many moved on, were lost, or are open.
+
+>>> import pandas as pd
+>>> opps = pd.DataFrame({
+...     "opportunity_id": ["a", "b", "c", "d"],
+...     "stage": ["won", "lost", "proposal", "lost"],
+...     "created_date": pd.to_datetime(["2024-01-01"] * 4),
+...     "amount": [100.0, 50.0, 80.0, 10.0]})
+>>> f = funnel(opps)  # b and d have no history: lost at the first stage
+>>> f["entered"].tolist(), f["lost"].tolist()[:1], f["open"].tolist()[3]
+([4, 2, 2, 2, 1, 1], [2], 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from salesplan._validation import check_choice
+from salesplan.errors import SalesplanError
+from salesplan.pipeline._deals import LOST, OPEN, WON, PreparedDeals, prepare
+from salesplan.pipeline._units import as_list, group_index, period_codes, period_start, unit_codes
+from salesplan.pipeline.process import Process
+
+__all__ = ["funnel", "wilson_interval", "win_rates"]
+
+
+def wilson_interval(successes, trials, *, level: float = 95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a proportion, elementwise; NaN where ``trials`` is 0.
+
+    >>> lo, hi = wilson_interval(8, 10, level=95)
+    >>> round(float(lo), 4), round(float(hi), 4)
+    (0.4902, 0.9433)
+    """
+    if not 0 < level < 100:
+        raise SalesplanError(f"level must be a coverage percentage between 0 and 100, got {level!r}; use e.g. 95.")
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    z = stats.norm.ppf(0.5 + level / 200.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z**2 / n
+        center = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+        lo, hi = center - half, center + half
+    bad = n <= 0
+    lo = np.where(bad, np.nan, np.clip(lo, 0, 1))
+    hi = np.where(bad, np.nan, np.clip(hi, 0, 1))
+    return lo, hi
+
+
+def funnel(
+    opportunities: pd.DataFrame | PreparedDeals,
+    stage_history: pd.DataFrame | None = None,
+    *,
+    by: str | Sequence[str] | None = None,
+    period: str | None = None,
+    cohort: str = "entry",
+    process: Process | None = None,
+    reps: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+    as_of: object = None,
+    level: float = 95,
+) -> pd.DataFrame:
+    """Stage-by-stage funnel with conversion and win rates, by unit and period.
+
+    Deals that skip stages count as having passed the skipped stages (a deal
+    that went from proposal to contract advanced through negotiation). Lost
+    deals were lost at the highest stage they reached; won deals passed every
+    stage. So, without ``period`` (or with ``cohort="created"``), the number of
+    deals entering a stage never increases down the stages.
+
+    Parameters
+    ----------
+    opportunities, stage_history
+        As for :func:`prepare` (or a :class:`PreparedDeals`).
+    by : str or list of str, optional
+        Unit columns: any column of the opportunities (``rep_id``, ``product``...),
+        of ``reps`` (``team``, ``region``) or of ``customers`` (``segment``,
+        ``industry``; ``customer_region`` for the customer's region).
+    period : {"M", "Q", "Y", "W"}, optional
+        Cohorts by period.
+    cohort : {"entry", "created"}
+        ``entry``: a deal counts in the period it entered each stage (the rate of
+        each stage is that of its own cohort). ``created``: in the period the
+        deal was created (one cohort flows down the whole funnel).
+    level : float
+        Coverage of the Wilson intervals, in percent.
+
+    Returns
+    -------
+    DataFrame
+        ``[by..., period], stage, stage_code, entered, advanced, lost, open,
+        conversion, conversion_lo, conversion_hi, won, win_rate, win_rate_lo,
+        win_rate_hi, reach, entered_amount``.
+
+        * ``advanced``: reached a later stage, or won from the last stage;
+          ``lost``: lost in this stage; ``open``: still in it.
+        * ``conversion`` = advanced / (advanced + lost): the stage-to-stage rate
+          among deals decided at this stage (open deals are not counted yet).
+        * ``won`` / ``win_rate``: of the deals that entered this stage and have
+          closed, the share won (the overall win rate from this stage on).
+        * ``reach``: entered / entered at the first stage of the same row group.
+    """
+    d = prepare(opportunities, stage_history, process=process, as_of=as_of)
+    check_choice(cohort, ["entry", "created"], name="cohort")
+    by = as_list(by)
+    unit, units = unit_codes(d, by, reps, customers)
+    k = d.process.n_open
+    stats_ = np.zeros((8, 0))
+    won_deal = d.status == WON
+    lost_deal = d.status == LOST
+    amount = np.nan_to_num(d.amount)
+    per_created = period_codes(d.created, period)[0] if period and cohort == "created" else None
+    per_all = [None] * k
+    if period:
+        per_all = [per_created if per_created is not None else period_codes(d.entered[:, s], period)[0]
+                   for s in range(k)]
+        valid = np.concatenate([p[p >= 0] for p in per_all]) if d.n else np.zeros(0, dtype=np.int64)
+        lo = int(valid.min()) if valid.size else 0
+        hi = int(valid.max()) if valid.size else 0
+    n_units = len(units)
+    n_per = (hi - lo + 1) if period else 1
+    n_groups = n_units * n_per
+    stats_ = np.zeros((k, 8, n_groups))
+    for s in range(k):
+        reached = np.isfinite(d.entered[:, s])
+        if period:
+            g = unit * n_per + (per_all[s] - lo)
+            reached &= per_all[s] >= 0
+        else:
+            g = unit
+        g = g[reached]
+        top = d.top[reached]
+        st = d.status[reached]
+        at_top = top == s
+        adv = (top > s) | (at_top & (st == WON))
+        cols = (
+            np.ones(len(g), dtype=bool), adv, at_top & (st == LOST), at_top & (st == OPEN),
+            won_deal[reached], lost_deal[reached],
+        )
+        for j, c in enumerate(cols):
+            stats_[s, j] = np.bincount(g[c], minlength=n_groups)
+        stats_[s, 6] = np.bincount(g, weights=amount[reached], minlength=n_groups)
+
+    groups = np.arange(n_groups)
+    u_of, p_of = groups // n_per, groups % n_per + (lo if period else 0)
+    entered = stats_[:, 0, :]
+    keep = entered.sum(axis=0) > 0 if (period or by) else np.ones(n_groups, dtype=bool)
+    if period and cohort == "entry":
+        keep_cells = entered > 0
+    else:
+        keep_cells = np.broadcast_to(keep[None, :], entered.shape)
+    gi = np.nonzero(keep)[0]
+    # rows: group-major, stage-minor
+    g_rep = np.repeat(gi, k)
+    s_rep = np.tile(np.arange(k), len(gi))
+    cell = keep_cells[s_rep, g_rep]
+    g_rep, s_rep = g_rep[cell], s_rep[cell]
+    get = lambda j: stats_[s_rep, j, g_rep]  # noqa: E731
+    ent, adv, lost, opn, won, lost_all, amt = (get(j) for j in range(7))
+    out = units.iloc[u_of[g_rep]].reset_index(drop=True) if by else pd.DataFrame(index=range(len(g_rep)))
+    if period:
+        out["period"] = period_start(p_of[g_rep], period)
+    out["stage"] = np.asarray(d.process.stages, dtype=object)[s_rep]
+    out["stage_code"] = s_rep
+    out["entered"] = ent.astype(np.int64)
+    out["advanced"] = adv.astype(np.int64)
+    out["lost"] = lost.astype(np.int64)
+    out["open"] = opn.astype(np.int64)
+    decided = adv + lost
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["conversion"] = np.where(decided > 0, adv / decided, np.nan)
+        out["conversion_lo"], out["conversion_hi"] = wilson_interval(adv, decided, level=level)
+        out["won"] = won.astype(np.int64)
+        closed = won + lost_all
+        out["win_rate"] = np.where(closed > 0, won / closed, np.nan)
+        out["win_rate_lo"], out["win_rate_hi"] = wilson_interval(won, closed, level=level)
+        first = stats_[0, 0, g_rep]
+        out["reach"] = np.where(first > 0, ent / first, np.nan)
+    out["entered_amount"] = amt
+    return out
+
+
+def win_rates(
+    opportunities: pd.DataFrame | PreparedDeals,
+    stage_history: pd.DataFrame | None = None,
+    *,
+    by: str | Sequence[str] | None = None,
+    period: str | None = None,
+    process: Process | None = None,
+    reps: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+    as_of: object = None,
+    level: float = 95,
+) -> pd.DataFrame:
+    """Overall win rate (won / closed) per unit and close period, with Wilson intervals.
+
+    Returns
+    -------
+    DataFrame
+        ``[by..., period], closed, won, lost, win_rate, win_rate_lo, win_rate_hi,
+        won_amount, average_won``.
+    """
+    d = prepare(opportunities, stage_history, process=process, as_of=as_of)
+    by = as_list(by)
+    unit, units = unit_codes(d, by, reps, customers)
+    closed = (d.status != OPEN) & np.isfinite(d.closed_at)
+    per = period_codes(d.closed_at, period)[0] if period else None
+    g, u_of, p_of = group_index(unit, per)
+    sel = closed & (g >= 0)
+    n_groups = len(u_of)
+    won_m = sel & (d.status == WON)
+    n_closed = np.bincount(g[sel], minlength=n_groups)
+    n_won = np.bincount(g[won_m], minlength=n_groups)
+    won_amount = np.bincount(g[won_m], weights=np.nan_to_num(d.amount[won_m]), minlength=n_groups)
+    keep = n_closed > 0
+    out = units.iloc[u_of[keep]].reset_index(drop=True) if by else pd.DataFrame(index=range(int(keep.sum())))
+    if period:
+        out["period"] = period_start(p_of[keep], period)
+    out["closed"] = n_closed[keep]
+    out["won"] = n_won[keep]
+    out["lost"] = n_closed[keep] - n_won[keep]
+    out["win_rate"] = n_won[keep] / n_closed[keep]
+    out["win_rate_lo"], out["win_rate_hi"] = wilson_interval(n_won[keep], n_closed[keep], level=level)
+    out["won_amount"] = won_amount[keep]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["average_won"] = np.where(n_won[keep] > 0, won_amount[keep] / n_won[keep], np.nan)
+    return out
