@@ -7,15 +7,15 @@ Messages follow one pattern: what is wrong, where, what was seen, how to fix it.
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-import warnings
-
 from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
+from salesplan.format import count, money
 
 __all__ = [
     "describe_rows",
@@ -28,7 +28,8 @@ __all__ = [
     "check_probability",
     "check_dates",
     "check_numeric",
-    "known_customers",
+    "guest_mask",
+    "drop_guest_lines",
 ]
 
 
@@ -189,41 +190,65 @@ def check_numeric(
     return values
 
 
-def known_customers(
-    df: pd.DataFrame,
-    *,
-    customer_col: str = "customer_id",
-    value_col: str | None = "revenue",
-    name: str = "tx",
-    stacklevel: int = 3,
-) -> pd.DataFrame:
-    """The rows of ``df`` with a customer, warning once (counted) about the guest lines left out.
+# --------------------------------------------------------------------------- guest lines
+# Order lines without a customer (guest checkouts): revenue and market analyses count
+# them; RFM, clusters, lifetime value and cohorts group by customer and leave them out
+# with one counted warning per call.
 
-    Lines without a customer (guest checkouts) count in revenue, market and
-    forecast analyses; analyses of customers (RFM, clusters, lifetime value,
-    cohorts) leave them out with this warning. Returns ``df`` itself when every
-    line has a customer, else a filtered copy.
 
-    >>> import warnings
-    >>> tx = pd.DataFrame({"customer_id": ["a", None, "b"], "revenue": [5.0, 2.5, 1.0]})
-    >>> with warnings.catch_warnings(record=True) as w:
-    ...     warnings.simplefilter("always")
-    ...     len(known_customers(tx)), str(w[0].message)
-    (2, 'tx: left out 1 of 3 lines (2.50 revenue, 29.4%) without a customer; they count in revenue and forecasts but not in customer analyses.')
-    """
-    guest = df[customer_col].isna().to_numpy()
-    if not guest.any():
-        return df
-    money = ""
-    if value_col is not None and value_col in df.columns:
-        values = pd.to_numeric(df[value_col], errors="coerce")
-        left, total = float(values[guest].sum()), float(values.sum())
-        share = f", {left / total:.1%}" if total else ""
-        money = f" ({left:,.2f} {value_col}{share})"
-    warnings.warn(
-        f"{name}: left out {int(guest.sum()):,} of {len(df):,} lines{money} without a customer; "
-        "they count in revenue and forecasts but not in customer analyses.",
-        SalesplanDataWarning,
-        stacklevel=stacklevel,
+def guest_mask(customers: pd.Series) -> np.ndarray:
+    """True where the customer is missing: NaN/None/NA or an empty or blank string."""
+    if isinstance(customers.dtype, pd.CategoricalDtype):
+        codes = customers.cat.codes.to_numpy()
+        uniques = customers.cat.categories
+    elif pd.api.types.is_numeric_dtype(customers) or pd.api.types.is_datetime64_any_dtype(customers):
+        return np.array(customers.isna().to_numpy(dtype=bool))
+    else:
+        # Blank checks on the distinct values only: customer keys repeat a lot.
+        codes, uniques = pd.factorize(customers)
+    blank = np.fromiter(
+        (isinstance(u, str) and not u.strip() for u in uniques), dtype=bool, count=len(uniques)
     )
-    return df[~guest]
+    return (codes < 0) | np.append(blank, False)[codes]
+
+
+def drop_guest_lines(
+    tx: pd.DataFrame,
+    *,
+    customer_col: str,
+    value_col: str | None,
+    caller: str,
+    stacklevel: int,
+) -> pd.DataFrame:
+    """``tx`` without its lines that lack a customer, warning once with their count and revenue.
+
+    Returns ``tx`` itself when every line has a customer (no copy), else a new
+    frame; the caller's frame is never changed. ``value_col=None`` falls back
+    to a ``revenue`` column when there is one, for the amount in the warning.
+    ``stacklevel`` counts from this function, so the warning points at the
+    user's call.
+    """
+    mask = guest_mask(tx[customer_col])
+    n = int(mask.sum())
+    if not n:
+        return tx
+    col = value_col if value_col is not None else ("revenue" if "revenue" in tx.columns else None)
+    amount = ""
+    if col is not None and col in tx.columns and pd.api.types.is_numeric_dtype(tx[col]):
+        total = float(np.nansum(tx[col].to_numpy(dtype=float, na_value=np.nan)[mask]))
+        amount = f" ({money(total)} {col})"
+    if n == len(tx):
+        raise SalesplanDataError(
+            f"{caller}: none of the {count(n)} lines has a customer in {customer_col!r}, so there is "
+            "no customer to analyse. Check which column holds the customer ID (e.g. "
+            "load_transactions(path, columns={'Customer Name': 'customer_id'}))."
+        )
+    lines = "line" if n == 1 else "lines"
+    warnings.warn(
+        f"{caller}: left out {count(n)} {lines}{amount} without a customer "
+        f"({count(n)} of {count(len(tx))} lines, {n / len(tx):.1%}; guest checkouts or a blank "
+        f"{customer_col!r}). Customer analyses need a customer; revenue totals still count them.",
+        SalesplanDataWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return tx.loc[~mask]

@@ -40,7 +40,7 @@ from salesplan._validation import (
     check_frame,
     check_numeric,
     describe_rows,
-    known_customers,
+    drop_guest_lines,
 )
 from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
 
@@ -799,7 +799,7 @@ def abc_analysis(
     if not 0 < a < b <= 1:
         raise SalesplanError(f"thresholds must be 0 < A < B <= 1, e.g. (0.80, 0.95); got {thresholds!r}.")
     if by == "customer_id":
-        tx = known_customers(tx, name="abc_analysis", value_col=value)
+        tx = drop_guest_lines(tx, customer_col=by, value_col=value, caller="abc_analysis", stacklevel=2)
     work = _prepare(tx, date_col=date_col, value=value, by=[by])
     tot = _aggregate(work, [by], value).rename(value).reset_index()
     total = tot[value].sum()
@@ -849,7 +849,7 @@ def concentration(
     if any(n < 1 for n in ns):
         raise SalesplanError(f"top_n must hold integers >= 1, got {list(top_n)!r}.")
     if by == "customer_id":
-        tx = known_customers(tx, name="concentration", value_col=value)
+        tx = drop_guest_lines(tx, customer_col=by, value_col=value, caller="concentration", stacklevel=2)
     work = _prepare(tx, date_col=date_col, value=value, by=[by])
     if freq is not None:
         work["ds"] = _period_start(work[date_col], _freq(freq))
@@ -1118,7 +1118,7 @@ def cohort_matrix(
     f = _freq(freq)
     check_frame(tx, name="tx")
     check_columns(tx, [customer_col], name="tx")
-    tx = known_customers(tx, customer_col=customer_col, value_col=value, name="cohort_matrix")
+    tx = drop_guest_lines(tx, customer_col=customer_col, value_col=value, caller="cohort_matrix", stacklevel=2)
     work = _prepare(tx, date_col=date_col, value=value if metric == "revenue" else None, extra=[customer_col])
     work["ds"] = _period_start(work[date_col], f)
     work["cohort"] = work.groupby(customer_col, dropna=False)["ds"].transform("min")

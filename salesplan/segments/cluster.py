@@ -30,7 +30,7 @@ import pandas as pd
 
 from salesplan._validation import check_columns, check_dates, check_frame, check_positive_int
 from salesplan.errors import SalesplanDataError, SalesplanError
-from salesplan.segments._guests import drop_guest_lines
+from salesplan._validation import drop_guest_lines
 from salesplan.segments.rfm import rfm_table
 
 __all__ = ["customer_features", "CustomerClusters"]

@@ -63,7 +63,7 @@ from salesplan.errors import (
     SalesplanError,
     SalesplanWarning,
 )
-from salesplan.segments._guests import drop_guest_lines
+from salesplan._validation import drop_guest_lines
 from salesplan.segments._pareto import (
     ParetoData,
     pareto_alive,

@@ -62,7 +62,7 @@ from salesplan._validation import (
     describe_rows,
 )
 from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
-from salesplan.segments._guests import drop_guest_lines
+from salesplan._validation import drop_guest_lines
 
 __all__ = ["RFM_SEGMENT_RULES", "rfm_table", "rfm_scores", "rfm_segments", "rfm_summary"]
 
