@@ -31,6 +31,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from salesplan.errors import SalesplanError, SalesplanWarning
+from salesplan.ui.page import plain_warnings
 
 __all__ = [
     "ErrorArea",
@@ -39,6 +40,9 @@ __all__ = [
     "frame_html",
     "has_figure_widget",
 ]
+
+# Warnings in a page read as plain notes, not as file paths and line numbers.
+plain_warnings()
 
 _STYLES = {
     "error": "color:#a61b1b;background:#fdecea;border-left:4px solid #a61b1b;",
