@@ -33,6 +33,7 @@ from salesplan import __version__
 from salesplan import format as fmt
 from salesplan.errors import SalesplanDataError, SalesplanError, SalesplanWarning
 from salesplan.incentives import CommissionPlan, payouts
+from salesplan.pipeline.drivers import pipeline_drivers
 from salesplan.review import (
     ReviewInputs,
     ReviewWindow,
@@ -56,6 +57,7 @@ __all__ = [
     "default_period",
     "build_review",
     "bridge",
+    "driver_bridge",
     "waterfall_svg",
     "bars_svg",
     "report_html",
@@ -79,6 +81,7 @@ SECTIONS: dict[str, str] = {
     "kpis": "KPIs against target",
     "variance": "Plan versus actual: price, volume and mix",
     "problems": "Problems, ranked by revenue impact, with corrective targets",
+    "pipeline": "Pipeline drivers: why won revenue moved against the previous period",
     "payouts": "Payouts",
     "at_risk": "Accounts at risk",
     "accuracy": "Accuracy of the targets",
@@ -92,6 +95,7 @@ _KINDS: dict[str, dict[str, str]] = {
     "variance": {"attainment": "percent"},
     "problems": {"rank": "count", "impact": "money", "expected_gain": "money", "probability": "percent"},
     "payouts": {"attainment": "percent", "quota_relief": "money"},
+    "pipeline": {"reference": "number", "current": "number", "effect": "money"},
     "at_risk": {"probability_alive": "percent", "satisfaction_last": "number",
                 "satisfaction_change": "number", "open_tickets": "count", "oldest_open_days": "count"},
     "accuracy": {"units": "count", "months": "count", "wape": "percent", "bias": "percent", "value": "money"},
@@ -105,6 +109,7 @@ _SHOWN: dict[str, list[str]] = {
     "problems": ["rank", "key", "owner", "problem", "action", "impact", "probability"],
     "at_risk": ["customer_id", "owner", "segment", "region", "revenue_at_stake", "probability_alive",
                 "reasons"],
+    "pipeline": ["key", "driver", "step", "reference", "current", "effect"],
     "payouts": ["rep_id", "period", "quota", "revenue", "attainment", "tier", "commission", "spiff", "payout"],
 }
 
@@ -221,7 +226,7 @@ def build_review(
     samples: pd.DataFrame | None = None,
     level: str = "region",
     by: str = "product_id",
-    sources: Sequence[str | Callable[[ReviewInputs], pd.DataFrame]] = ("price_volume_mix",),
+    sources: Sequence[str | Callable[[ReviewInputs], pd.DataFrame]] | None = None,
     top: int = 10,
     extra: Mapping[str, Any] | None = None,
 ) -> ReviewReport:
@@ -240,14 +245,19 @@ def build_review(
     samples : DataFrame, optional
         Sample paths of the units of ``level`` (``unique_id, [ds,] sample,
         y``): the probability of each corrective target.
-    level, by, sources, top, extra
+    sources : sequence, optional
+        Problem sources (:func:`salesplan.review.problem_list`); default
+        ``price_volume_mix``, plus ``pipeline_drivers``
+        (:mod:`salesplan.pipeline.drivers`) when there are opportunities.
+    level, by, top, extra
         As in :func:`salesplan.review.review_tables`.
 
     Returns
     -------
     ReviewReport
         ``tables`` holds the sections computed (the frames of
-        :func:`salesplan.review.review_tables`; ``payouts`` for the period),
+        :func:`salesplan.review.review_tables`; ``payouts`` for the period;
+        ``pipeline`` from :func:`salesplan.pipeline.drivers.pipeline_drivers`),
         ``notes`` one sentence per section left out.
     """
     tx = data.get("transactions")
@@ -285,10 +295,21 @@ def build_review(
     pvm_cols = [c for c in (by, qty, unit_col) if c]
     section("variance", _needs(data, ["targets"], pvm_cols, to="the variance split into price, volume and mix"),
             lambda: plan_vs_actual(tx, targets, period=w, level=level, by=by, reps=reps, customers=customers))
+    opps = data.get("opportunities")
+    extra = dict(extra or {})
+    if opps is not None and len(opps):
+        extra.setdefault("opportunities", opps)
+        extra.setdefault("stage_history", data.get("stage_history"))
+    if sources is None:
+        sources = ("price_volume_mix", "pipeline_drivers") if "opportunities" in extra else ("price_volume_mix",)
     inputs = ReviewInputs(tx, targets, w, level=level, by=by, samples=samples, reps=reps, customers=customers,
-                          feedback=feedback, extra=dict(extra or {}))
+                          feedback=feedback, extra=extra)
     section("problems", _needs(data, ["targets"], pvm_cols, to="the ranked problems with corrective targets"),
             lambda: problem_list(inputs, sources=sources, top=top))
+    pipe_level = level if level in ("region", "team", "rep", "company") else "region"
+    section("pipeline", _needs(data, ["opportunities"], to="why won revenue moved (deals created, conversion, "
+                               "deal size, cycles, slipped close dates)"),
+            lambda: pipeline_drivers(opps, data.get("stage_history"), period=w, level=pipe_level, reps=reps))
     section("payouts", _needs(data, ["targets"], ["rep_id"], to="commission payouts"),
             lambda: payouts(tx, targets, plan_, start=w.start, end=w.end))
     section("at_risk", _needs(data, columns=["customer_id"], to="the accounts at risk"),
@@ -340,6 +361,24 @@ def bridge(variance: pd.DataFrame, *, key: str | None = None) -> pd.DataFrame:
         if val != 0.0 or label in ("price", "volume", "mix"):
             rows.append((label, val, "change"))
     rows.append(("actual", float(v["actual"].sum()), "total"))
+    return pd.DataFrame(rows, columns=["step", "value", "kind"])
+
+
+def driver_bridge(drivers: pd.DataFrame, *, key: str | None = None) -> pd.DataFrame:
+    """The steps from the reference period's won revenue to the period's, by pipeline driver (conversions summed).
+
+    Returns
+    -------
+    DataFrame
+        ``step``, ``value``, ``kind`` as :func:`bridge`.
+    """
+    d = drivers if key is None else drivers[drivers["key"].astype("str") == str(key)]
+    first = d.groupby("key").first()
+    rows = [("before", float(first["revenue_reference"].sum()), "total")]
+    for driver, e in d.groupby("driver", sort=False)["effect"].sum().items():
+        if driver != "other" or abs(e) > 0.5:
+            rows.append((driver, float(e), "change"))
+    rows.append(("now", float(first["revenue_current"].sum()), "total"))
     return pd.DataFrame(rows, columns=["step", "value", "kind"])
 
 
@@ -468,6 +507,9 @@ def report_html(report: ReviewReport, *, title: str = "Sales review") -> str:
             out.append(bars_svg(labels, sub["attainment"].to_numpy(float), title="Attainment (dashed: target)"))
         if name == "variance" and len(df):
             out.append(waterfall_svg(bridge(df), title="From plan to actual, all units"))
+        if name == "pipeline" and len(df):
+            out.append(waterfall_svg(driver_bridge(df), title=f"Won revenue from {df.attrs.get('reference_period', 'before')} "
+                                     f"to {w.label}, all units"))
         if name == "problems" and len(df) == 0:
             out.append("<p>No unit missed its target in this period.</p>")
             continue
