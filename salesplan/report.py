@@ -92,10 +92,10 @@ SECTIONS: dict[str, str] = {
 _KINDS: dict[str, dict[str, str]] = {
     "kpis": {"target": "money", "actual": "money", "gap": "money", "attainment": "percent",
              "elapsed": "percent", "pace": "percent"},
-    "variance": {"attainment": "percent"},
+    "variance": {"attainment": "percent", "variance": "money", "plan": "money", "actual": "money"},
     "problems": {"rank": "count", "impact": "money", "expected_gain": "money", "probability": "percent"},
     "payouts": {"attainment": "percent", "quota_relief": "money"},
-    "pipeline": {"reference": "number", "current": "number", "effect": "money"},
+    "pipeline": {"effect": "money"},
     "at_risk": {"probability_alive": "percent", "satisfaction_last": "number",
                 "satisfaction_change": "number", "open_tickets": "count", "oldest_open_days": "count"},
     "accuracy": {"units": "count", "months": "count", "wape": "percent", "bias": "percent", "value": "money"},
@@ -469,6 +469,8 @@ nav a{margin-right:12px}
 def _table(name: str, df: pd.DataFrame, max_rows: int = 50) -> str:
     cols = [c for c in _SHOWN.get(name, list(df.columns)) if c in df.columns]
     shown = df[cols]
+    if name == "pipeline":
+        shown = shown.assign(reference=_driver_values(df, "reference"), current=_driver_values(df, "current"))
     kinds = {c: k for c, k in _KINDS.get(name, {}).items() if c in cols}
     if "period" in shown.columns or "ds" in shown.columns:
         shown = shown.copy()
@@ -478,6 +480,12 @@ def _table(name: str, df: pd.DataFrame, max_rows: int = 50) -> str:
     styler = fmt.table(shown.head(max_rows), kinds=kinds).set_table_attributes('class="salesplan-table"')
     more = f"<p>({len(df) - max_rows:,} more rows in the Excel version.)</p>" if len(df) > max_rows else ""
     return styler.to_html() + more
+
+
+def _driver_values(drivers: pd.DataFrame, col: str) -> list[str]:
+    """Driver values as text: deals as counts, sizes as money, the rest as percentages."""
+    kind = {"deals created": fmt.count, "deal size": fmt.money, "other": lambda x: ""}
+    return [kind.get(d, lambda x: fmt.percent(x, decimals=0))(v) for d, v in zip(drivers["driver"], drivers[col])]
 
 
 def report_html(report: ReviewReport, *, title: str = "Sales review") -> str:

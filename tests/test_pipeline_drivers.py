@@ -77,7 +77,7 @@ def test_a_win_closing_after_the_period_is_a_longer_cycle_by_hand():
     # the current cohort wins as much, but one deal closed after the period: revenue slips out
     opps, hist = _deals([_won(f"A{i}", "2025-01-05", "2025-02-01") for i in range(2)]
                         + [_won("B0", "2025-04-05", "2025-05-01"), _won("B1", "2025-04-05", "2025-07-15")])
-    e = _effects(pipeline_drivers(opps, hist, period="2025-Q2", lag_days=0))
+    e = _effects(pipeline_drivers(opps, hist, period="2025-Q2", lag_days=0, horizon_days=30))
     assert e[("longer cycles", "")] == pytest.approx(-100.0)
     assert sum(e.values()) == pytest.approx(-100.0)
 

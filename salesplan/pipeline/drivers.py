@@ -6,7 +6,8 @@ The revenue won in a period is written as a product of drivers measured on the
     won revenue = deals created
                   x conversion at each stage (prospecting -> first contact, ..., contract -> won)
                   x average won deal size
-                  x cycle factor   (share of the cohort's won revenue closed by the period's end)
+                  x cycle factor   (share of the cohort's won revenue closed by the period's end,
+                                    of what it had won a fixed horizon later)
                   x slip factor    (revenue won in the period per unit of the cohort's
                                     on-time wins: below 1 when close dates slip out of it)
 
@@ -42,6 +43,7 @@ from salesplan.review import (
     PROBLEM_COLUMNS,
     ReviewInputs,
     ReviewWindow,
+    _unit_owner,
     _window_from_period,
     register_problem_source,
     review_window,
@@ -107,17 +109,25 @@ def _units(opps: pd.DataFrame, level: str, reps: pd.DataFrame | None) -> pd.Seri
                              f"rep_id and {col}; opportunities have {[str(c) for c in opps.columns]}.")
 
 
-def _factors(opps: pd.DataFrame, reached: pd.DataFrame, w: ReviewWindow, lag: pd.Timedelta) -> dict[str, Any]:
-    """The drivers of one unit in one period, and the counts behind them."""
+def _factors(opps: pd.DataFrame, reached: pd.DataFrame, w: ReviewWindow, lag: pd.Timedelta,
+             horizon: pd.Timedelta) -> dict[str, Any]:
+    """The drivers of one unit in one period, and the counts behind them.
+
+    The cohort's stages and wins count as known ``horizon`` after the
+    period's end, the same for both periods compared, so that a recent
+    cohort whose deals are still running is not compared with an old one
+    whose deals have all finished.
+    """
     created, closed = opps["created_date"], opps["close_date"]
     won = opps["status"].astype("str") == "won"
     end = w.end + pd.Timedelta(days=1)
+    known = end + horizon
     revenue = float(opps.loc[won & (closed >= w.start) & (closed < end), "amount"].sum())
     cohort = opps[(created >= w.start - lag) & (created < end - lag)]
     ids = set(cohort["opportunity_id"])
-    r = reached[reached["opportunity_id"].isin(ids)]
+    r = reached[reached["opportunity_id"].isin(ids) & ~(reached["entered_at"] >= known)]
     n = float(len(cohort))
-    cwon = cohort[cohort["status"].astype("str") == "won"]
+    cwon = cohort[(cohort["status"].astype("str") == "won") & (cohort["close_date"] < known)]
     counts = [n] + [float(r.loc[r["stage"] == s, "opportunity_id"].nunique()) for s in OPEN_STAGES[1:]] \
         + [float(len(cwon))]
     conv = [counts[i + 1] / counts[i] if counts[i] > 0 else 0.0 for i in range(len(counts) - 1)]
@@ -149,7 +159,7 @@ def _prepare(opportunities: pd.DataFrame, stage_history: pd.DataFrame | None) ->
         created_date=pd.to_datetime(opportunities["created_date"]),
         close_date=pd.to_datetime(opportunities["close_date"]),
         amount=opportunities["amount"].astype(float))
-    reached = deal_stages(opportunities, stage_history)[["opportunity_id", "stage"]]
+    reached = deal_stages(opportunities, stage_history)[["opportunity_id", "stage", "entered_at"]]
     reached = reached.assign(opportunity_id=reached["opportunity_id"].astype("str"))
     return opps, reached
 
@@ -171,6 +181,7 @@ def pipeline_drivers(
     level: str = "region",
     reps: pd.DataFrame | None = None,
     lag_days: float | None = None,
+    horizon_days: float | None = None,
 ) -> pd.DataFrame:
     """The change in won revenue per unit, split exactly into pipeline drivers.
 
@@ -188,6 +199,13 @@ def pipeline_drivers(
     lag_days : float, optional
         How long before the period its cohort was created; default the
         median created-to-won cycle of the whole history.
+    horizon_days : float, optional
+        How long after each period's end its cohort's stages and wins are
+        counted (the same for both periods); default ``lag_days``, cut to
+        what the data cover after the reviewed period (0 for the latest
+        period: cohorts are then compared as they stood at their period's
+        end, and slower deals show as lower conversion rather than as
+        longer cycles).
 
     Returns
     -------
@@ -204,12 +222,20 @@ def pipeline_drivers(
     w0 = previous_window(w, reference)
     opps, reached = _prepare(opportunities, stage_history)
     lag = _lag(opps, lag_days)
+    if horizon_days is not None:
+        horizon = pd.Timedelta(days=float(horizon_days))
+    else:
+        # open deals carry expected close dates, which may lie ahead: the data end at the last event
+        closed = opps["status"].astype("str").isin(["won", "lost"])
+        last = max(opps["created_date"].max(), opps.loc[closed, "close_date"].max())
+        covered = max(pd.Timedelta(0), last.normalize() - w.end)
+        horizon = min(lag, covered)
     unit = _units(opps, level, reps)
     steps = _steps()
     rows = []
     for key in sorted(unit.unique()):
         o = opps[unit == key]
-        f0, f1 = _factors(o, reached, w0, lag), _factors(o, reached, w, lag)
+        f0, f1 = _factors(o, reached, w0, lag, horizon), _factors(o, reached, w, lag, horizon)
         x0, x1 = _vector(f0), _vector(f1)
         parts = shapley_product(x0, x1)
         other = (f1["revenue"] - f0["revenue"]) - float(parts.sum())
@@ -217,7 +243,7 @@ def pipeline_drivers(
             rows.append((level, key, driver, step, a, b, e, f0["revenue"], f1["revenue"]))
         rows.append((level, key, "other", "", np.nan, np.nan, other, f0["revenue"], f1["revenue"]))
     out = pd.DataFrame(rows, columns=DRIVER_COLUMNS)
-    out.attrs.update(period=w.label, reference_period=w0.label, lag_days=lag.days)
+    out.attrs.update(period=w.label, reference_period=w0.label, lag_days=lag.days, horizon_days=horizon.days)
     return out
 
 
@@ -260,7 +286,7 @@ def pipeline_problems(inputs: ReviewInputs) -> pd.DataFrame:
             continue
         o = opps[unit == key]
         where = "the company" if level == "company" else key
-        owner = key if level == "rep" else None
+        owner = _unit_owner(level, key, inputs.reps)
         head = (f"Won revenue in {where} fell from {fmt.money(r0)} in {d.attrs['reference_period']} to "
                 f"{fmt.money(r1)} in {w.label}; ")
         for r in u[(u["effect"] < 0) & (u["driver"] != "other")].itertuples():
