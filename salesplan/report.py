@@ -208,7 +208,7 @@ def _needs(data: Mapping[str, pd.DataFrame | None], tables: Sequence[str] = (), 
     """A sentence saying what to add, or ``""`` when the data has it."""
     absent = [t for t in tables if data.get(t) is None or len(data[t]) == 0]
     if absent:
-        names = " and ".join(f"a `{t}` table" for t in absent)
+        names = " and ".join(f"{'an' if t[0] in 'aeiou' else 'a'} `{t}` table" for t in absent)
         return f"Add {names} to see {to}."
     tx = data["transactions"]
     cols = [c for c in columns if c not in tx.columns or not tx[c].notna().any()]

@@ -79,6 +79,15 @@ def test_problems_are_ranked_with_smart_targets(app):
     assert p["action"].str.contains(r"from .+ to .+ by the end of 2026-Q1").all()
 
 
+def test_drivers_follow_the_unit_and_add_up(app):
+    app.unit.value = "East"
+    d = app.result["drivers"]
+    east = d[d["key"] == "East"]
+    assert east["effect"].sum() == pytest.approx(east["revenue_current"].iloc[0] - east["revenue_reference"].iloc[0])
+    assert "East: won revenue 2025-Q3 to 2025-Q4" in app.html["drivers"].value
+    app.unit.value = ALL
+
+
 def test_level_change_recomputes(app):
     app.level.value = "rep"
     assert set(app.result["review"].tables["variance"]["level"]) == {"rep"}
@@ -92,6 +101,7 @@ def test_transactions_only_says_what_to_add(demo):
     assert app.result["error"] == ""
     assert app.result["notes"]["kpis"] == "Add a `targets` table to see KPIs against target."
     assert "Add a `targets` table" in app.result["notes"]["plans"]
+    assert app.result["notes"]["drivers"].startswith("Add an `opportunities` table to see why won revenue moved")
     assert app.result["at_risk"] is not None and len(app.result["at_risk"]) > 0
 
 

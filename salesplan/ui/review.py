@@ -39,7 +39,7 @@ from salesplan.incentives import (
     quotas,
     simulate,
 )
-from salesplan.report import DEFAULT_PLAN, ReviewReport, bridge, build_review, waterfall_svg
+from salesplan.report import DEFAULT_PLAN, ReviewReport, bridge, build_review, driver_bridge, waterfall_svg
 from salesplan.review import problems_table, review_window
 from salesplan.ui._common import ErrorArea, PlotArea
 
@@ -59,13 +59,14 @@ PLANS: dict[str, dict[str, Any]] = {
 }
 
 #: The page's sections, in order.
-SECTIONS: tuple[str, ...] = ("kpis", "plans", "bridge", "problems", "accuracy", "at_risk")
+SECTIONS: tuple[str, ...] = ("kpis", "plans", "bridge", "problems", "drivers", "accuracy", "at_risk")
 
 _TITLES = {
     "kpis": "KPIs against target",
     "plans": "Commission plans compared on the same outcomes",
     "bridge": "Variance bridge: from plan to actual by price, volume and mix",
     "problems": "Problems ranked by revenue impact, with corrective SMART targets",
+    "drivers": "Pipeline drivers: why won revenue moved against the previous period",
     "accuracy": "Accuracy of the targets",
     "at_risk": "Accounts at risk",
 }
@@ -246,6 +247,7 @@ class ReviewApp:
             self._show_kpis(review)
             self._show_bridge(review)
             self._show_problems(review)
+            self._show_drivers(review)
             self._show_table(review, "accuracy", "accuracy", ["level", "key", "months", "value", "actual",
                                                                "wape", "bias"],
                              "Targets scored against what was sold, month by month (WAPE: weighted absolute "
@@ -291,6 +293,20 @@ class ReviewApp:
         title = f"{'All units' if unit is None else unit}: {fmt.money(gap)} against plan"
         self.html["bridge"].value = waterfall_svg(steps, title=title) + table_html(
             v, kinds={"attainment": "percent"}, max_rows=40)
+
+    def _show_drivers(self, review: ReviewReport) -> None:
+        if "pipeline" in review.notes:
+            return self._note("drivers", review.notes["pipeline"])
+        d = review.tables["pipeline"]
+        self.result["drivers"] = d
+        unit = self.unit.value if self.unit.value in set(d["key"].astype("str")) else None
+        steps = driver_bridge(d, key=unit)
+        title = (f"{'All units' if unit is None else unit}: won revenue {d.attrs.get('reference_period', '')} "
+                 f"to {review.window.label}")
+        shown = d if unit is None else d[d["key"].astype("str") == unit]
+        self.html["drivers"].value = waterfall_svg(steps, title=title) + table_html(
+            shown[["key", "driver", "step", "reference", "current", "effect"]],
+            kinds={"reference": "number", "current": "number", "effect": "money"}, max_rows=60)
 
     def _show_problems(self, review: ReviewReport) -> None:
         if "problems" in review.notes:
