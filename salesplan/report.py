@@ -33,7 +33,7 @@ from salesplan import __version__
 from salesplan import format as fmt
 from salesplan.errors import SalesplanDataError, SalesplanError, SalesplanWarning
 from salesplan.incentives import CommissionPlan, payouts
-from salesplan.pipeline.drivers import pipeline_drivers
+from salesplan.pipeline.drivers import driver_level, pipeline_drivers
 from salesplan.review import (
     ReviewInputs,
     ReviewWindow,
@@ -287,6 +287,10 @@ def build_review(
         except SalesplanError as exc:
             report.notes[name] = f"Not shown: {exc}"
             return
+        except Exception as exc:  # noqa: BLE001 - one section's failure must not cost the whole report
+            report.notes[name] = (f"Not shown: unexpected {type(exc).__name__} ({exc}); the other sections are "
+                                  "complete. Please report it with the data's shape.")
+            return
         if got is not None:
             report.tables[name] = got
 
@@ -304,9 +308,19 @@ def build_review(
         sources = ("price_volume_mix", "pipeline_drivers") if "opportunities" in extra else ("price_volume_mix",)
     inputs = ReviewInputs(tx, targets, w, level=level, by=by, samples=samples, reps=reps, customers=customers,
                           feedback=feedback, extra=extra)
-    section("problems", _needs(data, ["targets"], pvm_cols, to="the ranked problems with corrective targets"),
-            lambda: problem_list(inputs, sources=sources, top=top))
-    pipe_level = level if level in ("region", "team", "rep", "company") else "region"
+    lack_pvm = _needs(data, ["targets"], pvm_cols, to="the ranked problems with corrective targets")
+    if lack_pvm and "opportunities" in extra:
+        # without targets the pipeline still explains what moved
+        pipe_only = [s for s in sources if s != "price_volume_mix"]
+        section("problems", "" if pipe_only else lack_pvm,
+                lambda: problem_list(inputs, sources=pipe_only, top=top))
+        if "problems" in report.tables:
+            report.notes["problems"] = (lack_pvm.replace(" to see the ranked problems with corrective targets",
+                                                         " to see the gaps against target among them")
+                                        + " The problems below come from the pipeline alone.")
+    else:
+        section("problems", lack_pvm, lambda: problem_list(inputs, sources=sources, top=top))
+    pipe_level = driver_level(opps, level, reps) if opps is not None and len(opps) else level
     section("pipeline", _needs(data, ["opportunities"], to="why won revenue moved (deals created, conversion, "
                                "deal size, cycles, slipped close dates)"),
             lambda: pipeline_drivers(opps, data.get("stage_history"), period=w, level=pipe_level, reps=reps))
@@ -505,7 +519,8 @@ def report_html(report: ReviewReport, *, title: str = "Sales review") -> str:
         out.append(f"<h2 id='{name}'>{html.escape(heading)}</h2>")
         if name in report.notes:
             out.append(f"<p class='note'>{html.escape(report.notes[name])}</p>")
-            continue
+            if name not in report.tables:
+                continue
         df = report.tables.get(name)
         if df is None:
             continue

@@ -147,3 +147,17 @@ def test_problem_source_is_registered_and_names_the_stage():
 def test_docstring_examples_run():
     failures, tried = doctest.testmod(drivers_mod)
     assert tried > 0 and failures == 0
+
+
+def test_undated_deals_are_counted_and_left_out_and_levels_fall_back():
+    from salesplan.errors import SalesplanWarning
+    from salesplan.pipeline.drivers import driver_level
+
+    opps, hist = _deals([_won(f"A{i}", "2025-01-05", "2025-02-01") for i in range(4)]
+                        + [_won(f"B{i}", "2025-04-05", "2025-05-01") for i in range(2)])
+    opps.loc[0, "created_date"] = pd.NaT
+    with pytest.warns(SalesplanWarning, match="1 of 6 opportunities have no created_date"):
+        d = pipeline_drivers(opps, hist, period="2025-Q2", lag_days=0)
+    assert d.loc[d["key"] == "East", "revenue_reference"].iloc[0] == 300.0
+    assert driver_level(opps.drop(columns="region"), "region") == "rep"
+    assert driver_level(opps.drop(columns=["region", "rep_id"]), "team") == "company"

@@ -184,3 +184,14 @@ def test_bad_rows_in_the_data_give_exit_code_1(tmp_path, capsys):
 def test_docstring_examples_run():
     failures, tried = doctest.testmod(report_mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert tried > 0 and failures == 0
+
+
+def test_without_targets_the_pipeline_still_ranks_problems(demo):
+    data = {k: v for k, v in demo.items() if k != "targets"}
+    r = build_review(data, period="2025-Q4")
+    p = r.tables["problems"]
+    assert len(p) and set(p["source"]) == {"pipeline_drivers"}
+    assert r.notes["problems"] == ("Add a `targets` table to see the gaps against target among them. "
+                                   "The problems below come from the pipeline alone.")
+    text = report_html(r)
+    assert "come from the pipeline alone" in text and p["action"].iloc[0].split(" by the end")[0] in text

@@ -28,7 +28,7 @@ problem source of :func:`salesplan.review.problem_list` (it reads
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,7 @@ from scipy import stats
 
 from salesplan import format as fmt
 from salesplan._validation import check_choice, check_columns, check_frame
-from salesplan.errors import SalesplanDataError
+from salesplan.errors import SalesplanDataError, SalesplanWarning
 from salesplan.pipeline._deals import deal_stages
 from salesplan.review import (
     PROBLEM_COLUMNS,
@@ -51,7 +51,8 @@ from salesplan.review import (
 )
 from salesplan.schema import OPEN_STAGES
 
-__all__ = ["DRIVER_COLUMNS", "shapley_product", "previous_window", "pipeline_drivers", "pipeline_problems"]
+__all__ = ["DRIVER_COLUMNS", "shapley_product", "previous_window", "driver_level", "pipeline_drivers",
+           "pipeline_problems"]
 
 #: Columns of :func:`pipeline_drivers`.
 DRIVER_COLUMNS = ["level", "key", "driver", "step", "reference", "current", "effect",
@@ -94,6 +95,18 @@ def previous_window(w: ReviewWindow, reference: str = "previous") -> ReviewWindo
         return _window_from_period(pd.Period(w.start, freq=w.freq) - 1)
     days = (w.end - w.start).days + 1
     return review_window((w.start - pd.Timedelta(days=days), w.start - pd.Timedelta(days=1)))
+
+
+def driver_level(opportunities: pd.DataFrame, level: str, reps: pd.DataFrame | None = None) -> str:
+    """``level`` when the opportunities can be split by it (directly or through ``reps``), else the
+    finest of ``region``, ``rep``, ``company`` that they can."""
+    def ok(lv: str) -> bool:
+        col = _LEVEL_COLUMNS.get(lv, "")
+        return col is None or (col is not None and (col in opportunities.columns or (
+            reps is not None and "rep_id" in opportunities.columns and {"rep_id", col} <= set(reps.columns))))
+    if level in _LEVEL_COLUMNS and ok(level):
+        return level
+    return next(lv for lv in ("region", "rep", "company") if ok(lv))
 
 
 def _units(opps: pd.DataFrame, level: str, reps: pd.DataFrame | None) -> pd.Series:
@@ -154,11 +167,20 @@ def _prepare(opportunities: pd.DataFrame, stage_history: pd.DataFrame | None) ->
     check_frame(opportunities, name="opportunities")
     check_columns(opportunities, ["opportunity_id", "rep_id", "amount", "created_date", "status", "close_date"],
                   name="opportunities")
+    undated = pd.to_datetime(opportunities["created_date"]).isna()
+    if undated.any():
+        # a deal without a creation date belongs to no cohort; the rest still tell the story
+        warnings.warn(f"{int(undated.sum())} of {len(opportunities)} opportunities have no created_date and are "
+                      "left out of the pipeline drivers.", SalesplanWarning, stacklevel=3)
+        opportunities = opportunities[~undated]
+        if stage_history is not None:
+            stage_history = stage_history[stage_history["opportunity_id"].astype("str").isin(
+                set(opportunities["opportunity_id"].astype("str")))]
     opps = opportunities.assign(
         opportunity_id=opportunities["opportunity_id"].astype("str"),
         created_date=pd.to_datetime(opportunities["created_date"]),
         close_date=pd.to_datetime(opportunities["close_date"]),
-        amount=opportunities["amount"].astype(float))
+        amount=opportunities["amount"].astype(float).fillna(0.0))
     reached = deal_stages(opportunities, stage_history)[["opportunity_id", "stage", "entered_at"]]
     reached = reached.assign(opportunity_id=reached["opportunity_id"].astype("str"))
     return opps, reached
@@ -270,7 +292,7 @@ def pipeline_problems(inputs: ReviewInputs) -> pd.DataFrame:
     if opps_raw is None:
         return pd.DataFrame(columns=PROBLEM_COLUMNS)
     history = inputs.extra.get("stage_history")
-    level = inputs.level if inputs.level in _LEVEL_COLUMNS else "region"
+    level = driver_level(opps_raw, inputs.level, inputs.reps)
     w = inputs.window
     nxt = w.next()
     d = pipeline_drivers(opps_raw, history, period=w, level=level, reps=inputs.reps)

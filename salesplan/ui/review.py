@@ -309,13 +309,15 @@ class ReviewApp:
             kinds={"reference": "number", "current": "number", "effect": "money"}, max_rows=60)
 
     def _show_problems(self, review: ReviewReport) -> None:
-        if "problems" in review.notes:
-            return self._note("problems", review.notes["problems"])
+        if "problems" not in review.tables:
+            return self._note("problems", review.notes.get("problems", ""))
         p = review.tables["problems"]
         self.result["problems"] = p
         if p.empty:
             return self._note("problems", f"No unit missed its target in {review.window.label}.")
-        self.html["problems"].value = table_html(problems_table(p))
+        note = review.notes.get("problems", "")
+        self.result["notes"]["problems"] = note
+        self.html["problems"].value = (_sentence(note) if note else "") + table_html(problems_table(p))
 
     def _show_table(self, review: ReviewReport, name: str, section: str, cols: list[str], caption: str) -> None:
         if name in review.notes:
