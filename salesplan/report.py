@@ -159,7 +159,10 @@ class ReviewReport:
 
 
 def load_plan(plan: Any = None) -> CommissionPlan:
-    """A commission plan from a ``.yaml``/``.yml``/``.json`` file, a dict, a plan, or ``None`` (:data:`DEFAULT_PLAN`)."""
+    """A commission plan from a ``.yaml``/``.yml``/``.json`` file, a dict, a plan, or ``None``.
+
+    ``None`` gives :data:`DEFAULT_PLAN`.
+    """
     if plan is None:
         return CommissionPlan.from_dict(DEFAULT_PLAN)
     if isinstance(plan, CommissionPlan):
@@ -531,8 +534,8 @@ def report_html(report: ReviewReport, *, title: str = "Sales review") -> str:
         if name == "variance" and len(df):
             out.append(waterfall_svg(bridge(df), title="From plan to actual, all units"))
         if name == "pipeline" and len(df):
-            out.append(waterfall_svg(driver_bridge(df), title=f"Won revenue from {df.attrs.get('reference_period', 'before')} "
-                                     f"to {w.label}, all units"))
+            before = df.attrs.get("reference_period", "before")
+            out.append(waterfall_svg(driver_bridge(df), title=f"Won revenue from {before} to {w.label}, all units"))
         if name == "problems" and len(df) == 0:
             out.append("<p>No unit missed its target in this period.</p>")
             continue

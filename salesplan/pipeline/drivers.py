@@ -317,7 +317,8 @@ def pipeline_problems(inputs: ReviewInputs) -> pd.DataFrame:
             if r.driver == "conversion":
                 stage = r.step.split(" → ")[0].replace("-", "_")
                 nxt_stage = r.step.split(" → ")[1].replace("-", "_")
-                entered = reached[reached["opportunity_id"].isin(set(o["opportunity_id"])) & (reached["stage"] == stage)]
+                mine = reached["opportunity_id"].isin(set(o["opportunity_id"]))
+                entered = reached[mine & (reached["stage"] == stage)]
                 n_hist = entered["opportunity_id"].nunique()
                 if nxt_stage == "won":
                     passed = o["opportunity_id"].isin(set(entered["opportunity_id"])) & (o["status"] == "won")

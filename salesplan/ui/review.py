@@ -368,9 +368,9 @@ class ReviewApp:
                   f"{fmt.count(outcomes['sample'].nunique())} simulated quarters, each rep's revenue drawn from "
                   "its last 8 quarters")
         first = comparison.iloc[0]
-        lines = [f"{n}: expected payout {fmt.money(r['expected_payout'])} (90% between "
+        lines = [f"{r['plan']}: expected payout {fmt.money(r['expected_payout'])} (90% between "
                  f"{fmt.money(r['payout_lo-90'])} and {fmt.money(r['payout_hi-90'])}), cost of sales "
-                 f"{fmt.percent(r['cost_of_sales'])}" for n, r in zip(comparison["plan"], comparison.to_dict("records"))]
+                 f"{fmt.percent(r['cost_of_sales'])}" for r in comparison.to_dict("records")]
         if len(comparison) > 1:
             second = comparison.iloc[1]
             diff = float(second["payout_vs_first"])
