@@ -999,6 +999,7 @@ def outcomes_from_history(
     n_samples: int = 2000,
     before: Any = None,
     seed: int = 0,
+    by: str = "rep_id",
 ) -> pd.DataFrame:
     """Simulated revenue per rep and sample, drawn from each rep's own recent plan periods.
 
@@ -1008,7 +1009,8 @@ def outcomes_from_history(
     independently per rep (a period without sales counts as 0). It keeps
     every rep's own level and spread but not the correlation between reps,
     so the spread of the total is narrower than with joint sample paths
-    (:func:`outcomes_from_samples` on the planner's paths).
+    (:func:`outcomes_from_samples` on the planner's paths). ``by`` names
+    another unit column (``region``...) to simulate those units instead.
 
     >>> tx = pd.DataFrame({"order_date": pd.to_datetime(["2024-01-10", "2024-06-30"]),
     ...                    "rep_id": ["R1", "R1"], "revenue": [100.0, 300.0]})
@@ -1022,13 +1024,13 @@ def outcomes_from_history(
         ``unique_id`` (rep), ``sample``, ``y``: every rep in every sample.
     """
     check_frame(tx, name="tx")
-    check_columns(tx, ["order_date", "rep_id", "revenue"], name="tx")
+    check_columns(tx, ["order_date", by, "revenue"], name="tx")
     if period not in _PERIODS:
         raise SalesplanError(f"period must be one of {list(_PERIODS)}, got {period!r}.")
     if int(last) < 1 or int(n_samples) < 1:
         raise SalesplanError(f"last and n_samples must be at least 1, got {last} and {n_samples}.")
     dates = check_dates(tx["order_date"], name="tx['order_date']")
-    work = tx.assign(_start=_period_start(dates, period).to_numpy(), rep_id=tx["rep_id"].astype("str"))
+    work = tx.assign(_start=_period_start(dates, period).to_numpy(), _unit=tx[by].astype("str"))
     if before is not None:
         work = work[dates < pd.Timestamp(before)]
     if work.empty:
@@ -1039,7 +1041,7 @@ def outcomes_from_history(
     last_day = pd.to_datetime(work["order_date"]).max().normalize()
     work = work[ends <= last_day] if (ends <= last_day).any() else work
     starts = np.sort(pd.unique(work["_start"]))[-int(last):]
-    table = work[work["_start"].isin(starts)].pivot_table(index="rep_id", columns="_start", values="revenue",
+    table = work[work["_start"].isin(starts)].pivot_table(index="_unit", columns="_start", values="revenue",
                                                             aggfunc="sum", fill_value=0.0)
     table = table.reindex(columns=starts, fill_value=0.0)
     if reps is not None:

@@ -32,7 +32,7 @@ import pandas as pd
 from salesplan import __version__
 from salesplan import format as fmt
 from salesplan.errors import SalesplanDataError, SalesplanError, SalesplanWarning
-from salesplan.incentives import CommissionPlan, payouts
+from salesplan.incentives import CommissionPlan, outcomes_from_history, payouts
 from salesplan.pipeline.drivers import driver_level, pipeline_drivers
 from salesplan.review import (
     ReviewInputs,
@@ -226,7 +226,7 @@ def build_review(
     *,
     period: Any = None,
     plan: Any = None,
-    samples: pd.DataFrame | None = None,
+    samples: pd.DataFrame | bool | None = None,
     level: str = "region",
     by: str = "product_id",
     sources: Sequence[str | Callable[[ReviewInputs], pd.DataFrame]] | None = None,
@@ -247,7 +247,10 @@ def build_review(
         :data:`DEFAULT_PLAN`).
     samples : DataFrame, optional
         Sample paths of the units of ``level`` (``unique_id, [ds,] sample,
-        y``): the probability of each corrective target.
+        y``) over the next period: the probability of each corrective
+        target. Default: each unit's revenue drawn from its last 8 periods
+        like the reviewed one (:func:`salesplan.incentives.outcomes_from_history`);
+        pass ``False`` for none.
     sources : sequence, optional
         Problem sources (:func:`salesplan.review.problem_list`); default
         ``price_volume_mix``, plus ``pipeline_drivers``
@@ -309,8 +312,18 @@ def build_review(
         extra.setdefault("stage_history", data.get("stage_history"))
     if sources is None:
         sources = ("price_volume_mix", "pipeline_drivers") if "opportunities" in extra else ("price_volume_mix",)
-    inputs = ReviewInputs(tx, targets, w, level=level, by=by, samples=samples, reps=reps, customers=customers,
-                          feedback=feedback, extra=extra)
+    if samples is None and unit_col is not None and unit_col in tx.columns and w.freq in ("M", "Q", "Y"):
+        # the chance of a corrective target: the next period drawn from the unit's recent ones
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SalesplanWarning)
+            try:
+                samples = outcomes_from_history(tx, by=unit_col, period={"M": "month", "Q": "quarter",
+                                                                         "Y": "year"}[w.freq],
+                                                before=w.next().start, n_samples=1000)
+            except SalesplanError:
+                samples = None
+    inputs = ReviewInputs(tx, targets, w, level=level, by=by, samples=samples if samples is not False else None,
+                          reps=reps, customers=customers, feedback=feedback, extra=extra)
     lack_pvm = _needs(data, ["targets"], pvm_cols, to="the ranked problems with corrective targets")
     if lack_pvm and "opportunities" in extra:
         # without targets the pipeline still explains what moved

@@ -62,6 +62,9 @@ def test_demo_review_has_every_section_and_the_parts_add_up(demo, demo_review):
     p = r.tables["problems"]
     assert (p["impact"] < 0).all() and p["impact"].is_monotonic_increasing
     assert p["action"].str.contains("by the end of 2026-Q1").all()
+    pvm = p[p["source"] == "price_volume_mix"]
+    assert len(pvm) and pvm["probability"].between(0, 1).all()
+    assert pvm["action"].str.contains(r"expected, \d+% likely$").all()
     pay = r.tables["payouts"]
     assert (pay["payout"] >= 0).all() and set(pay["period"]) == {pd.Timestamp("2025-10-01")}
     # the default plan's gate: nothing paid below 50 % attainment
@@ -101,6 +104,21 @@ def test_transactions_only_sections_say_what_to_add(tx_only):
     assert "payouts" in r.notes and "problems" in r.notes
     html = report_html(r)
     assert "Add a `targets` table to see commission payouts." in html
+
+
+def test_probabilities_come_from_the_units_own_quarters_and_can_be_left_out(demo):
+    from salesplan.incentives import outcomes_from_history
+
+    tx = demo["transactions"]
+    sims = outcomes_from_history(tx, by="region", before="2026-01-01", n_samples=1000)
+    r = build_review(demo, period="2025-Q4", samples=sims, sources=["price_volume_mix"])
+    p = r.tables["problems"]
+    row = p.iloc[0]
+    needed = r.tables["kpis"].set_index(["level", "key"]).loc[("region", row["key"]), "actual"] + row["expected_gain"]
+    draws = sims[sims["unique_id"] == row["key"]]["y"]
+    assert row["probability"] == pytest.approx((draws >= needed).mean())
+    none = build_review(demo, period="2025-Q4", samples=False, sources=["price_volume_mix"]).tables["problems"]
+    assert none["probability"].isna().all()
 
 
 def test_plan_files_and_errors(tmp_path):
