@@ -68,6 +68,9 @@ def test_two_plans_compared_on_the_same_outcomes(app):
     pd.testing.assert_frame_equal(
         app.result["curve"],
         payout_curve([PLANS["standard"], PLANS["flat"]], quota=app.result["curve"]["revenue"].iloc[20]))
+    f = app.result["fairness"]
+    assert set(f["plan"]) == {"standard", "flat"} and f.groupby("plan").size().eq(f["rep_id"].nunique()).all()
+    assert "Fairness of standard" in app.html["plans"].value
     word = "more" if c.loc[1, "payout_vs_first"] >= 0 else "less"
     assert f"flat pays" in app.html["plans"].value and word in app.html["plans"].value
 

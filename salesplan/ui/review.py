@@ -33,6 +33,7 @@ from salesplan.format import table_html
 from salesplan.incentives import (
     CommissionPlan,
     compare_plans,
+    fairness_check,
     outcomes_from_history,
     outcomes_from_samples,
     payout_curve,
@@ -129,6 +130,7 @@ class ReviewApp:
         ``comparison`` (:func:`~salesplan.incentives.compare_plans`),
         ``payout_totals`` (``plan, sample, revenue, payout,
         cost_of_sales``), ``curve`` (:func:`~salesplan.incentives.payout_curve`),
+        ``fairness`` (:func:`~salesplan.incentives.fairness_check` per plan),
         ``notes`` (section -> the sentence shown instead; "" when none) and
         ``error``.
     """
@@ -224,6 +226,7 @@ class ReviewApp:
     def _reset_result(self) -> None:
         self.result.update({s: None for s in SECTIONS})
         self.result.update({"review": None, "comparison": None, "payout_totals": None, "curve": None,
+                            "fairness": None,
                             "notes": {s: "" for s in SECTIONS}, "error": ""})
 
     def _review(self) -> ReviewReport:
@@ -355,15 +358,20 @@ class ReviewApp:
         names = list(dict.fromkeys([self.plan_a.value, self.plan_b.value]))
         chosen = {n: self.plans[n] for n in names}
         comparison = compare_plans(chosen, outcomes, quota=quota)
-        totals = []
+        totals, fairness = [], []
         for n, p in chosen.items():
-            t = simulate(p, outcomes, quota=quota).totals()
+            sim = simulate(p, outcomes, quota=quota)
+            t = sim.totals()
             t.insert(0, "plan", n)
             totals.append(t)
+            f = fairness_check(sim)
+            f.insert(0, "plan", n)
+            fairness.append(f)
         totals = pd.concat(totals, ignore_index=True)
+        fairness = pd.concat(fairness, ignore_index=True)
         curve = payout_curve(list(chosen.values()), quota=float(quota.median()))
         self.result.update({"plans": comparison, "comparison": comparison, "payout_totals": totals,
-                            "curve": curve})
+                            "curve": curve, "fairness": fairness})
         source = ("the sample paths given" if self.samples is not None else
                   f"{fmt.count(outcomes['sample'].nunique())} simulated quarters, each rep's revenue drawn from "
                   "its last 8 quarters")
@@ -377,6 +385,13 @@ class ReviewApp:
             lines.append(f"On the same outcome, {second['plan']} pays {fmt.money(abs(diff))} "
                          f"{'more' if diff >= 0 else 'less'} than {first['plan']} on average, and more in "
                          f"{fmt.percent(second['share_samples_more'], decimals=0)} of the simulated quarters.")
+        for n, f in fairness.groupby("plan", sort=False):
+            flagged = f[f["flagged"]]
+            lines.append(f"Fairness of {n}: " + (
+                "reps equally likely to make quota expect similar pay." if flagged.empty else
+                f"{len(flagged)} rep(s) expect pay more than 25% away from reps equally likely to make quota "
+                f"({', '.join(flagged['rep_id'].astype(str).head(5))}): their quotas, not their performance, "
+                "set their pay."))
         self.html["plans"].value = (_sentence(f"Both plans paid on {source}, against the reps' quotas of "
                                               f"{w.label}.") + "".join(_sentence(s) for s in lines)
                                     + table_html(comparison))
