@@ -264,7 +264,9 @@ def build_review(
         ``tables`` holds the sections computed (the frames of
         :func:`salesplan.review.review_tables`; ``payouts`` for the period;
         ``pipeline`` from :func:`salesplan.pipeline.drivers.pipeline_drivers`),
-        ``notes`` one sentence per section left out.
+        ``notes`` one sentence per section left out; with targets also
+        ``accuracy_history`` (:func:`salesplan.review.accuracy_history`,
+        month by month).
     """
     tx = data.get("transactions")
     if tx is None or len(tx) == 0:
@@ -348,6 +350,7 @@ def build_review(
 
     def accuracy() -> pd.DataFrame:
         history = accuracy_history(plan_records(targets), tx, reps=reps, customers=customers, as_of=w.end)
+        report.tables["accuracy_history"] = history
         return accuracy_summary(history, by=["level", "key"])
 
     section("accuracy", _needs(data, ["targets"], to="how accurate the targets were"), accuracy)

@@ -75,6 +75,15 @@ def test_two_plans_compared_on_the_same_outcomes(app):
     assert f"flat pays" in app.html["plans"].value and word in app.html["plans"].value
 
 
+def test_accuracy_history_is_plotted_per_unit(app):
+    h = app.result["accuracy_history"]
+    assert set(h["level"]) <= {"company", "region"} and (h["wape"] >= 0).all()
+    assert len(app.accuracy_chart.figure.data) == h.groupby(["level", "key"]).ngroups
+    last = h[h["key"] == "East"].sort_values("as_of").iloc[-1]
+    summary = app.result["accuracy"].set_index(["level", "key"]).loc[("region", "East")]
+    assert last["wape"] == pytest.approx(summary["wape"])
+
+
 def test_problems_are_ranked_with_smart_targets(app):
     p = app.result["problems"]
     assert p["rank"].tolist() == list(range(1, len(p) + 1))
@@ -92,10 +101,11 @@ def test_drivers_follow_the_unit_and_add_up(app):
 
 
 def test_level_change_recomputes(app):
-    app.level.value = "rep"
-    assert set(app.result["review"].tables["variance"]["level"]) == {"rep"}
-    assert app.unit.options[0] == ALL and "R01" in app.unit.options
+    app.level.value = "company"
+    assert set(app.result["review"].tables["variance"]["level"]) == {"company"}
+    assert list(app.unit.options) == [ALL, "all"]
     app.level.value = "region"
+    assert "East" in app.unit.options
 
 
 def test_transactions_only_says_what_to_add(demo):

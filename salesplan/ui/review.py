@@ -122,6 +122,8 @@ class ReviewApp:
         Unexpected problems, as text.
     payout_chart, curve_chart : PlotArea
         Distribution of total payout per plan; payout per attainment per plan.
+    accuracy_chart : PlotArea
+        Cumulative WAPE of the targets month by month, per unit above the reps.
     container : ipywidgets.VBox
         The whole page.
     result : dict
@@ -176,6 +178,7 @@ class ReviewApp:
         self.html = {s: widgets.HTML() for s in SECTIONS}
         self.payout_chart = PlotArea()
         self.curve_chart = PlotArea()
+        self.accuracy_chart = PlotArea()
         body: list[widgets.Widget] = [widgets.HTML(_CSS), self.errors,
                                       widgets.HBox([self.period, self.level]),
                                       widgets.HBox([self.plan_a, self.plan_b])]
@@ -186,6 +189,8 @@ class ReviewApp:
             body.append(self.html[s])
             if s == "plans":
                 body += [self.payout_chart, self.curve_chart]
+            if s == "accuracy":
+                body.append(self.accuracy_chart)
         self.container = widgets.VBox(body)
 
         if "transactions" not in self.tables:
@@ -226,7 +231,7 @@ class ReviewApp:
     def _reset_result(self) -> None:
         self.result.update({s: None for s in SECTIONS})
         self.result.update({"review": None, "comparison": None, "payout_totals": None, "curve": None,
-                            "fairness": None,
+                            "fairness": None, "accuracy_history": None,
                             "notes": {s: "" for s in SECTIONS}, "error": ""})
 
     def _review(self) -> ReviewReport:
@@ -259,6 +264,7 @@ class ReviewApp:
                                                              "revenue_at_stake", "probability_alive", "reasons"],
                              "")
             self._show_plans(review)
+            self._show_accuracy_history(review)
         self.result["error"] = self.errors.message if self.errors.level == "error" else ""
 
     def _show_kpis(self, review: ReviewReport) -> None:
@@ -321,6 +327,19 @@ class ReviewApp:
         note = review.notes.get("problems", "")
         self.result["notes"]["problems"] = note
         self.html["problems"].value = (_sentence(note) if note else "") + table_html(problems_table(p))
+
+    def _show_accuracy_history(self, review: ReviewReport) -> None:
+        h = review.tables.get("accuracy_history")
+        if h is None or h.empty:
+            return
+        units = h[h["level"] != "rep"] if (h["level"] != "rep").any() else h
+        self.result["accuracy_history"] = units
+        fig = go.Figure()
+        for (lv, key), g in units.groupby(["level", "key"], sort=True):
+            fig.add_scatter(x=g["as_of"], y=g["wape"], mode="lines", name=key if lv != "company" else "company")
+        fig.update_layout(title="How far the targets were from what was sold, cumulative WAPE by month",
+                          yaxis_tickformat=".0%", height=320, margin=dict(l=40, r=10, t=40, b=40))
+        self.accuracy_chart.update(fig)
 
     def _show_table(self, review: ReviewReport, name: str, section: str, cols: list[str], caption: str) -> None:
         if name in review.notes:
