@@ -50,7 +50,7 @@ def tx_only(tmp_path, demo):
 def test_demo_review_has_every_section_and_the_parts_add_up(demo, demo_review):
     r = demo_review
     assert r.window.label == "2025-Q4"
-    assert set(r.tables) == set(SECTIONS) and r.notes == {}
+    assert set(r.tables) == {*SECTIONS, "accuracy_history"} and r.notes == {}
     k = r.tables["kpis"]
     company = k[k["level"] == "company"].iloc[0]
     tx = demo["transactions"]
