@@ -80,7 +80,56 @@ def build_parser() -> argparse.ArgumentParser:
                        help="read 01/02/2024 as 1 February")
     order.add_argument("--monthfirst", dest="dayfirst", action="store_false",
                        help="read 01/02/2024 as 2 January")
+    rev = sub.add_parser(
+        "review",
+        help="run the review of a period headless and write it as a report (.html or .xlsx)",
+        description="Run the whole review of a period on the tables of DIR: KPIs against target, "
+                    "the variance by price, volume and mix, the problems ranked by revenue impact with "
+                    "corrective SMART targets, payouts under a commission plan, and accounts at risk. "
+                    "Sections whose tables are absent say what to add. Exit codes: 0 when the report "
+                    "was written, 1 when the data cannot be reviewed, 2 on a usage error.",
+    )
+    rev.add_argument("--data", default=None, metavar="DIR",
+                     help="folder (or workbook) with the tables; default: $SALESPLAN_DATA, else the demo data")
+    rev.add_argument("--period", default=None, metavar="PERIOD",
+                     help="period to review: 2025-Q4, 2025-11, 2025 (default: the last quarter with orders "
+                          "and targets)")
+    rev.add_argument("--out", required=True, metavar="FILE", help="report to write: review.html or review.xlsx")
+    rev.add_argument("--plan", default=None, metavar="FILE",
+                     help="commission plan as .yaml/.yml/.json (default: 5%% base, 50%% gate, 1.5x above quota)")
+    rev.add_argument("--level", default="region", help="level whose gaps are explained (default: region)")
+    rev.add_argument("--top", type=int, default=10, help="how many problems to list (default: 10)")
     return parser
+
+
+def _review(args: argparse.Namespace, out: TextIO) -> int:
+    """``salesplan review``: the report of a period, or a plain message and exit code 1."""
+    from pathlib import Path
+
+    from salesplan.io import load_data
+    from salesplan.report import build_review, write_report
+
+    if Path(args.out).suffix.lower() not in (".html", ".htm", ".xlsx"):
+        print(f"salesplan review: error: --out must end in .html or .xlsx, got {args.out!r}", file=sys.stderr)
+        return 2
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SalesplanWarning)
+            data = load_data(args.data)
+            report = build_review(data, period=args.period, plan=args.plan, level=args.level, top=args.top)
+        path = write_report(report, args.out)
+    except SalesplanError as exc:
+        print(f"salesplan review: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"salesplan review: cannot write {args.out!r}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"Review of {report.window.label} written to {path}", file=out)
+    for name in report.tables:
+        print(f"  {name}: {len(report.tables[name]):,} rows", file=out)
+    for name, note in report.notes.items():
+        print(f"  {name}: {note}", file=out)
+    return 0
 
 
 def _parse_columns(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict | None:
@@ -308,6 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print("salesplan: error: a command is required (e.g. 'salesplan validate FILE')", file=sys.stderr)
         return 2
+    if args.command == "review":
+        return _review(args, sys.stdout)
     try:
         return _validate(args, parser, sys.stdout)
     except SystemExit as exc:  # parser.error() inside the command

@@ -74,6 +74,7 @@ __all__ = [
     "export_statements",
     "statement_table",
     "outcomes_from_samples",
+    "outcomes_from_history",
     "simulate",
     "PayoutSimulation",
     "compare_plans",
@@ -987,6 +988,70 @@ def outcomes_from_samples(
         s = s.assign(period=_period_start(pd.to_datetime(s["ds"]), period))
         keys = ["unique_id", "period", "sample"]
     return s.groupby(keys, sort=True, as_index=False)["y"].sum()
+
+
+def outcomes_from_history(
+    tx: pd.DataFrame,
+    *,
+    reps: Sequence[str] | None = None,
+    period: str = "quarter",
+    last: int = 8,
+    n_samples: int = 2000,
+    before: Any = None,
+    seed: int = 0,
+    by: str = "rep_id",
+) -> pd.DataFrame:
+    """Simulated revenue per rep and sample, drawn from each rep's own recent plan periods.
+
+    For when no forecast sample paths are at hand: each sample gives each rep
+    the revenue of one of its ``last`` complete plan periods before
+    ``before`` (default: all the data), drawn at random with replacement and
+    independently per rep (a period without sales counts as 0). It keeps
+    every rep's own level and spread but not the correlation between reps,
+    so the spread of the total is narrower than with joint sample paths
+    (:func:`outcomes_from_samples` on the planner's paths). ``by`` names
+    another unit column (``region``...) to simulate those units instead.
+
+    >>> tx = pd.DataFrame({"order_date": pd.to_datetime(["2024-01-10", "2024-06-30"]),
+    ...                    "rep_id": ["R1", "R1"], "revenue": [100.0, 300.0]})
+    >>> o = outcomes_from_history(tx, last=2, n_samples=1000)
+    >>> sorted(o["y"].unique().tolist()), len(o)
+    ([100.0, 300.0], 1000)
+
+    Returns
+    -------
+    DataFrame
+        ``unique_id`` (rep), ``sample``, ``y``: every rep in every sample.
+    """
+    check_frame(tx, name="tx")
+    check_columns(tx, ["order_date", by, "revenue"], name="tx")
+    if period not in _PERIODS:
+        raise SalesplanError(f"period must be one of {list(_PERIODS)}, got {period!r}.")
+    if int(last) < 1 or int(n_samples) < 1:
+        raise SalesplanError(f"last and n_samples must be at least 1, got {last} and {n_samples}.")
+    dates = check_dates(tx["order_date"], name="tx['order_date']")
+    work = tx.assign(_start=_period_start(dates, period).to_numpy(), _unit=tx[by].astype("str"))
+    if before is not None:
+        work = work[dates < pd.Timestamp(before)]
+    if work.empty:
+        raise SalesplanDataError(f"tx has no orders before {pd.Timestamp(before):%Y-%m-%d} to draw outcomes from.")
+    # only complete plan periods: the last one counts when the data reach its end
+    freq = _PERIODS[period]
+    ends = pd.to_datetime(work["_start"]).dt.to_period(freq).dt.end_time.dt.normalize()
+    last_day = pd.to_datetime(work["order_date"]).max().normalize()
+    work = work[ends <= last_day] if (ends <= last_day).any() else work
+    starts = np.sort(pd.unique(work["_start"]))[-int(last):]
+    table = work[work["_start"].isin(starts)].pivot_table(index="_unit", columns="_start", values="revenue",
+                                                            aggfunc="sum", fill_value=0.0)
+    table = table.reindex(columns=starts, fill_value=0.0)
+    if reps is not None:
+        table = table.reindex([str(r) for r in reps], fill_value=0.0)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, table.shape[1], size=(int(n_samples), table.shape[0]))
+    y = table.to_numpy(float)[np.arange(table.shape[0])[None, :], pick]
+    return pd.DataFrame({"unique_id": np.tile(table.index.to_numpy(dtype=object), int(n_samples)),
+                         "sample": np.repeat(np.arange(int(n_samples)), table.shape[0]),
+                         "y": y.ravel()})
 
 
 def _outcome_matrix(outcomes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

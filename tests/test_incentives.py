@@ -451,3 +451,20 @@ def test_relief_that_matches_no_quota_is_reported():
     with pytest.warns(SalesplanWarning, match="1 quota relief.*R9 2025-Q1"):
         p = inc.payouts(tx, targets, plan)
     assert p["quota"].tolist() == [1000.0]
+
+
+def test_outcomes_from_history_draw_each_reps_own_complete_quarters():
+    from salesplan.incentives import outcomes_from_history
+
+    tx = pd.DataFrame({
+        "order_date": pd.to_datetime(["2024-01-15", "2024-02-15", "2024-05-01", "2024-06-30", "2024-07-02"]),
+        "rep_id": ["A", "A", "A", "B", "A"],
+        "revenue": [10.0, 5.0, 40.0, 7.0, 999.0],
+    })
+    # 2024-Q3 is not complete (the data stop on 2024-07-02): only Q1 and Q2 are drawn
+    o = outcomes_from_history(tx, reps=["A", "B", "C"], n_samples=400, seed=1)
+    assert len(o) == 3 * 400 and o.groupby("sample").size().eq(3).all()
+    by_rep = o.groupby("unique_id")["y"].apply(lambda s: sorted(s.unique()))
+    assert by_rep["A"] == [15.0, 40.0] and by_rep["B"] == [0.0, 7.0] and by_rep["C"] == [0.0]
+    before = outcomes_from_history(tx, before="2024-04-01", n_samples=50)
+    assert set(before["y"]) == {15.0}

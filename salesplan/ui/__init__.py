@@ -8,6 +8,7 @@ _APPS = {
     "TargetPlanner": "salesplan.ui.planner",
     "OverviewApp": "salesplan.ui.overview",
     "PipelineApp": "salesplan.ui.pipeline",
+    "ReviewApp": "salesplan.ui.review",
 }
 
 __all__ = list(_APPS)
