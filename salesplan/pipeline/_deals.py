@@ -161,7 +161,17 @@ def _positions(ids: pd.Series, hist_ids: pd.Series | None) -> tuple[bool, np.nda
         import pyarrow.compute as pc
 
         a = pa.array(ids.array if hasattr(ids, "array") else ids, from_pandas=True)
-        parts = [a] if hist_ids is None else [a, pa.array(hist_ids.array, from_pandas=True).cast(a.type)]
+        parts = [a]
+        run_start = None
+        if hist_ids is not None:
+            h = pa.array(hist_ids.array, from_pandas=True).cast(a.type)
+            if len(h) > 1:
+                # histories list a deal's entries together: hash one id per run, not per entry
+                change = pc.not_equal(h.slice(1), h.slice(0, len(h) - 1))
+                change = pc.fill_null(change, True).to_numpy(zero_copy_only=False)
+                run_start = np.flatnonzero(np.concatenate([[True], change]))
+                h = pc.take(h, pa.array(run_start))
+            parts.append(h)
         both = pa.concat_arrays(parts) if len(parts) > 1 else a
         enc = pc.dictionary_encode(both)  # one hash table: codes comparable across ids and history
         n_dict = len(enc.dictionary)
@@ -174,7 +184,10 @@ def _positions(ids: pd.Series, hist_ids: pd.Series | None) -> tuple[bool, np.nda
         where = np.full(n_dict + 1, -1, dtype=np.int64)
         where[own[valid]] = np.flatnonzero(valid)
         hist_codes = codes[len(ids):]
-        return bool(unique), where[np.where(hist_codes >= 0, hist_codes, n_dict)]
+        pos = where[np.where(hist_codes >= 0, hist_codes, n_dict)]
+        if run_start is not None:
+            pos = np.repeat(pos, np.diff(np.append(run_start, len(hist_ids))))
+        return bool(unique), pos
     except (ImportError, TypeError, ValueError, NotImplementedError, AttributeError, ArithmeticError):
         index = pd.Index(ids.to_numpy())
         unique = index.is_unique
@@ -246,7 +259,9 @@ def prepare(
         Stage names, order and service levels; default :class:`Process()`.
     as_of : date-like, optional
         Analysis date; open deals are censored here. Default: the last date in
-        the data (creation, history entries, close dates of closed deals).
+        the data (creation, history entries, close dates of closed deals). It
+        does not hide later events: to look at the pipeline as it was on an
+        earlier day, filter the frames first.
 
     Raises
     ------
@@ -459,14 +474,18 @@ def prepare(
         counts["no_history"] = n
 
     # entry days of skipped stages: the next recorded entry (or the close day), then the last known entry
+    # (only deals with a gap below their top stage need it; stages above the top stay NaN)
     ent = np.where(recorded, entered, np.nan)
-    nxt = np.asfortranarray(np.concatenate([ent, np.where(closed, closed_at, np.nan)[:, None]], axis=1))
-    back = _accumulate(np.fmin, nxt, reverse=True)[:, :k]
-    ent = np.where(np.isnan(ent), back, ent)
-    fwd = _accumulate(np.fmax, ent)
-    ent = np.where(np.isnan(ent), fwd, ent)
-    ent = np.where(np.isnan(ent), created[:, None], ent)
-    ent[np.arange(k)[None, :] > top[:, None]] = np.nan
+    gap_rows = np.flatnonzero((~recorded & (np.arange(k)[None, :] <= top[:, None])).any(axis=1))
+    if gap_rows.size:
+        sub = ent[gap_rows]
+        nxt = np.concatenate([sub, np.where(closed[gap_rows], closed_at[gap_rows], np.nan)[:, None]], axis=1)
+        back = _accumulate(np.fmin, nxt, reverse=True)[:, :k]
+        sub = np.where(np.isnan(sub), back, sub)
+        sub = np.where(np.isnan(sub), _accumulate(np.fmax, sub), sub)
+        sub = np.where(np.isnan(sub), created[gap_rows, None], sub)
+        sub[np.arange(k)[None, :] > top[gap_rows, None]] = np.nan
+        ent[gap_rows] = sub
 
     if as_of is None:
         cands = [np.nanmax(created)]
