@@ -380,6 +380,10 @@ def test_velocity_by_hand_and_its_decomposition():
     assert q2["open_deals_effect"] == pytest.approx(0)
     assert q2["win_rate_effect"] == pytest.approx(-q2["cycle_days_effect"])
     assert q2["win_rate_effect"] == pytest.approx(20 * np.log(2) / np.log(3))
+    # log-change shares: ln 2 / ln 3 for the win rate, -ln 2 / ln 3 for the cycle, 1 for the deal size
+    assert q2["win_rate_share"] == pytest.approx(np.log(2) / np.log(3))
+    assert q2["average_won_share"] == pytest.approx(1.0)
+    assert q2[[c for c in v.columns if c.endswith("_share")]].sum() == pytest.approx(1.0)
 
 
 def test_velocity_effects_add_up_to_the_change(demo):

@@ -80,9 +80,11 @@ def velocity(
     DataFrame
         ``[by...], period, open_deals, closed, won, win_rate, average_won,
         cycle_days, velocity, change, open_deals_effect, win_rate_effect,
-        average_won_effect, cycle_days_effect``. ``change`` is the change from
+        average_won_effect, cycle_days_effect, open_deals_share, win_rate_share,
+        average_won_share, cycle_days_share``. ``change`` is the change from
         the unit's previous period and the four effects add up to it (LMDI);
-        NaN where a factor is zero or missing in either period.
+        each share is the factor's log-change over velocity's log-change (the
+        four add up to 1). NaN where a factor is zero or missing in either period.
     """
     d = prepare(opportunities, stage_history, process=process, as_of=as_of)
     by = as_list(by)
@@ -141,6 +143,11 @@ def velocity(
     out["change"] = (vel - vel_prev)[uu, pp]
     for name, e in zip(FACTORS, effects):
         out[f"{name}_effect"] = e[uu, pp]
+    change = out["change"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, e in zip(FACTORS, effects):
+            # effect / change = the factor's log-change over the log-change of velocity
+            out[f"{name}_share"] = np.where(change != 0, e[uu, pp] / change, np.nan)
     return out
 
 
