@@ -472,6 +472,10 @@ def prepare(
         )
     elif stage_history is None:
         counts["no_history"] = n
+        _warn(
+            f"no stage_history was given: each of the {n} opportunities falls back to its current stage "
+            "(lost deals: lost at the first stage); stage durations need the history."
+        )
 
     # entry days of skipped stages: the next recorded entry (or the close day), then the last known entry
     # (only deals with a gap below their top stage need it; stages above the top stay NaN)

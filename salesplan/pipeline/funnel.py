@@ -6,9 +6,13 @@
 ...     "stage": ["won", "lost", "proposal", "lost"],
 ...     "created_date": pd.to_datetime(["2024-01-01"] * 4),
 ...     "amount": [100.0, 50.0, 80.0, 10.0]})
->>> f = funnel(opps)  # b and d have no history: lost at the first stage
->>> f["entered"].tolist(), f["lost"].tolist()[:1], f["open"].tolist()[3]
-([4, 2, 2, 2, 1, 1], [2], 1)
+>>> hist = pd.DataFrame({
+...     "opportunity_id": ["a", "a", "b", "b", "c", "c", "d", "d"],
+...     "stage": ["prospecting", "won", "prospecting", "lost", "prospecting", "proposal", "prospecting", "lost"],
+...     "entered_at": pd.to_datetime(["2024-01-01", "2024-02-01"] * 4)})
+>>> f = funnel(opps, hist)  # a skipped to won: it passed every stage
+>>> f["entered"].tolist(), f["lost"].tolist()[0], f["open"].tolist()[3]
+([4, 2, 2, 2, 1, 1], 2, 1)
 """
 
 from __future__ import annotations
