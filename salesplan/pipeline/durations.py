@@ -161,6 +161,13 @@ def _grouped_km_days(g: np.ndarray, t: np.ndarray, e: np.ndarray, n_groups: int,
     cell = g * width + t
     total = np.bincount(cell, minlength=n_groups * width).reshape(n_groups, width).astype(float)
     events = np.bincount(cell[e], minlength=n_groups * width).reshape(n_groups, width).astype(float)
+    return _km_grid(total, events, quantiles=quantiles, level=level, at=at)
+
+
+def _km_grid(total: np.ndarray, events: np.ndarray, *, quantiles=(0.5,), level: float = 95,
+             at: np.ndarray | None = None) -> dict:
+    """Kaplan-Meier per row of a groups x days grid of stays (``total``) and events."""
+    n_groups, width = total.shape
     n = total.sum(axis=1)
     at_risk = n[:, None] - np.cumsum(total, axis=1) + total
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -229,18 +236,42 @@ def stage_durations(
     n_units = len(units)
     exited, _ = d.exits()
     usable = d.has_history & d.valid_dates
-    # stage-major groups: group = stage * n_units + unit
-    reached = np.isfinite(d.entered) & usable[:, None]
-    rows, cols = np.nonzero(reached)
-    ent = d.entered[rows, cols]
-    ex = exited[rows, cols]
-    done = np.isfinite(ex)
-    t = np.where(done, ex, d.as_of) - ent
-    g = cols * n_units + unit[rows]
     n_groups = k * n_units
     sla = np.repeat(np.array([d.process.service_level(s) for s in d.process.stages]), n_units)
-    km = _grouped_km(g, t, done, n_groups, quantiles=(0.25, 0.5, 0.75), level=level, at=np.where(np.isfinite(sla), sla, 1e18))
-    sum_done = np.bincount(g[done], weights=t[done], minlength=n_groups)
+    at = np.where(np.isfinite(sla), sla, 1e18)
+    # stage-major groups: group = stage * n_units + unit; one stage (a contiguous column) at a time
+    per_stage = []
+    for s in range(k):
+        m = np.isfinite(d.entered[:, s]) & usable
+        ex = exited[:, s]
+        done = np.isfinite(ex)
+        t = np.where(done, ex, d.as_of) - d.entered[:, s]
+        per_stage.append((m, t, done))
+    whole = all(
+        not m.any() or (t[m].min() >= 0 and (t[m] == np.floor(t[m])).all()) for m, t, _ in per_stage)
+    width = int(max((t[m].max() for m, t, _ in per_stage if m.any()), default=0)) + 1
+    sum_done = np.zeros(n_groups)
+    if whole and n_groups * width <= 2e7:
+        total = np.zeros((n_groups, width))
+        events = np.zeros((n_groups, width))
+        for s, (m, t, done) in enumerate(per_stage):
+            cell = np.where(m, unit * width + np.nan_to_num(t).astype(np.int64), n_units * width)
+            size = (n_units + 1) * width
+            total[s * n_units:(s + 1) * n_units] = np.bincount(cell, minlength=size)[:n_units * width].reshape(
+                n_units, width)
+            events[s * n_units:(s + 1) * n_units] = np.bincount(cell[done], minlength=size)[
+                :n_units * width].reshape(n_units, width)
+            gd = np.where(m & done, unit, n_units)
+            sum_done[s * n_units:(s + 1) * n_units] = np.bincount(
+                gd, weights=np.nan_to_num(t), minlength=n_units + 1)[:n_units]
+        km = _km_grid(total, events, quantiles=(0.25, 0.5, 0.75), level=level, at=at)
+    else:
+        g = np.concatenate([np.where(m, s * n_units + unit, -1) for s, (m, _, _) in enumerate(per_stage)])
+        t = np.concatenate([t for _, t, _ in per_stage])
+        done = np.concatenate([done for _, _, done in per_stage])
+        km = _grouped_km(g, t, done, n_groups, quantiles=(0.25, 0.5, 0.75), level=level, at=at)
+        ok = (g >= 0) & done & np.isfinite(t)
+        sum_done = np.bincount(g[ok], weights=t[ok], minlength=n_groups)
     groups = np.arange(n_groups)
     out = units.iloc[groups % n_units].reset_index(drop=True) if by else pd.DataFrame(index=range(n_groups))
     out["stage"] = np.asarray(d.process.stages, dtype=object)[groups // n_units]
