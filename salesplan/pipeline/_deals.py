@@ -391,13 +391,21 @@ def prepare(
             is_open = h_code < k
             key = idx[is_open] * k + h_code[is_open]
             flat = entered.reshape(-1)
-            np.minimum.at(flat, key, t[is_open])
             per_key = np.bincount(key, minlength=n * k)
             repeats = int((per_key[per_key > 1] - 1).sum())
+            if repeats:
+                np.minimum.at(flat, key, t[is_open])  # the first entry of a repeated stage
+            else:
+                flat[key] = t[is_open]
             t_term = t[~is_open]
             i_term = idx[~is_open]
-            np.minimum.at(term, i_term, t_term)
-            repeats += len(i_term) - int(np.count_nonzero(np.bincount(i_term, minlength=n)))
+            per_deal = np.bincount(i_term, minlength=n)
+            term_repeats = len(i_term) - int(np.count_nonzero(per_deal))
+            if term_repeats:
+                np.minimum.at(term, i_term, t_term)
+            else:
+                term[i_term] = t_term
+            repeats += term_repeats
             if repeats:
                 counts["history_repeats"] = repeats
                 _warn(
