@@ -112,8 +112,8 @@ def unit_codes(
     return inverse, frame.copy()
 
 
-def period_codes(days: np.ndarray, period: str) -> tuple[np.ndarray, int]:
-    """Period number of each day (NaN days -> -1) and the offset to turn it into a date."""
+def period_codes(days: np.ndarray, period: str) -> np.ndarray:
+    """Period number of each day (NaN days -> -1); :func:`period_start` turns it into a date."""
     check_choice(period, list(PERIODS), name="period")
     p = PERIODS[period]
     ok = np.isfinite(days)
@@ -124,7 +124,7 @@ def period_codes(days: np.ndarray, period: str) -> tuple[np.ndarray, int]:
         months = d.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
         code = months if p == "M" else months // 3 if p == "Q" else months // 12
     code = np.where(ok, code, -1)
-    return code, 0
+    return code
 
 
 def period_start(code: np.ndarray, period: str) -> pd.DatetimeIndex:

@@ -321,7 +321,7 @@ def cycle_length(
     d = prepare(opportunities, stage_history, process=process, as_of=as_of)
     by = as_list(by)
     unit, units = unit_codes(d, by, reps, customers)
-    per = period_codes(d.created, period)[0] if period else None
+    per = period_codes(d.created, period) if period else None
     g, u_of, p_of = group_index(unit, per)
     t, closed = d.cycle()
     n_groups = len(u_of)

@@ -114,12 +114,11 @@ def funnel(
     by = as_list(by)
     unit, units = unit_codes(d, by, reps, customers)
     k = d.process.n_open
-    stats_ = np.zeros((8, 0))
     amount = np.nan_to_num(d.amount)
-    per_created = period_codes(d.created, period)[0] if period and cohort == "created" else None
+    per_created = period_codes(d.created, period) if period and cohort == "created" else None
     per_all = [None] * k
     if period:
-        per_all = [per_created if per_created is not None else period_codes(d.entered[:, s], period)[0]
+        per_all = [per_created if per_created is not None else period_codes(d.entered[:, s], period)
                    for s in range(k)]
         valid = np.concatenate([p[p >= 0] for p in per_all]) if d.n else np.zeros(0, dtype=np.int64)
         lo = int(valid.min()) if valid.size else 0
@@ -213,7 +212,7 @@ def win_rates(
     by = as_list(by)
     unit, units = unit_codes(d, by, reps, customers)
     closed = (d.status != OPEN) & np.isfinite(d.closed_at)
-    per = period_codes(d.closed_at, period)[0] if period else None
+    per = period_codes(d.closed_at, period) if period else None
     g, u_of, p_of = group_index(unit, per)
     sel = closed & (g >= 0)
     n_groups = len(u_of)

@@ -90,10 +90,10 @@ def velocity(
     by = as_list(by)
     unit, units = unit_codes(d, by, reps, customers)
     n_units = len(units)
-    created_p = period_codes(d.created, period)[0]
+    created_p = period_codes(d.created, period)
     closed = (d.status != OPEN) & np.isfinite(d.closed_at)
-    close_p = np.where(closed, period_codes(d.closed_at, period)[0], -1)
-    last_p = period_codes(np.array([d.as_of]), period)[0][0]
+    close_p = np.where(closed, period_codes(d.closed_at, period), -1)
+    last_p = period_codes(np.array([d.as_of]), period)[0]
     lo = int(min(created_p.min(), close_p[closed].min() if closed.any() else created_p.min()))
     hi = int(max(last_p, close_p.max() if closed.any() else last_p))
     n_per = hi - lo + 1
