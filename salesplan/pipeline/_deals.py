@@ -291,8 +291,23 @@ def prepare(
                   hint="Rename the CRM's columns, e.g. opportunities.rename(columns={'StageName': 'stage'}).")
     counts: dict = {}
     ids = opps["opportunity_id"]
-    hist_ids = stage_history["opportunity_id"] if (
-        isinstance(stage_history, pd.DataFrame) and "opportunity_id" in stage_history.columns) else None
+    hist = None
+    if stage_history is not None:
+        hist = check_frame(stage_history, name="stage_history", min_rows=0)
+        check_columns(hist, HISTORY_REQUIRED, name="stage_history",
+                      hint="Rename its columns, e.g. history.rename(columns={'OpportunityId': 'opportunity_id', "
+                           "'StageName': 'stage', 'CreatedDate': 'entered_at'}).")
+    hist_ids = hist["opportunity_id"] if hist is not None else None
+    # the three passes over the history are independent and release the GIL: on a big history,
+    # read stage names and dates on a second core while the ids are matched
+    jobs = None
+    if hist is not None and len(hist) >= 200_000:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=2)
+        jobs = (pool.submit(process.codes, hist["stage"], name="stage_history['stage']"),
+                pool.submit(lambda: _days(check_dates(hist["entered_at"], name="stage_history['entered_at']"))))
+        pool.shutdown(wait=False)
     unique, positions = _positions(ids, hist_ids)
     if ids.isna().any():
         bad = ids.isna().to_numpy(dtype=bool)
@@ -363,15 +378,14 @@ def prepare(
     entered = np.full((n, k), np.inf)
     term = np.full(n, np.inf)
     has_history = np.zeros(n, dtype=bool)
-    if stage_history is not None:
-        hist = check_frame(stage_history, name="stage_history", min_rows=0)
-        check_columns(hist, HISTORY_REQUIRED, name="stage_history",
-                      hint="Rename its columns, e.g. history.rename(columns={'OpportunityId': 'opportunity_id', "
-                           "'StageName': 'stage', 'CreatedDate': 'entered_at'}).")
+    if hist is not None:
         if len(hist):
             idx = positions
-            h_code = process.codes(hist["stage"], name="stage_history['stage']")
-            t = _days(check_dates(hist["entered_at"], name="stage_history['entered_at']"))
+            if jobs is not None:
+                h_code, t = jobs[0].result(), jobs[1].result()
+            else:
+                h_code = process.codes(hist["stage"], name="stage_history['stage']")
+                t = _days(check_dates(hist["entered_at"], name="stage_history['entered_at']"))
             if np.isnan(t).any():
                 bad = np.isnan(t)
                 raise SalesplanDataError(
