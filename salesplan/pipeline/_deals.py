@@ -118,6 +118,15 @@ class PreparedDeals:
         return len(self.status)
 
     @property
+    def whole_days(self) -> bool:
+        """Whether every date is a whole day (no time of day), so durations count in whole days."""
+        if "whole_days" not in self.cache:
+            parts = (self.entered, self.closed_at, self.created, np.array([self.as_of]))
+            self.cache["whole_days"] = all(
+                bool(np.all(np.where(np.isfinite(p), p, 0.0) % 1.0 == 0.0)) for p in parts)
+        return self.cache["whole_days"]
+
+    @property
     def as_of_timestamp(self) -> pd.Timestamp:
         return pd.Timestamp(_to_timestamps(np.array([self.as_of]))[0])
 

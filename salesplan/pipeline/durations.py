@@ -234,28 +234,33 @@ def stage_durations(
     unit, units = unit_codes(d, by, reps, customers)
     k = d.process.n_open
     n_units = len(units)
-    exited, _ = d.exits()
     usable = d.has_history & d.valid_dates
     n_groups = k * n_units
     sla = np.repeat(np.array([d.process.service_level(s) for s in d.process.stages]), n_units)
     at = np.where(np.isfinite(sla), sla, 1e18)
-    # stage-major groups: group = stage * n_units + unit; one stage (a contiguous column) at a time
+    closed = d.status != OPEN
+    # stage-major groups: group = stage * n_units + unit; one stage (a contiguous column) at a time.
+    # A stage is left for the next one below the top, at the close on the top, or not yet (censored).
     per_stage = []
+    whole, width = d.whole_days, 1
     for s in range(k):
-        m = np.isfinite(d.entered[:, s]) & usable
-        ex = exited[:, s]
-        done = np.isfinite(ex)
-        t = np.where(done, ex, d.as_of) - d.entered[:, s]
+        ent = d.entered[:, s]
+        m = usable & np.isfinite(ent)
+        at_close = np.where(closed & (d.top == s), d.closed_at, np.nan)
+        ex = np.where(d.top > s, d.entered[:, s + 1], at_close) if s + 1 < k else at_close
+        done = np.isfinite(ex) & m
+        t = np.where(done, ex, d.as_of) - ent
+        t = np.where(m, t, 0.0)
+        lo_t, hi_t = (t.min(), t.max()) if len(t) else (0.0, 0.0)
+        whole &= lo_t >= 0
+        width = max(width, int(hi_t) + 1) if np.isfinite(hi_t) else width
         per_stage.append((m, t, done))
-    whole = all(
-        not m.any() or (t[m].min() >= 0 and (t[m] == np.floor(t[m])).all()) for m, t, _ in per_stage)
-    width = int(max((t[m].max() for m, t, _ in per_stage if m.any()), default=0)) + 1
     sum_done = np.zeros(n_groups)
     if whole and n_groups * width <= 2e7:
         total = np.zeros((n_groups, width))
         events = np.zeros((n_groups, width))
         for s, (m, t, done) in enumerate(per_stage):
-            cell = np.where(m, unit * width + np.nan_to_num(t).astype(np.int64), n_units * width)
+            cell = np.where(m, unit * width + t.astype(np.int64), n_units * width)
             size = (n_units + 1) * width
             total[s * n_units:(s + 1) * n_units] = np.bincount(cell, minlength=size)[:n_units * width].reshape(
                 n_units, width)
@@ -263,7 +268,7 @@ def stage_durations(
                 :n_units * width].reshape(n_units, width)
             gd = np.where(m & done, unit, n_units)
             sum_done[s * n_units:(s + 1) * n_units] = np.bincount(
-                gd, weights=np.nan_to_num(t), minlength=n_units + 1)[:n_units]
+                gd, weights=t, minlength=n_units + 1)[:n_units]
         km = _km_grid(total, events, quantiles=(0.25, 0.5, 0.75), level=level, at=at)
     else:
         g = np.concatenate([np.where(m, s * n_units + unit, -1) for s, (m, _, _) in enumerate(per_stage)])
