@@ -160,15 +160,17 @@ def pandas_funnel_durations(opps, hist, reps):
     top = h[h["code"].notna()].groupby("opportunity_id")["code"].max().rename("top")
     o = o.merge(top, left_on="opportunity_id", right_index=True, how="left")
     o.loc[o["status"] == "won", "top"] = len(STAGES) - 1
+    o["is_won"] = o["status"] == "won"
+    o["is_lost"] = o["status"] == "lost"
     rows = []
     for k, s in enumerate(STAGES):
-        g = o[o["top"] >= k].groupby("team")
-        at = o[o["top"] == k].groupby("team")
+        reached = o[o["top"] >= k]
+        at_top = reached["top"] == k
         rows.append(pd.DataFrame({
-            "stage": s, "entered": g.size(),
-            "advanced": o[(o["top"] > k) | ((o["top"] == k) & (o["status"] == "won"))].groupby("team").size(),
-            "lost": at["status"].apply(lambda x: (x == "lost").sum()),
-            "won": g["status"].apply(lambda x: (x == "won").sum()),
+            "stage": s, "entered": reached.groupby("team").size(),
+            "advanced": ((reached["top"] > k) | (at_top & reached["is_won"])).groupby(reached["team"]).sum(),
+            "lost": (at_top & reached["is_lost"]).groupby(reached["team"]).sum(),
+            "won": reached.groupby("team")["is_won"].sum(),
         }))
     funnel_df = pd.concat(rows).reset_index()
     h = h.sort_values(["opportunity_id", "entered_at"])
