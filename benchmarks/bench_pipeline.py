@@ -7,7 +7,8 @@ datetime64[ns]). Contenders, each from the raw frames:
 
 - ``salesplan`` funnel + durations: ``prepare`` once, then ``funnel(by="team")``,
   ``stage_durations(by="team")`` (Kaplan-Meier) and ``cycle_length(by="team")``;
-  with the scorecard of ``salesplan.performance`` when that module is present.
+  the rep scorecard of ``salesplan.performance`` (the won deals as order lines)
+  is timed on its own and added for the goal.
 - ``pandas`` funnel + durations: the groupby code an analyst would write:
   highest stage per deal from the history, counts per stage and team, time in
   stage from ``groupby().shift(-1)``, plain medians of the finished stays.
@@ -131,15 +132,22 @@ def salesplan_funnel_durations(opps, hist, reps):
             cycle_length(d, by="team", reps=reps))
 
 
-def salesplan_scorecard(opps, hist, reps):
+def scorecard_tables(opps, hist, reps):
+    """The tables a scorecard reads: the won deals become the order lines."""
+    won = opps[opps["status"] == "won"]
+    tx = pd.DataFrame({"order_date": won["close_date"], "customer_id": won["customer_id"],
+                       "revenue": won["amount"], "rep_id": won["rep_id"]}).reset_index(drop=True)
+    reps = reps.assign(region=reps["team"].str.replace("Team", "Region"))
+    return {"transactions": tx, "opportunities": opps, "stage_history": hist, "reps": reps}
+
+
+def salesplan_scorecard():
+    """``salesplan.performance.scorecard`` where that module is present, else None."""
     try:
-        from salesplan import performance
+        from salesplan.performance import scorecard
     except ImportError:
         return None
-    fn = getattr(performance, "scorecard", None)
-    if fn is None:
-        return None
-    return fn
+    return scorecard
 
 
 # -- the pandas groupby version ---------------------------------------------------
@@ -152,15 +160,17 @@ def pandas_funnel_durations(opps, hist, reps):
     top = h[h["code"].notna()].groupby("opportunity_id")["code"].max().rename("top")
     o = o.merge(top, left_on="opportunity_id", right_index=True, how="left")
     o.loc[o["status"] == "won", "top"] = len(STAGES) - 1
+    o["is_won"] = o["status"] == "won"
+    o["is_lost"] = o["status"] == "lost"
     rows = []
     for k, s in enumerate(STAGES):
-        g = o[o["top"] >= k].groupby("team")
-        at = o[o["top"] == k].groupby("team")
+        reached = o[o["top"] >= k]
+        at_top = reached["top"] == k
         rows.append(pd.DataFrame({
-            "stage": s, "entered": g.size(),
-            "advanced": o[(o["top"] > k) | ((o["top"] == k) & (o["status"] == "won"))].groupby("team").size(),
-            "lost": at["status"].apply(lambda x: (x == "lost").sum()),
-            "won": g["status"].apply(lambda x: (x == "won").sum()),
+            "stage": s, "entered": reached.groupby("team").size(),
+            "advanced": ((reached["top"] > k) | (at_top & reached["is_won"])).groupby(reached["team"]).sum(),
+            "lost": (at_top & reached["is_lost"]).groupby(reached["team"]).sum(),
+            "won": reached.groupby("team")["is_won"].sum(),
         }))
     funnel_df = pd.concat(rows).reset_index()
     h = h.sort_values(["opportunity_id", "entered_at"])
@@ -223,14 +233,13 @@ def main() -> int:
             "pandas": timed(pandas_funnel_durations, opps, hist, reps, repeats=3),
         }
     }
-    score_card = salesplan_scorecard(opps, hist, reps)
+    score_card = salesplan_scorecard()
     scorecard_note = "salesplan.performance.scorecard not available here; not timed"
     if score_card is not None:
-        try:
-            results["scorecard"] = {"salesplan": timed(lambda: score_card(opps, hist, reps=reps), repeats=3)}
-            scorecard_note = "scorecard(opportunities, stage_history, reps=reps) timed"
-        except Exception as exc:  # its signature is the other module's; report instead of guessing
-            scorecard_note = f"scorecard could not be called with (opportunities, stage_history, reps=): {exc}"
+        tables = scorecard_tables(opps, hist, reps)
+        results["scorecard"] = {"salesplan": timed(lambda: score_card(tables, level="rep"), repeats=3)}
+        scorecard_note = (f"scorecard(tables, level='rep') on the same deals, the {len(tables['transactions']):,} "
+                          "won deals as order lines, timed separately")
 
     demo = {t: datasets.load_demo(t) for t in ("opportunities", "stage_history", "reps", "customers")}
     model = WinModel(features=("stage", "days_in_stage", "age_days", "amount", "rep_id"), refit=True).fit(
@@ -260,12 +269,20 @@ def main() -> int:
             lines.append(f"{task:<20}{name:<12}{r['median_s']:>10.3f}{r['min_s']:>10.3f}{r['cpu_median_s']:>10.3f}"
                          f"{ratio:>20.2f}")
     fd = results["funnel_durations"]["salesplan"]["median_s"]
+    fd_cpu = results["funnel_durations"]["salesplan"]["cpu_median_s"]
+    if "scorecard" in results:
+        fd += results["scorecard"]["salesplan"]["median_s"]
+        fd_cpu += results["scorecard"]["salesplan"]["cpu_median_s"]
     sc = results["scoring"]["salesplan"]["median_s"]
     lines.append(f"funnel counts equal to the pandas version: yes; scoring max |difference| {agree:.2e}")
     lines.append(f"scorecard: {scorecard_note}")
-    lines.append(f"goal funnel + durations <= {GOAL_FUNNEL_S} s: {'met' if fd <= GOAL_FUNNEL_S else 'NOT met'} "
-                 f"({fd:.2f} s); goal scoring 100k open deals <= {GOAL_SCORE_S} s: "
+    what = "funnel + durations" + (" + scorecard" if "scorecard" in results else "")
+    lines.append(f"goal {what} <= {GOAL_FUNNEL_S} s: {'met' if fd <= GOAL_FUNNEL_S else 'NOT met'} "
+                 f"({fd:.2f} s wall, {fd_cpu:.2f} s cpu); goal scoring 100k open deals <= {GOAL_SCORE_S} s: "
                  f"{'met' if sc <= GOAL_SCORE_S else 'NOT met'} ({sc:.2f} s)")
+    if load_before[0] > (os.cpu_count() or 1):
+        lines.append(f"note: the machine was busy (load {load_before[0]:.1f} on {os.cpu_count()} cores); wall "
+                     "times include waiting for a core, the cpu column is closer to an idle machine")
     text = "\n".join(lines)
     print(text)
     out_dir = ROOT / "benchmarks" / "results"
@@ -276,8 +293,9 @@ def main() -> int:
         "opportunities": len(opps), "stage_events": len(hist), "open_deals_scored": n_open,
         "repeats": REPEATS, "results": results, "scorecard": scorecard_note,
         "scoring_max_abs_difference": agree,
-        "goals": {"funnel_durations_s": GOAL_FUNNEL_S, "scoring_s": GOAL_SCORE_S,
-                  "funnel_durations_met": fd <= GOAL_FUNNEL_S, "scoring_met": sc <= GOAL_SCORE_S},
+        "goals": {"funnel_durations_scorecard_s": GOAL_FUNNEL_S, "scoring_s": GOAL_SCORE_S,
+                  "funnel_durations_scorecard_wall_s": fd, "funnel_durations_scorecard_cpu_s": fd_cpu,
+                  "funnel_durations_scorecard_met": fd <= GOAL_FUNNEL_S, "scoring_met": sc <= GOAL_SCORE_S},
         "load_average": [load_before[0], load_after[0]], "cpu_count": os.cpu_count(),
         "python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
     }

@@ -339,6 +339,19 @@ def test_stage_durations_by_hand(small):
     assert sd.loc["needs_analysis", "over_service_share"] == pytest.approx(0.5)
 
 
+def test_stage_durations_with_times_of_day_equal_one_stage_at_a_time(small):
+    opps, hist = small
+    hist = hist.copy()
+    hist.loc[hist["opportunity_id"] == "B", "entered_at"] += pd.Timedelta(hours=12)   # not whole days
+    as_of = DAY0 + pd.Timedelta(days=60)
+    sd = stage_durations(opps, hist, as_of=as_of).set_index("stage")
+    ds = deal_stages(opps, hist, as_of=as_of)
+    for stage in ("prospecting", "first_contact", "needs_analysis"):
+        one = ds[ds["stage"] == stage]
+        assert sd.loc[stage, "median_days"] == km_median(one["days_in_stage"], one["outcome"] != "open")
+    assert sd.loc["prospecting", "median_days"] == 4     # 3, 4, 5.5, 10
+
+
 def test_aging_lists_stuck_open_deals(small):
     opps, hist = small
     a = aging(opps, hist, as_of=DAY0 + pd.Timedelta(days=40))
@@ -380,6 +393,10 @@ def test_velocity_by_hand_and_its_decomposition():
     assert q2["open_deals_effect"] == pytest.approx(0)
     assert q2["win_rate_effect"] == pytest.approx(-q2["cycle_days_effect"])
     assert q2["win_rate_effect"] == pytest.approx(20 * np.log(2) / np.log(3))
+    # log-change shares: ln 2 / ln 3 for the win rate, -ln 2 / ln 3 for the cycle, 1 for the deal size
+    assert q2["win_rate_share"] == pytest.approx(np.log(2) / np.log(3))
+    assert q2["average_won_share"] == pytest.approx(1.0)
+    assert q2[[c for c in v.columns if c.endswith("_share")]].sum() == pytest.approx(1.0)
 
 
 def test_velocity_effects_add_up_to_the_change(demo):

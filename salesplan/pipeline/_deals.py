@@ -118,6 +118,15 @@ class PreparedDeals:
         return len(self.status)
 
     @property
+    def whole_days(self) -> bool:
+        """Whether every date is a whole day (no time of day), so durations count in whole days."""
+        if "whole_days" not in self.cache:
+            parts = (self.entered, self.closed_at, self.created, np.array([self.as_of]))
+            self.cache["whole_days"] = all(
+                bool(np.all(np.where(np.isfinite(p), p, 0.0) % 1.0 == 0.0)) for p in parts)
+        return self.cache["whole_days"]
+
+    @property
     def as_of_timestamp(self) -> pd.Timestamp:
         return pd.Timestamp(_to_timestamps(np.array([self.as_of]))[0])
 
@@ -161,7 +170,17 @@ def _positions(ids: pd.Series, hist_ids: pd.Series | None) -> tuple[bool, np.nda
         import pyarrow.compute as pc
 
         a = pa.array(ids.array if hasattr(ids, "array") else ids, from_pandas=True)
-        parts = [a] if hist_ids is None else [a, pa.array(hist_ids.array, from_pandas=True).cast(a.type)]
+        parts = [a]
+        run_start = None
+        if hist_ids is not None:
+            h = pa.array(hist_ids.array, from_pandas=True).cast(a.type)
+            if len(h) > 1:
+                # histories list a deal's entries together: hash one id per run, not per entry
+                change = pc.not_equal(h.slice(1), h.slice(0, len(h) - 1))
+                change = pc.fill_null(change, True).to_numpy(zero_copy_only=False)
+                run_start = np.flatnonzero(np.concatenate([[True], change]))
+                h = pc.take(h, pa.array(run_start))
+            parts.append(h)
         both = pa.concat_arrays(parts) if len(parts) > 1 else a
         enc = pc.dictionary_encode(both)  # one hash table: codes comparable across ids and history
         n_dict = len(enc.dictionary)
@@ -174,7 +193,10 @@ def _positions(ids: pd.Series, hist_ids: pd.Series | None) -> tuple[bool, np.nda
         where = np.full(n_dict + 1, -1, dtype=np.int64)
         where[own[valid]] = np.flatnonzero(valid)
         hist_codes = codes[len(ids):]
-        return bool(unique), where[np.where(hist_codes >= 0, hist_codes, n_dict)]
+        pos = where[np.where(hist_codes >= 0, hist_codes, n_dict)]
+        if run_start is not None:
+            pos = np.repeat(pos, np.diff(np.append(run_start, len(hist_ids))))
+        return bool(unique), pos
     except (ImportError, TypeError, ValueError, NotImplementedError, AttributeError, ArithmeticError):
         index = pd.Index(ids.to_numpy())
         unique = index.is_unique
@@ -246,7 +268,9 @@ def prepare(
         Stage names, order and service levels; default :class:`Process()`.
     as_of : date-like, optional
         Analysis date; open deals are censored here. Default: the last date in
-        the data (creation, history entries, close dates of closed deals).
+        the data (creation, history entries, close dates of closed deals). It
+        does not hide later events: to look at the pipeline as it was on an
+        earlier day, filter the frames first.
 
     Raises
     ------
@@ -276,8 +300,23 @@ def prepare(
                   hint="Rename the CRM's columns, e.g. opportunities.rename(columns={'StageName': 'stage'}).")
     counts: dict = {}
     ids = opps["opportunity_id"]
-    hist_ids = stage_history["opportunity_id"] if (
-        isinstance(stage_history, pd.DataFrame) and "opportunity_id" in stage_history.columns) else None
+    hist = None
+    if stage_history is not None:
+        hist = check_frame(stage_history, name="stage_history", min_rows=0)
+        check_columns(hist, HISTORY_REQUIRED, name="stage_history",
+                      hint="Rename its columns, e.g. history.rename(columns={'OpportunityId': 'opportunity_id', "
+                           "'StageName': 'stage', 'CreatedDate': 'entered_at'}).")
+    hist_ids = hist["opportunity_id"] if hist is not None else None
+    # the three passes over the history are independent and release the GIL: on a big history,
+    # read stage names and dates on a second core while the ids are matched
+    jobs = None
+    if hist is not None and len(hist) >= 200_000:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=2)
+        jobs = (pool.submit(process.codes, hist["stage"], name="stage_history['stage']"),
+                pool.submit(lambda: _days(check_dates(hist["entered_at"], name="stage_history['entered_at']"))))
+        pool.shutdown(wait=False)
     unique, positions = _positions(ids, hist_ids)
     if ids.isna().any():
         bad = ids.isna().to_numpy(dtype=bool)
@@ -348,15 +387,14 @@ def prepare(
     entered = np.full((n, k), np.inf)
     term = np.full(n, np.inf)
     has_history = np.zeros(n, dtype=bool)
-    if stage_history is not None:
-        hist = check_frame(stage_history, name="stage_history", min_rows=0)
-        check_columns(hist, HISTORY_REQUIRED, name="stage_history",
-                      hint="Rename its columns, e.g. history.rename(columns={'OpportunityId': 'opportunity_id', "
-                           "'StageName': 'stage', 'CreatedDate': 'entered_at'}).")
+    if hist is not None:
         if len(hist):
             idx = positions
-            h_code = process.codes(hist["stage"], name="stage_history['stage']")
-            t = _days(check_dates(hist["entered_at"], name="stage_history['entered_at']"))
+            if jobs is not None:
+                h_code, t = jobs[0].result(), jobs[1].result()
+            else:
+                h_code = process.codes(hist["stage"], name="stage_history['stage']")
+                t = _days(check_dates(hist["entered_at"], name="stage_history['entered_at']"))
             if np.isnan(t).any():
                 bad = np.isnan(t)
                 raise SalesplanDataError(
@@ -376,13 +414,21 @@ def prepare(
             is_open = h_code < k
             key = idx[is_open] * k + h_code[is_open]
             flat = entered.reshape(-1)
-            np.minimum.at(flat, key, t[is_open])
             per_key = np.bincount(key, minlength=n * k)
             repeats = int((per_key[per_key > 1] - 1).sum())
+            if repeats:
+                np.minimum.at(flat, key, t[is_open])  # the first entry of a repeated stage
+            else:
+                flat[key] = t[is_open]
             t_term = t[~is_open]
             i_term = idx[~is_open]
-            np.minimum.at(term, i_term, t_term)
-            repeats += len(i_term) - int(np.count_nonzero(np.bincount(i_term, minlength=n)))
+            per_deal = np.bincount(i_term, minlength=n)
+            term_repeats = len(i_term) - int(np.count_nonzero(per_deal))
+            if term_repeats:
+                np.minimum.at(term, i_term, t_term)
+            else:
+                term[i_term] = t_term
+            repeats += term_repeats
             if repeats:
                 counts["history_repeats"] = repeats
                 _warn(
@@ -457,16 +503,24 @@ def prepare(
         )
     elif stage_history is None:
         counts["no_history"] = n
+        _warn(
+            f"no stage_history was given: each of the {n} opportunities falls back to its current stage "
+            "(lost deals: lost at the first stage); stage durations need the history."
+        )
 
     # entry days of skipped stages: the next recorded entry (or the close day), then the last known entry
+    # (only deals with a gap below their top stage need it; stages above the top stay NaN)
     ent = np.where(recorded, entered, np.nan)
-    nxt = np.asfortranarray(np.concatenate([ent, np.where(closed, closed_at, np.nan)[:, None]], axis=1))
-    back = _accumulate(np.fmin, nxt, reverse=True)[:, :k]
-    ent = np.where(np.isnan(ent), back, ent)
-    fwd = _accumulate(np.fmax, ent)
-    ent = np.where(np.isnan(ent), fwd, ent)
-    ent = np.where(np.isnan(ent), created[:, None], ent)
-    ent[np.arange(k)[None, :] > top[:, None]] = np.nan
+    gap_rows = np.flatnonzero((~recorded & (np.arange(k)[None, :] <= top[:, None])).any(axis=1))
+    if gap_rows.size:
+        sub = ent[gap_rows]
+        nxt = np.concatenate([sub, np.where(closed[gap_rows], closed_at[gap_rows], np.nan)[:, None]], axis=1)
+        back = _accumulate(np.fmin, nxt, reverse=True)[:, :k]
+        sub = np.where(np.isnan(sub), back, sub)
+        sub = np.where(np.isnan(sub), _accumulate(np.fmax, sub), sub)
+        sub = np.where(np.isnan(sub), created[gap_rows, None], sub)
+        sub[np.arange(k)[None, :] > top[gap_rows, None]] = np.nan
+        ent[gap_rows] = sub
 
     if as_of is None:
         cands = [np.nanmax(created)]

@@ -63,11 +63,19 @@ def unit_columns(
     return pd.DataFrame(out)
 
 
+def _factorize(values: pd.Series) -> tuple[np.ndarray, object]:
+    """Codes and uniques, in sorted order where the values can be sorted (units read in order)."""
+    try:
+        return pd.factorize(values, sort=True, use_na_sentinel=False)
+    except TypeError:
+        return pd.factorize(values, use_na_sentinel=False)
+
+
 def _column_codes(d: PreparedDeals, col: str, reps, customers) -> tuple[np.ndarray, np.ndarray]:
     """Codes and uniques of one unit column per deal; joins map the few distinct keys, not every deal."""
     opps = d.opportunities
     if col in opps.columns:
-        c, u = pd.factorize(opps[col], use_na_sentinel=False)
+        c, u = _factorize(opps[col])
         return c.astype(np.int64), np.asarray(u, dtype=object)
     if reps is not None and col in reps.columns and col != "rep_id" and "rep_id" in opps.columns:
         key, table = "rep_id", reps.drop_duplicates("rep_id").set_index("rep_id")[col]
@@ -79,7 +87,7 @@ def _column_codes(d: PreparedDeals, col: str, reps, customers) -> tuple[np.ndarr
         key, table = "customer_id", customers.drop_duplicates("customer_id").set_index("customer_id")[src]
     kc, ku = pd.factorize(opps[key], use_na_sentinel=False)
     mapped = pd.Series(np.asarray(ku, dtype=object)).map(table)
-    vc, vu = pd.factorize(mapped, use_na_sentinel=False)
+    vc, vu = _factorize(mapped)
     return vc.astype(np.int64)[kc], np.asarray(vu, dtype=object)
 
 
@@ -112,8 +120,8 @@ def unit_codes(
     return inverse, frame.copy()
 
 
-def period_codes(days: np.ndarray, period: str) -> tuple[np.ndarray, int]:
-    """Period number of each day (NaN days -> -1) and the offset to turn it into a date."""
+def period_codes(days: np.ndarray, period: str) -> np.ndarray:
+    """Period number of each day (NaN days -> -1); :func:`period_start` turns it into a date."""
     check_choice(period, list(PERIODS), name="period")
     p = PERIODS[period]
     ok = np.isfinite(days)
@@ -124,7 +132,7 @@ def period_codes(days: np.ndarray, period: str) -> tuple[np.ndarray, int]:
         months = d.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
         code = months if p == "M" else months // 3 if p == "Q" else months // 12
     code = np.where(ok, code, -1)
-    return code, 0
+    return code
 
 
 def period_start(code: np.ndarray, period: str) -> pd.DatetimeIndex:

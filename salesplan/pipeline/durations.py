@@ -161,6 +161,13 @@ def _grouped_km_days(g: np.ndarray, t: np.ndarray, e: np.ndarray, n_groups: int,
     cell = g * width + t
     total = np.bincount(cell, minlength=n_groups * width).reshape(n_groups, width).astype(float)
     events = np.bincount(cell[e], minlength=n_groups * width).reshape(n_groups, width).astype(float)
+    return _km_grid(total, events, quantiles=quantiles, level=level, at=at)
+
+
+def _km_grid(total: np.ndarray, events: np.ndarray, *, quantiles=(0.5,), level: float = 95,
+             at: np.ndarray | None = None) -> dict:
+    """Kaplan-Meier per row of a groups x days grid of stays (``total``) and events."""
+    n_groups, width = total.shape
     n = total.sum(axis=1)
     at_risk = n[:, None] - np.cumsum(total, axis=1) + total
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -227,20 +234,49 @@ def stage_durations(
     unit, units = unit_codes(d, by, reps, customers)
     k = d.process.n_open
     n_units = len(units)
-    exited, _ = d.exits()
     usable = d.has_history & d.valid_dates
-    # stage-major groups: group = stage * n_units + unit
-    reached = np.isfinite(d.entered) & usable[:, None]
-    rows, cols = np.nonzero(reached)
-    ent = d.entered[rows, cols]
-    ex = exited[rows, cols]
-    done = np.isfinite(ex)
-    t = np.where(done, ex, d.as_of) - ent
-    g = cols * n_units + unit[rows]
     n_groups = k * n_units
     sla = np.repeat(np.array([d.process.service_level(s) for s in d.process.stages]), n_units)
-    km = _grouped_km(g, t, done, n_groups, quantiles=(0.25, 0.5, 0.75), level=level, at=np.where(np.isfinite(sla), sla, 1e18))
-    sum_done = np.bincount(g[done], weights=t[done], minlength=n_groups)
+    at = np.where(np.isfinite(sla), sla, 1e18)
+    closed = d.status != OPEN
+    # stage-major groups: group = stage * n_units + unit; one stage (a contiguous column) at a time.
+    # A stage is left for the next one below the top, at the close on the top, or not yet (censored).
+    per_stage = []
+    whole, width = d.whole_days, 1
+    for s in range(k):
+        ent = d.entered[:, s]
+        m = usable & np.isfinite(ent)
+        at_close = np.where(closed & (d.top == s), d.closed_at, np.nan)
+        ex = np.where(d.top > s, d.entered[:, s + 1], at_close) if s + 1 < k else at_close
+        done = np.isfinite(ex) & m
+        t = np.where(done, ex, d.as_of) - ent
+        t = np.where(m, t, 0.0)
+        lo_t, hi_t = (t.min(), t.max()) if len(t) else (0.0, 0.0)
+        whole &= lo_t >= 0
+        width = max(width, int(hi_t) + 1) if np.isfinite(hi_t) else width
+        per_stage.append((m, t, done))
+    sum_done = np.zeros(n_groups)
+    if whole and n_groups * width <= 2e7:
+        total = np.zeros((n_groups, width))
+        events = np.zeros((n_groups, width))
+        for s, (m, t, done) in enumerate(per_stage):
+            cell = np.where(m, unit * width + t.astype(np.int64), n_units * width)
+            size = (n_units + 1) * width
+            total[s * n_units:(s + 1) * n_units] = np.bincount(cell, minlength=size)[:n_units * width].reshape(
+                n_units, width)
+            events[s * n_units:(s + 1) * n_units] = np.bincount(cell[done], minlength=size)[
+                :n_units * width].reshape(n_units, width)
+            gd = np.where(m & done, unit, n_units)
+            sum_done[s * n_units:(s + 1) * n_units] = np.bincount(
+                gd, weights=t, minlength=n_units + 1)[:n_units]
+        km = _km_grid(total, events, quantiles=(0.25, 0.5, 0.75), level=level, at=at)
+    else:
+        g = np.concatenate([np.where(m, s * n_units + unit, -1) for s, (m, _, _) in enumerate(per_stage)])
+        t = np.concatenate([t for _, t, _ in per_stage])
+        done = np.concatenate([done for _, _, done in per_stage])
+        km = _grouped_km(g, t, done, n_groups, quantiles=(0.25, 0.5, 0.75), level=level, at=at)
+        ok = (g >= 0) & done & np.isfinite(t)
+        sum_done = np.bincount(g[ok], weights=t[ok], minlength=n_groups)
     groups = np.arange(n_groups)
     out = units.iloc[groups % n_units].reset_index(drop=True) if by else pd.DataFrame(index=range(n_groups))
     out["stage"] = np.asarray(d.process.stages, dtype=object)[groups // n_units]
@@ -290,7 +326,7 @@ def cycle_length(
     d = prepare(opportunities, stage_history, process=process, as_of=as_of)
     by = as_list(by)
     unit, units = unit_codes(d, by, reps, customers)
-    per = period_codes(d.created, period)[0] if period else None
+    per = period_codes(d.created, period) if period else None
     g, u_of, p_of = group_index(unit, per)
     t, closed = d.cycle()
     n_groups = len(u_of)

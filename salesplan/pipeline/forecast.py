@@ -39,7 +39,7 @@ _ALL = "(all)"
 
 
 def _month(days: np.ndarray) -> np.ndarray:
-    return period_codes(days, "M")[0]
+    return period_codes(days, "M")
 
 
 def learn_slip(

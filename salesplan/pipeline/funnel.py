@@ -6,9 +6,13 @@
 ...     "stage": ["won", "lost", "proposal", "lost"],
 ...     "created_date": pd.to_datetime(["2024-01-01"] * 4),
 ...     "amount": [100.0, 50.0, 80.0, 10.0]})
->>> f = funnel(opps)  # b and d have no history: lost at the first stage
->>> f["entered"].tolist(), f["lost"].tolist()[:1], f["open"].tolist()[3]
-([4, 2, 2, 2, 1, 1], [2], 1)
+>>> hist = pd.DataFrame({
+...     "opportunity_id": ["a", "a", "b", "b", "c", "c", "d", "d"],
+...     "stage": ["prospecting", "won", "prospecting", "lost", "prospecting", "proposal", "prospecting", "lost"],
+...     "entered_at": pd.to_datetime(["2024-01-01", "2024-02-01"] * 4)})
+>>> f = funnel(opps, hist)  # a skipped to won: it passed every stage
+>>> f["entered"].tolist(), f["lost"].tolist()[0], f["open"].tolist()[3]
+([4, 2, 2, 2, 1, 1], 2, 1)
 """
 
 from __future__ import annotations
@@ -110,14 +114,11 @@ def funnel(
     by = as_list(by)
     unit, units = unit_codes(d, by, reps, customers)
     k = d.process.n_open
-    stats_ = np.zeros((8, 0))
-    won_deal = d.status == WON
-    lost_deal = d.status == LOST
     amount = np.nan_to_num(d.amount)
-    per_created = period_codes(d.created, period)[0] if period and cohort == "created" else None
+    per_created = period_codes(d.created, period) if period and cohort == "created" else None
     per_all = [None] * k
     if period:
-        per_all = [per_created if per_created is not None else period_codes(d.entered[:, s], period)[0]
+        per_all = [per_created if per_created is not None else period_codes(d.entered[:, s], period)
                    for s in range(k)]
         valid = np.concatenate([p[p >= 0] for p in per_all]) if d.n else np.zeros(0, dtype=np.int64)
         lo = int(valid.min()) if valid.size else 0
@@ -126,25 +127,27 @@ def funnel(
     n_per = (hi - lo + 1) if period else 1
     n_groups = n_units * n_per
     stats_ = np.zeros((k, 8, n_groups))
+    status = d.status.astype(np.int64)
+    # outcome at a stage below the top is "advanced"; at the top it follows the status
+    outcome_at_top = np.array([2, 0, 1])[status]  # open -> open here, won -> advanced, lost -> lost here
     for s in range(k):
         reached = np.isfinite(d.entered[:, s])
         if period:
-            g = unit * n_per + (per_all[s] - lo)
             reached &= per_all[s] >= 0
+            g = unit * n_per + (per_all[s] - lo)
         else:
             g = unit
-        g = g[reached]
-        top = d.top[reached]
-        st = d.status[reached]
-        at_top = top == s
-        adv = (top > s) | (at_top & (st == WON))
-        cols = (
-            np.ones(len(g), dtype=bool), adv, at_top & (st == LOST), at_top & (st == OPEN),
-            won_deal[reached], lost_deal[reached],
-        )
-        for j, c in enumerate(cols):
-            stats_[s, j] = np.bincount(g[c], minlength=n_groups)
-        stats_[s, 6] = np.bincount(g, weights=amount[reached], minlength=n_groups)
+        g = np.where(reached, g, n_groups)  # unreached deals land in a spare group
+        outcome = np.where(d.top > s, 0, outcome_at_top)
+        counts = np.bincount(g * 9 + outcome * 3 + status, minlength=(n_groups + 1) * 9)
+        counts = counts.reshape(n_groups + 1, 3, 3)[:n_groups]
+        stats_[s, 0] = counts.sum(axis=(1, 2))
+        stats_[s, 1] = counts[:, 0, :].sum(axis=1)
+        stats_[s, 2] = counts[:, 1, :].sum(axis=1)
+        stats_[s, 3] = counts[:, 2, :].sum(axis=1)
+        stats_[s, 4] = counts[:, :, WON].sum(axis=1)
+        stats_[s, 5] = counts[:, :, LOST].sum(axis=1)
+        stats_[s, 6] = np.bincount(g, weights=amount, minlength=n_groups + 1)[:n_groups]
 
     groups = np.arange(n_groups)
     u_of, p_of = groups // n_per, groups % n_per + (lo if period else 0)
@@ -209,7 +212,7 @@ def win_rates(
     by = as_list(by)
     unit, units = unit_codes(d, by, reps, customers)
     closed = (d.status != OPEN) & np.isfinite(d.closed_at)
-    per = period_codes(d.closed_at, period)[0] if period else None
+    per = period_codes(d.closed_at, period) if period else None
     g, u_of, p_of = group_index(unit, per)
     sel = closed & (g >= 0)
     n_groups = len(u_of)

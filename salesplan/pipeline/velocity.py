@@ -80,18 +80,20 @@ def velocity(
     DataFrame
         ``[by...], period, open_deals, closed, won, win_rate, average_won,
         cycle_days, velocity, change, open_deals_effect, win_rate_effect,
-        average_won_effect, cycle_days_effect``. ``change`` is the change from
+        average_won_effect, cycle_days_effect, open_deals_share, win_rate_share,
+        average_won_share, cycle_days_share``. ``change`` is the change from
         the unit's previous period and the four effects add up to it (LMDI);
-        NaN where a factor is zero or missing in either period.
+        each share is the factor's log-change over velocity's log-change (the
+        four add up to 1). NaN where a factor is zero or missing in either period.
     """
     d = prepare(opportunities, stage_history, process=process, as_of=as_of)
     by = as_list(by)
     unit, units = unit_codes(d, by, reps, customers)
     n_units = len(units)
-    created_p = period_codes(d.created, period)[0]
+    created_p = period_codes(d.created, period)
     closed = (d.status != OPEN) & np.isfinite(d.closed_at)
-    close_p = np.where(closed, period_codes(d.closed_at, period)[0], -1)
-    last_p = period_codes(np.array([d.as_of]), period)[0][0]
+    close_p = np.where(closed, period_codes(d.closed_at, period), -1)
+    last_p = period_codes(np.array([d.as_of]), period)[0]
     lo = int(min(created_p.min(), close_p[closed].min() if closed.any() else created_p.min()))
     hi = int(max(last_p, close_p.max() if closed.any() else last_p))
     n_per = hi - lo + 1
@@ -141,6 +143,11 @@ def velocity(
     out["change"] = (vel - vel_prev)[uu, pp]
     for name, e in zip(FACTORS, effects):
         out[f"{name}_effect"] = e[uu, pp]
+    change = out["change"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, e in zip(FACTORS, effects):
+            # effect / change = the factor's log-change over the log-change of velocity
+            out[f"{name}_share"] = np.where(change != 0, e[uu, pp] / change, np.nan)
     return out
 
 

@@ -53,13 +53,11 @@ def _state_at(d: PreparedDeals, rows: np.ndarray, day: np.ndarray | float):
 def _unit_frame(d: PreparedDeals, reps, customers) -> pd.DataFrame:
     """rep_id, segment and product per deal where they can be found."""
     cols = {}
-    opps = d.opportunities
     for c in ("rep_id", "segment", "product"):
         try:
             cols[c] = unit_columns(d, [c], reps, customers)[c].astype(object).to_numpy()
         except SalesplanDataError:
             continue
-    del opps
     return pd.DataFrame(cols)
 
 
