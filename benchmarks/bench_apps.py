@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -216,6 +217,47 @@ def bench_concurrent(browser, server: Server, n: int = 10) -> dict:
     return result
 
 
+def bench_concurrent_http(server: Server, n: int = 10) -> dict:
+    """n requests for the overview at once, without a browser: time until each full page has arrived.
+
+    This is the server's share of opening a page (a real visitor's browser runs
+    on their own machine); each kernel is then released the way a closing page
+    does it (POST /voila/api/shutdown/<kernel> with the _xsrf cookie and field).
+    """
+    import http.cookiejar
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    server.wait_pools()
+
+    def one(_):
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        start = time.perf_counter()
+        with opener.open(f"{server.url}/voila/render/{OVERVIEW}", timeout=TIMEOUT_MS / 1000) as r:
+            body = r.read().decode("utf-8", "replace")
+        seconds = time.perf_counter() - start
+        kernel = re.search(r'"kernelId": "([0-9a-f-]+)"', body)
+        xsrf = next((c.value for c in jar if c.name == "_xsrf"), "")
+        released = False
+        if kernel:
+            data = urllib.parse.urlencode({"_xsrf": xsrf}).encode()
+            try:
+                with opener.open(f"{server.url}/voila/api/shutdown/{kernel.group(1)}", data=data, timeout=60) as r:
+                    released = r.status == 204
+            except urllib.error.HTTPError:
+                released = False
+        return seconds, released
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        answers = list(pool.map(one, range(n)))
+    times = sorted(a[0] for a in answers)
+    result = {"n": n, "p50_s": round(statistics.median(times), 2), "p90_s": round(times[int(0.9 * (n - 1) + 0.5)], 2),
+              "max_s": round(times[-1], 2), "released_by_close_request": sum(a[1] for a in answers)}
+    print(f"  concurrent http {server.kind}: {result}", flush=True)
+    return result
+
+
 def bench_round_trip(browser, server: Server, repeats: int = 12) -> dict:
     from salesplan.datasets import load_demo
 
@@ -279,7 +321,11 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=100)
     parser.add_argument("--overview-pool", type=int, default=10)
     parser.add_argument("--skip-open", action="store_true", help="skip the one-page-at-a-time opening of every app")
+    parser.add_argument("--only-http", action="store_true",
+                        help="only the browser-less concurrency, merged into the existing apps.json")
     args = parser.parse_args()
+    if args.only_http:
+        return _only_http(args.overview_pool)
     from playwright.sync_api import sync_playwright
 
     STATE.mkdir(exist_ok=True)
@@ -321,6 +367,27 @@ def main() -> int:
     return 0
 
 
+def _only_http(overview_pool: int) -> int:
+    path = RESULTS / "apps.json"
+    results = json.loads(path.read_text()) if path.exists() else {"machine": {}}
+    results["machine"]["load_average_1min_http"] = round(os.getloadavg()[0], 2)
+    runs = [("serve", "serve", ""), ("voila", "voila", "")]
+    if overview_pool:
+        pools = {"default": {"pool_size": 1}, OVERVIEW: {"pool_size": overview_pool}}
+        runs.append(("serve_overview_pool", "serve", f"c.VoilaKernelManager.kernel_pools_config = {pools!r}\n"))
+    for key, kind, config in runs:
+        print(f"== {key}: concurrent requests without a browser", flush=True)
+        server = Server(kind, ROOT / "notebooks", config=config)
+        try:
+            results.setdefault(key, {})["concurrent_overview_http"] = bench_concurrent_http(server)
+        finally:
+            server.stop()
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / "apps.txt").write_text(_text(results))
+    print(_text(results))
+    return 0
+
+
 def _text(r: dict) -> str:
     lines = ["Published apps: salesplan serve (preheated) vs voila notebooks/ (as served before)",
              f"machine: {r['machine']}  (shared 2-core machine: timings are noisy)", ""]
@@ -339,6 +406,13 @@ def _text(r: dict) -> str:
         if c:
             lines.append(f"10 concurrent overview sessions, {name:<28} p50 {c['p50_s']:6.2f} s  p90 {c['p90_s']:6.2f} s"
                          f"  max {c['max_s']:6.2f} s  (goal p90 <= 5 s: {c['p90_s'] <= 5})")
+    for name, res in (("serve (pool 1)", s), ("voila", v), (f"serve (overview pool {r.get('serve_overview_pool', {}).get('pool')})",
+                                                          r.get("serve_overview_pool", {}))):
+        c = res.get("concurrent_overview_http")
+        if c:
+            lines.append(f"10 concurrent overview requests, no browser, {name:<20} p50 {c['p50_s']:6.2f} s  "
+                         f"p90 {c['p90_s']:6.2f} s  (page fully received; kernels released by the close request: "
+                         f"{c['released_by_close_request']}/10)")
     lines.append("")
     for name, res in (("serve", s), ("voila", v)):
         rt = res.get("round_trip")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -242,8 +243,6 @@ class SalesplanVoila(Voila):
         return settings
 
     def init_handlers(self):
-        import os
-
         apps = frozenset(p.name for p in Path(self.root_dir).glob("*.ipynb"))
         handlers = [
             (url_path_join(self.server_url, "/"), LandingHandler,
