@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8866
+DATA ?=
+APP_LANG ?=
+TOKEN ?=
 PYTEST_ARGS ?=
 
 # Jupyter, IPython and matplotlib state stays inside the project, not in $HOME.
@@ -48,10 +51,11 @@ browser:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
+# make app [DATA=path/to/your/data] [APP_LANG=zh] [HOST=0.0.0.0 TOKEN=secret] [PORT=8866]
 app: install
 	mkdir -p $(STATE)
-	@echo "Serving the apps at http://$(HOST):$(PORT)/ (start with 00_overview.ipynb); Ctrl-C stops."
-	$(BIN)/voila notebooks/ --no-browser --Voila.ip=$(HOST) --port=$(PORT) --show_tracebacks=False
+	$(BIN)/salesplan serve --host $(HOST) --port $(PORT) $(if $(DATA),--data "$(DATA)") \
+	  $(if $(APP_LANG),--lang $(APP_LANG)) $(if $(TOKEN),--token "$(TOKEN)")
 
 test: install-test
 	mkdir -p $(STATE)

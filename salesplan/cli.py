@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``salesplan`` command."""
     parser = argparse.ArgumentParser(
         prog="salesplan",
-        description="Sales-planning workbench: check that your data files can be loaded.",
+        description="Sales-planning workbench: check your data files, review a period, serve the apps.",
     )
     parser.add_argument("--version", action="version", version=f"salesplan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="commission plan as .yaml/.yml/.json (default: 5%% base, 50%% gate, 1.5x above quota)")
     rev.add_argument("--level", default="region", help="level whose gaps are explained (default: region)")
     rev.add_argument("--top", type=int, default=10, help="how many problems to list (default: 10)")
+    _add_serve_parser(sub)
     return parser
 
 
@@ -130,6 +131,43 @@ def _review(args: argparse.Namespace, out: TextIO) -> int:
     for name, note in report.notes.items():
         print(f"  {name}: {note}", file=out)
     return 0
+
+
+def _add_serve_parser(sub) -> None:
+    from salesplan.i18n import LANGUAGES
+
+    srv = sub.add_parser(
+        "serve",
+        help="serve the apps to a browser: home page, preheated kernels, no internet needed",
+        description="Serve the workbench's apps (the notebooks folder) with Voila: a home page at /, kernels "
+                    "that already ran each app, kernels released when a page closes or idles, and no page "
+                    "that needs the internet. Timeouts and pool sizes are in salesplan/serve/serve_config.py.",
+    )
+    srv.add_argument("--data", default=None, metavar="PATH",
+                     help="transactions file, workbook or folder of tables the apps show "
+                          "(sets SALESPLAN_DATA; default: that variable, else the demo company)")
+    srv.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866)")
+    srv.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1; any other address needs --token)")
+    srv.add_argument("--lang", default=None, choices=sorted(LANGUAGES),
+                     help="language of the pages (sets SALESPLAN_LANG; default: that variable, else en)")
+    srv.add_argument("--token", default=None,
+                     help="secret every visitor must give once (?token=...); default $SALESPLAN_TOKEN")
+    srv.add_argument("--notebooks", default="notebooks", metavar="FOLDER",
+                     help="folder of the app notebooks (default: ./notebooks)")
+    srv.add_argument("--config", default=None, metavar="FILE",
+                     help="traitlets config file read after salesplan/serve/serve_config.py")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from salesplan.serve import ServeError, serve
+
+    try:
+        return serve(notebooks=args.notebooks, data=args.data, host=args.host, port=args.port,
+                     lang=args.lang, token=args.token, config=args.config)
+    except ServeError as exc:
+        print(f"salesplan serve: error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _parse_columns(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict | None:
@@ -359,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "review":
         return _review(args, sys.stdout)
+    if args.command == "serve":
+        return _serve(args)
     try:
         return _validate(args, parser, sys.stdout)
     except SystemExit as exc:  # parser.error() inside the command

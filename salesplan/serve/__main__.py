@@ -1,0 +1,5 @@
+import sys
+
+from salesplan.serve import main
+
+sys.exit(main())
