@@ -341,10 +341,6 @@ class TransactionScan:
             flags.append(f"{miss} AS {_ident('miss_' + f.name)}")
         derive = "revenue" not in present and {"quantity", "unit_price"} <= present
         fill = "revenue" in present and {"quantity", "unit_price"} <= present
-        if derive:
-            cols.append('"quantity" * "unit_price" AS "revenue"')
-        if fill:
-            cols.append('coalesce("revenue", "quantity" * "unit_price") AS "revenue_filled"')
         if extras:
             cols += [f"{_ident(h)} AS {_ident('extra_' + n)}" for h, n in self._extras.items()]
         if row_numbers:
@@ -352,30 +348,41 @@ class TransactionScan:
         if raw_header is not None:
             cols.append(f"CAST({_ident(raw_header)} AS VARCHAR) AS sp_raw")
         inner = ", ".join(cols + flags)
-        revenue = '"revenue_filled"' if fill else '"revenue"'
+        if derive:
+            revenue = '"quantity" * "unit_price"'
+        elif fill:
+            revenue = 'coalesce("revenue", "quantity" * "unit_price")'
+        else:
+            revenue = '"revenue"'
         qty = ' OR coalesce("quantity" < 0, false)' if "quantity" in present else ""
         blank = " AND ".join(f'"miss_{f}"' for f in self._fields) or "false"
+        middle = f"SELECT *, {revenue} AS sp_revenue FROM (SELECT {inner} FROM ({self._from(rejects=rejects, row_numbers=row_numbers)}))"
         outer = [
             "*",
-            f'({blank}) AS sp_blank',
-            f'("order_date" IS NULL OR {revenue} IS NULL) AS sp_drop',
-            f'coalesce({revenue} < 0, false){qty} AS sp_return',
-            (f'("revenue" IS NULL AND "revenue_filled" IS NOT NULL) AS sp_filled' if fill else "false AS sp_filled"),
-            f"{revenue} AS sp_revenue",
+            f"({blank}) AS sp_blank",
+            '("order_date" IS NULL OR sp_revenue IS NULL) AS sp_drop',
+            f"coalesce(sp_revenue < 0, false){qty} AS sp_return",
+            ('("revenue" IS NULL AND sp_revenue IS NOT NULL) AS sp_filled' if fill else "false AS sp_filled"),
         ]
-        return f"SELECT {', '.join(outer)} FROM (SELECT {inner} FROM ({self._from(rejects=rejects, row_numbers=row_numbers)}))"
+        return f"SELECT {', '.join(outer)} FROM ({middle})"
 
     def _counters(self) -> list[str]:
-        """Aggregates that add up, over any grouping, to the load report."""
-        out = ["count(*) FILTER (WHERE NOT sp_blank) AS sp_rows_read",
-               "count(*) FILTER (WHERE sp_blank) AS sp_blank_rows",
-               "count(*) FILTER (WHERE NOT sp_blank AND sp_drop) AS sp_dropped",
-               'count(*) FILTER (WHERE NOT sp_blank AND "order_date" IS NULL) AS sp_miss_date',
-               "count(*) FILTER (WHERE NOT sp_blank AND sp_revenue IS NULL) AS sp_miss_revenue",
-               "count(*) FILTER (WHERE NOT sp_blank AND NOT sp_drop AND sp_return) AS sp_returns",
-               "count(*) FILTER (WHERE NOT sp_blank AND sp_filled) AS sp_filled"]
-        out += [f'count(*) FILTER (WHERE {_ident("bad_" + f)}) AS {_ident("sp_bad_" + f)}' for f in self._fields]
-        return out
+        """Aggregates that add up, over any grouping, to the load report (few: each costs a pass)."""
+        anybad = " OR ".join(_ident("bad_" + f) for f in self._fields) or "false"
+        return ["count(*) AS sp_lines",
+                "count(*) FILTER (WHERE sp_blank) AS sp_blank_rows",
+                "count(*) FILTER (WHERE sp_drop AND NOT sp_blank) AS sp_dropped",
+                "count(*) FILTER (WHERE sp_return AND NOT sp_drop AND NOT sp_blank) AS sp_returns",
+                "count(*) FILTER (WHERE sp_filled) AS sp_filled",
+                f"count(*) FILTER (WHERE {anybad}) AS sp_bad"]
+
+    def _detail(self) -> dict[str, int]:
+        """Per-field counts of bad and missing values (one more scan; only when something is wrong)."""
+        cols = [f'count(*) FILTER (WHERE {_ident("bad_" + f)}) AS {_ident("bad_" + f)}' for f in self._fields]
+        cols += ['count(*) FILTER (WHERE NOT sp_blank AND "order_date" IS NULL) AS miss_order_date',
+                 "count(*) FILTER (WHERE NOT sp_blank AND sp_revenue IS NULL) AS miss_revenue"]
+        row = self.con.execute(f"SELECT {', '.join(cols)} FROM ({self._parsed(rejects=False)})").df().iloc[0]
+        return {k: int(v) for k, v in row.items()}
 
     # ----- running
 
@@ -439,10 +446,11 @@ class TransactionScan:
         sums = {c: int(frame[c].fillna(0).sum()) for c in names}
         report = _io.LoadReport(**self._mapping_report)
         problems = _io._Problems(self.source, "transactions")
-        report.rows_read = sums["sp_rows_read"]
+        report.rows_read = sums["sp_lines"] - sums["sp_blank_rows"]
         if sums["sp_blank_rows"]:
             report.rows_dropped["blank lines" if self._src.kind == "csv" else "blank rows"] = sums["sp_blank_rows"]
-        bad = {f: sums[f"sp_bad_{f}"] for f in self._fields if sums.get(f"sp_bad_{f}")}
+        detail = self._detail() if sums["sp_bad"] or sums["sp_dropped"] else {}
+        bad = {f: detail[f"bad_{f}"] for f in self._fields if detail.get(f"bad_{f}")}
         if bad:
             for fname, count in bad.items():
                 problems.error(self._bad_message(fname, count))
@@ -455,7 +463,7 @@ class TransactionScan:
             report.derived.append(f"revenue = quantity * unit_price on {sums['sp_filled']} row(s) missing revenue")
         drop = sums["sp_dropped"]
         if drop:
-            per_col = {f: k for f, k in (("order_date", sums["sp_miss_date"]), ("revenue", sums["sp_miss_revenue"])) if k}
+            per_col = {f: detail[f"miss_{f}"] for f in ("order_date", "revenue") if detail[f"miss_{f}"]}
             detail = ", ".join(f"{f}: {k}" for f, k in per_col.items())
             where = self._locate_dropped()
             if drop / n > self.max_drop_fraction:
@@ -605,6 +613,7 @@ def scan_transactions(
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
     for macro in _MACROS:
         con.execute(macro)
     src = _resolve_source(source, query=query, con=con)
