@@ -284,7 +284,8 @@ class TransactionScan:
             types.update({h: "VARCHAR" for h, f in self._raw_text_headers().items()})
             if types:
                 opts.append("types = {" + ", ".join(f"{_sql_str(h)}: 'VARCHAR'" for h in types) + "}")
-            opts.append("header = true")
+            # RFC 4180 quoting always: the sniffer only sees the first lines, which may have no quotes.
+            opts += ["header = true", "quote = '\"'", "escape = '\"'"]
             if src.delimiter:
                 opts.append(f"delim = {_sql_str(src.delimiter)}")
             if rejects:
@@ -459,6 +460,8 @@ class TransactionScan:
         if n == 0:
             problems.error("the file has a header but no data rows. Export it again with the data.")
             problems.raise_if_any(report)
+        if "revenue" not in self._fields and {"quantity", "unit_price"} <= set(self._fields):
+            report.derived.append("revenue = quantity * unit_price")
         if sums["sp_filled"]:
             report.derived.append(f"revenue = quantity * unit_price on {sums['sp_filled']} row(s) missing revenue")
         drop = sums["sp_dropped"]
@@ -928,11 +931,11 @@ def rfm_table(
         # Per customer and day first, so that distinct purchase days are a plain count.
         return (f"SELECT \"customer_id\", min(sp_day) FILTER (WHERE sp_ok) AS first_day, "
                 f"max(sp_day) FILTER (WHERE sp_ok) AS last_day, count(*) FILTER (WHERE sp_ok) AS n_days, "
-                f"sum(sp_lines) FILTER (WHERE sp_ok) AS n_lines, sum(sp_money) FILTER (WHERE sp_ok) AS money, "
+                f"sum(sp_day_lines) FILTER (WHERE sp_ok) AS n_lines, sum(sp_money) FILTER (WHERE sp_ok) AS money, "
                 f"max(sp_all_day) AS sp_max_all, min(sp_all_day) AS sp_min_all, "
                 f"sum(sp_ok_lines) AS sp_ok_lines, {', '.join(_sum_counters(scan))} "
                 f"FROM (SELECT \"customer_id\", CAST(\"order_date\" AS DATE) AS sp_day, "
-                f"bool_or({ok}{cut}) AS sp_ok, count(*) FILTER (WHERE {ok}{cut}) AS sp_lines, "
+                f"bool_or({ok}{cut}) AS sp_ok, count(*) FILTER (WHERE {ok}{cut}) AS sp_day_lines, "
                 f"sum(sp_revenue) FILTER (WHERE {ok}{cut}) AS sp_money, "
                 f"max(CAST(\"order_date\" AS DATE)) FILTER (WHERE {ok}) AS sp_all_day, "
                 f"count(*) FILTER (WHERE {ok}) AS sp_ok_lines, {', '.join(scan._counters())} "
