@@ -268,6 +268,7 @@ class TransactionScan:
     _date_form: str = field(repr=False, default="ISO")
     max_drop_fraction: float = _io.MAX_DROP_FRACTION
     report: _io.LoadReport | None = None
+    _sums: dict = field(repr=False, default_factory=dict)
 
     # ----- SQL pieces
 
@@ -302,17 +303,20 @@ class TransactionScan:
         # Text fields are always read as text: codes keep their leading zeros.
         return {f.header: f.name for f in self._fields.values() if _KINDS[f.name] == "string"}
 
+    def _text(self, f: _Field) -> str:
+        """A text field's cells as text, before the missing-value tokens and spaces are cleaned."""
+        col = _ident(f.header)
+        if f.source_type in ("FLOAT", "DOUBLE", "REAL"):
+            return (f"CASE WHEN {col} = floor({col}) AND abs({col}) < 9007199254740992 "
+                    f"THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) ELSE CAST({col} AS VARCHAR) END")
+        return f"CAST({col} AS VARCHAR)"
+
     def _expr(self, f: _Field) -> tuple[str, str, str]:
         """(value expression, bad-value flag, missing flag) of a field, in SQL."""
         col = _ident(f.header)
         kind = _KINDS[f.name]
         if kind == "string":
-            if f.source_type in ("FLOAT", "DOUBLE", "REAL"):
-                text = (f"CASE WHEN {col} = floor({col}) AND abs({col}) < 9007199254740992 "
-                        f"THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) ELSE CAST({col} AS VARCHAR) END")
-            else:
-                text = f"CAST({col} AS VARCHAR)"
-            value = f"sp_text({text})"
+            value = f"sp_text({self._text(f)})"
             return value, "false", f"({value} IS NULL)"
         if kind in ("float", "int"):
             if f.mode == "typed":
@@ -338,6 +342,10 @@ class TransactionScan:
         for f in self._fields.values():
             value, bad, miss = self._expr(f)
             cols.append(f"{value} AS {_ident(f.name)}")
+            if _KINDS[f.name] == "string":
+                # The text before cleaning: grouping by it and cleaning the groups is cheaper
+                # than cleaning every line (see _period_sums).
+                cols.append(f"{self._text(f)} AS {_ident('raw_' + f.name)}")
             flags.append(f"{bad} AS {_ident('bad_' + f.name)}")
             flags.append(f"{miss} AS {_ident('miss_' + f.name)}")
         derive = "revenue" not in present and {"quantity", "unit_price"} <= present
@@ -371,16 +379,17 @@ class TransactionScan:
         """Aggregates that add up, over any grouping, to the load report (few: each costs a pass)."""
         anybad = " OR ".join(_ident("bad_" + f) for f in self._fields) or "false"
         return ["count(*) AS sp_lines",
-                "count(*) FILTER (WHERE sp_blank) AS sp_blank_rows",
-                "count(*) FILTER (WHERE sp_drop AND NOT sp_blank) AS sp_dropped",
-                "count(*) FILTER (WHERE sp_return AND NOT sp_drop AND NOT sp_blank) AS sp_returns",
+                # blank lines have no date, so they are among the dropped; _detail tells them apart
+                "count(*) FILTER (WHERE sp_drop) AS sp_dropped",
+                "count(*) FILTER (WHERE sp_return AND NOT sp_drop) AS sp_returns",
                 "count(*) FILTER (WHERE sp_filled) AS sp_filled",
                 f"count(*) FILTER (WHERE {anybad}) AS sp_bad"]
 
     def _detail(self) -> dict[str, int]:
         """Per-field counts of bad and missing values (one more scan; only when something is wrong)."""
         cols = [f'count(*) FILTER (WHERE {_ident("bad_" + f)}) AS {_ident("bad_" + f)}' for f in self._fields]
-        cols += ['count(*) FILTER (WHERE NOT sp_blank AND "order_date" IS NULL) AS miss_order_date',
+        cols += ["count(*) FILTER (WHERE sp_blank) AS blank",
+                 'count(*) FILTER (WHERE NOT sp_blank AND "order_date" IS NULL) AS miss_order_date',
                  "count(*) FILTER (WHERE NOT sp_blank AND sp_revenue IS NULL) AS miss_revenue"]
         row = self.con.execute(f"SELECT {', '.join(cols)} FROM ({self._parsed(rejects=False)})").df().iloc[0]
         return {k: int(v) for k, v in row.items()}
@@ -445,12 +454,16 @@ class TransactionScan:
     def _fill_report(self, frame: pd.DataFrame) -> None:
         names = [re.search(r" AS (\S+)$", c).group(1).strip('"') for c in self._counters()]
         sums = {c: int(frame[c].fillna(0).sum()) for c in names}
+        if self.report is not None and sums == self._sums:
+            return  # the same source read again: the report (and its warnings) stand
+        self._sums = sums
         report = _io.LoadReport(**self._mapping_report)
         problems = _io._Problems(self.source, "transactions")
-        report.rows_read = sums["sp_lines"] - sums["sp_blank_rows"]
-        if sums["sp_blank_rows"]:
-            report.rows_dropped["blank lines" if self._src.kind == "csv" else "blank rows"] = sums["sp_blank_rows"]
         detail = self._detail() if sums["sp_bad"] or sums["sp_dropped"] else {}
+        blank = detail.get("blank", 0)
+        report.rows_read = sums["sp_lines"] - blank
+        if blank:
+            report.rows_dropped["blank lines" if self._src.kind == "csv" else "blank rows"] = blank
         bad = {f: detail[f"bad_{f}"] for f in self._fields if detail.get(f"bad_{f}")}
         if bad:
             for fname, count in bad.items():
@@ -464,21 +477,21 @@ class TransactionScan:
             report.derived.append("revenue = quantity * unit_price")
         if sums["sp_filled"]:
             report.derived.append(f"revenue = quantity * unit_price on {sums['sp_filled']} row(s) missing revenue")
-        drop = sums["sp_dropped"]
+        drop = sums["sp_dropped"] - blank
         if drop:
             per_col = {f: detail[f"miss_{f}"] for f in ("order_date", "revenue") if detail[f"miss_{f}"]}
-            detail = ", ".join(f"{f}: {k}" for f, k in per_col.items())
+            text = ", ".join(f"{f}: {k}" for f, k in per_col.items())
             where = self._locate_dropped()
             if drop / n > self.max_drop_fraction:
                 problems.error(
-                    f"{drop} of {n} rows ({drop / n:.1%}) lack a required value ({detail}; {where}). "
+                    f"{drop} of {n} rows ({drop / n:.1%}) lack a required value ({text}; {where}). "
                     f"At most {self.max_drop_fraction:.0%} can be dropped; fill those cells, check the "
                     "column mapping, or pass max_drop_fraction= to accept dropping them."
                 )
                 problems.raise_if_any(report)
             for f, k in per_col.items():
                 report.rows_dropped[f"missing {f}"] = k
-            problems.warn(f"dropped {drop} of {n} rows lacking a required value ({detail}; {where}).")
+            problems.warn(f"dropped {drop} of {n} rows lacking a required value ({text}; {where}).")
         report.warnings = list(self._mapping_report.get("warnings", [])) + problems.warnings
         report.returns = sums["sp_returns"]
         report.rows = n - drop
@@ -754,7 +767,7 @@ def load_transactions(source: Any, **options) -> pd.DataFrame:
     sel += [f"{_ident('extra_' + n)} AS {_ident('extra_' + n)}" for n in scan._extras.values()]
     # No ORDER BY: with preserve_insertion_order a scan returns the rows in file order.
     sql = (f"SELECT {', '.join(sel)} FROM ({scan._parsed(rejects=False, extras=True)}) "
-           "WHERE NOT sp_blank AND NOT sp_drop")
+           "WHERE NOT sp_drop")
     frame = scan.con.execute(sql).df()
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     for n in names:
@@ -837,15 +850,20 @@ def panel(
 
 
 def _period_sums(scan: TransactionScan, unit: str, by_cols: list[str], value: str) -> pd.DataFrame:
-    keys = [f"date_trunc('{unit}', \"order_date\") AS sp_ds"]
-    keys += [f"{_col(scan, c)} AS {_ident(c)}" for c in by_cols]
+    # Lines are summed per period and raw key; the keys are cleaned on the (few) groups after.
+    raw = {c: (_ident("raw_" + c) if _KINDS.get(c) == "string" and c in scan._fields else _col(scan, c))
+           for c in by_cols}
+    keys = [f"date_trunc('{unit}', \"order_date\") AS sp_ds"] + [f"{raw[c]} AS {_ident('k_' + c)}" for c in by_cols]
+    clean = ["sp_ds"] + [(f"sp_text({_ident('k_' + c)})" if raw[c].startswith('"raw_') else _ident("k_" + c))
+                         + f" AS {_ident(c)}" for c in by_cols]
     y = "count(*)" if value == "count" else f"sum({_col(scan, value)})"
-    names = ["sp_ds"] + [_ident(c) for c in by_cols]
 
     def sql(parsed: str) -> str:
-        return (f"SELECT {', '.join(keys)}, {y} FILTER (WHERE NOT sp_drop AND NOT sp_blank) AS sp_y, "
-                f"count(*) FILTER (WHERE NOT sp_drop AND NOT sp_blank) AS sp_kept, {', '.join(scan._counters())} "
-                f"FROM ({parsed}) GROUP BY {', '.join(names)}")
+        inner = (f"SELECT {', '.join(keys)}, {y} FILTER (WHERE NOT sp_drop) AS sp_y, "
+                 f"count(*) FILTER (WHERE NOT sp_drop) AS sp_kept, {', '.join(scan._counters())} "
+                 f"FROM ({parsed}) GROUP BY ALL")
+        return (f"SELECT {', '.join(clean)}, sum(sp_y) AS sp_y, sum(sp_kept) AS sp_kept, "
+                f"{', '.join(_sum_counters(scan))} FROM ({inner}) GROUP BY ALL")
 
     frame = scan._query(sql)
     frame = frame[frame["sp_kept"] > 0]
@@ -923,25 +941,37 @@ def rfm_table(
         except (TypeError, ValueError):
             raise SalesplanError(f"as_of must be a date, got {as_of!r}.") from None
         cut = f" AND CAST(\"order_date\" AS DATE) <= DATE '{as_of_ts.date()}'"
-    ok = 'NOT sp_drop AND NOT sp_blank AND "customer_id" IS NOT NULL'
+    ok = 'NOT sp_drop AND "customer_id" IS NOT NULL'
     orders = (', count(DISTINCT "order_id") FILTER (WHERE ' + ok + cut + ') AS n_orders'
               if frequency == "orders" else "")
 
-    def sql(parsed: str) -> str:
-        # Per customer and day first, so that distinct purchase days are a plain count.
+    kept = f"NOT sp_drop{cut}"
+
+    def sql(parsed: str, merge_variants: bool = False) -> str:
+        # Per raw customer key and day first, so that distinct purchase days are a plain count and
+        # the key is cleaned once per pair, not once per line.
+        inner = (f"SELECT {_ident('raw_customer_id')} AS sp_k, CAST(\"order_date\" AS DATE) AS sp_day, "
+                 f"bool_or({kept}) AS sp_ok, count(*) FILTER (WHERE {kept}) AS sp_day_lines, "
+                 f"sum(sp_revenue) FILTER (WHERE {kept}) AS sp_money, "
+                 f"count(*) FILTER (WHERE NOT sp_drop) AS sp_ok_lines, {', '.join(scan._counters())} "
+                 f"FROM ({parsed}) GROUP BY 1, 2")
+        if merge_variants:  # two raw keys clean to one customer ("c1" and " c1"): merge their days
+            mid = (f"SELECT sp_text(sp_k) AS \"customer_id\", sp_day, bool_or(sp_ok) AS sp_ok, "
+                   f"sum(sp_day_lines) AS sp_day_lines, sum(sp_money) AS sp_money, sum(sp_ok_lines) AS sp_ok_lines, "
+                   f"0 AS sp_variant, {', '.join(_sum_counters(scan))} FROM ({inner}) GROUP BY 1, 2")
+        else:
+            mid = (f"SELECT sp_text(sp_k) AS \"customer_id\", *, "
+                   f"CAST(sp_k IS DISTINCT FROM sp_text(sp_k) AS INTEGER) AS sp_variant FROM ({inner})")
         return (f"SELECT \"customer_id\", min(sp_day) FILTER (WHERE sp_ok) AS first_day, "
                 f"max(sp_day) FILTER (WHERE sp_ok) AS last_day, count(*) FILTER (WHERE sp_ok) AS n_days, "
                 f"sum(sp_day_lines) FILTER (WHERE sp_ok) AS n_lines, sum(sp_money) FILTER (WHERE sp_ok) AS money, "
-                f"max(sp_all_day) AS sp_max_all, min(sp_all_day) AS sp_min_all, "
-                f"sum(sp_ok_lines) AS sp_ok_lines, {', '.join(_sum_counters(scan))} "
-                f"FROM (SELECT \"customer_id\", CAST(\"order_date\" AS DATE) AS sp_day, "
-                f"bool_or({ok}{cut}) AS sp_ok, count(*) FILTER (WHERE {ok}{cut}) AS sp_day_lines, "
-                f"sum(sp_revenue) FILTER (WHERE {ok}{cut}) AS sp_money, "
-                f"max(CAST(\"order_date\" AS DATE)) FILTER (WHERE {ok}) AS sp_all_day, "
-                f"count(*) FILTER (WHERE {ok}) AS sp_ok_lines, {', '.join(scan._counters())} "
-                f"FROM ({parsed}) GROUP BY 1, 2) GROUP BY 1")
+                f"max(sp_day) FILTER (WHERE sp_ok_lines > 0) AS sp_max_all, "
+                f"min(sp_day) FILTER (WHERE sp_ok_lines > 0) AS sp_min_all, sum(sp_ok_lines) AS sp_ok_lines, "
+                f"sum(sp_variant) AS sp_variants, {', '.join(_sum_counters(scan))} FROM ({mid}) GROUP BY 1")
 
     frame = scan._query(sql)
+    if frame["sp_variants"].sum() > 0:
+        frame = scan._query(lambda parsed: sql(parsed, merge_variants=True))
     if orders:
         counts = _distinct_orders(scan, ok + cut)
         frame = frame.merge(counts, on="customer_id", how="left")
@@ -1044,7 +1074,7 @@ def summary_from_transactions(
         raise SalesplanError(f"freq_multiplier must be a positive number, got {freq_multiplier!r}.")
     cal_given = None if calibration_end is None else _clv._to_timestamp(calibration_end, name="calibration_end")
     obs_given = None if observation_end is None else _clv._to_timestamp(observation_end, name="observation_end")
-    ok = 'NOT sp_drop AND NOT sp_blank AND "customer_id" IS NOT NULL'
+    ok = 'NOT sp_drop AND "customer_id" IS NOT NULL'
     # Bounds first: the default calibration end is the last purchase (a small query on the same scan).
     need_bounds = cal_given is None and obs_given is None
     if need_bounds:
@@ -1077,7 +1107,7 @@ def summary_from_transactions(
     if not need_bounds:
         scan.check()
     frame = scan.con.execute(sql(scan._parsed(rejects=False))).df()
-    lines_without = scan._count(f'NOT sp_drop AND NOT sp_blank AND "customer_id" IS NULL')
+    lines_without = scan._count(f'NOT sp_drop AND "customer_id" IS NULL')
     if lines_without:
         warnings.warn(f"summary_from_transactions: left out {lines_without} line(s) without a customer.",
                       SalesplanDataWarning, stacklevel=2)
@@ -1133,7 +1163,7 @@ def cohort_matrix(tx: Any, *, freq: str = "MS", metric: str = "customers") -> pd
     _need(scan, ["customer_id"], "cohort_matrix")
     f = market._freq(freq)
     unit = {"D": "day", "W": "week", "MS": "month", "QS": "quarter", "YS": "year"}[f]
-    ok = 'NOT sp_drop AND NOT sp_blank'
+    ok = "NOT sp_drop"
 
     def sql(parsed: str) -> str:
         pairs = (f"SELECT \"customer_id\", date_trunc('{unit}', \"order_date\") AS sp_ds, "

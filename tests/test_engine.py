@@ -277,3 +277,16 @@ def test_the_caller_frame_of_a_source_is_never_touched(generated):
     engine.panel(engine.scan_transactions(generated["csv"]))
     pdt.assert_frame_equal(generated["ref"], before)
     assert np.isfinite(before["revenue"]).all()
+
+
+def test_keys_that_clean_to_one_customer_are_merged(tmp_path):
+    frame = pd.DataFrame({"order_date": ["2024-01-01", "2024-01-01", "2024-01-02", "2024-01-05"],
+                          "customer_id": ["c1", " c1 ", "c2", "c1"], "region": ["N", " N", "S", "N"],
+                          "revenue": [1.0, 2.0, 3.0, 4.0]})
+    path = _write(tmp_path, "pad.parquet", frame)
+    ref = io.load_transactions(path)
+    scan = engine.scan_transactions(path)
+    got = engine.rfm_table(scan)
+    pdt.assert_frame_equal(got, rfm_table(ref))
+    assert got["frequency"].tolist() == [2, 1]  # one purchase day, not two, for "c1" and " c1 " on Jan 1
+    pdt.assert_frame_equal(engine.panel(scan, by="region"), panel_from_transactions(ref, by="region"))
