@@ -48,7 +48,6 @@ Examples
 from __future__ import annotations
 
 import glob as _glob
-import itertools
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -207,18 +206,11 @@ def _resolve_source(source: Any, *, query: str | None, con) -> _Source:
             files = [str(path)]
             name = path.name
             if path.name.lower().endswith(_DUCKDB_EXT):
-                import duckdb
-
-                db = duckdb.connect(str(path), read_only=True)
-                src = _resolve_source(db, query=query, con=None)
-                src.relation = src.relation  # read through the attached database below
-                attached = f"sp_db_{abs(hash(str(path))) % 10**8}"
-                db.close()
-                con.execute(f"ATTACH {_sql_str(str(path))} AS {attached} (READ_ONLY)")
-                rel = src.relation if src.relation.startswith("(") else f"{attached}.{src.relation}"
-                if src.relation.startswith("("):
-                    con.execute(f"USE {attached}")
-                return _Source("table", f"{path.name} ({src.name.split('(', 1)[1]}", [], rel, format_name="duckdb")
+                con.execute(f"ATTACH IF NOT EXISTS {_sql_str(str(path))} AS sp_source_db (READ_ONLY)")
+                con.execute("USE sp_source_db")
+                src = _resolve_source(con, query=query, con=con)
+                src.name = f"{path.name} ({src.name.split('(', 1)[1]}"
+                return src
     lower = [f.lower() for f in files]
     if all(f.endswith(_PARQUET_EXT) for f in lower):
         return _Source("parquet", name, files, f"read_parquet({_sql_list(files)}", format_name="parquet")
@@ -787,7 +779,7 @@ def load_transactions(source: Any, **options) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- aggregations
 
-_TRUNC = {"D": "day", "W": "week", "MS": "month", "QS": "quarter", "YS": "year"}
+_TRUNC = {"D": "day", "W": "week", "MS": "month", "QS": "quarter", "YS": "year"}  # market's freq codes
 
 
 def _trunc_unit(freq: str) -> str:
@@ -902,8 +894,7 @@ def sales_over_time(
     by_cols = market._as_list(by)
     f = market._freq(freq)
     _need(scan, by_cols + [value], "sales_over_time")
-    agg = _period_sums(scan, {"D": "day", "W": "week", "MS": "month", "QS": "quarter", "YS": "year"}[f],
-                       by_cols, value)
+    agg = _period_sums(scan, _TRUNC[f], by_cols, value)
     agg = agg.rename(columns={"sp_ds": "order_date", "sp_y": value})
     return market.sales_over_time(agg, freq=f, by=by, value=value)
 
@@ -1162,7 +1153,7 @@ def cohort_matrix(tx: Any, *, freq: str = "MS", metric: str = "customers") -> pd
     scan = _scan(tx)
     _need(scan, ["customer_id"], "cohort_matrix")
     f = market._freq(freq)
-    unit = {"D": "day", "W": "week", "MS": "month", "QS": "quarter", "YS": "year"}[f]
+    unit = _TRUNC[f]
     ok = "NOT sp_drop"
 
     def sql(parsed: str) -> str:

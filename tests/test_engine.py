@@ -290,3 +290,13 @@ def test_keys_that_clean_to_one_customer_are_merged(tmp_path):
     pdt.assert_frame_equal(got, rfm_table(ref))
     assert got["frequency"].tolist() == [2, 1]  # one purchase day, not two, for "c1" and " c1 " on Jan 1
     pdt.assert_frame_equal(engine.panel(scan, by="region"), panel_from_transactions(ref, by="region"))
+
+
+def test_duckdb_database_file(generated, tmp_path):
+    db = tmp_path / "sales.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(f"CREATE TABLE transactions AS SELECT * FROM read_parquet('{generated['parquet']}')")
+    con.close()
+    scan = engine.scan_transactions(db)
+    pdt.assert_frame_equal(engine.panel(scan, by="channel"), panel_from_transactions(generated["ref"], by="channel"))
+    assert scan.source == "sales.duckdb (table 'transactions')"
