@@ -368,19 +368,23 @@ class TransactionScan:
         return f"SELECT {', '.join(outer)} FROM ({middle})"
 
     def _counters(self) -> list[str]:
-        """Aggregates that add up, over any grouping, to the load report (few: each costs a pass)."""
+        """Aggregates that add up, over any grouping, to the load report.
+
+        Few, since each costs time on every line: lines, kept lines, returns, and one
+        count of anything odd (a bad value, a derived revenue) that :meth:`_detail`
+        then breaks down with one more scan. Blank lines have no date, so they are
+        among the lines not kept.
+        """
         anybad = " OR ".join(_ident("bad_" + f) for f in self._fields) or "false"
         return ["count(*) AS sp_lines",
-                # blank lines have no date, so they are among the dropped; _detail tells them apart
-                "count(*) FILTER (WHERE sp_drop) AS sp_dropped",
+                "count(*) FILTER (WHERE NOT sp_drop) AS sp_kept_lines",
                 "count(*) FILTER (WHERE sp_return AND NOT sp_drop) AS sp_returns",
-                "count(*) FILTER (WHERE sp_filled) AS sp_filled",
-                f"count(*) FILTER (WHERE {anybad}) AS sp_bad"]
+                f"count(*) FILTER (WHERE sp_filled OR {anybad}) AS sp_odd"]
 
     def _detail(self) -> dict[str, int]:
         """Per-field counts of bad and missing values (one more scan; only when something is wrong)."""
         cols = [f'count(*) FILTER (WHERE {_ident("bad_" + f)}) AS {_ident("bad_" + f)}' for f in self._fields]
-        cols += ["count(*) FILTER (WHERE sp_blank) AS blank",
+        cols += ["count(*) FILTER (WHERE sp_blank) AS blank", "count(*) FILTER (WHERE sp_filled) AS filled",
                  'count(*) FILTER (WHERE NOT sp_blank AND "order_date" IS NULL) AS miss_order_date',
                  "count(*) FILTER (WHERE NOT sp_blank AND sp_revenue IS NULL) AS miss_revenue"]
         row = self.con.execute(f"SELECT {', '.join(cols)} FROM ({self._parsed(rejects=False)})").df().iloc[0]
@@ -451,7 +455,8 @@ class TransactionScan:
         self._sums = sums
         report = _io.LoadReport(**self._mapping_report)
         problems = _io._Problems(self.source, "transactions")
-        detail = self._detail() if sums["sp_bad"] or sums["sp_dropped"] else {}
+        dropped = sums["sp_lines"] - sums["sp_kept_lines"]
+        detail = self._detail() if sums["sp_odd"] or dropped else {}
         blank = detail.get("blank", 0)
         report.rows_read = sums["sp_lines"] - blank
         if blank:
@@ -467,9 +472,9 @@ class TransactionScan:
             problems.raise_if_any(report)
         if "revenue" not in self._fields and {"quantity", "unit_price"} <= set(self._fields):
             report.derived.append("revenue = quantity * unit_price")
-        if sums["sp_filled"]:
-            report.derived.append(f"revenue = quantity * unit_price on {sums['sp_filled']} row(s) missing revenue")
-        drop = sums["sp_dropped"] - blank
+        if detail.get("filled"):
+            report.derived.append(f"revenue = quantity * unit_price on {detail['filled']} row(s) missing revenue")
+        drop = dropped - blank
         if drop:
             per_col = {f: detail[f"miss_{f}"] for f in ("order_date", "revenue") if detail[f"miss_{f}"]}
             text = ", ".join(f"{f}: {k}" for f, k in per_col.items())
@@ -782,14 +787,19 @@ def load_transactions(source: Any, **options) -> pd.DataFrame:
 _TRUNC = {"D": "day", "W": "week", "MS": "month", "QS": "quarter", "YS": "year"}  # market's freq codes
 
 
-def _trunc_unit(freq: str) -> str:
-    from salesplan.forecast.panel import _offset
+def _offset(freq: str) -> pd.DateOffset:
+    try:
+        return pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError) as exc:
+        raise SalesplanError(f"freq={freq!r} is not a pandas frequency ({exc}); pass e.g. freq='MS'.") from None
 
+
+def _trunc_unit(freq: str) -> str:
     name = _offset(freq).freqstr
     base = name.split("-")[0]
     unit = {"D": "day", "MS": "month", "ME": "month", "M": "month", "QS": "quarter", "QE": "quarter",
             "Q": "quarter", "YS": "year", "YE": "year", "Y": "year"}.get(base)
-    if base == "W" and name in ("W-MON",):
+    if name == "W-MON":
         unit = "week"
     if unit is None:
         raise SalesplanError(
@@ -798,6 +808,56 @@ def _trunc_unit(freq: str) -> str:
             "for other calendars."
         )
     return unit
+
+
+def _period_alias(off: pd.DateOffset) -> str:
+    """The Period frequency of an offset, as salesplan.forecast.panel names it (MS -> M, W-MON -> W-SUN)."""
+    base = off.freqstr.split("-")[0]
+    if base in ("MS", "ME", "M"):
+        return "M"
+    if base in ("QS", "QE", "Q"):
+        return "Q"
+    if base in ("YS", "YE", "Y"):
+        return "Y"
+    if base == "W":
+        return "W-SUN"  # only weeks starting Monday reach here
+    return off.freqstr
+
+
+def _finish_panel(agg: pd.DataFrame, *, freq: str, by_cols: list[str], fill_value, start, end) -> pd.DataFrame:
+    """The last steps of salesplan.forecast.panel_from_transactions, on per-period sums.
+
+    Kept here (rather than calling it) so that the DuckDB path does not import the
+    forecasting models; tests/test_engine.py checks that both give the same panel.
+    """
+    off = _offset(freq)
+    alias = _period_alias(off)
+    # as panel_from_transactions labels periods (which also fixes the datetime unit it returns)
+    ds = pd.to_datetime(agg["sp_ds"]).dt.to_period(alias).dt.start_time.dt.normalize()
+    frame = pd.DataFrame({"ds": ds.to_numpy()})
+    for c in by_cols:
+        frame[c] = agg[c].astype("str").fillna("(missing)").to_numpy()
+    frame["y"] = agg["sp_y"].to_numpy()
+    g = frame.groupby(["ds"] + by_cols, sort=True, as_index=False)["y"].sum()
+    key = g[by_cols].astype(str).agg("/".join, axis=1) if by_cols else pd.Series("total", index=g.index)
+    g.insert(0, "unique_id", key.to_numpy())
+    if fill_value is not None:
+        lo = g["ds"].min() if start is None else pd.Timestamp(start)
+        hi = g["ds"].max() if end is None else pd.Timestamp(end)
+        lo = pd.Period(lo, freq=alias).start_time
+        cal = pd.date_range(lo, hi, freq=off if off.is_on_offset(lo) else pd.tseries.frequencies.to_offset(alias))
+        cal = pd.DatetimeIndex(pd.PeriodIndex(cal, freq=alias).start_time.normalize().unique())
+        keys = g[["unique_id"] + by_cols].drop_duplicates()
+        full = keys.merge(pd.DataFrame({"ds": cal}), how="cross")
+        g = full.merge(g, on=["unique_id", "ds"] + by_cols, how="left")
+        g["y"] = g["y"].fillna(float(fill_value))
+    else:
+        if start is not None:
+            g = g[g["ds"] >= pd.Timestamp(start)]
+        if end is not None:
+            g = g[g["ds"] <= pd.Timestamp(end)]
+    g = g.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+    return g[["unique_id", "ds", "y"] + by_cols]
 
 
 def panel(
@@ -829,16 +889,11 @@ def panel(
     DataFrame
         ``unique_id``, ``ds``, ``y``, then the ``by`` columns.
     """
-    from salesplan.forecast.panel import panel_from_transactions
-
     scan = _scan(tx)
     by_cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
     _need(scan, by_cols + ([] if value == "count" else [value]), "panel")
-    unit = _trunc_unit(freq)
-    agg = _period_sums(scan, unit, by_cols, value)
-    agg = agg.rename(columns={"sp_ds": "order_date"})
-    return panel_from_transactions(agg, freq=freq, by=by or None, value="sp_y", fill_value=fill_value,
-                                   start=start, end=end)
+    agg = _period_sums(scan, _trunc_unit(freq), by_cols, value)
+    return _finish_panel(agg, freq=freq, by_cols=by_cols, fill_value=fill_value, start=start, end=end)
 
 
 def _period_sums(scan: TransactionScan, unit: str, by_cols: list[str], value: str) -> pd.DataFrame:
@@ -918,11 +973,10 @@ def rfm_table(
         ``tenure``, ``frequency``, ``monetary``; ``as_of`` in ``.attrs``.
     """
     from salesplan._validation import check_choice
-    from salesplan.segments import rfm as _rfm
 
     scan = _scan(tx)
-    check_choice(frequency, _rfm._FREQUENCIES, name="frequency")
-    check_choice(monetary, _rfm._MONETARY, name="monetary")
+    check_choice(frequency, ("days", "orders", "lines"), name="frequency")
+    check_choice(monetary, ("sum", "mean"), name="monetary")
     _need(scan, ["customer_id"] + (["order_id"] if frequency == "orders" else []), "rfm_table")
     cut = ""
     as_of_ts = None
@@ -938,31 +992,40 @@ def rfm_table(
 
     kept = f"NOT sp_drop{cut}"
 
-    def sql(parsed: str, merge_variants: bool = False) -> str:
-        # Per raw customer key and day first, so that distinct purchase days are a plain count and
-        # the key is cleaned once per pair, not once per line.
+    def fast(parsed: str) -> str:
+        # One pass per raw customer key; keys are cleaned on the customers, not on the lines.
+        day = 'CAST("order_date" AS DATE)'
+        inner = (f"SELECT {_ident('raw_customer_id')} AS sp_k, min({day}) FILTER (WHERE {kept}) AS first_day, "
+                 f"max({day}) FILTER (WHERE {kept}) AS last_day, "
+                 f"count(DISTINCT {day}) FILTER (WHERE {kept}) AS n_days, count(*) FILTER (WHERE {kept}) AS n_lines, "
+                 f"sum(sp_revenue) FILTER (WHERE {kept}) AS money, max({day}) FILTER (WHERE NOT sp_drop) AS sp_max_all, "
+                 f"min({day}) FILTER (WHERE NOT sp_drop) AS sp_min_all, {', '.join(scan._counters())} "
+                 f"FROM ({parsed}) GROUP BY 1")
+        return (f"SELECT sp_text(sp_k) AS \"customer_id\", *, sp_kept_lines AS sp_ok_lines, "
+                f"CAST(sp_k IS DISTINCT FROM sp_text(sp_k) AS INTEGER) AS sp_variants FROM ({inner})")
+
+    def merged(parsed: str) -> str:
+        # Per raw customer key and day first, then per cleaned key and day, then per customer.
         inner = (f"SELECT {_ident('raw_customer_id')} AS sp_k, CAST(\"order_date\" AS DATE) AS sp_day, "
-                 f"bool_or({kept}) AS sp_ok, count(*) FILTER (WHERE {kept}) AS sp_day_lines, "
-                 f"sum(sp_revenue) FILTER (WHERE {kept}) AS sp_money, "
-                 f"count(*) FILTER (WHERE NOT sp_drop) AS sp_ok_lines, {', '.join(scan._counters())} "
-                 f"FROM ({parsed}) GROUP BY 1, 2")
-        if merge_variants:  # two raw keys clean to one customer ("c1" and " c1"): merge their days
-            mid = (f"SELECT sp_text(sp_k) AS \"customer_id\", sp_day, bool_or(sp_ok) AS sp_ok, "
-                   f"sum(sp_day_lines) AS sp_day_lines, sum(sp_money) AS sp_money, sum(sp_ok_lines) AS sp_ok_lines, "
-                   f"0 AS sp_variant, {', '.join(_sum_counters(scan))} FROM ({inner}) GROUP BY 1, 2")
-        else:
-            mid = (f"SELECT sp_text(sp_k) AS \"customer_id\", *, "
-                   f"CAST(sp_k IS DISTINCT FROM sp_text(sp_k) AS INTEGER) AS sp_variant FROM ({inner})")
-        return (f"SELECT \"customer_id\", min(sp_day) FILTER (WHERE sp_ok) AS first_day, "
-                f"max(sp_day) FILTER (WHERE sp_ok) AS last_day, count(*) FILTER (WHERE sp_ok) AS n_days, "
-                f"sum(sp_day_lines) FILTER (WHERE sp_ok) AS n_lines, sum(sp_money) FILTER (WHERE sp_ok) AS money, "
-                f"max(sp_day) FILTER (WHERE sp_ok_lines > 0) AS sp_max_all, "
-                f"min(sp_day) FILTER (WHERE sp_ok_lines > 0) AS sp_min_all, sum(sp_ok_lines) AS sp_ok_lines, "
+                 f"count(*) FILTER (WHERE {kept}) AS sp_day_lines, sum(sp_revenue) FILTER (WHERE {kept}) AS sp_money, "
+                 f"{', '.join(scan._counters())} FROM ({parsed}) GROUP BY 1, 2")
+        # two raw keys clean to one customer ("c1" and " c1"): merge their days
+        mid = (f"SELECT sp_text(sp_k) AS \"customer_id\", sp_day, sum(sp_day_lines) AS sp_day_lines, "
+               f"sum(sp_money) AS sp_money, 0 AS sp_variant, {', '.join(_sum_counters(scan))} "
+               f"FROM ({inner}) GROUP BY 1, 2")
+        ok = "sp_day_lines > 0"
+        return (f"SELECT \"customer_id\", min(sp_day) FILTER (WHERE {ok}) AS first_day, "
+                f"max(sp_day) FILTER (WHERE {ok}) AS last_day, count(*) FILTER (WHERE {ok}) AS n_days, "
+                f"sum(sp_day_lines) AS n_lines, sum(sp_money) AS money, "
+                f"max(sp_day) FILTER (WHERE sp_kept_lines > 0) AS sp_max_all, "
+                f"min(sp_day) FILTER (WHERE sp_kept_lines > 0) AS sp_min_all, sum(sp_kept_lines) AS sp_ok_lines, "
                 f"sum(sp_variant) AS sp_variants, {', '.join(_sum_counters(scan))} FROM ({mid}) GROUP BY 1")
 
-    frame = scan._query(sql)
+    frame = scan._query(fast)
     if frame["sp_variants"].sum() > 0:
-        frame = scan._query(lambda parsed: sql(parsed, merge_variants=True))
+        # Some keys change when cleaned (" c1 ", "NULL"): two raw keys may be one customer,
+        # whose purchase days must be merged, so count per (customer, day) instead.
+        frame = scan._query(merged)
     if orders:
         counts = _distinct_orders(scan, ok + cut)
         frame = frame.merge(counts, on="customer_id", how="left")

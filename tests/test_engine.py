@@ -300,3 +300,14 @@ def test_duckdb_database_file(generated, tmp_path):
     scan = engine.scan_transactions(db)
     pdt.assert_frame_equal(engine.panel(scan, by="channel"), panel_from_transactions(generated["ref"], by="channel"))
     assert scan.source == "sales.duckdb (table 'transactions')"
+
+
+def test_empty_revenue_is_filled_from_quantity_and_price(tmp_path):
+    frame = pd.DataFrame({"order_date": ["2024-01-01", "2024-01-02", "2024-01-03"], "customer_id": ["a", "b", "c"],
+                          "quantity": [2, 3, 1], "unit_price": [5.0, 4.0, 2.5], "revenue": [10.0, None, 2.5]})
+    path = _write(tmp_path, "fill.csv", frame)
+    scan = engine.scan_transactions(path)
+    got, ref = engine.load_transactions(scan), io.load_transactions(path)
+    pdt.assert_frame_equal(got, ref)
+    assert scan.report.derived == io.load_report(ref).derived == ["revenue = quantity * unit_price on 1 row(s) missing revenue"]
+    assert engine.rfm_table(scan)["monetary"].tolist() == [10.0, 12.0, 2.5]
