@@ -70,11 +70,12 @@ __all__ = [
     "rfm_table",
     "summary_from_transactions",
     "cohort_matrix",
-    "DUCKDB_THRESHOLD_BYTES",
+    "ENGINES",
+    "dispatch",
 ]
 
-#: Above this many bytes of input, ``engine="auto"`` picks DuckDB (see docs/scaling.md).
-DUCKDB_THRESHOLD_BYTES = 200 * 2**20
+#: Values of ``engine=`` in :func:`salesplan.io.load_transactions` (see :func:`dispatch`).
+ENGINES = ("pandas", "duckdb", "auto")
 
 _CSV_EXT = (".csv", ".tsv", ".txt", ".psv", ".csv.gz", ".tsv.gz", ".txt.gz")
 _PARQUET_EXT = (".parquet", ".pq")
@@ -780,6 +781,48 @@ def load_transactions(source: Any, **options) -> pd.DataFrame:
         out[n] = _io._extra(frame["extra_" + n])
     out.attrs = {"salesplan": scan.report.to_dict()}
     return out
+
+
+def dispatch(source: Any, *, engine: str = "pandas", encoding: str | None = None, format: str | None = None,
+             sheet_name: Any = 0, **options) -> pd.DataFrame | None:
+    """The hook of ``salesplan.io.load_transactions(..., engine=...)``.
+
+    Returns the table loaded through DuckDB, or ``None`` when the pandas
+    loader should load it: ``engine="pandas"``, or ``engine="auto"`` for
+    anything but a folder or a glob of files (which only DuckDB reads as one
+    table). Loading a whole file is not faster through DuckDB (turning its
+    result into a pandas frame costs as much as parsing); what is faster is
+    aggregating in DuckDB, with :func:`panel`, :func:`rfm_table`... (see
+    docs/scaling.md).
+
+    Parameters
+    ----------
+    source
+        As for :func:`salesplan.io.load_transactions`.
+    engine : {"pandas", "duckdb", "auto"}
+    encoding, format, sheet_name
+        Options of the pandas loader; the DuckDB engine reads UTF-8 CSV and
+        Parquet only, and says so when asked for anything else.
+    **options
+        ``columns``, ``query``, ``dayfirst``, ``delimiter``, ``max_drop_fraction``.
+    """
+    if engine not in ENGINES:
+        near = _io.closest_matches(str(engine), ENGINES, n=1)
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        raise SalesplanError(f"engine must be one of {list(ENGINES)}, got {engine!r}.{hint}")
+    if engine == "pandas":
+        return None
+    if engine == "auto":
+        text = str(source) if isinstance(source, (str, Path)) else None
+        if text is None or not (_GLOB_CHARS.search(text) or Path(text).is_dir()):
+            return None
+    if encoding not in (None, "utf-8", "utf8", "utf-8-sig") or format not in (None, "csv", "parquet") \
+            or sheet_name not in (0, None):
+        raise SalesplanError(
+            f"engine='duckdb' reads UTF-8 CSV and Parquet files (got encoding={encoding!r}, format={format!r}, "
+            f"sheet_name={sheet_name!r}). Load this source with engine='pandas'."
+        )
+    return load_transactions(source, **options)
 
 
 # --------------------------------------------------------------------------- aggregations

@@ -311,3 +311,16 @@ def test_empty_revenue_is_filled_from_quantity_and_price(tmp_path):
     pdt.assert_frame_equal(got, ref)
     assert scan.report.derived == io.load_report(ref).derived == ["revenue = quantity * unit_price on 1 row(s) missing revenue"]
     assert engine.rfm_table(scan)["monetary"].tolist() == [10.0, 12.0, 2.5]
+
+
+def test_dispatch_is_the_hook_of_the_pandas_loader(generated):
+    assert engine.dispatch(DEMO, engine="pandas") is None
+    assert engine.dispatch(DEMO, engine="auto") is None  # one file: pandas loads it
+    parts = engine.dispatch(generated["parts"], engine="auto", columns=None, max_drop_fraction=0.05)
+    pdt.assert_frame_equal(parts, engine.load_transactions(generated["parts"]))
+    assert len(parts) == 30_000
+    pdt.assert_frame_equal(engine.dispatch(DEMO, engine="duckdb"), io.load_transactions(DEMO))
+    with pytest.raises(SalesplanError, match="Did you mean 'duckdb'"):
+        engine.dispatch(DEMO, engine="duck")
+    with pytest.raises(SalesplanError, match="reads UTF-8 CSV and Parquet"):
+        engine.dispatch(DEMO, engine="duckdb", encoding="gb18030")
