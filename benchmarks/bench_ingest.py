@@ -116,7 +116,8 @@ def child_main(contender: str, task: str, path: str, cap_gib: float) -> None:
     seconds = time.perf_counter() - t0
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent that forked.
     peak = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM"))
-    print(json.dumps({"status": status, "seconds": seconds, "peak_bytes": peak, "rows_out": n}))
+    print(json.dumps({"status": status, "seconds": seconds, "peak_bytes": peak, "rows_out": n,
+                      "load_average": os.getloadavg()[0]}))
 
 
 # --------------------------------------------------------------------------- parent
@@ -161,8 +162,8 @@ def _fmt_m(x):
 
 def table(results: list[dict]) -> str:
     head = ("| lines | format | task | contender | status | wall time | peak RSS | "
-            "DuckDB speed-up | DuckDB vs polars |")
-    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+            "DuckDB speed-up | DuckDB vs polars | load avg |")
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
     index = {(r["rows"], r["format"], r["task"], r["contender"]): r for r in results}
     for r in results:
         duck = index.get((r["rows"], r["format"], r["task"], "duckdb"), {})
@@ -173,8 +174,9 @@ def table(results: list[dict]) -> str:
                 speed = f"{ratio:.1f}x faster"
             else:
                 vs = f"{ratio:.2f}x" + (" (faster)" if ratio >= 1 else " (slower)")
+        load = "-" if r.get("load_average") is None else f"{r['load_average']:.1f}"
         lines.append(f"| {r['rows']:,} | {r['format']} | {r['task']} | {r['contender']} | {r['status']} | "
-                     f"{_fmt_s(r.get('seconds'))} | {_fmt_m(r.get('peak_bytes'))} | {speed} | {vs} |")
+                     f"{_fmt_s(r.get('seconds'))} | {_fmt_m(r.get('peak_bytes'))} | {speed} | {vs} | {load} |")
     return "\n".join(lines)
 
 

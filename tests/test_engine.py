@@ -324,3 +324,9 @@ def test_dispatch_is_the_hook_of_the_pandas_loader(generated):
         engine.dispatch(DEMO, engine="duck")
     with pytest.raises(SalesplanError, match="reads UTF-8 CSV and Parquet"):
         engine.dispatch(DEMO, engine="duckdb", encoding="gb18030")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    assert doctest.testmod(engine).failed == 0
