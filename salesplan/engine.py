@@ -42,7 +42,7 @@ Examples
 >>> list(p.columns)
 ['unique_id', 'ds', 'y', 'region']
 >>> tx.report.rows_read
-25046
+42095
 """
 
 from __future__ import annotations
