@@ -361,3 +361,13 @@ def test_chunk_that_kills_its_worker_every_time_fails_naming_the_series(rng, fau
 def test_bad_retries(rng):
     with pytest.raises(SalesplanError, match="retries must be an integer >= 0"):
         run_chunks(series_stats, make_panel(rng), retries=-1)
+
+
+def test_errors_of_fn_are_not_mistaken_for_lost_workers():
+    from salesplan.forecast.parallel import _is_lost_work
+
+    assert not _is_lost_work(FileNotFoundError("data.csv"))
+    assert not _is_lost_work(RuntimeError("boom"))
+    distributed = pytest.importorskip("distributed")
+    assert _is_lost_work(distributed.comm.CommClosedError("closed"))
+    assert _is_lost_work(distributed.scheduler.KilledWorker("task", "worker", 3))

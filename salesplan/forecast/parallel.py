@@ -341,7 +341,7 @@ def _is_lost_work(exc: BaseException) -> bool:
     """True when a task failed because of the cluster (a worker died, data was lost), not because of fn."""
     from concurrent.futures import CancelledError
 
-    if isinstance(exc, (CancelledError, OSError)):
+    if isinstance(exc, CancelledError):
         return True
     name = type(exc).__name__
     module = type(exc).__module__ or ""
