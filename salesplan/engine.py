@@ -766,19 +766,24 @@ def load_transactions(source: Any, **options) -> pd.DataFrame:
     # No ORDER BY: with preserve_insertion_order a scan returns the rows in file order.
     sql = (f"SELECT {', '.join(sel)} FROM ({scan._parsed(rejects=False, extras=True)}) "
            "WHERE NOT sp_drop")
-    frame = scan.con.execute(sql).df()
-    out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
+    import pyarrow as pa
+
+    # Through Arrow: text columns become the loader's pyarrow-backed strings without a copy per cell.
+    table = scan.con.execute(sql).to_arrow_table()
+    text = pd.StringDtype("pyarrow")
+    out = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
     for n in names:
         kind = _KINDS[n]
+        col = table.column(n)
         if kind == "date":
-            out[n] = pd.to_datetime(frame[n]).astype("datetime64[ns]")
+            out[n] = pd.Series(col.to_pandas(), index=out.index).astype("datetime64[ns]")
         elif kind in ("float", "int"):
-            out[n] = frame[n].astype("float64")
+            out[n] = pd.Series(col.to_numpy(zero_copy_only=False), index=out.index, dtype="float64")
         else:
-            out[n] = frame[n].astype("string")
-    out["is_return"] = frame["is_return"].astype(bool)
+            out[n] = pd.Series(pd.array(col.cast(pa.large_string()), dtype=text), index=out.index)
+    out["is_return"] = table.column("is_return").to_numpy(zero_copy_only=False).astype(bool)
     for n in scan._extras.values():
-        out[n] = _io._extra(frame["extra_" + n])
+        out[n] = _io._extra(table.column("extra_" + n).to_pandas())
     out.attrs = {"salesplan": scan.report.to_dict()}
     return out
 
