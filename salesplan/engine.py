@@ -769,7 +769,7 @@ def load_transactions(source: Any, **options) -> pd.DataFrame:
     import pyarrow as pa
 
     # Through Arrow: text columns become the loader's pyarrow-backed strings without a copy per cell.
-    table = scan.con.execute(sql).to_arrow_table()
+    table = scan.con.sql(sql).to_arrow_table()
     text = pd.StringDtype("pyarrow")
     out = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
     for n in names:
