@@ -50,8 +50,20 @@ GIB = 2**30
 # --------------------------------------------------------------------------- children
 
 
+_IMPORT_SECONDS = {}
+
+
+def _timed_import(name: str):
+    import importlib
+
+    t0 = time.perf_counter()
+    module = importlib.import_module(name)
+    _IMPORT_SECONDS[name] = time.perf_counter() - t0
+    return module
+
+
 def _child_pandas(task: str, path: str) -> int:
-    import pandas as pd
+    pd = _timed_import("pandas")
 
     csv = path.endswith(".csv")
     cols = ["order_date", "region", "category", "revenue"] if task == "panel" else \
@@ -72,7 +84,7 @@ def _child_pandas(task: str, path: str) -> int:
 
 
 def _child_polars(task: str, path: str) -> int:
-    import polars as pl
+    pl = _timed_import("polars")
 
     if path.endswith(".csv"):
         lf = pl.scan_csv(path, try_parse_dates=True, schema_overrides={"customer_id": pl.String})
@@ -89,7 +101,7 @@ def _child_polars(task: str, path: str) -> int:
 
 
 def _child_duckdb(task: str, path: str) -> int:
-    from salesplan import engine
+    engine = _timed_import("salesplan.engine")
 
     scan = engine.scan_transactions(path, memory_limit="3GB")
     if task == "panel":
@@ -117,7 +129,7 @@ def child_main(contender: str, task: str, path: str, cap_gib: float) -> None:
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent that forked.
     peak = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM"))
     print(json.dumps({"status": status, "seconds": seconds, "peak_bytes": peak, "rows_out": n,
-                      "load_average": os.getloadavg()[0]}))
+                      "load_average": os.getloadavg()[0], "import_seconds": sum(_IMPORT_SECONDS.values())}))
 
 
 # --------------------------------------------------------------------------- parent
@@ -152,8 +164,10 @@ def run_one(contender: str, task: str, path: Path, cap_gib: float, timeout: floa
     return {"status": f"failed: {text[:200]}", "seconds": None, "peak_bytes": None}
 
 
-def _fmt_s(x):
-    return "-" if x is None else f"{x:,.1f} s"
+def _fmt_s(x, imports=None):
+    if x is None:
+        return "-"
+    return f"{x:,.1f} s" + (f" ({imports:.1f} s imports)" if imports is not None else "")
 
 
 def _fmt_m(x):
@@ -176,7 +190,8 @@ def table(results: list[dict]) -> str:
                 vs = f"{ratio:.2f}x" + (" (faster)" if ratio >= 1 else " (slower)")
         load = "-" if r.get("load_average") is None else f"{r['load_average']:.1f}"
         lines.append(f"| {r['rows']:,} | {r['format']} | {r['task']} | {r['contender']} | {r['status']} | "
-                     f"{_fmt_s(r.get('seconds'))} | {_fmt_m(r.get('peak_bytes'))} | {speed} | {vs} | {load} |")
+                     f"{_fmt_s(r.get('seconds'), r.get('import_seconds'))} | {_fmt_m(r.get('peak_bytes'))} | {speed} | "
+                     f"{vs} | {load} |")
     return "\n".join(lines)
 
 
