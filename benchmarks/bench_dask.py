@@ -98,7 +98,7 @@ def main(argv=None) -> int:
         for name, engine, n_jobs, workers in engines:
             run(warm, engine, n_jobs)
             out, wall, cpu = run(panel, engine, n_jobs)
-            same = True
+            same, worst = True, 0.0
             if reference is None:
                 reference = out
             else:
@@ -106,8 +106,15 @@ def main(argv=None) -> int:
                     pd.testing.assert_frame_equal(out, reference)
                 except AssertionError:
                     same = False
+                    num = reference.select_dtypes("number").columns
+                    if out.shape == reference.shape and (out["unique_id"] == reference["unique_id"]).all():
+                        rel = (out[num] - reference[num]).abs() / reference[num].abs().clip(lower=1e-9)
+                        worst = float(np.nanmax(rel.to_numpy()))
+                    else:
+                        worst = float("nan")  # other rows or order
             rows.append({"engine": name, "workers": workers, "series": args.series, "wall_s": round(wall, 2),
                          "series_per_s": round(args.series / wall, 1), "same_forecasts": same,
+                         "max_relative_difference": worst,
                          "cpu_s": round(cpu, 2)})
             print(json.dumps(rows[-1]), flush=True)
     finally:
