@@ -66,6 +66,7 @@ __all__ = [
     "make_market",
     "make_targets",
     "write_demo",
+    "write_transactions",
     "load_demo",
     "schema_markdown",
     "update_data_model_docs",
@@ -1365,6 +1366,192 @@ def update_data_model_docs(path: str | Path) -> bool:
     return new != text
 
 
+# --- large synthetic files, written in chunks --------------------------------------
+
+#: Order lines per chunk of :func:`write_transactions` (about 100 MB of memory each).
+CHUNK_ROWS = 1_000_000
+_FILE_FORMATS = ("parquet", "csv")
+_CATEGORY_SHARE = np.array([0.30, 0.22, 0.18, 0.18, 0.12])  # Hardware..Accessories, as _CATALOG
+_REPS_PER_REGION = 6
+
+
+def _big_company(rng: np.random.Generator, n_customers: int, start: int, end: int, growth: float):
+    """Customers (region, segment, purchase weight, first day, order value) and the daily calendar."""
+    days = np.arange(start, end + 1)
+    d64 = days.astype("datetime64[D]")
+    month = d64.astype("datetime64[M]").astype(np.int64) % 12
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
+    years = (days - start) / 365.25
+    # Orders per day: season x weekday x growth; customers arrive with the same pattern.
+    intensity = _SEASON[month] * _WEEKDAY[weekday] * (1.0 + growth) ** years
+    arrival = np.cumsum(intensity)
+    arrival /= arrival[-1]
+    region = rng.choice(len(REGIONS), size=n_customers, p=_REGION_SHARE)
+    segment = rng.choice(len(SEGMENTS), size=n_customers, p=_SEGMENT_SHARE)
+    # A third of the customers were there before the window; the others arrive along it.
+    first = np.where(rng.random(n_customers) < 1 / 3, 0,
+                     np.searchsorted(arrival, rng.random(n_customers)).clip(0, len(days) - 1))
+    weight = rng.gamma(_RATE_SHAPE, 1.0, n_customers) * _SEGMENT_RATE[segment]
+    # A customer's share of the orders grows with the time it has been a customer.
+    weight *= (len(days) - first) / len(days)
+    value = _SEGMENT_ORDER_VALUE[segment] * rng.gamma(4.0, 1 / 4.0, n_customers)
+    pref = rng.dirichlet(np.full(len(CATEGORIES), 1.5), size=n_customers)
+    return {"days": days, "intensity": intensity, "region": region, "segment": segment, "first": first,
+            "weight": np.cumsum(weight) / weight.sum(), "value": value, "pref": np.cumsum(pref, axis=1)}
+
+
+def _big_chunk(rng: np.random.Generator, co: dict, rows: int, first_order: int, return_rate: float):
+    """``rows`` order lines as a pyarrow table, order numbers from ``first_order``."""
+    import pyarrow as pa
+
+    lines_per_order = 1 + rng.poisson(0.9, size=rows)  # more orders than needed, cut below
+    n_orders = int(np.searchsorted(np.cumsum(lines_per_order), rows)) + 1
+    lines_per_order = lines_per_order[:n_orders]
+    lines_per_order[-1] -= int(lines_per_order.sum()) - rows
+    cust = np.searchsorted(co["weight"], rng.random(n_orders)).clip(0, len(co["first"]) - 1)
+    # The order day follows the season, on or after the customer's first day.
+    cum = np.cumsum(co["intensity"])
+    lo = np.where(co["first"][cust] > 0, cum[co["first"][cust] - 1], 0.0)
+    day_idx = np.searchsorted(cum, lo + rng.random(n_orders) * (cum[-1] - lo)).clip(0, len(cum) - 1)
+    channel = _draw(rng, np.cumsum(_SEGMENT_CHANNEL[co["segment"][cust]], axis=1))
+    rep = co["region"][cust] * _REPS_PER_REGION + rng.integers(0, _REPS_PER_REGION, n_orders)
+    owner = np.repeat(np.arange(n_orders), lines_per_order)
+    c = cust[owner]
+    category = _draw(rng, co["pref"][c])
+    names = [items for _, items in _CATALOG.values()]
+    offsets = np.cumsum([0] + [len(n) for n in names])
+    product = offsets[category] + (rng.random(rows) * (offsets[category + 1] - offsets[category])).astype(np.int64)
+    lo_price = np.array([p[1] for items in names for p in items], dtype=float)
+    hi_price = np.array([p[2] for items in names for p in items], dtype=float)
+    price = _nice_price(lo_price[product] + (hi_price[product] - lo_price[product]) * rng.random(rows))
+    price = np.round(price * (1.0 - _SEGMENT_DISCOUNT[co["segment"][c]] - _CHANNEL_DISCOUNT[channel[owner]]), 2)
+    per_line = co["value"][c] / lines_per_order[owner]
+    quantity = np.maximum(1, np.round(rng.gamma(1.5, 1.0, rows) * per_line / (price * 1.5))).astype(np.int64)
+    returned = rng.random(rows) < return_rate
+    quantity = np.where(returned, -np.minimum(quantity, 1 + rng.poisson(0.3, rows)), quantity)
+    order_no = first_order + owner
+    order_ids = pa.compute.binary_join_element_wise(
+        np.where(returned, "CN", "SO").astype(object),
+        pa.compute.utf8_lpad(pa.array(order_no).cast(pa.string()), 10, "0"), "")
+    table = pa.table({
+        "order_date": pa.array(co["days"][day_idx[owner]].astype("datetime64[D]")),
+        "order_id": order_ids,
+        "customer_id": co["customer_ids"].take(pa.array(c)),
+        "product_id": pa.array([f"P{i + 1:02d}" for i in range(len(lo_price))]).take(pa.array(product)),
+        "category": pa.array(list(CATEGORIES)).take(pa.array(category)),
+        "region": pa.array(list(REGIONS)).take(pa.array(co["region"][c])),
+        "channel": pa.array(list(CHANNELS)).take(pa.array(channel[owner])),
+        "rep_id": co["rep_ids"].take(pa.array(rep[owner])),
+        "quantity": pa.array(quantity.astype(float)),
+        "unit_price": pa.array(price),
+        "revenue": pa.array(np.round(quantity * price, 2)),
+    })
+    return table, first_order + n_orders
+
+
+def write_transactions(
+    path: str | Path,
+    *,
+    rows: int,
+    format: str | None = None,
+    seed: int = 0,
+    chunk_rows: int = CHUNK_ROWS,
+    n_customers: int | None = None,
+    start: object = DEFAULT_START,
+    end: object = DEFAULT_END,
+    growth: float = 0.08,
+    return_rate: float = 0.02,
+) -> Path:
+    """Write a synthetic transactions file of any size, one chunk at a time.
+
+    Memory stays at one chunk (``chunk_rows`` lines) whatever ``rows`` is, so
+    files far larger than memory can be made for benchmarks and tests of the
+    DuckDB engine (:mod:`salesplan.engine`). The company is the demo's, scaled:
+    customers in five regions and three segments with gamma-distributed
+    purchase weights and order values, arriving along the window; orders
+    follow the monthly seasonality (December peak, summer dip), the weekday
+    pattern and ``growth``; orders have one or more lines; ``return_rate`` of
+    the lines are returns (negative quantity and revenue, ``CN`` order ids).
+
+    Parameters
+    ----------
+    path : str or Path
+        File to write (its folder is created).
+    rows : int
+        Order lines in the file.
+    format : {"parquet", "csv"}, optional
+        Default: from the file name (``.csv`` or else Parquet).
+    seed : int
+        The same seed, ``rows`` and ``chunk_rows`` give the same file.
+    chunk_rows : int
+        Lines made and written at a time (a Parquet row group each).
+    n_customers : int, optional
+        Default: one customer per 50 lines (at least 1,000).
+    start, end : date-like
+        The order dates' window.
+    growth, return_rate : float
+        Yearly growth of orders, and the share of lines that are returns.
+
+    Returns
+    -------
+    Path
+        The file written. Columns as the demo's ``transactions.csv``:
+        ``order_date``, ``order_id``, ``customer_id``, ``product_id``,
+        ``category``, ``region``, ``channel``, ``rep_id``, ``quantity``,
+        ``unit_price``, ``revenue``.
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     f = write_transactions(Path(d) / "tx.csv", rows=5_000, chunk_rows=2_000)
+    ...     len(pd.read_csv(f))
+    5000
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    rows = check_positive_int(rows, name="rows")
+    chunk_rows = check_positive_int(chunk_rows, name="chunk_rows")
+    seed = check_positive_int(seed, name="seed", allow_zero=True)
+    path = Path(path)
+    fmt = format or ("csv" if path.name.lower().endswith((".csv", ".csv.gz")) else "parquet")
+    if fmt not in _FILE_FORMATS:
+        raise SalesplanError(f"format must be one of {list(_FILE_FORMATS)}, got {format!r}.")
+    n_customers = check_positive_int(n_customers if n_customers is not None else max(1_000, rows // 50),
+                                     name="n_customers")
+    t0, t1 = _day(start), _day(end)
+    if t1 <= t0:
+        raise SalesplanError(f"end ({end}) must be after start ({start}).")
+    co = _big_company(_rng(seed, 100), n_customers, t0, t1, float(growth))
+    width = max(5, len(str(n_customers)))
+    co["customer_ids"] = pa.compute.binary_join_element_wise(
+        "C", pa.compute.utf8_lpad(pa.array(np.arange(1, n_customers + 1)).cast(pa.string()), width, "0"), "")
+    co["rep_ids"] = pa.array([f"R{i + 1:02d}" for i in range(len(REGIONS) * _REPS_PER_REGION)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    next_order = 1
+    try:
+        with open(path, "wb") as fh:
+            for k, lo in enumerate(range(0, rows, chunk_rows)):
+                n = min(chunk_rows, rows - lo)
+                table, next_order = _big_chunk(_rng(seed, 101 + k), co, n, next_order, float(return_rate))
+                if fmt == "parquet":
+                    if writer is None:
+                        writer = pq.ParquetWriter(fh, table.schema, compression="snappy")
+                    writer.write_table(table, row_group_size=chunk_rows)
+                else:
+                    opts = pacsv.WriteOptions(include_header=k == 0, quoting_style="needed")
+                    pacsv.write_csv(table, fh, write_options=opts)
+            if writer is not None:
+                writer.close()
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
 # --- command line ----------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1378,6 +1565,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--start", default=DEFAULT_START)
     parser.add_argument("--end", default=DEFAULT_END)
     parser.add_argument("--n-customers", type=int, default=3000)
+    parser.add_argument("--rows", type=int, metavar="N",
+                        help="instead, write one synthetic transactions file of N order lines to --out "
+                             "(a file), in chunks, e.g. --rows 50_000_000 --out /tmp/tx.parquet")
+    parser.add_argument("--format", choices=_FILE_FORMATS,
+                        help="with --rows: parquet or csv (default: from the --out file name)")
+    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="with --rows: lines per chunk")
     parser.add_argument("--docs", metavar="MARKDOWN",
                         help="instead, refresh the generated column tables in this file (docs/data-model.md)")
     args = parser.parse_args(argv)
@@ -1385,6 +1578,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.docs:
             changed = update_data_model_docs(args.docs)
             print(f"{args.docs}: {'updated' if changed else 'already up to date'}")
+            return 0
+        if args.rows is not None:
+            if Path(args.out).is_dir() or args.out == str(DEMO_DIR):
+                raise SalesplanError("with --rows, --out names the file to write, e.g. --out /tmp/tx.parquet.")
+            out = write_transactions(args.out, rows=args.rows, format=args.format, seed=args.seed,
+                                     chunk_rows=args.chunk_rows, start=args.start, end=args.end)
+            print(f"{out}  {args.rows:,} lines  {out.stat().st_size / 1e6:.1f} MB")
             return 0
         files = write_demo(args.out, seed=args.seed, start=args.start, end=args.end,
                            n_customers=args.n_customers)

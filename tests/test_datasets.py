@@ -382,3 +382,55 @@ def test_small_generators_agree_with_the_demo():
     pdt.assert_frame_equal(datasets.make_reps(), make_demo(42)["reps"])
     pdt.assert_frame_equal(datasets.make_opportunities(), demo["opportunities"])
     pdt.assert_frame_equal(datasets.make_customers(truth=True), demo["customers"])
+
+
+# --- large synthetic files -----------------------------------------------------------
+
+def test_write_transactions_in_chunks_sizes_columns_and_determinism(tmp_path):
+    a = datasets.write_transactions(tmp_path / "a.parquet", rows=50_000, chunk_rows=17_000, seed=5)
+    b = datasets.write_transactions(tmp_path / "b.parquet", rows=50_000, chunk_rows=17_000, seed=5)
+    c = datasets.write_transactions(tmp_path / "c.csv", rows=50_000, chunk_rows=17_000, seed=5)
+    other = datasets.write_transactions(tmp_path / "d.parquet", rows=50_000, chunk_rows=17_000, seed=6)
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(a).metadata.num_row_groups == 3  # one row group per chunk
+    assert a.read_bytes() == b.read_bytes()
+    df = pd.read_parquet(a)
+    assert len(df) == 50_000
+    assert list(df.columns) == list(datasets._TRANSACTION_COLUMNS)
+    text = pd.read_csv(c, dtype={"customer_id": str})
+    assert list(text.columns) == list(df.columns) and len(text) == 50_000
+    pdt.assert_series_equal(text["revenue"], df["revenue"])
+    assert not pd.read_parquet(other)["revenue"].equals(df["revenue"])
+    # Loaded by the loader as any export: no line dropped, dates in the window.
+    from salesplan.io import load_transactions
+
+    loaded = load_transactions(c)
+    assert len(loaded) == 50_000
+    assert loaded["order_date"].between("2023-01-01", "2025-12-31").all()
+
+
+def test_write_transactions_is_realistic(tmp_path):
+    df = pd.read_parquet(datasets.write_transactions(tmp_path / "t.parquet", rows=60_000, chunk_rows=25_000))
+    returns = df["revenue"] < 0
+    assert 0.01 < returns.mean() < 0.03
+    assert df.loc[returns, "order_id"].str.startswith("CN").all()
+    assert (df["revenue"] == (df["quantity"] * df["unit_price"]).round(2)).all()
+    month = pd.to_datetime(df["order_date"]).dt.month
+    by_month = df.groupby(month)["revenue"].sum()
+    assert by_month[12] > 1.3 * by_month[8]  # December peak, summer dip
+    per_customer = df.groupby("customer_id").size()
+    assert per_customer.max() > 10 * per_customer.median()  # a few large customers
+    assert set(df["region"]) == set(datasets.REGIONS)
+    yearly = df.groupby(pd.to_datetime(df["order_date"]).dt.year)["revenue"].sum()
+    assert yearly[2025] > yearly[2023]
+
+
+def test_write_transactions_command_line(tmp_path, capsys):
+    out = tmp_path / "cli.csv"
+    assert datasets.main(["--rows", "2_000", "--out", str(out), "--format", "csv", "--chunk-rows", "700"]) == 0
+    assert len(pd.read_csv(out)) == 2_000
+    assert "2,000 lines" in capsys.readouterr().out
+    assert datasets.main(["--rows", "10", "--out", str(tmp_path)]) == 2
+    with pytest.raises(SalesplanError, match="format must be one of"):
+        datasets.write_transactions(tmp_path / "x.bin", rows=10, format="xlsx")

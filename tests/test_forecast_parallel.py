@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -275,3 +276,98 @@ def test_forecast_with_intervals_on_dask_equals_the_local_forecast(rng, dask_cli
     local = forecast(panel, 6)
     on_dask = forecast(panel, 6, engine=dask_client)
     pdt.assert_frame_equal(on_dask, local)
+
+
+# -- faults on a real cluster: a worker killed mid-run --------------------------------
+
+
+def slow_stats(chunk: pd.DataFrame, *, log: str, pause: float) -> pd.DataFrame:
+    """series_stats after a pause, logging which chunk started (the test watches the log)."""
+    import time
+
+    with open(log, "a") as fh:
+        fh.write(f"{chunk['unique_id'].iloc[0]}\n")
+    time.sleep(pause)
+    return series_stats(chunk)
+
+
+def dies_on_s03(chunk: pd.DataFrame) -> pd.DataFrame:
+    if (chunk["unique_id"] == "s03").any():
+        os.kill(os.getpid(), 9)  # the worker dies every time it runs this chunk
+    return series_stats(chunk)
+
+
+@pytest.fixture(scope="module")
+def fault_cluster():
+    distributed = pytest.importorskip("dask.distributed")
+    import dask
+
+    # A task whose worker dies is marked lost at once (not retried by the scheduler),
+    # so that run_chunks' own retries are what the tests see.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+        client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_worker_killed_mid_run_loses_and_duplicates_no_series(rng, fault_cluster, tmp_path):
+    import threading
+    import time
+
+    df = make_panel(rng, n_series=16, n_obs=6)
+    log = tmp_path / "started.txt"
+    fn = functools.partial(slow_stats, log=str(log), pause=0.3)
+    victim = {}
+
+    def kill_one_worker_mid_run():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if log.exists() and len(log.read_text().split()) >= 4:
+                pids = fault_cluster.run(os.getpid)
+                victim["pid"] = next(iter(pids.values()))
+                victim["started_before"] = len(log.read_text().split())
+                os.kill(victim["pid"], 9)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one_worker_mid_run)
+    killer.start()
+    with pytest.warns(UserWarning, match=r"lost on the Dask cluster .* and were run again; every series"):
+        got = run_chunks(fn, df, engine=fault_cluster, chunk_size=1, progress=False)
+    killer.join()
+    assert victim["started_before"] < 16  # the worker died while chunks were still to run
+    pdt.assert_frame_equal(got, run_chunks(series_stats, df, chunk_size=1, progress=False))
+    counts = got.groupby("unique_id").size()
+    assert len(counts) == 16 and (counts == 3).all()  # every series once, three rows each
+
+
+def test_chunk_that_kills_its_worker_every_time_fails_naming_the_series(rng, fault_cluster):
+    df = make_panel(rng, n_series=8, n_obs=6)
+    with pytest.warns(UserWarning, match="were run again"):
+        with pytest.raises(SalesplanError, match=r"series could not be computed on the Dask cluster "
+                                                 r"after 2 attempt\(s\): .*'s03'.*KilledWorker") as err:
+            run_chunks(dies_on_s03, df, engine=fault_cluster, chunk_size=1, progress=False, retries=1)
+    # Chunks queued on the same worker may die with it; they are named too, never silently dropped.
+    named = set(re.findall(r"'(s\d\d)'", str(err.value).split(". The last cause")[0]))
+    assert "s03" in named and named <= set(df["unique_id"])
+    # The cluster recovers: the next run gives every series.
+    ok = run_chunks(series_stats, df, engine=fault_cluster, chunk_size=2, progress=False)
+    assert ok["unique_id"].nunique() == 8
+
+
+def test_bad_retries(rng):
+    with pytest.raises(SalesplanError, match="retries must be an integer >= 0"):
+        run_chunks(series_stats, make_panel(rng), retries=-1)
+
+
+def test_errors_of_fn_are_not_mistaken_for_lost_workers():
+    from salesplan.forecast.parallel import _is_lost_work
+
+    assert not _is_lost_work(FileNotFoundError("data.csv"))
+    assert not _is_lost_work(RuntimeError("boom"))
+    distributed = pytest.importorskip("distributed")
+    assert _is_lost_work(distributed.comm.CommClosedError("closed"))
+    assert _is_lost_work(distributed.scheduler.KilledWorker("task", "worker", 3))

@@ -35,6 +35,9 @@ ENGINES = ("local", "processes", "dask")
 #: per-chunk overhead (pickling, scheduling) stays small next to the work.
 _DEFAULT_MAX_CHUNKS = 32
 
+#: Times chunks lost with a Dask worker (killed, out of memory, network) are sent again.
+DASK_RETRIES = 2
+
 #: With ``progress=None`` a bar is shown above this many series (or in a notebook).
 _AUTO_PROGRESS_SERIES = 50
 
@@ -81,6 +84,7 @@ def run_chunks(
     progress: bool | None = None,
     desc: str | None = None,
     chunk_size: int | None = None,
+    retries: int = DASK_RETRIES,
 ) -> pd.DataFrame:
     """Apply ``fn`` to chunks of whole series and concatenate the results.
 
@@ -112,6 +116,12 @@ def run_chunks(
     chunk_size : int, optional
         Series per chunk. Default: enough for at most 32 chunks. Chunks never
         depend on the engine, so results are identical across engines.
+    retries : int
+        On Dask: how many more times chunks are sent when they were lost with a
+        worker (killed, out of memory, a network failure). Each chunk's result
+        is kept once, so no series is lost or duplicated: the run either returns
+        every series once or raises an error naming the series it could not
+        compute. Errors raised by ``fn`` itself are never retried.
 
     Returns
     -------
@@ -124,8 +134,9 @@ def run_chunks(
     ------
     SalesplanError
         For an unknown engine, ``n_jobs < 1``, ``engine="dask"`` without a
-        running client, an unpicklable ``fn`` with ``engine="processes"``, or ``fn``
-        returning something other than a DataFrame.
+        running client, an unpicklable ``fn`` with ``engine="processes"``, ``fn``
+        returning something other than a DataFrame, or series still lost on
+        Dask after ``retries`` further attempts (named in the message).
     SalesplanDataError
         When ``id_col`` is missing or holds missing values.
 
@@ -142,6 +153,7 @@ def run_chunks(
     n_jobs = check_positive_int(n_jobs, name="n_jobs")
     if chunk_size is not None:
         chunk_size = check_positive_int(chunk_size, name="chunk_size")
+    retries = check_positive_int(retries, name="retries", allow_zero=True)
     if progress not in (True, False, None):
         raise SalesplanError(f"progress must be True, False or None (auto), got {progress!r}.")
     missing = df[id_col].isna().to_numpy()
@@ -170,7 +182,7 @@ def run_chunks(
         bar = tqdm(total=n_series, desc=desc or "series", unit="series")
     try:
         if client is not None:
-            results = _run_dask(fn, chunks, client, sizes, bar, id_col)
+            results = _run_dask(fn, chunks, client, sizes, bar, id_col, retries=retries)
         elif engine == "processes":
             results = _run_processes(fn, chunks, n_jobs, sizes, bar, id_col)
         else:
@@ -325,28 +337,106 @@ def _run_processes(
     return results
 
 
-def _run_dask(fn: Callable, chunks: list, client: Any, sizes: list[int], bar: Any, id_col: str) -> list:
+def _is_lost_work(exc: BaseException) -> bool:
+    """True when a task failed because of the cluster (a worker died, data was lost), not because of fn."""
+    from concurrent.futures import CancelledError
+
+    if isinstance(exc, CancelledError):
+        return True
+    name = type(exc).__name__
+    module = type(exc).__module__ or ""
+    return name in ("KilledWorker", "FutureCancelledError", "CommClosedError", "StreamClosedError") or (
+        module.startswith(("distributed", "tornado")) and "Error" in name)
+
+
+def _scatter(client: Any, data: list, tries: int = 6) -> list:
+    """client.scatter, waiting out a worker that is dying or restarting while data is sent to it."""
+    import time
+
+    for k in range(tries):
+        try:
+            return client.scatter(data)
+        except Exception as exc:
+            if not _is_lost_work(exc) or k == tries - 1:
+                raise
+            time.sleep(0.25 * (k + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _run_dask(fn: Callable, chunks: list, client: Any, sizes: list[int], bar: Any, id_col: str,
+              retries: int = DASK_RETRIES) -> list:
+    """Run the chunks on a Dask cluster; chunks lost with a worker are sent again.
+
+    A chunk lost with a worker is scattered and submitted again at once (at
+    most ``retries`` times). Each chunk has one slot for its result, filled
+    once, so a chunk that ran twice is never counted twice; chunks still
+    missing at the end are named in the error.
+    """
     from distributed import as_completed as dask_as_completed
 
+    results: list = [None] * len(chunks)
+    attempts = [1] * len(chunks)
+    causes: dict[int, str] = {}
+    resent: set[int] = set()
+    missing: list[int] = []
     # Scatter the data so that it travels once, outside the task graph.
-    scattered = client.scatter(chunks)
+    scattered = _scatter(client, chunks)
     # pure=False: each call is a fresh task, never a cached result of an earlier run.
     futures = client.map(fn, scattered, pure=False)
     index = {fut.key: i for i, fut in enumerate(futures)}
+    live = list(futures) + list(scattered)
     try:
-        for fut in dask_as_completed(futures):
+        queue = dask_as_completed(futures)
+        for fut in queue:
             i = index[fut.key]
-            if fut.status == "error":
-                try:
-                    fut.result()
-                except Exception as exc:
+            try:
+                value = fut.result()
+            except Exception as exc:
+                if not _is_lost_work(exc):
                     exc.add_note(
                         f"salesplan.run_chunks: raised on a Dask worker while running fn "
                         f"on {_chunk_label(i, chunks, id_col)}"
                     )
                     raise
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                causes[i] = f"{type(exc).__name__}: {first_line}"
+                if attempts[i] > retries:
+                    missing.append(i)
+                    continue
+                # Its input may have died with the worker: send the chunk again, at once.
+                attempts[i] += 1
+                resent.add(i)
+                [again] = _scatter(client, [chunks[i]])
+                retry = client.submit(fn, again, pure=False)
+                index[retry.key] = i
+                live += [retry, again]
+                queue.add(retry)
+                continue
+            results[i] = value
             if bar is not None:
                 bar.update(sizes[i])
-        return client.gather(futures)
     finally:
-        client.cancel(futures + list(scattered))
+        client.cancel(live)
+    if resent:
+        import warnings
+
+        from salesplan.errors import SalesplanWarning
+
+        first = min(resent)
+        warnings.warn(
+            f"run_chunks: {len(resent)} chunk(s) ({sum(sizes[i] for i in resent)} series) were lost on the "
+            f"Dask cluster ({causes[first]}) and were run again; every series is in the result once.",
+            SalesplanWarning, stacklevel=4,
+        )
+    if not missing:
+        return results
+    pending = sorted(missing)
+    ids = [x for i in pending for x in pd.unique(chunks[i][id_col])]
+    shown = ", ".join(repr(x) for x in ids[:10]) + (f" (and {len(ids) - 10} more)" if len(ids) > 10 else "")
+    raise SalesplanError(
+        f"run_chunks: {len(ids)} series could not be computed on the Dask cluster after {retries + 1} "
+        f"attempt(s): {shown}. The last cause was {causes[pending[0]]} A worker that dies on the same "
+        "chunk every time usually ran out of memory: give the workers more memory, pass a smaller "
+        "chunk_size=, or pass retries= to try again more often. No partial result is returned, so no "
+        "series is missing or counted twice downstream."
+    )

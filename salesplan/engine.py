@@ -1,0 +1,1308 @@
+"""Transactions beyond memory: loading and aggregating order lines in DuckDB.
+
+:func:`salesplan.io.load_transactions` reads a whole file into pandas, which is
+right up to a few million lines. Past that, :func:`scan_transactions` reads the
+same files (CSV, Parquet, one file, a folder or a glob, or a table of a DuckDB
+database) with DuckDB and runs the loader's contract as SQL:
+
+* the same header recognition (:mod:`salesplan.io`'s mapping code is reused
+  on the headers, so aliases, ``columns=`` and warnings are the same),
+* the same parsing (numbers with thousands separators, currency symbols,
+  parentheses negatives and percent signs; ISO, ``YYYYMMDD`` and slashed dates),
+* the same validation: a :class:`~salesplan.errors.SalesplanDataError` naming
+  the file and the line (``line 30000001``) of the first bad values,
+* ``revenue = quantity * unit_price`` when revenue is absent or empty,
+  ``is_return`` for negative revenue or quantity,
+* the missing-value rule: a line without a date or a revenue is dropped (at
+  most ``max_drop_fraction`` of the lines, with a warning); a line without a
+  customer is kept with ``customer_id`` missing,
+* the same :class:`~salesplan.io.LoadReport`.
+
+The aggregations the analyses need run inside DuckDB, so pandas only sees
+their results; each gives the same frame as its pandas counterpart:
+
+==========================================  ==================================================
+:func:`panel`                               :func:`salesplan.forecast.panel_from_transactions`
+:func:`sales_over_time`                     :func:`salesplan.market.sales_over_time`
+:func:`rfm_table`                           :func:`salesplan.segments.rfm.rfm_table`
+:func:`summary_from_transactions`           :func:`salesplan.segments.clv.summary_from_transactions`
+:func:`cohort_matrix`                       :func:`salesplan.market.cohort_matrix`
+==========================================  ==================================================
+
+Every aggregation is one scan of the source: the validation counters (bad
+values, missing values, returns) ride along in the same query, and the load
+report is filled from them. :func:`load_transactions` returns the whole
+table as :func:`salesplan.io.load_transactions` does, for smaller sources.
+
+Examples
+--------
+>>> from salesplan.datasets import DEMO_DIR
+>>> tx = scan_transactions(DEMO_DIR / "transactions.csv")
+>>> p = panel(tx, by="region")
+>>> list(p.columns)
+['unique_id', 'ds', 'y', 'region']
+>>> tx.report.rows_read
+42095
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesplan import io as _io
+from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError
+from salesplan.schema import TRANSACTIONS
+
+__all__ = [
+    "TransactionScan",
+    "scan_transactions",
+    "load_transactions",
+    "panel",
+    "sales_over_time",
+    "rfm_table",
+    "summary_from_transactions",
+    "cohort_matrix",
+    "ENGINES",
+    "dispatch",
+]
+
+#: Values of ``engine=`` in :func:`salesplan.io.load_transactions` (see :func:`dispatch`).
+ENGINES = ("pandas", "duckdb", "auto")
+
+_CSV_EXT = (".csv", ".tsv", ".txt", ".psv", ".csv.gz", ".tsv.gz", ".txt.gz")
+_PARQUET_EXT = (".parquet", ".pq")
+_DUCKDB_EXT = (".duckdb", ".ddb")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL")
+_DATE_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S",
+               "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")
+_KINDS = {c.name: c.kind for c in TRANSACTIONS.columns}
+
+
+def _sql_str(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _sql_list(values) -> str:
+    return "[" + ", ".join(_sql_str(v) for v in values) + "]"
+
+
+# --------------------------------------------------------------------------- SQL parsers
+
+_MISSING_TEXT_SQL = "(" + ", ".join(_sql_str(t) for t in sorted(_io._MISSING_TEXT)) + ")"
+_MISSING_VALUE_SQL = "(" + ", ".join(_sql_str(t) for t in sorted(_io._MISSING_VALUE)) + ")"
+_CURRENCY_RE = r"(?i)(RMB|CNY|USD|EUR|GBP|HKD|JPY|CHF|US\$|HK\$|NT\$|R\$|A\$|C\$|[¥￥$€£₹₩]|元|円)"
+
+# The cleaning rules of salesplan.io._clean_number, as SQL macros (RE2 regular expressions).
+_MACROS = [
+    # currency, spaces and apostrophes removed; parentheses and a trailing minus noted
+    """CREATE OR REPLACE TEMP MACRO sp_paren(t) AS regexp_matches(t, '^\\(.+\\)$')""",
+    f"""CREATE OR REPLACE TEMP MACRO sp_bare(t) AS regexp_replace(regexp_replace(
+        regexp_replace(trim(t), '^\\((.+)\\)$', '\\1'), '{_CURRENCY_RE}', '', 'g'), '[\\s''’_]', '', 'g')""",
+    """CREATE OR REPLACE TEMP MACRO sp_tminus(s) AS regexp_matches(s, '^[0-9.,]*[0-9]-$')""",
+    """CREATE OR REPLACE TEMP MACRO sp_nominus(s) AS regexp_replace(s, '^([0-9.,]*[0-9])-$', '\\1')""",
+    """CREATE OR REPLACE TEMP MACRO sp_sep(s) AS CASE
+        WHEN contains(s, ',') AND contains(s, '.') THEN CASE
+            WHEN regexp_matches(s, '^[-+]?\\d{1,3}(\\.\\d{3})*,\\d+$') THEN replace(replace(s, '.', ''), ',', '.')
+            WHEN regexp_matches(s, '^[-+]?\\d{1,3}(,\\d{3})*\\.\\d*$') THEN replace(s, ',', '')
+            ELSE NULL END
+        WHEN contains(s, ',') THEN CASE
+            WHEN regexp_matches(s, '^[-+]?\\d{1,3}(,\\d{3})+$') THEN replace(s, ',', '')
+            WHEN regexp_matches(s, '^[-+]?\\d*,\\d+$') THEN replace(s, ',', '.')
+            ELSE NULL END
+        WHEN regexp_matches(s, '^[-+]?\\d{1,3}(\\.\\d{3}){2,}$') THEN replace(s, '.', '')
+        ELSE s END""",
+    """CREATE OR REPLACE TEMP MACRO sp_plain(s) AS CASE
+        WHEN regexp_matches(s, '^[-+]?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?$') THEN TRY_CAST(s AS DOUBLE) END""",
+    # s is the bare text (no currency, spaces, parentheses), n the same without a trailing minus
+    """CREATE OR REPLACE TEMP MACRO sp_unit(n) AS
+        sp_plain(sp_sep(regexp_replace(n, '%$', ''))) / CASE WHEN n LIKE '%\\%' ESCAPE '\\' THEN 100.0 ELSE 1.0 END""",
+    """CREATE OR REPLACE TEMP MACRO sp_clean(t) AS CASE
+        WHEN sp_paren(trim(t)) OR sp_tminus(sp_bare(t)) THEN -abs(sp_unit(sp_nominus(sp_bare(t))))
+        ELSE sp_unit(sp_bare(t)) END""",
+    f"""CREATE OR REPLACE TEMP MACRO sp_num(t) AS CASE
+        WHEN t IS NULL OR lower(trim(t)) IN {_MISSING_VALUE_SQL} THEN NULL
+        WHEN regexp_matches(trim(t), '^[-+]?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?$') THEN TRY_CAST(trim(t) AS DOUBLE)
+        ELSE sp_clean(t) END""",
+    f"""CREATE OR REPLACE TEMP MACRO sp_text(t) AS CASE
+        WHEN t IS NULL OR lower(trim(t)) IN {_MISSING_TEXT_SQL} THEN NULL ELSE trim(t) END""",
+    f"""CREATE OR REPLACE TEMP MACRO sp_miss(t) AS t IS NULL OR lower(trim(t)) IN {_MISSING_VALUE_SQL}""",
+    # Dates: ISO (with or without a time), YYYYMMDD, YYYY/MM/DD, then the slashed forms.
+    """CREATE OR REPLACE TEMP MACRO sp_date(t, dayfirst) AS CASE
+        WHEN sp_miss(t) THEN NULL
+        WHEN regexp_matches(trim(t), '^\\d{8}$') THEN try_strptime(trim(t), '%Y%m%d')
+        WHEN regexp_matches(trim(t), '^\\d{4}[-/.]\\d{1,2}[-/.]\\d{1,2}') THEN
+            TRY_CAST(regexp_replace(trim(t), '^(\\d{4})[/.](\\d{1,2})[/.](\\d{1,2})', '\\1-\\2-\\3') AS TIMESTAMP)
+        WHEN regexp_matches(trim(t), '^\\d{1,2}[-/.]\\d{1,2}[-/.]\\d{4}$') THEN
+            try_strptime(regexp_replace(trim(t), '[-.]', '/', 'g'), CASE WHEN dayfirst THEN '%d/%m/%Y' ELSE '%m/%d/%Y' END)
+        WHEN regexp_matches(trim(t), '^\\d{1,2}[-/.]\\d{1,2}[-/.]\\d{2}$') THEN
+            try_strptime(regexp_replace(trim(t), '[-.]', '/', 'g'), CASE WHEN dayfirst THEN '%d/%m/%y' ELSE '%m/%d/%y' END)
+        ELSE NULL END""",
+]
+
+
+# --------------------------------------------------------------------------- the source
+
+
+@dataclass
+class _Source:
+    kind: str  # "csv", "parquet", "table"
+    name: str  # what messages call it
+    files: list[str]
+    relation: str  # FROM-clause text without options
+    delimiter: str | None = None
+    format_name: str = ""
+
+
+def _resolve_source(source: Any, *, query: str | None, con) -> _Source:
+    if _io._is_duckdb(source):
+        if query is None:
+            tables = [r[0] for r in source.execute("SHOW TABLES").fetchall()]
+            query = _io._choose_table(tables, None, TRANSACTIONS, "DuckDB connection")
+        if re.match(r"(?i)^\s*(select|with|from|values)\b", query):
+            rel, desc = f"({query})", "query"
+        else:
+            rel, desc = _ident(query.strip().strip('"')), f"table {query.strip()!r}"
+        return _Source("table", f"DuckDB ({desc})", [], rel, format_name="duckdb")
+    if not isinstance(source, (str, Path)):
+        raise SalesplanError(
+            f"scan_transactions reads a path, a folder, a glob or a DuckDB connection, got "
+            f"{type(source).__name__}. Use salesplan.io.load_transactions for frames and uploads."
+        )
+    text = str(source)
+    if _GLOB_CHARS.search(text):
+        files = sorted(_glob.glob(text, recursive=True))
+        if not files:
+            raise SalesplanDataError(f"No file matches {text!r} (looked from {Path.cwd()}). Check the pattern.")
+        name = text
+    else:
+        path = Path(text)
+        if not path.exists():
+            raise SalesplanDataError(
+                f"File not found: {text!r} (looked in {Path.cwd()}). Check the path and the file name; "
+                "pass an absolute path if the notebook runs from another folder."
+            )
+        if path.is_dir():
+            files = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(_PARQUET_EXT))
+            if not files:
+                files = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(_CSV_EXT))
+            if not files:
+                seen = ", ".join(sorted(p.name for p in path.iterdir())[:20]) or "nothing"
+                raise SalesplanDataError(f"Folder {text!r} holds no Parquet or CSV file (seen: {seen}).")
+            name = path.name or text
+        else:
+            files = [str(path)]
+            name = path.name
+            if path.name.lower().endswith(_DUCKDB_EXT):
+                con.execute(f"ATTACH IF NOT EXISTS {_sql_str(str(path))} AS sp_source_db (READ_ONLY)")
+                con.execute("USE sp_source_db")
+                src = _resolve_source(con, query=query, con=con)
+                src.name = f"{path.name} ({src.name.split('(', 1)[1]}"
+                return src
+    lower = [f.lower() for f in files]
+    if all(f.endswith(_PARQUET_EXT) for f in lower):
+        return _Source("parquet", name, files, f"read_parquet({_sql_list(files)}", format_name="parquet")
+    if all(f.endswith(_CSV_EXT) for f in lower):
+        return _Source("csv", name, files, f"read_csv({_sql_list(files)}", format_name="csv")
+    odd = [Path(f).name for f, lo in zip(files, lower) if not lo.endswith(_CSV_EXT + _PARQUET_EXT)]
+    raise SalesplanDataError(
+        f"{name}: the DuckDB engine reads CSV ({', '.join(_CSV_EXT)}) and Parquet ({', '.join(_PARQUET_EXT)}) "
+        f"files, all of one kind; got {odd[:5] or [Path(f).name for f in files[:5]]}. Excel and SQLite "
+        "files load with salesplan.io.load_transactions."
+    )
+
+
+# --------------------------------------------------------------------------- the scan
+
+
+@dataclass
+class _Field:
+    name: str
+    header: str
+    source_type: str
+    mode: str  # "typed" (already the right kind) or "text" (parsed in SQL)
+
+
+@dataclass
+class TransactionScan:
+    """A transactions source opened in DuckDB: mapped, typed and checked lazily.
+
+    Made by :func:`scan_transactions`; pass it to :func:`panel`,
+    :func:`rfm_table`... Each of those runs one query over the source.
+
+    Attributes
+    ----------
+    source : str
+        The file, folder, glob or table, as messages name it.
+    report : salesplan.io.LoadReport
+        What loading found: filled by the first query (``None`` before).
+    """
+
+    source: str
+    con: Any = field(repr=False)
+    _src: _Source = field(repr=False)
+    _fields: dict[str, _Field] = field(repr=False)
+    _extras: dict[str, str] = field(repr=False)
+    _mapping_report: dict[str, Any] = field(repr=False)
+    _dayfirst: bool = field(repr=False, default=False)
+    _date_form: str = field(repr=False, default="ISO")
+    max_drop_fraction: float = _io.MAX_DROP_FRACTION
+    report: _io.LoadReport | None = None
+    _sums: dict = field(repr=False, default_factory=dict)
+
+    # ----- SQL pieces
+
+    def _from(self, *, rejects: bool = False, row_numbers: bool = False) -> str:
+        src = self._src
+        if src.kind == "table":
+            base = f"SELECT * FROM {src.relation}"
+            if row_numbers:
+                base = f"SELECT *, row_number() OVER () AS sp_row, NULL AS sp_file FROM {src.relation}"
+            return base
+        opts = ["filename = true"] if row_numbers else []
+        if src.kind == "csv":
+            types = {f.header: "VARCHAR" for f in self._fields.values() if f.mode == "text"}
+            types.update({h: "VARCHAR" for h, f in self._raw_text_headers().items()})
+            if types:
+                opts.append("types = {" + ", ".join(f"{_sql_str(h)}: 'VARCHAR'" for h in types) + "}")
+            # RFC 4180 quoting always: the sniffer only sees the first lines, which may have no quotes.
+            opts += ["header = true", "quote = '\"'", "escape = '\"'"]
+            if src.delimiter:
+                opts.append(f"delim = {_sql_str(src.delimiter)}")
+            if rejects:
+                opts += ["store_rejects = true", "rejects_table = 'sp_rejects'", "rejects_scan = 'sp_reject_scans'"]
+        rel = src.relation + "".join(", " + o for o in opts) + ")"
+        if not row_numbers:
+            return f"SELECT * FROM {rel}"
+        if src.kind == "parquet":
+            return f"SELECT *, file_row_number + 1 AS sp_row, filename AS sp_file FROM {rel.replace('filename = true', 'filename = true, file_row_number = true')}"
+        # CSV: the scan keeps file order, so the row number within a file plus the header is the line
+        return f"SELECT *, row_number() OVER (PARTITION BY filename) + 1 AS sp_row, filename AS sp_file FROM {rel}"
+
+    def _raw_text_headers(self) -> dict[str, str]:
+        # Text fields are always read as text: codes keep their leading zeros.
+        return {f.header: f.name for f in self._fields.values() if _KINDS[f.name] == "string"}
+
+    def _text(self, f: _Field) -> str:
+        """A text field's cells as text, before the missing-value tokens and spaces are cleaned."""
+        col = _ident(f.header)
+        if f.source_type in ("FLOAT", "DOUBLE", "REAL"):
+            return (f"CASE WHEN {col} = floor({col}) AND abs({col}) < 9007199254740992 "
+                    f"THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) ELSE CAST({col} AS VARCHAR) END")
+        return f"CAST({col} AS VARCHAR)"
+
+    def _expr(self, f: _Field) -> tuple[str, str, str]:
+        """(value expression, bad-value flag, missing flag) of a field, in SQL."""
+        col = _ident(f.header)
+        kind = _KINDS[f.name]
+        if kind == "string":
+            value = f"sp_text({self._text(f)})"
+            return value, "false", f"({value} IS NULL)"
+        if kind in ("float", "int"):
+            if f.mode == "typed":
+                value = f"CAST({col} AS DOUBLE)"
+                return (f"CASE WHEN isinf({value}) THEN NULL ELSE {value} END",
+                        f"coalesce(isinf({value}), false)", f"({col} IS NULL)")
+            raw = f"CAST({col} AS VARCHAR)"
+            value = f"sp_num({raw})"
+            return (f"CASE WHEN isinf({value}) THEN NULL ELSE {value} END",
+                    f"(NOT sp_miss({raw}) AND ({value} IS NULL OR isinf({value})))", f"sp_miss({raw})")
+        if f.mode == "typed":
+            value = f"CAST({col} AS TIMESTAMP)"
+            return value, "false", f"({col} IS NULL)"
+        raw = f"CAST({col} AS VARCHAR)"
+        value = f"sp_date({raw}, {'true' if self._dayfirst else 'false'})"
+        return value, f"(NOT sp_miss({raw}) AND {value} IS NULL)", f"sp_miss({raw})"
+
+    def _parsed(self, *, rejects: bool = True, row_numbers: bool = False, extras: bool = False,
+                raw_header: str | None = None) -> str:
+        """SELECT of the parsed fields plus the flags every report counter needs."""
+        cols, flags = [], []
+        present = set(self._fields)
+        for f in self._fields.values():
+            value, bad, miss = self._expr(f)
+            cols.append(f"{value} AS {_ident(f.name)}")
+            if _KINDS[f.name] == "string":
+                # The text before cleaning: grouping by it and cleaning the groups is cheaper
+                # than cleaning every line (see _period_sums).
+                cols.append(f"{self._text(f)} AS {_ident('raw_' + f.name)}")
+            flags.append(f"{bad} AS {_ident('bad_' + f.name)}")
+            flags.append(f"{miss} AS {_ident('miss_' + f.name)}")
+        derive = "revenue" not in present and {"quantity", "unit_price"} <= present
+        fill = "revenue" in present and {"quantity", "unit_price"} <= present
+        if extras:
+            cols += [f"{_ident(h)} AS {_ident('extra_' + n)}" for h, n in self._extras.items()]
+        if row_numbers:
+            cols += ["sp_row", "sp_file"]
+        if raw_header is not None:
+            cols.append(f"CAST({_ident(raw_header)} AS VARCHAR) AS sp_raw")
+        inner = ", ".join(cols + flags)
+        if derive:
+            revenue = '"quantity" * "unit_price"'
+        elif fill:
+            revenue = 'coalesce("revenue", "quantity" * "unit_price")'
+        else:
+            revenue = '"revenue"'
+        qty = ' OR coalesce("quantity" < 0, false)' if "quantity" in present else ""
+        blank = " AND ".join(f'"miss_{f}"' for f in self._fields) or "false"
+        middle = f"SELECT *, {revenue} AS sp_revenue FROM (SELECT {inner} FROM ({self._from(rejects=rejects, row_numbers=row_numbers)}))"
+        outer = [
+            "*",
+            f"({blank}) AS sp_blank",
+            '("order_date" IS NULL OR sp_revenue IS NULL) AS sp_drop',
+            f"coalesce(sp_revenue < 0, false){qty} AS sp_return",
+            ('("revenue" IS NULL AND sp_revenue IS NOT NULL) AS sp_filled' if fill else "false AS sp_filled"),
+        ]
+        return f"SELECT {', '.join(outer)} FROM ({middle})"
+
+    def _counters(self) -> list[str]:
+        """Aggregates that add up, over any grouping, to the load report.
+
+        Few, since each costs time on every line: lines, kept lines, returns, and one
+        count of anything odd (a bad value, a derived revenue) that :meth:`_detail`
+        then breaks down with one more scan. Blank lines have no date, so they are
+        among the lines not kept.
+        """
+        anybad = " OR ".join(_ident("bad_" + f) for f in self._fields) or "false"
+        return ["count(*) AS sp_lines",
+                "count(*) FILTER (WHERE NOT sp_drop) AS sp_kept_lines",
+                "count(*) FILTER (WHERE sp_return AND NOT sp_drop) AS sp_returns",
+                f"count(*) FILTER (WHERE sp_filled OR {anybad}) AS sp_odd"]
+
+    def _detail(self) -> dict[str, int]:
+        """Per-field counts of bad and missing values (one more scan; only when something is wrong)."""
+        cols = [f'count(*) FILTER (WHERE {_ident("bad_" + f)}) AS {_ident("bad_" + f)}' for f in self._fields]
+        cols += ["count(*) FILTER (WHERE sp_blank) AS blank", "count(*) FILTER (WHERE sp_filled) AS filled",
+                 'count(*) FILTER (WHERE NOT sp_blank AND "order_date" IS NULL) AS miss_order_date',
+                 "count(*) FILTER (WHERE NOT sp_blank AND sp_revenue IS NULL) AS miss_revenue"]
+        row = self.con.execute(f"SELECT {', '.join(cols)} FROM ({self._parsed(rejects=False)})").df().iloc[0]
+        return {k: int(v) for k, v in row.items()}
+
+    # ----- running
+
+    def _query(self, sql_of_parsed) -> pd.DataFrame:
+        """Run ``sql_of_parsed(parsed_select)`` and check the counters; returns the result frame."""
+        rejects = self._src.kind == "csv"
+        for _ in range(3):
+            if rejects:
+                self.con.execute("DROP TABLE IF EXISTS sp_rejects; DROP TABLE IF EXISTS sp_reject_scans")
+            sql = sql_of_parsed(self._parsed(rejects=rejects))
+            try:
+                frame = self.con.execute(sql).df()
+            except Exception as exc:  # duckdb raises many types (IOException, InvalidInputException...)
+                raise self._read_error(exc) from None
+            if rejects and self._handle_rejects():
+                continue  # a typed column met text: it is parsed as text now, run again
+            self._fill_report(frame)
+            return frame
+        raise SalesplanError(f"{self.source}: the scan could not settle its column types.")  # pragma: no cover
+
+    def _read_error(self, exc: Exception) -> SalesplanDataError:
+        text = _io._first_line(exc)
+        what = {"parquet": "the Parquet file", "csv": "the CSV file", "table": "the table"}[self._src.kind]
+        m = re.search(r"[Ff]ile '?([^' ]+?)'?(?:[:\s]|$)", text)
+        named = Path(m.group(1)).name if m and self._src.files else None
+        where = named or self.source
+        hint = ("Check that it is a complete Parquet file (re-export it; a copy cut short loses its footer)."
+                if self._src.kind == "parquet" else
+                "Check the delimiter, the quoting and the encoding (UTF-8), or load it with "
+                "salesplan.io.load_transactions." if self._src.kind == "csv" else
+                "Check the table name or the SQL in query=.")
+        return _io._data_error(f"{where}: cannot read {what} ({type(exc).__name__}: {text}). {hint}")
+
+    def _handle_rejects(self) -> bool:
+        rej = self.con.execute(
+            "SELECT r.line, r.column_name, r.error_type, r.csv_line, s.file_path "
+            "FROM sp_rejects r JOIN sp_reject_scans s USING (scan_id, file_id) ORDER BY s.file_path, r.line"
+        ).df()
+        if rej.empty:
+            return False
+        cast = rej[rej["error_type"] == "CAST"]
+        other = rej[rej["error_type"] != "CAST"]
+        if not other.empty:
+            first = other.iloc[0]
+            raise _io._data_error(
+                f"{Path(first['file_path']).name}: the file cannot be read as delimited text: line "
+                f"{int(first['line'])} is malformed ({first['error_type'].lower().replace('_', ' ')}: "
+                f"{str(first['csv_line'])[:120]!r}; {len(other)} such line(s)). Check the delimiter and quoting "
+                "(a field containing the delimiter must be in double quotes)."
+            )
+        changed = False
+        for name in cast["column_name"].unique():
+            for f in self._fields.values():
+                if f.header == name and f.mode == "typed":
+                    f.mode = "text"
+                    changed = True
+        return changed
+
+    def _fill_report(self, frame: pd.DataFrame) -> None:
+        names = [re.search(r" AS (\S+)$", c).group(1).strip('"') for c in self._counters()]
+        sums = {c: int(frame[c].fillna(0).sum()) for c in names}
+        if self.report is not None and sums == self._sums:
+            return  # the same source read again: the report (and its warnings) stand
+        self._sums = sums
+        report = _io.LoadReport(**self._mapping_report)
+        problems = _io._Problems(self.source, "transactions")
+        dropped = sums["sp_lines"] - sums["sp_kept_lines"]
+        detail = self._detail() if sums["sp_odd"] or dropped else {}
+        blank = detail.get("blank", 0)
+        report.rows_read = sums["sp_lines"] - blank
+        if blank:
+            report.rows_dropped["blank lines" if self._src.kind == "csv" else "blank rows"] = blank
+        bad = {f: detail[f"bad_{f}"] for f in self._fields if detail.get(f"bad_{f}")}
+        if bad:
+            for fname, count in bad.items():
+                problems.error(self._bad_message(fname, count))
+            problems.raise_if_any(report)
+        n = report.rows_read
+        if n == 0:
+            problems.error("the file has a header but no data rows. Export it again with the data.")
+            problems.raise_if_any(report)
+        if "revenue" not in self._fields and {"quantity", "unit_price"} <= set(self._fields):
+            report.derived.append("revenue = quantity * unit_price")
+        if detail.get("filled"):
+            report.derived.append(f"revenue = quantity * unit_price on {detail['filled']} row(s) missing revenue")
+        drop = dropped - blank
+        if drop:
+            per_col = {f: detail[f"miss_{f}"] for f in ("order_date", "revenue") if detail[f"miss_{f}"]}
+            text = ", ".join(f"{f}: {k}" for f, k in per_col.items())
+            where = self._locate_dropped()
+            if drop / n > self.max_drop_fraction:
+                problems.error(
+                    f"{drop} of {n} rows ({drop / n:.1%}) lack a required value ({text}; {where}). "
+                    f"At most {self.max_drop_fraction:.0%} can be dropped; fill those cells, check the "
+                    "column mapping, or pass max_drop_fraction= to accept dropping them."
+                )
+                problems.raise_if_any(report)
+            for f, k in per_col.items():
+                report.rows_dropped[f"missing {f}"] = k
+            problems.warn(f"dropped {drop} of {n} rows lacking a required value ({text}; {where}).")
+        report.warnings = list(self._mapping_report.get("warnings", [])) + problems.warnings
+        report.returns = sums["sp_returns"]
+        report.rows = n - drop
+        self.report = report
+
+    # ----- locating bad values (error path only: one more scan)
+
+    def _where(self, flag: str, count: int, raw_header: str | None = None) -> tuple[str, str]:
+        """Where the rows with ``flag`` are (file lines or data rows) and up to three raw examples."""
+        parsed = self._parsed(rejects=False, row_numbers=True, raw_header=raw_header)
+        rows = self._sequential(
+            f"SELECT sp_row, sp_file{', sp_raw' if raw_header else ''} FROM ({parsed}) WHERE {flag} "
+            "ORDER BY sp_file, sp_row LIMIT 5"
+        )
+        kind = {"csv": "line", "parquet": "data row", "table": "row"}[self._src.kind]
+        shown = [str(int(r)) for r in rows["sp_row"]]
+        text = f"{kind if count == 1 else kind + 's'} {', '.join(shown)}"
+        if count > len(shown):
+            text += f" (and {count - len(shown)} more)"
+        files = list(dict.fromkeys(rows["sp_file"].dropna()))
+        if len(self._src.files) > 1 and files:
+            text += " of " + ", ".join(Path(f).name for f in files)
+        examples = ""
+        if raw_header is not None:
+            examples = ", ".join(repr(v) for v in pd.unique(rows["sp_raw"].astype(str))[:3])
+        return text, examples
+
+    def _sequential(self, sql: str) -> pd.DataFrame:
+        """Run a query that numbers CSV rows: a parallel scan does not hand rows to a window
+        function in file order, a single thread does (this is the error path only)."""
+        if self._src.kind != "csv":
+            return self.con.execute(sql).df()
+        threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
+        self.con.execute("SET threads = 1")
+        try:
+            return self.con.execute(sql).df()
+        finally:
+            self.con.execute(f"SET threads = {int(threads)}")
+
+    def _bad_message(self, fname: str, count: int) -> str:
+        f = self._fields[fname]
+        where, examples = self._where(_ident("bad_" + fname), count, raw_header=f.header)
+        label = f"column {fname!r}" + (f" (header {f.header!r})" if f.header != fname else "")
+        if _KINDS[fname] == "date":
+            return (f"{label}: {count} value(s) are not dates ({where}; e.g. {examples}). Expected ISO "
+                    "2024-01-31, 01/31/2024, 31/01/2024, 31.01.2024 or 20240131. Fix those cells, or pass "
+                    "dayfirst= if the day/month order was misread.")
+        return (f"{label}: {count} value(s) are not numbers ({where}; e.g. {examples}). Expected numbers "
+                "such as 1234.5, 1,234.50, ¥1,234, (50) or 12%. Fix those cells or map the right column "
+                "with columns=.")
+
+    def _locate_dropped(self) -> str:
+        return self._where("NOT sp_blank AND sp_drop", self._count("NOT sp_blank AND sp_drop"))[0]
+
+    def _count(self, flag: str) -> int:
+        return int(self.con.execute(f"SELECT count(*) FROM ({self._parsed(rejects=False)}) WHERE {flag}").fetchone()[0])
+
+    def check(self) -> _io.LoadReport:
+        """Run the validation alone (one scan) and return the load report."""
+        self._query(lambda parsed: f"SELECT {', '.join(self._counters())} FROM ({parsed})")
+        return self.report
+
+
+def scan_transactions(
+    source: Any,
+    *,
+    columns: dict[Any, str | None] | None = None,
+    query: str | None = None,
+    dayfirst: bool | None = None,
+    delimiter: str | None = None,
+    max_drop_fraction: float = _io.MAX_DROP_FRACTION,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    con: Any = None,
+) -> TransactionScan:
+    """Open a transactions source in DuckDB, with the loader's column mapping.
+
+    Nothing but the headers (and a sample, for the column types) is read
+    here; every aggregation then runs one query over the whole source.
+
+    Parameters
+    ----------
+    source : path, folder, glob or DuckDB connection
+        A CSV or Parquet file (``.csv .tsv .txt .psv``, ``.gz`` allowed;
+        ``.parquet .pq``), a folder of them (Parquet preferred, searched
+        recursively), a glob such as ``"exports/2025-*.parquet"``, a DuckDB
+        database file (``.duckdb``) or a DuckDB connection (with ``query=``).
+    columns : dict, optional
+        Header -> field, as in :func:`salesplan.io.load_transactions`.
+    query : str, optional
+        For a database: a table name or a ``SELECT``.
+    dayfirst : bool, optional
+        How to read ``01/02/2024``-style text dates; by default decided from
+        the first 10,000 values (day first when a first field exceeds 12).
+    delimiter : str, optional
+        Field delimiter of CSV files (sniffed by DuckDB by default).
+    max_drop_fraction : float, default 0.05
+        Lines without a date or a revenue are dropped with a warning when they
+        are at most this share; more is an error.
+    memory_limit : str, optional
+        DuckDB's memory limit, e.g. ``"3GB"``; beyond it DuckDB spills to disk.
+    threads : int, optional
+        DuckDB threads (default: all cores).
+    con : duckdb connection, optional
+        Run in this connection instead of a new in-memory one.
+
+    Returns
+    -------
+    TransactionScan
+        Pass it to :func:`panel`, :func:`sales_over_time`, :func:`rfm_table`,
+        :func:`summary_from_transactions`, :func:`cohort_matrix` or
+        :func:`load_transactions`.
+
+    Raises
+    ------
+    SalesplanDataError
+        Missing file, unknown format, unreadable or corrupt file, missing
+        required columns (with the headers found and the closest matches).
+    """
+    import duckdb
+
+    if columns is not None and not isinstance(columns, dict):
+        raise SalesplanError(f"columns must be a dict of header -> field, got {type(columns).__name__}.")
+    if columns and any(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in columns):
+        raise SalesplanError("The DuckDB engine needs a header line: map columns by header name, or load "
+                             "a header-less file with salesplan.io.load_transactions.")
+    if not 0 <= max_drop_fraction <= 1:
+        raise SalesplanError(f"max_drop_fraction must be in [0, 1], got {max_drop_fraction!r}.")
+    if dayfirst is not None and not isinstance(dayfirst, bool):
+        raise SalesplanError(f"dayfirst must be True, False or None, got {dayfirst!r}.")
+    if con is None:
+        con = source if _io._is_duckdb(source) else duckdb.connect()
+    if memory_limit is not None:
+        con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
+    for macro in _MACROS:
+        con.execute(macro)
+    src = _resolve_source(source, query=query, con=con)
+    if src.kind == "csv" and delimiter is not None:
+        src.delimiter = delimiter
+    probe = TransactionScan(source=src.name, con=con, _src=src, _fields={}, _extras={}, _mapping_report={})
+    try:
+        sql = probe._from()
+        described = con.execute(f"DESCRIBE {sql}").fetchall()
+        sample = con.execute(f"{sql} LIMIT 10000").df()
+    except Exception as exc:
+        raise probe._read_error(exc) from None
+    headers = [r[0] for r in described]
+    types = {r[0]: str(r[1]).upper() for r in described}
+    if src.kind == "csv":
+        sniffed = con.execute(f"SELECT Delimiter FROM sniff_csv({_sql_str(src.files[0])})").fetchone()[0]
+        src.delimiter = src.delimiter or sniffed
+    raw = _io._Raw(frame=sample.set_axis(range(sample.shape[1]), axis=1), headers=headers,
+                   locate=_io._Locator("row"), source=src.name, format=src.format_name)
+    problems = _io._Problems(src.name, "transactions")
+    mapping = _io._resolve_mapping(raw, TRANSACTIONS, columns, problems)
+    present = set(mapping.fields.values())
+    derive = "revenue" not in present and {"quantity", "unit_price"} <= present
+    missing = [c for c in ("order_date", "revenue") if c not in present and not (c == "revenue" and derive)]
+    if missing:
+        parts = []
+        for col in missing:
+            near = []
+            for alias in [col, *TRANSACTIONS.column(col).aliases]:
+                for hit in _io.closest_matches(alias, [h for h in headers if h not in mapping.fields.values()]):
+                    if hit not in near:
+                        near.append(hit)
+            parts.append(f"{col!r}" + (f" (closest headers: {', '.join(map(repr, near[:3]))})" if near else ""))
+        hint = " (revenue can also be derived from quantity and unit_price columns.)" if "revenue" in missing else ""
+        problems.error(
+            f"missing required column(s) {', '.join(parts)} for transactions. Headers found: {headers[:30]}.{hint} "
+            f"Rename the headers or pass a mapping, e.g. columns={{'Your Header': {missing[0]!r}}}."
+        )
+    report = _io.LoadReport(source=src.name, table="transactions", format=src.format_name,
+                            encoding="utf-8" if src.kind == "csv" else None,
+                            delimiter=_io._delim_name(src.delimiter) if src.kind == "csv" else None)
+    report.mapping = {headers[p]: f for p, f in sorted(mapping.fields.items())}
+    report.extra_columns = {headers[p]: n for p, n in sorted(mapping.extras.items())}
+    report.warnings = list(problems.warnings)
+    problems.raise_if_any(report)
+    fields: dict[str, _Field] = {}
+    for pos, fname in sorted(mapping.fields.items(), key=lambda kv: TRANSACTIONS.names.index(kv[1])):
+        h = headers[pos]
+        t = types[h]
+        kind = _KINDS[fname]
+        typed = (kind in ("float", "int") and t in _NUMERIC_TYPES) or (kind == "date" and t in _DATE_TYPES)
+        fields[fname] = _Field(fname, h, t, "typed" if typed else "text")
+    date_f = fields.get("order_date")
+    dayfirst_used, form = bool(dayfirst), "datetime" if src.kind != "csv" else "ISO"
+    if date_f is not None and date_f.mode == "text":
+        form = "ISO"
+        col = sample.iloc[:, headers.index(date_f.header)].dropna().astype(str).str.strip()
+        m = col.str.extract(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{2}|\d{4})$").dropna().astype(int)
+        if len(m):
+            if dayfirst is None:
+                a_big, b_big = bool((m[0] > 12).any()), bool((m[1] > 12).any())
+                dayfirst_used = a_big and not b_big
+                if not a_big and not b_big:
+                    problems.warn(f"column 'order_date': dates such as {col.iloc[0]!r} could be month-first or "
+                                  "day-first; read them as MM/DD/YYYY. Pass dayfirst=True if they are DD/MM/YYYY.")
+            form = "day-first" if dayfirst_used else "month-first"
+    report.date_formats = {"order_date": form} if date_f is not None else {}
+    report.warnings = list(problems.warnings)
+    return TransactionScan(
+        source=src.name, con=con, _src=src, _fields=fields,
+        _extras={headers[p]: n for p, n in sorted(mapping.extras.items())},
+        _mapping_report=report.to_dict(), _dayfirst=dayfirst_used, _date_form=form,
+        max_drop_fraction=max_drop_fraction,
+    )
+
+
+def _scan(tx: Any, **options) -> TransactionScan:
+    if isinstance(tx, TransactionScan):
+        if options:
+            raise SalesplanError(f"options {sorted(options)} belong to scan_transactions; pass them there.")
+        return tx
+    return scan_transactions(tx, **options)
+
+
+def _need(scan: TransactionScan, cols: list[str], what: str) -> None:
+    have = set(scan._fields) | ({"revenue"} if {"quantity", "unit_price"} <= set(scan._fields) else set())
+    have |= set(scan._extras.values())
+    missing = [c for c in cols if c not in have]
+    if missing:
+        raise SalesplanDataError(
+            f"{scan.source}: {what} needs column(s) {missing}, which the source does not have "
+            f"(fields found: {sorted(have)}). Map them with columns= in scan_transactions."
+        )
+
+
+def _col(scan: TransactionScan, name: str) -> str:
+    """SQL for a field or an extra column of the parsed select."""
+    if name in scan._fields or name == "revenue":
+        return "sp_revenue" if name == "revenue" else _ident(name)
+    return _ident("extra_" + name)
+
+
+def _report_cols(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[[c for c in frame.columns if not c.startswith("sp_")]]
+
+
+# --------------------------------------------------------------------------- the whole table
+
+
+def load_transactions(source: Any, **options) -> pd.DataFrame:
+    """The whole transactions table through DuckDB, as :func:`salesplan.io.load_transactions` returns it.
+
+    Meant for sources that fit in memory once loaded but are slow to parse
+    in pandas; for larger ones use the aggregations of this module.
+
+    Parameters
+    ----------
+    source : path, folder, glob, DuckDB connection or TransactionScan
+        See :func:`scan_transactions`.
+    **options
+        Options of :func:`scan_transactions`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Schema columns present in the source (schema order, schema dtypes),
+        ``is_return``, then the extra columns; ``df.attrs["salesplan"]``
+        holds the :class:`~salesplan.io.LoadReport`.
+    """
+    scan = _scan(source, **options)
+    scan.check()
+    names = [n for n in TRANSACTIONS.names if n in scan._fields or (n == "revenue")]
+    sel = [f"{_col(scan, n)} AS {_ident(n)}" for n in names]
+    sel.append("sp_return AS is_return")
+    sel += [f"{_ident('extra_' + n)} AS {_ident('extra_' + n)}" for n in scan._extras.values()]
+    # No ORDER BY: with preserve_insertion_order a scan returns the rows in file order.
+    sql = (f"SELECT {', '.join(sel)} FROM ({scan._parsed(rejects=False, extras=True)}) "
+           "WHERE NOT sp_drop")
+    import pyarrow as pa
+
+    # Through Arrow: text columns become the loader's pyarrow-backed strings without a copy per cell.
+    table = scan.con.sql(sql).to_arrow_table()
+    text = pd.StringDtype("pyarrow")
+    out = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
+    for n in names:
+        kind = _KINDS[n]
+        col = table.column(n)
+        if kind == "date":
+            out[n] = pd.Series(col.to_pandas(), index=out.index).astype("datetime64[ns]")
+        elif kind in ("float", "int"):
+            out[n] = pd.Series(col.to_numpy(zero_copy_only=False), index=out.index, dtype="float64")
+        else:
+            out[n] = pd.Series(pd.array(col.cast(pa.large_string()), dtype=text), index=out.index)
+    out["is_return"] = table.column("is_return").to_numpy(zero_copy_only=False).astype(bool)
+    for n in scan._extras.values():
+        out[n] = _io._extra(table.column("extra_" + n).to_pandas())
+    out.attrs = {"salesplan": scan.report.to_dict()}
+    return out
+
+
+def dispatch(source: Any, *, engine: str = "pandas", encoding: str | None = None, format: str | None = None,
+             sheet_name: Any = 0, **options) -> pd.DataFrame | None:
+    """The hook of ``salesplan.io.load_transactions(..., engine=...)``.
+
+    Returns the table loaded through DuckDB, or ``None`` when the pandas
+    loader should load it: ``engine="pandas"``, or ``engine="auto"`` for
+    anything but a folder or a glob of files (which only DuckDB reads as one
+    table). Loading a whole file is not faster through DuckDB (turning its
+    result into a pandas frame costs as much as parsing); what is faster is
+    aggregating in DuckDB, with :func:`panel`, :func:`rfm_table`... (see
+    docs/scaling.md).
+
+    Parameters
+    ----------
+    source
+        As for :func:`salesplan.io.load_transactions`.
+    engine : {"pandas", "duckdb", "auto"}
+    encoding, format, sheet_name
+        Options of the pandas loader; the DuckDB engine reads UTF-8 CSV and
+        Parquet only, and says so when asked for anything else.
+    **options
+        ``columns``, ``query``, ``dayfirst``, ``delimiter``, ``max_drop_fraction``.
+    """
+    if engine not in ENGINES:
+        near = _io.closest_matches(str(engine), ENGINES, n=1)
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        raise SalesplanError(f"engine must be one of {list(ENGINES)}, got {engine!r}.{hint}")
+    if engine == "pandas":
+        return None
+    if engine == "auto":
+        text = str(source) if isinstance(source, (str, Path)) else None
+        if text is None or not (_GLOB_CHARS.search(text) or Path(text).is_dir()):
+            return None
+    if encoding not in (None, "utf-8", "utf8", "utf-8-sig") or format not in (None, "csv", "parquet") \
+            or sheet_name not in (0, None):
+        raise SalesplanError(
+            f"engine='duckdb' reads UTF-8 CSV and Parquet files (got encoding={encoding!r}, format={format!r}, "
+            f"sheet_name={sheet_name!r}). Load this source with engine='pandas'."
+        )
+    return load_transactions(source, **options)
+
+
+# --------------------------------------------------------------------------- aggregations
+
+_TRUNC = {"D": "day", "W": "week", "MS": "month", "QS": "quarter", "YS": "year"}  # market's freq codes
+
+
+def _offset(freq: str) -> pd.DateOffset:
+    try:
+        return pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError) as exc:
+        raise SalesplanError(f"freq={freq!r} is not a pandas frequency ({exc}); pass e.g. freq='MS'.") from None
+
+
+def _trunc_unit(freq: str) -> str:
+    name = _offset(freq).freqstr
+    base = name.split("-")[0]
+    unit = {"D": "day", "MS": "month", "ME": "month", "M": "month", "QS": "quarter", "QE": "quarter",
+            "Q": "quarter", "YS": "year", "YE": "year", "Y": "year"}.get(base)
+    if name == "W-MON":
+        unit = "week"
+    if unit is None:
+        raise SalesplanError(
+            f"freq={freq!r}: the DuckDB engine aggregates by day ('D'), week starting Monday ('W-MON'), "
+            "month ('MS'), quarter ('QS') or year ('YS'). Use salesplan.forecast.panel_from_transactions "
+            "for other calendars."
+        )
+    return unit
+
+
+def _period_alias(off: pd.DateOffset) -> str:
+    """The Period frequency of an offset, as salesplan.forecast.panel names it (MS -> M, W-MON -> W-SUN)."""
+    base = off.freqstr.split("-")[0]
+    if base in ("MS", "ME", "M"):
+        return "M"
+    if base in ("QS", "QE", "Q"):
+        return "Q"
+    if base in ("YS", "YE", "Y"):
+        return "Y"
+    if base == "W":
+        return "W-SUN"  # only weeks starting Monday reach here
+    return off.freqstr
+
+
+def _finish_panel(agg: pd.DataFrame, *, freq: str, by_cols: list[str], fill_value, start, end) -> pd.DataFrame:
+    """The last steps of salesplan.forecast.panel_from_transactions, on per-period sums.
+
+    Kept here (rather than calling it) so that the DuckDB path does not import the
+    forecasting models; tests/test_engine.py checks that both give the same panel.
+    """
+    off = _offset(freq)
+    alias = _period_alias(off)
+    # as panel_from_transactions labels periods (which also fixes the datetime unit it returns)
+    ds = pd.to_datetime(agg["sp_ds"]).dt.to_period(alias).dt.start_time.dt.normalize()
+    frame = pd.DataFrame({"ds": ds.to_numpy()})
+    for c in by_cols:
+        frame[c] = agg[c].astype("str").fillna("(missing)").to_numpy()
+    frame["y"] = agg["sp_y"].to_numpy()
+    g = frame.groupby(["ds"] + by_cols, sort=True, as_index=False)["y"].sum()
+    key = g[by_cols].astype(str).agg("/".join, axis=1) if by_cols else pd.Series("total", index=g.index)
+    g.insert(0, "unique_id", key.to_numpy())
+    if fill_value is not None:
+        lo = g["ds"].min() if start is None else pd.Timestamp(start)
+        hi = g["ds"].max() if end is None else pd.Timestamp(end)
+        lo = pd.Period(lo, freq=alias).start_time
+        cal = pd.date_range(lo, hi, freq=off if off.is_on_offset(lo) else pd.tseries.frequencies.to_offset(alias))
+        cal = pd.DatetimeIndex(pd.PeriodIndex(cal, freq=alias).start_time.normalize().unique())
+        keys = g[["unique_id"] + by_cols].drop_duplicates()
+        full = keys.merge(pd.DataFrame({"ds": cal}), how="cross")
+        g = full.merge(g, on=["unique_id", "ds"] + by_cols, how="left")
+        g["y"] = g["y"].fillna(float(fill_value))
+    else:
+        if start is not None:
+            g = g[g["ds"] >= pd.Timestamp(start)]
+        if end is not None:
+            g = g[g["ds"] <= pd.Timestamp(end)]
+    g = g.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+    return g[["unique_id", "ds", "y"] + by_cols]
+
+
+def panel(
+    tx: Any,
+    *,
+    freq: str = "MS",
+    by: str | list[str] | None = None,
+    value: str = "revenue",
+    fill_value: float | None = 0.0,
+    start: Any = None,
+    end: Any = None,
+) -> pd.DataFrame:
+    """Sum order lines into a regular long panel, in DuckDB.
+
+    The same frame as :func:`salesplan.forecast.panel_from_transactions`
+    on the loaded table: the lines are summed per period and series in SQL,
+    and the panel is finished (calendar, zero fill, ids) on the sums.
+
+    Parameters
+    ----------
+    tx : TransactionScan or source
+        From :func:`scan_transactions` (or a path, opened with defaults).
+    freq, by, value, fill_value, start, end
+        As in :func:`salesplan.forecast.panel_from_transactions`; ``value``
+        is a numeric field (``"revenue"``, ``"quantity"``) or ``"count"``.
+
+    Returns
+    -------
+    DataFrame
+        ``unique_id``, ``ds``, ``y``, then the ``by`` columns.
+    """
+    scan = _scan(tx)
+    by_cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    _need(scan, by_cols + ([] if value == "count" else [value]), "panel")
+    agg = _period_sums(scan, _trunc_unit(freq), by_cols, value)
+    return _finish_panel(agg, freq=freq, by_cols=by_cols, fill_value=fill_value, start=start, end=end)
+
+
+def _period_sums(scan: TransactionScan, unit: str, by_cols: list[str], value: str) -> pd.DataFrame:
+    # Lines are summed per period and raw key; the keys are cleaned on the (few) groups after.
+    raw = {c: (_ident("raw_" + c) if _KINDS.get(c) == "string" and c in scan._fields else _col(scan, c))
+           for c in by_cols}
+    keys = [f"date_trunc('{unit}', \"order_date\") AS sp_ds"] + [f"{raw[c]} AS {_ident('k_' + c)}" for c in by_cols]
+    clean = ["sp_ds"] + [(f"sp_text({_ident('k_' + c)})" if raw[c].startswith('"raw_') else _ident("k_" + c))
+                         + f" AS {_ident(c)}" for c in by_cols]
+    y = "count(*)" if value == "count" else f"sum({_col(scan, value)})"
+
+    def sql(parsed: str) -> str:
+        inner = (f"SELECT {', '.join(keys)}, {y} FILTER (WHERE NOT sp_drop) AS sp_y, "
+                 f"count(*) FILTER (WHERE NOT sp_drop) AS sp_kept, {', '.join(scan._counters())} "
+                 f"FROM ({parsed}) GROUP BY ALL")
+        return (f"SELECT {', '.join(clean)}, sum(sp_y) AS sp_y, sum(sp_kept) AS sp_kept, "
+                f"{', '.join(_sum_counters(scan))} FROM ({inner}) GROUP BY ALL")
+
+    frame = scan._query(sql)
+    frame = frame[frame["sp_kept"] > 0]
+    frame = frame.reset_index(drop=True)
+    out = pd.DataFrame({"sp_ds": pd.to_datetime(frame["sp_ds"]).astype("datetime64[ns]")})
+    for c in by_cols:
+        out[c] = frame[c].astype("string") if c in scan._fields else frame[c]
+    out["sp_y"] = frame["sp_y"].astype("float64").fillna(0.0)
+    return out
+
+
+def sales_over_time(
+    tx: Any,
+    *,
+    freq: str = "MS",
+    by: str | list[str] | None = None,
+    value: str = "revenue",
+) -> pd.DataFrame:
+    """Totals per period, overall or per dimension value, summed in DuckDB.
+
+    The same frame as :func:`salesplan.market.sales_over_time` for a summed
+    ``value`` (``"revenue"``, ``"quantity"``); distinct counts
+    (``"customers"``, ``"orders"``) are not pushed down.
+
+    Returns
+    -------
+    DataFrame
+        The ``by`` columns, ``ds``, and the summed ``value``.
+    """
+    from salesplan import market
+
+    scan = _scan(tx)
+    if value in ("customers", "orders"):
+        raise SalesplanError(f"value={value!r}: distinct counts are not pushed down to DuckDB; use "
+                             "salesplan.market.sales_over_time on the loaded table.")
+    by_cols = market._as_list(by)
+    f = market._freq(freq)
+    _need(scan, by_cols + [value], "sales_over_time")
+    agg = _period_sums(scan, _TRUNC[f], by_cols, value)
+    agg = agg.rename(columns={"sp_ds": "order_date", "sp_y": value})
+    return market.sales_over_time(agg, freq=f, by=by, value=value)
+
+
+def rfm_table(
+    tx: Any,
+    *,
+    as_of: Any = None,
+    frequency: str = "days",
+    monetary: str = "sum",
+) -> pd.DataFrame:
+    """Recency, frequency and monetary value per customer, aggregated in DuckDB.
+
+    The same frame as :func:`salesplan.segments.rfm.rfm_table` on the loaded
+    table (lines without a customer are left out, with a warning).
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id``, ``first_purchase``, ``last_purchase``, ``recency``,
+        ``tenure``, ``frequency``, ``monetary``; ``as_of`` in ``.attrs``.
+    """
+    from salesplan._validation import check_choice
+
+    scan = _scan(tx)
+    check_choice(frequency, ("days", "orders", "lines"), name="frequency")
+    check_choice(monetary, ("sum", "mean"), name="monetary")
+    _need(scan, ["customer_id"] + (["order_id"] if frequency == "orders" else []), "rfm_table")
+    cut = ""
+    as_of_ts = None
+    if as_of is not None:
+        try:
+            as_of_ts = pd.Timestamp(as_of).normalize()
+        except (TypeError, ValueError):
+            raise SalesplanError(f"as_of must be a date, got {as_of!r}.") from None
+        cut = f" AND CAST(\"order_date\" AS DATE) <= DATE '{as_of_ts.date()}'"
+    ok = 'NOT sp_drop AND "customer_id" IS NOT NULL'
+    orders = (', count(DISTINCT "order_id") FILTER (WHERE ' + ok + cut + ') AS n_orders'
+              if frequency == "orders" else "")
+
+    kept = f"NOT sp_drop{cut}"
+
+    def fast(parsed: str) -> str:
+        # One pass per raw customer key; keys are cleaned on the customers, not on the lines.
+        day = 'CAST("order_date" AS DATE)'
+        inner = (f"SELECT {_ident('raw_customer_id')} AS sp_k, min({day}) FILTER (WHERE {kept}) AS first_day, "
+                 f"max({day}) FILTER (WHERE {kept}) AS last_day, "
+                 f"count(DISTINCT {day}) FILTER (WHERE {kept}) AS n_days, count(*) FILTER (WHERE {kept}) AS n_lines, "
+                 f"sum(sp_revenue) FILTER (WHERE {kept}) AS money, max({day}) FILTER (WHERE NOT sp_drop) AS sp_max_all, "
+                 f"min({day}) FILTER (WHERE NOT sp_drop) AS sp_min_all, {', '.join(scan._counters())} "
+                 f"FROM ({parsed}) GROUP BY 1")
+        return (f"SELECT sp_text(sp_k) AS \"customer_id\", *, sp_kept_lines AS sp_ok_lines, "
+                f"CAST(sp_k IS DISTINCT FROM sp_text(sp_k) AS INTEGER) AS sp_variants FROM ({inner})")
+
+    def merged(parsed: str) -> str:
+        # Per raw customer key and day first, then per cleaned key and day, then per customer.
+        inner = (f"SELECT {_ident('raw_customer_id')} AS sp_k, CAST(\"order_date\" AS DATE) AS sp_day, "
+                 f"count(*) FILTER (WHERE {kept}) AS sp_day_lines, sum(sp_revenue) FILTER (WHERE {kept}) AS sp_money, "
+                 f"{', '.join(scan._counters())} FROM ({parsed}) GROUP BY 1, 2")
+        # two raw keys clean to one customer ("c1" and " c1"): merge their days
+        mid = (f"SELECT sp_text(sp_k) AS \"customer_id\", sp_day, sum(sp_day_lines) AS sp_day_lines, "
+               f"sum(sp_money) AS sp_money, 0 AS sp_variant, {', '.join(_sum_counters(scan))} "
+               f"FROM ({inner}) GROUP BY 1, 2")
+        ok = "sp_day_lines > 0"
+        return (f"SELECT \"customer_id\", min(sp_day) FILTER (WHERE {ok}) AS first_day, "
+                f"max(sp_day) FILTER (WHERE {ok}) AS last_day, count(*) FILTER (WHERE {ok}) AS n_days, "
+                f"sum(sp_day_lines) AS n_lines, sum(sp_money) AS money, "
+                f"max(sp_day) FILTER (WHERE sp_kept_lines > 0) AS sp_max_all, "
+                f"min(sp_day) FILTER (WHERE sp_kept_lines > 0) AS sp_min_all, sum(sp_kept_lines) AS sp_ok_lines, "
+                f"sum(sp_variant) AS sp_variants, {', '.join(_sum_counters(scan))} FROM ({mid}) GROUP BY 1")
+
+    frame = scan._query(fast)
+    if frame["sp_variants"].sum() > 0:
+        # Some keys change when cleaned (" c1 ", "NULL"): two raw keys may be one customer,
+        # whose purchase days must be merged, so count per (customer, day) instead.
+        frame = scan._query(merged)
+    if orders:
+        counts = _distinct_orders(scan, ok + cut)
+        frame = frame.merge(counts, on="customer_id", how="left")
+    no_customer = frame["customer_id"].isna()
+    lines_without = int(scan.report.rows) - int(frame.loc[~no_customer, "sp_ok_lines"].sum())
+    if lines_without:
+        warnings.warn(f"rfm_table: ignored {lines_without} row(s) without a date, customer or value.",
+                      SalesplanDataWarning, stacklevel=2)
+    frame = frame[~no_customer]
+    if not len(frame) or frame["sp_ok_lines"].sum() == 0:
+        raise SalesplanDataError("tx has no row with a date, a customer and a value.")
+    first_all = pd.Timestamp(frame["sp_min_all"].min())
+    last_all = pd.Timestamp(frame["sp_max_all"].max())
+    if as_of_ts is None:
+        as_of_ts = last_all
+    if as_of_ts < first_all:
+        raise SalesplanError(
+            f"as_of={as_of_ts.date()} is before the data starts ({first_all.date()}; last date "
+            f"{last_all.date()}), so no customer has bought yet. Use an as_of date inside or after the data."
+        )
+    frame = frame[frame["n_days"] > 0]
+    first = pd.to_datetime(frame["first_day"]).astype("datetime64[ns]").to_numpy()
+    last = pd.to_datetime(frame["last_day"]).astype("datetime64[ns]").to_numpy()
+    as_of64 = np.datetime64(as_of_ts.normalize(), "ns")
+    freq = {"days": frame["n_days"], "lines": frame["n_lines"],
+            "orders": frame.get("n_orders")}[frequency].to_numpy().astype(np.int64)
+    money = frame["money"].to_numpy(dtype="float64")
+    if monetary == "mean":
+        money = money / freq
+    out = pd.DataFrame({
+        "customer_id": frame["customer_id"].astype("string").array,
+        "first_purchase": first,
+        "last_purchase": last,
+        "recency": ((as_of64 - last) // np.timedelta64(1, "D")).astype(np.int64),
+        "tenure": ((as_of64 - first) // np.timedelta64(1, "D")).astype(np.int64),
+        "frequency": freq,
+        "monetary": money,
+    })
+    out = out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    out.attrs["as_of"] = as_of_ts
+    nonpos = int((out["monetary"] <= 0).sum())
+    if nonpos:
+        warnings.warn(
+            f"rfm_table: {nonpos} customer(s) have a net monetary value <= 0 (returns or credits at "
+            "least as large as their purchases); they are kept and get the lowest monetary scores.",
+            SalesplanDataWarning, stacklevel=2,
+        )
+    return out
+
+
+def _sum_counters(scan: TransactionScan) -> list[str]:
+    names = [re.search(r" AS (\S+)$", c).group(1) for c in scan._counters()]
+    return [f"sum({n}) AS {n}" for n in names]
+
+
+def _distinct_orders(scan: TransactionScan, where: str) -> pd.DataFrame:
+    return scan.con.execute(
+        f"SELECT \"customer_id\", count(DISTINCT \"order_id\") AS n_orders FROM ({scan._parsed(rejects=False)}) "
+        f"WHERE {where} GROUP BY 1"
+    ).df()
+
+
+_PERIOD_UNIT = {"D": "day", "W": "week", "M": "month", "Q": "quarter", "Y": "year"}
+
+
+def summary_from_transactions(
+    tx: Any,
+    *,
+    calibration_end: Any = None,
+    observation_end: Any = None,
+    freq: str = "W",
+    freq_multiplier: float = 1,
+    monetary: bool = True,
+) -> pd.DataFrame:
+    """The BG/NBD and Gamma-Gamma summary per customer, aggregated in DuckDB.
+
+    The same frame as :func:`salesplan.segments.clv.summary_from_transactions`
+    (with ``value_col="revenue"``, or ``None`` when ``monetary=False``) on
+    the loaded table. ``freq`` is ``"D"``, ``"W"`` (weeks Monday to Sunday),
+    ``"M"``, ``"Q"`` or ``"Y"``. Lines without a customer are left out, with
+    a warning.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id``, ``frequency``, ``recency``, ``T``, ``monetary_value``
+        (when ``monetary``), and the holdout columns ``frequency_holdout``,
+        ``monetary_value_holdout``, ``duration_holdout`` when
+        ``observation_end`` is after ``calibration_end``.
+    """
+    from salesplan.segments import clv as _clv
+
+    scan = _scan(tx)
+    _need(scan, ["customer_id"], "summary_from_transactions")
+    unit = _PERIOD_UNIT.get(str(freq).upper()[:1] if str(freq) in ("D", "W", "M", "Q", "Y", "W-SUN") else "")
+    if unit is None:
+        raise SalesplanError(f"freq must be 'D', 'W', 'M', 'Q' or 'Y' for the DuckDB engine, got {freq!r}.")
+    if (not isinstance(freq_multiplier, (int, float, np.integer, np.floating)) or isinstance(freq_multiplier, bool)
+            or not np.isfinite(freq_multiplier) or freq_multiplier <= 0):
+        raise SalesplanError(f"freq_multiplier must be a positive number, got {freq_multiplier!r}.")
+    cal_given = None if calibration_end is None else _clv._to_timestamp(calibration_end, name="calibration_end")
+    obs_given = None if observation_end is None else _clv._to_timestamp(observation_end, name="observation_end")
+    ok = 'NOT sp_drop AND "customer_id" IS NOT NULL'
+    # Bounds first: the default calibration end is the last purchase (a small query on the same scan).
+    need_bounds = cal_given is None and obs_given is None
+    if need_bounds:
+        bounds = scan._query(lambda parsed: f"SELECT max(\"order_date\") FILTER (WHERE {ok}) AS hi, "
+                             f"min(\"order_date\") FILTER (WHERE {ok}) AS lo, {', '.join(scan._counters())} FROM ({parsed})")
+        last_date = pd.Timestamp(bounds["hi"].iloc[0])
+    cal_end = cal_given if cal_given is not None else (obs_given if obs_given is not None else last_date)
+    obs_end = cal_end if obs_given is None else obs_given
+    if obs_end < cal_end:
+        raise SalesplanError(
+            f"observation_end {obs_end.date()} is before calibration_end {cal_end.date()}. The holdout period "
+            "runs from calibration_end to observation_end: pass a later observation_end, or leave it out."
+        )
+    cal_cut, obs_cut = _clv._inclusive_cutoff(cal_end), _clv._inclusive_cutoff(obs_end)
+    ts = lambda t: f"TIMESTAMP '{pd.Timestamp(t).isoformat(sep=' ')}'"  # noqa: E731
+
+    def sql(parsed: str) -> str:
+        inner = (f"SELECT \"customer_id\", date_trunc('{unit}', \"order_date\") AS sp_p, "
+                 f"\"order_date\" < {ts(cal_cut)} AS sp_cal, sum(sp_revenue) AS sp_v, "
+                 f"min(\"order_date\") AS sp_first_date, max(\"order_date\") AS sp_last_date "
+                 f"FROM ({parsed}) WHERE {ok} AND \"order_date\" < {ts(obs_cut)} GROUP BY 1, 2, 3")
+        return (f"SELECT \"customer_id\", min(sp_p) FILTER (WHERE sp_cal) AS first_p, "
+                f"max(sp_p) FILTER (WHERE sp_cal) AS last_p, count(*) FILTER (WHERE sp_cal) AS n_cal, "
+                f"sum(sp_v) FILTER (WHERE sp_cal) AS v_cal, arg_min(sp_v, sp_p) FILTER (WHERE sp_cal) AS v_first, "
+                f"count(*) FILTER (WHERE NOT sp_cal) AS n_hold, sum(sp_v) FILTER (WHERE NOT sp_cal) AS v_hold, "
+                f"min(sp_first_date) AS sp_min_date "
+                f"FROM ({inner}) GROUP BY 1")
+
+    # The counters need every line, the customers only the kept ones: two queries on the same scan.
+    if not need_bounds:
+        scan.check()
+    frame = scan.con.execute(sql(scan._parsed(rejects=False))).df()
+    lines_without = scan._count(f'NOT sp_drop AND "customer_id" IS NULL')
+    if lines_without:
+        warnings.warn(f"summary_from_transactions: left out {lines_without} line(s) without a customer.",
+                      SalesplanDataWarning, stacklevel=2)
+    first_date = pd.Timestamp(frame["sp_min_date"].min()) if len(frame) else None
+    if first_date is None or cal_end < first_date.normalize() or frame["n_cal"].sum() == 0:
+        raise SalesplanError(
+            f"calibration_end {cal_end.date()} is before the first purchase in the data"
+            + (f" ({first_date.date()})" if first_date is not None else "")
+            + ", so no customer falls in the calibration period. Pick a later calibration_end."
+        )
+    frame = frame[frame["n_cal"] > 0].copy()
+    pfreq = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}[unit]
+    ordinal = lambda s: np.asarray(pd.to_datetime(s).dt.to_period(pfreq).array.asi8, dtype=np.int64)  # noqa: E731
+    first, last = ordinal(frame["first_p"]), ordinal(frame["last_p"])
+    cal_ord = cal_end.to_period(pfreq).ordinal
+    m = float(freq_multiplier)
+    out = pd.DataFrame({"customer_id": frame["customer_id"].astype("string").array})
+    out["frequency"] = (frame["n_cal"].to_numpy() - 1).astype(np.int64)
+    out["recency"] = (last - first) / m
+    out["T"] = (cal_ord - first) / m
+    if monetary:
+        repeat = frame["v_cal"].to_numpy(dtype=float) - frame["v_first"].to_numpy(dtype=float)
+        f = out["frequency"].to_numpy()
+        out["monetary_value"] = np.where(f > 0, repeat / np.maximum(f, 1), 0.0)
+    if obs_end > cal_end:
+        counts = frame["n_hold"].to_numpy().astype(np.int64)
+        out["frequency_holdout"] = counts
+        if monetary:
+            sums = frame["v_hold"].fillna(0.0).to_numpy(dtype=float)
+            out["monetary_value_holdout"] = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+        out["duration_holdout"] = (obs_end.to_period(pfreq).ordinal - cal_ord) / m
+    return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def cohort_matrix(tx: Any, *, freq: str = "MS", metric: str = "customers") -> pd.DataFrame:
+    """Retention of first-order cohorts, aggregated in DuckDB.
+
+    The same frame as :func:`salesplan.market.cohort_matrix` on the loaded
+    table (``value="revenue"``). Lines without a customer are left out, with
+    a warning.
+
+    Returns
+    -------
+    DataFrame
+        ``cohort``, ``period_number``, ``ds``, ``cohort_size``, ``value``,
+        ``retention``.
+    """
+    from salesplan import market
+    from salesplan._validation import check_choice
+
+    check_choice(metric, ("customers", "revenue"), name="metric")
+    scan = _scan(tx)
+    _need(scan, ["customer_id"], "cohort_matrix")
+    f = market._freq(freq)
+    unit = _TRUNC[f]
+    ok = "NOT sp_drop"
+
+    def sql(parsed: str) -> str:
+        pairs = (f"SELECT \"customer_id\", date_trunc('{unit}', \"order_date\") AS sp_ds, "
+                 f"sum(sp_revenue) FILTER (WHERE {ok}) AS sp_v, count(*) FILTER (WHERE {ok}) AS sp_n, "
+                 f"{', '.join(scan._counters())} FROM ({parsed}) GROUP BY 1, 2")
+        cohorts = (f"SELECT *, min(sp_ds) FILTER (WHERE sp_n > 0 AND \"customer_id\" IS NOT NULL) "
+                   f"OVER (PARTITION BY \"customer_id\") AS sp_cohort FROM ({pairs})")
+        return (f"SELECT sp_cohort, sp_ds, count(*) FILTER (WHERE sp_n > 0 AND \"customer_id\" IS NOT NULL) AS n_customers, "
+                f"sum(sp_v) FILTER (WHERE sp_n > 0 AND \"customer_id\" IS NOT NULL) AS revenue, "
+                f"sum(sp_n) FILTER (WHERE \"customer_id\" IS NULL) AS sp_no_customer, "
+                f"max(sp_ds) FILTER (WHERE sp_n > 0) AS sp_last, min(sp_ds) FILTER (WHERE sp_n > 0) AS sp_first, "
+                f"{', '.join(_sum_counters(scan))} FROM ({cohorts}) GROUP BY 1, 2")
+
+    frame = scan._query(sql)
+    without = int(frame["sp_no_customer"].fillna(0).sum())
+    if without:
+        warnings.warn(f"cohort_matrix: left out {without} line(s) without a customer.",
+                      SalesplanDataWarning, stacklevel=2)
+    lo, hi = pd.Timestamp(frame["sp_first"].min()), pd.Timestamp(frame["sp_last"].max())
+    frame = frame[frame["sp_cohort"].notna() & (frame["n_customers"] > 0)]
+    grid = market._period_grid(lo, hi, f)
+    pos = pd.Series(np.arange(len(grid)), index=grid)
+    frame = frame.assign(cohort=pd.to_datetime(frame["sp_cohort"]).astype("datetime64[ns]"),
+                         ds=pd.to_datetime(frame["sp_ds"]).astype("datetime64[ns]"))
+    size = frame.loc[frame["cohort"] == frame["ds"]].groupby("cohort")["n_customers"].sum().rename("cohort_size")
+    vals = frame.set_index(["cohort", "ds"])["n_customers" if metric == "customers" else "revenue"].astype("float64")
+    rows = [(c, d) for c in size.index for d in grid[pos[c]:]]
+    full = pd.MultiIndex.from_tuples(rows, names=["cohort", "ds"])
+    out = vals.reindex(full, fill_value=0.0).rename("value").reset_index()
+    out["period_number"] = (pos.reindex(out["ds"]).to_numpy() - pos.reindex(out["cohort"]).to_numpy()).astype("int64")
+    out = out.merge(size.reset_index(), on="cohort", how="left")
+    if metric == "customers":
+        out["retention"] = out["value"] / out["cohort_size"]
+    else:
+        first_val = out["value"].where(out["period_number"] == 0).groupby(out["cohort"]).transform("max")
+        out["retention"] = out["value"] / first_val.where(first_val > 0)
+    out["cohort"] = out["cohort"].astype("datetime64[ns]")
+    out["ds"] = out["ds"].astype("datetime64[ns]")
+    out["cohort_size"] = out["cohort_size"].astype("int64")
+    return out[["cohort", "period_number", "ds", "cohort_size", "value", "retention"]]
