@@ -73,6 +73,8 @@ test: install-test
 	.venv-statsforecast/bin/pip install --quiet -r $<
 	touch $@
 
+include benchmarks/Makefile.polars
+
 bench: install-test .venv-bench/.installed .venv-statsforecast/.installed
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 

@@ -1851,15 +1851,46 @@ def _wrapper(table: str):
                           encoding=encoding, dayfirst=dayfirst, delimiter=delimiter, format=format,
                           max_drop_fraction=max_drop_fraction, stage_mapping=stage_mapping)
 
+    def transactions_loader(
+        path_or_frame: Any,
+        *,
+        columns: dict[Any, str | None] | None = None,
+        query: str | None = None,
+        sheet_name: str | int = 0,
+        encoding: str | None = None,
+        dayfirst: bool | None = None,
+        delimiter: str | None = None,
+        format: str | None = None,
+        max_drop_fraction: float = MAX_DROP_FRACTION,
+        engine: str = "pandas",
+    ) -> pd.DataFrame:
+        if engine != "pandas":
+            # DuckDB reads folders, globs and files beyond memory; see salesplan.engine.
+            from salesplan.engine import dispatch
+
+            frame = dispatch(path_or_frame, engine=engine, columns=columns, query=query, sheet_name=sheet_name,
+                             encoding=encoding, dayfirst=dayfirst, delimiter=delimiter, format=format,
+                             max_drop_fraction=max_drop_fraction)
+            if frame is not None:
+                return frame
+        return load_table(path_or_frame, table, columns=columns, query=query, sheet_name=sheet_name,
+                          encoding=encoding, dayfirst=dayfirst, delimiter=delimiter, format=format,
+                          max_drop_fraction=max_drop_fraction)
+
     if table in ("opportunities", "stage_history"):
         loader = stage_loader
+    elif table == "transactions":
+        loader = transactions_loader
     required = ", ".join(schema.required)
     optional = ", ".join(schema.optional)
     extra = "\n    is_return : bool, True for returns and credit notes." if table == "transactions" else ""
+    engine = ("\n    ``engine=\"duckdb\"`` (or ``\"auto\"`` for a folder or a glob of files) loads through\n"
+              "    :mod:`salesplan.engine`, with the same columns, report and errors."
+              if table == "transactions" else "")
     loader.__name__ = loader.__qualname__ = f"load_{table}"
     loader.__doc__ = f"""Load the {table} table: {schema.description}
 
-    A thin wrapper of :func:`load_table` (same options and errors).
+    A thin wrapper of :func:`load_table` (same options and errors).{engine}
 
     Returns
     -------

@@ -330,3 +330,16 @@ def test_docstring_examples_run():
     import doctest
 
     assert doctest.testmod(engine).failed == 0
+
+
+def test_load_transactions_engine_hook_gives_the_pandas_result(tmp_path):
+    from salesplan.io import load_transactions
+
+    src = DEMO
+    pandas_path = load_transactions(src)
+    duck_path = load_transactions(src, engine="duckdb")
+    pdt.assert_frame_equal(duck_path.reset_index(drop=True), pandas_path.reset_index(drop=True), check_dtype=False)
+    # "auto" keeps one file on the pandas path; a folder of parts goes through DuckDB
+    assert load_transactions(src, engine="auto").attrs["salesplan"]["format"] == pandas_path.attrs["salesplan"]["format"]
+    with pytest.raises(SalesplanError, match="engine must be one of"):
+        load_transactions(src, engine="duckbd")
