@@ -39,6 +39,7 @@ __all__ = [
     "show_error",
     "frame_html",
     "has_figure_widget",
+    "app_from_source",
 ]
 
 # Warnings in a page read as plain notes, not as file paths and line numbers.
@@ -261,3 +262,19 @@ def frame_html(df: pd.DataFrame, *, float_format: str = "{:,.2f}", max_rows: int
     )
     more = f"<p>({len(df) - max_rows} more rows)</p>" if len(df) > max_rows else ""
     return style + table + more
+
+
+def app_from_source(cls, data_path, load, **kwargs):
+    """``cls(load(data_path), **kwargs)``, or, when the data cannot be loaded, an app showing why.
+
+    Every app's ``from_source`` goes through here, so a file that cannot be
+    read gives a page with the reason as text, never a traceback.
+    """
+    try:
+        tables = load(data_path)
+    except Exception as exc:  # noqa: BLE001 - shown in the page instead
+        app = cls({}, **kwargs)
+        app.errors.show_error(exc)
+        app.result["error"] = app.errors.message
+        return app
+    return cls(tables, **kwargs)

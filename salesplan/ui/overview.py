@@ -26,7 +26,7 @@ import pandas as pd
 
 from salesplan.errors import SalesplanDataError
 from salesplan.summary import filter_transactions, kpis, monthly_revenue, summarize_tables
-from salesplan.ui._common import ErrorArea, PlotArea
+from salesplan.ui._common import ErrorArea, PlotArea, app_from_source
 
 __all__ = ["OverviewApp", "ALL", "find_apps", "format_value", "found_tables", "load_tables"]
 
@@ -316,14 +316,7 @@ class OverviewApp:
 
         A file that cannot be loaded gives an app showing why, not a traceback.
         """
-        try:
-            tables = load_tables(data_path)
-        except Exception as exc:  # noqa: BLE001 - shown in the page instead
-            app = cls({}, **kwargs)
-            app.errors.show_error(exc)
-            app.result["error"] = app.errors.message
-            return app
-        return cls(tables, **kwargs)
+        return app_from_source(cls, data_path, load_tables, **kwargs)
 
     def _filtered(self) -> pd.DataFrame:
         if self._transactions is None:

@@ -30,7 +30,7 @@ import pandas as pd
 from salesplan import performance as pf
 from salesplan.errors import SalesplanError
 from salesplan.format import table_html
-from salesplan.ui._common import ErrorArea, PlotArea, _message_of
+from salesplan.ui._common import ErrorArea, PlotArea, _message_of, app_from_source
 
 __all__ = ["PipelineApp", "ALL", "SECTIONS", "period_options"]
 
@@ -196,14 +196,7 @@ class PipelineApp:
         """
         from salesplan.io import load_data
 
-        try:
-            tables = load_data(data_path)
-        except Exception as exc:  # noqa: BLE001 - shown in the page instead
-            app = cls({}, **kwargs)
-            app.errors.show_error(exc)
-            app.result["error"] = app.errors.message
-            return app
-        return cls(tables, **kwargs)
+        return app_from_source(cls, data_path, load_data, **kwargs)
 
     def show(self, section: str):
         """One section as static HTML (its sentence and table) for a notebook or an exported report.

@@ -42,7 +42,7 @@ from salesplan.incentives import (
 )
 from salesplan.report import DEFAULT_PLAN, ReviewReport, bridge, build_review, driver_bridge, waterfall_svg
 from salesplan.review import problems_table, review_window
-from salesplan.ui._common import ErrorArea, PlotArea
+from salesplan.ui._common import ErrorArea, PlotArea, app_from_source
 
 __all__ = ["ReviewApp", "PLANS", "SECTIONS", "ALL"]
 
@@ -208,14 +208,7 @@ class ReviewApp:
         """Load the data with :func:`salesplan.io.load_data` and build the app (errors shown in the page)."""
         from salesplan.io import load_data
 
-        try:
-            tables = load_data(data_path)
-        except Exception as exc:  # noqa: BLE001 - shown in the page instead
-            app = cls({}, **kwargs)
-            app.errors.show_error(exc)
-            app.result["error"] = app.errors.message
-            return app
-        return cls(tables, **kwargs)
+        return app_from_source(cls, data_path, load_data, **kwargs)
 
     def show(self, section: str):
         """One section as static HTML, for a notebook printed or exported without a kernel."""
