@@ -10,6 +10,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+CHROMIUM = Path("/usr/bin/chromium")
+# Flags for a headless chromium on a machine without network: no background
+# connections, no component updates, no GPU.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _reference_required() -> bool:
@@ -49,3 +61,22 @@ def shape_paths(tmp_path_factory) -> dict[str, Path]:
 
     folder = tmp_path_factory.mktemp("shapes")
     return {name: shape.write(folder) for name, shape in SHAPES.items()}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless chromium driven by Playwright (no browser download), one for the session.
+
+    Playwright's sync API allows one running instance per thread, so every
+    browser test module shares this one.
+    """
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests drive Debian's chromium. "
+                    "Run `make test` (it installs chromium and chromium-driver), "
+                    "or `apt-get install chromium chromium-driver`.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -34,16 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".state"
 SCREENSHOTS = STATE / "screenshots"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 RENDER_TIMEOUT_MS = 120_000  # Voila executes the notebook before the page is complete
 
 # What a broken page shows: Voila's failed-cell notice, a widget the browser could
@@ -135,21 +125,6 @@ def voila_url():
         yield url
     finally:
         _stop(proc)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's headless chromium driven by Playwright (no browser download)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests drive Debian's chromium. "
-                    "Run `make test` (it installs chromium and chromium-driver), "
-                    "or `apt-get install chromium chromium-driver`.")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -65,3 +65,15 @@ def test_unknown_language_asked_by_name_is_an_error():
 @pytest.mark.parametrize("tag, code", [("zh", "zh"), ("zh-TW", "zh"), ("EN_us", "en"), ("", None), ("de", None)])
 def test_normalize_lang(tag, code):
     assert normalize_lang(tag) == code
+
+
+def test_every_app_notebook_has_a_title_and_a_question_in_every_language():
+    from pathlib import Path
+
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for lang in LANGUAGES:
+        for nb in notebooks:
+            for field in ("title", "answers"):
+                key = f"apps.{nb.stem}.{field}"
+                assert t(key, lang) != key, f"{key} has no {lang} text in salesplan/locale/{lang}.toml"

@@ -37,9 +37,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".state"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TOKEN = "test-token-3f9a"
 POOL = 2
 CULL_S = 60
@@ -192,18 +189,6 @@ def apps(servers):
     """The apps server once its preheated kernels are ready (they warm up during the light tests)."""
     servers["apps"].wait_ready(limit_s=180)
     return servers["apps"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make test` (installs Debian's chromium) or apt-get install chromium.")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _offline_context(browser, server: Server):
