@@ -1287,22 +1287,8 @@ def cohort_matrix(tx: Any, *, freq: str = "MS", metric: str = "customers") -> pd
     lo, hi = pd.Timestamp(frame["sp_first"].min()), pd.Timestamp(frame["sp_last"].max())
     frame = frame[frame["sp_cohort"].notna() & (frame["n_customers"] > 0)]
     grid = market._period_grid(lo, hi, f)
-    pos = pd.Series(np.arange(len(grid)), index=grid)
     frame = frame.assign(cohort=pd.to_datetime(frame["sp_cohort"]).astype("datetime64[ns]"),
                          ds=pd.to_datetime(frame["sp_ds"]).astype("datetime64[ns]"))
     size = frame.loc[frame["cohort"] == frame["ds"]].groupby("cohort")["n_customers"].sum().rename("cohort_size")
     vals = frame.set_index(["cohort", "ds"])["n_customers" if metric == "customers" else "revenue"].astype("float64")
-    rows = [(c, d) for c in size.index for d in grid[pos[c]:]]
-    full = pd.MultiIndex.from_tuples(rows, names=["cohort", "ds"])
-    out = vals.reindex(full, fill_value=0.0).rename("value").reset_index()
-    out["period_number"] = (pos.reindex(out["ds"]).to_numpy() - pos.reindex(out["cohort"]).to_numpy()).astype("int64")
-    out = out.merge(size.reset_index(), on="cohort", how="left")
-    if metric == "customers":
-        out["retention"] = out["value"] / out["cohort_size"]
-    else:
-        first_val = out["value"].where(out["period_number"] == 0).groupby(out["cohort"]).transform("max")
-        out["retention"] = out["value"] / first_val.where(first_val > 0)
-    out["cohort"] = out["cohort"].astype("datetime64[ns]")
-    out["ds"] = out["ds"].astype("datetime64[ns]")
-    out["cohort_size"] = out["cohort_size"].astype("int64")
-    return out[["cohort", "period_number", "ds", "cohort_size", "value", "retention"]]
+    return market._cohort_table(vals, size, grid, metric)

@@ -1123,15 +1123,24 @@ def cohort_matrix(
     work["ds"] = _period_start(work[date_col], f)
     work["cohort"] = work.groupby(customer_col, dropna=False)["ds"].transform("min")
     grid = _period_grid(work["ds"].min(), work["ds"].max(), f)
-    pos = pd.Series(np.arange(len(grid)), index=grid)
     size = work.groupby("cohort")[customer_col].nunique().rename("cohort_size")
     g = work.groupby(["cohort", "ds"])
     vals = g[customer_col].nunique().astype("float64") if metric == "customers" else g[value].sum()
+    return _cohort_table(vals, size, grid, metric)
+
+
+def _cohort_table(vals: pd.Series, size: pd.Series, grid: pd.DatetimeIndex, metric: str) -> pd.DataFrame:
+    """The tidy cohort frame from per-(cohort, ds) values and cohort sizes, every period filled.
+
+    Shared with the DuckDB path (:func:`salesplan.engine.cohort_matrix`), so
+    both give the same frame from their own aggregates.
+    """
+    pos = pd.Series(np.arange(len(grid)), index=grid)
     rows = [(c, d) for c in size.index for d in grid[pos[c]:]]
     full = pd.MultiIndex.from_tuples(rows, names=["cohort", "ds"])
     out = vals.reindex(full, fill_value=0.0).rename("value").reset_index()
     out["period_number"] = (pos.reindex(out["ds"]).to_numpy() - pos.reindex(out["cohort"]).to_numpy()).astype("int64")
-    out = out.merge(size.reset_index(), on="cohort", how="left")
+    out = out.merge(size.rename("cohort_size").reset_index(), on="cohort", how="left")
     if metric == "customers":
         out["retention"] = out["value"] / out["cohort_size"]
     else:
