@@ -59,6 +59,7 @@ def test_reliability_table_by_hand():
                        "naive": [0.5] * 5})
     rel = reliability_table(bt, min_units=2).set_index("bin")
     assert rel.loc["0.0-0.1", "n"] == 2 and rel.loc["0.0-0.1", "observed"] == 0.5
+    assert (rel["units"] == rel["n"]).all()  # without unit ids every row counts as a unit
     assert rel.loc["0.9-1.0", "observed"] == 1.0 and rel.loc["0.5-0.6", "enough"] == False  # noqa: E712
     assert rel["n"].sum() == 5
 
@@ -87,3 +88,13 @@ def test_m3_subset_reference(shared_data):
     assert s["deciles_with_enough_units"] >= 5
     assert s["max_abs_gap"] <= 0.10
     assert s["brier"] < s["brier_naive"]
+
+
+def test_a_decile_counts_distinct_units_not_rows():
+    # One unit planned at three growth rates lands three rows in one decile: one unit, not three.
+    bt = pd.DataFrame({"origin": pd.Timestamp("2025-01-01"), "unique_id": ["a", "a", "a", "b"],
+                       "probability": [0.92, 0.95, 0.97, 0.93], "hit": [1, 1, 0, 1], "naive": 0.5})
+    rel = reliability_table(bt, min_units=3).set_index("bin")
+    assert rel.loc["0.9-1.0", "n"] == 4 and rel.loc["0.9-1.0", "units"] == 2
+    assert not rel.loc["0.9-1.0", "enough"]
+    assert reliability_table(bt.assign(origin=[1, 2, 3, 4]), min_units=3).set_index("bin").loc["0.9-1.0", "enough"]

@@ -275,3 +275,55 @@ def test_recent_units_keep_ramping():
     np.testing.assert_allclose(out[:3], paths[:3])  # mature units are left alone
     # Months 4-6 of its life at 50 %, 7-9 at 75 %, then full productivity.
     np.testing.assert_allclose(out[3, :, 0], [50.0] * 3 + [75.0] * 3 + [100.0] * 6)
+
+
+def test_a_young_unit_is_centred_on_its_run_rate_not_its_ramp():
+    # A rep with 16 months of sales among steady peers: four ramp-up months, then a steady 100 a
+    # month. Its next year is about 1,200; the ramp months must not drag the simulated months down
+    # (they did, to about 840, when its errors were measured from its first sale).
+    young = np.r_[np.zeros(20), [25.0, 50.0, 75.0, 90.0], np.full(12, 100.0)]
+    Y = np.vstack([np.full((10, 36), 1000.0), young])
+    paths = simulate_paths(Y, 12, n_samples=400, seed=1)
+    assert paths[-1].sum(axis=0).mean() == pytest.approx(1200.0, rel=0.02)
+
+
+def test_pooled_units_have_heavier_tails_than_a_normal_spread(rng):
+    # 40 units whose years differ: the pooled totals keep the peers' spread in the body and
+    # give a wild year (3 spreads out) more weight than a normal distribution would.
+    from salesplan.targets.joint import pool_units
+
+    n, T = 40, 36
+    level = 100 * np.exp(rng.normal(0, 0.2, (n, 3)))
+    Y = np.repeat(level, 12, axis=1) * (1 + 0.01 * rng.standard_normal((n, T)))
+    paths = np.repeat(Y[:, -12:, None], 4000, axis=2)  # no spread of their own
+    out = pool_units(Y, paths, seed=3).sum(axis=1)
+    z = np.log(out / np.median(out, axis=1, keepdims=True))
+    a2, a1 = Y[:, -12:].sum(axis=1), Y[:, -24:-12].sum(axis=1)
+    dev = np.log(a2 / a1) - np.log(a2.sum() / a1.sum())
+    mad = 1.4826 * np.median(np.abs(dev - np.median(dev)))
+    assert np.median(np.abs(z)) * 1.4826 == pytest.approx(mad, rel=0.15)
+    assert (np.abs(z) > 3 * mad).mean() > 2 * 0.0027  # a normal puts 0.27% beyond 3 sigma
+    growth = out.mean(axis=1).sum() / a2.sum()
+    assert growth == pytest.approx(a2.sum() / a1.sum(), rel=0.02)
+
+
+def test_common_factor_widens_the_total_to_the_models_spread(rng):
+    from salesplan.forecast import sample_paths
+    from salesplan.targets.joint import common_factor
+
+    # Ten units whose total wanders (a random walk): their own paths have no spread at all.
+    T, k = 36, 2000
+    total = 1000 * np.exp(np.cumsum(rng.normal(0.01, 0.05, T)))
+    Y = np.outer(np.full(10, 0.1), total)
+    flat = np.repeat(Y[:, -12:, None], k, axis=2)
+    f = common_factor(Y, flat, seed=0)
+    assert f.shape == (12, k) and np.allclose(f, f[:1])  # one factor per path, every month of the year
+    df = pd.DataFrame({"unique_id": "t", "ds": pd.date_range("2000-01-01", periods=T, freq="MS"), "y": total})
+    a = sample_paths(df, 12, n_samples=k, seed=0).groupby("sample")["y"].sum()
+    want = np.diff(np.percentile(np.log(a), [10, 90]))[0]
+    got = np.diff(np.percentile(np.log(f[0]), [10, 90]))[0]
+    assert got == pytest.approx(want, rel=0.1)
+    assert f[0].mean() == pytest.approx(1.0, abs=0.02)
+    # Paths that already vary more than the model of the total are left alone.
+    wide = flat * np.exp(rng.normal(0, 1.0, (1, 1, k)))
+    assert (common_factor(Y, wide, seed=0) == 1.0).all()

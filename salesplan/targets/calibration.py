@@ -146,27 +146,35 @@ def calibration_backtest(
 def reliability_table(backtest: pd.DataFrame, *, bins: int = 10, min_units: int = 30) -> pd.DataFrame:
     """Stated probability against observed hit rate, by decile of the stated probability.
 
+    One unit planned at several growth rates and methods gives several rows
+    that rise and fall together, so a decile is judged by its distinct units
+    (a unit in one planned year, and in one generated company when the
+    backtest has a ``seed`` column), not by its rows.
+
     Returns
     -------
     DataFrame
-        ``bin`` (e.g. ``"0.1-0.2"``), ``n``, ``stated`` (mean stated
-        probability), ``observed`` (hit rate), ``gap`` (observed - stated),
-        ``naive`` (mean naive probability of the same rows), ``enough``
-        (n >= ``min_units``).
+        ``bin`` (e.g. ``"0.1-0.2"``), ``n`` (rows), ``units`` (distinct
+        units), ``stated`` (mean stated probability), ``observed`` (hit
+        rate), ``gap`` (observed - stated), ``naive`` (mean naive
+        probability of the same rows), ``enough`` (units >= ``min_units``).
     """
     check_columns(backtest, ["probability", "hit"], name="backtest")
     edges = np.linspace(0, 1, bins + 1)
     idx = np.clip(np.digitize(backtest["probability"].to_numpy(float), edges[1:-1], right=False), 0, bins - 1)
     g = backtest.assign(_bin=idx).groupby("_bin")
+    keys = [c for c in ("seed", "origin", "unique_id") if c in backtest.columns]
+    units = (backtest.assign(_bin=idx).drop_duplicates(["_bin", *keys]).groupby("_bin").size()
+             if "unique_id" in backtest.columns else g.size())
     out = pd.DataFrame({
-        "n": g.size(), "stated": g["probability"].mean(), "observed": g["hit"].mean(),
+        "n": g.size(), "units": units, "stated": g["probability"].mean(), "observed": g["hit"].mean(),
         "naive": g["naive"].mean() if "naive" in backtest.columns else np.nan,
     }).reindex(range(bins))
-    out["n"] = out["n"].fillna(0).astype(int)
+    out[["n", "units"]] = out[["n", "units"]].fillna(0).astype(int)
     out["gap"] = out["observed"] - out["stated"]
     out.insert(0, "bin", [f"{edges[i]:.1f}-{edges[i + 1]:.1f}" for i in range(bins)])
-    out["enough"] = out["n"] >= min_units
-    return out.reset_index(drop=True)[["bin", "n", "stated", "observed", "gap", "naive", "enough"]]
+    out["enough"] = out["units"] >= min_units
+    return out.reset_index(drop=True)[["bin", "n", "units", "stated", "observed", "gap", "naive", "enough"]]
 
 
 def calibration_summary(backtest: pd.DataFrame, *, min_units: int = 30) -> dict:
