@@ -27,6 +27,7 @@ Everything is readable in plain pytest::
 from __future__ import annotations
 
 import html
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,10 @@ def _table_html(df: pd.DataFrame) -> str:
 #: Allocation method -> its label's key in the catalogue (``[planner]`` of ``salesplan/locale/*.toml``).
 _METHOD_LABELS = {m: f"planner.method_{m}" for m in
                   ("historical_share", "forecast_share", "potential", "equal_growth", "equal_probability", "equal")}
+
+#: The fixed SMART reasons of :func:`salesplan.targets.unit_verdicts` -> their keys in the catalogue.
+_REASONS = {"R: no strategy named": "planner.reason_no_strategy", "R: no history": "planner.reason_no_history"}
+_THRESHOLD_REASON = re.compile(r"A: P\(reach\) (?P<p>\S+) [<>] (?P<which>stretch|sandbag) (?P<limit>\S+)")
 
 #: Phasing profile -> its label's key in the catalogue.
 _PROFILES = {"history": "planner.profile_history", "forecast": "planner.profile_forecast",
@@ -857,7 +862,7 @@ class TargetPlanner(Translated):
                 parts = ([self._t("planner.row_probability", p=f"{p:.0%}", verdict=self._verdict(r["verdict"])).strip()]
                          if not np.isnan(p) else [])
                 parts.append(self._t("planner.row_smart", smart=self._verdict(r["smart"]))
-                             + (f" ({r['smart_reason']})" if r["smart_reason"] else ""))
+                             + (f" ({self._reason(r['smart_reason'])})" if r["smart_reason"] else ""))
                 parts.append(self._t("planner.row_last_year", value=f"{r['last_year']:,.0f}"))
                 if has_bu and not np.isnan(r["bottom_up"]):
                     parts.append(self._t("planner.row_bottom_up", value=f"{r['bottom_up']:,.0f}"))
@@ -870,6 +875,17 @@ class TargetPlanner(Translated):
     def _verdict(self, verdict: str) -> str:
         """A verdict (``stretch``, ``sandbag``, ``ok``, ``new hire``, ``pass``...) in the page's language."""
         return self._label(f"planner.verdict_{str(verdict).replace(' ', '_')}", str(verdict)) if verdict else ""
+
+    def _reason(self, reason: str) -> str:
+        """A unit's SMART reasons (:func:`salesplan.targets.unit_verdicts`) in the page's language."""
+        out = []
+        for part in str(reason).split("; "):
+            m = _THRESHOLD_REASON.fullmatch(part)
+            if m:
+                out.append(self._t(f"planner.reason_{m['which']}", p=m["p"], limit=m["limit"]))
+            else:
+                out.append(self._label(_REASONS[part], part) if part in _REASONS else part)
+        return self._t("planner.summary_separator").join(out)
 
     def _smart(self, alloc: Allocator) -> pd.DataFrame:
         # The company total is judged on the same joint paths as every unit (their sum in each path),

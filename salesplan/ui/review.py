@@ -324,7 +324,7 @@ class ReviewApp(Translated):
         gap = steps["value"].iloc[-1] - steps["value"].iloc[0]
         title = self._t("review.bridge_title", unit=self._t("review.all_units") if unit is None else unit,
                         gap=fmt.money(gap))
-        self.html["bridge"].value = waterfall_svg(steps, title=title) + table_html(
+        self.html["bridge"].value = waterfall_svg(self._steps(steps), title=title) + table_html(
             v, kinds={"attainment": "percent"}, max_rows=40, labels=self._headers(v.columns, key="unit"))
 
     def _show_drivers(self, review: ReviewReport) -> None:
@@ -338,10 +338,14 @@ class ReviewApp(Translated):
                         reference=d.attrs.get("reference_period", ""), period=review.window.label)
         shown = d if unit is None else d[d["key"].astype("str") == unit]
         cols = ["key", "driver", "step", "reference", "current", "effect"]
-        self.html["drivers"].value = waterfall_svg(steps, title=title) + table_html(
-            shown[cols],
+        self.html["drivers"].value = waterfall_svg(self._steps(steps), title=title) + table_html(
+            shown[cols].assign(driver=shown["driver"].map(lambda s: self._label(f"steps.{s}", s))),
             kinds={"reference": "number", "current": "number", "effect": "money"}, max_rows=60,
             labels=self._headers(cols, key="unit"))
+
+    def _steps(self, steps: pd.DataFrame) -> pd.DataFrame:
+        """A bridge's steps named in the page's language, for its chart."""
+        return steps.assign(step=steps["step"].map(lambda s: self._label(f"steps.{s}", s)))
 
     def _show_problems(self, review: ReviewReport) -> None:
         if "problems" not in review.tables:
