@@ -10,6 +10,11 @@ of :func:`t`::
     t("landing.title")                    # in the language of $SALESPLAN_LANG (default English)
     t("landing.rows", lang="zh", rows="42,095")
 
+Names that come from the data or from an analysis module (a level, a KPI,
+a column) are shown through :func:`label` (the catalogue's text when it has
+one, else the name as it is); :func:`headers` gives the header of each column
+of a table from the ``[columns]`` table.
+
 Every key exists in every language (``tests/test_i18n.py`` fails otherwise);
 at run time a key missing from a language falls back to English, then to the
 key itself, so a page never breaks on a missing text.

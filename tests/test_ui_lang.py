@@ -200,3 +200,16 @@ def test_no_english_literal_label_in_the_app_sources(name):
                 r"placeholder=\"[A-Za-z]", r"_title=f?\"[A-Za-z]", r"set_title\(\d, \"[A-Za-z]"]
     hits = [m.group(0) for p in patterns for m in re.finditer(p, source)]
     assert not hits, f"{name}: {hits}"
+
+
+@pytest.mark.parametrize("cls", [OverviewApp, PipelineApp, ReviewApp])
+def test_the_page_own_message_switches_language_and_a_load_error_stays(cls, tmp_path):
+    app = cls({}, lang="zh")
+    assert CJK.search(app.errors.message) and app.result["error"] == app.errors.message
+    app.set_lang("en")
+    assert app.errors.message.startswith("There is no transactions table") and app.result["error"] == app.errors.message
+    broken = cls.from_source(tmp_path / "no_such.csv", lang="zh")
+    said = broken.errors.message
+    assert "no_such.csv" in said
+    broken.set_lang("en")
+    assert broken.errors.message == said  # what the reader of the file said, not the page's own words

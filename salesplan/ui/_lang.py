@@ -78,7 +78,7 @@ class Translated:
     lang_switch: widgets.ToggleButtons
 
     def _init_lang(self, lang: str | None) -> None:
-        self.lang = current_lang(lang)
+        self.lang = self._previous_lang = current_lang(lang)
         self.lang_switch = language_switch(self.lang)
         self.lang_switch.observe(lambda change: self.set_lang(change["new"]), names="value")
 
@@ -96,11 +96,21 @@ class Translated:
         code = current_lang(lang)
         if code == self.lang and self.lang_switch.value == code:
             return
-        self.lang = code
+        self._previous_lang, self.lang = self.lang, code
         if self.lang_switch.value != code:
             self.lang_switch.value = code  # its observer comes back here and returns above
         self._relabel()
         self._rerender()
+
+    def _resay(self, key: str, **values: object) -> None:
+        """Say the message ``key`` again in the new language, when the page shows it (in the previous one).
+
+        Any other message (a file that could not be read, shown by ``from_source``) stays as it is.
+        """
+        if self.errors.message and self.errors.message == t(key, self._previous_lang, **values):
+            self.errors.show_error(self._t(key, **values))
+            if isinstance(getattr(self, "result", None), dict):
+                self.result["error"] = self.errors.message
 
     def _relabel(self) -> None:  # pragma: no cover - every app defines it
         raise NotImplementedError

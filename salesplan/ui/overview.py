@@ -155,8 +155,9 @@ def _found_html(found: pd.DataFrame, lang: str | None = None) -> str:
         unlocks = html.escape(label(f"unlocks.{r.table}", r.unlocks, lang))
         table = html.escape(r.table)
         if r.found:
-            rows.append(f'<li data-found="{table}"><b>{table}</b>: '
-                        + t("overview.found", lang, rows=format_value(r.rows, "count"), unlocks=unlocks) + "</li>")
+            rows.append(f'<li data-found="{table}">'
+                        + t("overview.found", lang, table=f"<b>{table}</b>", rows=format_value(r.rows, "count"),
+                            unlocks=unlocks) + "</li>")
         else:
             rows.append(f'<li data-missing="{table}" style="color:#57606a">'
                         + t("overview.not_found", lang, table=table, unlocks=unlocks) + "</li>")
@@ -357,14 +358,17 @@ class OverviewApp(Translated):
             widget.value = f"<h3>{html.escape(self._t('overview.heading_' + key))}</h3>"
 
     def _rerender(self) -> None:
-        """The same results again, in the page's language (nothing is recomputed)."""
+        """The same results again, in the page's language (the KPIs are recomputed: the same numbers)."""
         if len(self.result["apps"]) or "notebook" in self.result["apps"]:
             self.links.value = _links_html(self.result["apps"], self.lang)
         if len(self.result["summary"]):
             self.summary.value = _summary_html(self.result["summary"], self.lang)
         if len(self.result["found"]):
             self.found.value = _found_html(self.result["found"], self.lang)
-        self._show()
+        if self._transactions is None:
+            self._resay("overview.no_transactions", tables=sorted(self.tables) or "none")
+        elif len(self.result["summary"]):
+            self._update()  # the KPIs again (the same numbers), with the messages in the new language
 
     def _filtered(self) -> pd.DataFrame:
         if self._transactions is None:

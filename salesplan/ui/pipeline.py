@@ -238,8 +238,7 @@ class PipelineApp(Translated):
         if "transactions" in self.tables:
             self._update()
         else:
-            self.errors.show_error(self._t("pipeline.no_transactions", tables=sorted(self.tables) or "none"))
-            self.result["error"] = self.errors.message
+            self._resay("pipeline.no_transactions", tables=sorted(self.tables) or "none")
 
     # ------------------------------------------------------------------ helpers
 

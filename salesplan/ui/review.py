@@ -243,8 +243,7 @@ class ReviewApp(Translated):
         if "transactions" in self.tables:
             self._update()
         else:
-            self.errors.show_error(self._t("review.no_transactions", tables=sorted(self.tables) or "none"))
-            self.result["error"] = self.errors.message
+            self._resay("review.no_transactions", tables=sorted(self.tables) or "none")
 
     # ------------------------------------------------------------------ computing
 
