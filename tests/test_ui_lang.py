@@ -36,8 +36,7 @@ def data_words(demo):
     """Words that come from the data (unit, stage, plan and table names), which no catalogue translates."""
     words = set(demo) | {"standard", "accelerated", "flat"}
     for frame in demo.values():
-        if isinstance(frame, pd.DataFrame):
-            words |= set(map(str, frame.columns))
+        if isinstance(frame, pd.DataFrame):  # values only: a column name shown bare is a header left in English
             for col in frame.columns:
                 if frame[col].dtype == object or str(frame[col].dtype) in ("string", "category"):
                     values = frame[col].dropna().astype(str).unique()

@@ -49,12 +49,12 @@ _CSS = """<style>
 </style>"""
 
 
-def format_value(value: float, unit: str) -> str:
+def format_value(value: float, unit: str, *, lang: str | None = None) -> str:
     """Format a number the way the overview page shows it.
 
     ``"count"`` and ``"money"`` get thousands separators and no decimals,
     ``"ratio"`` is a percentage with one decimal (growth with a sign),
-    missing values are ``"n/a"``.
+    missing values are ``"n/a"`` (in the language ``lang``).
 
     >>> format_value(1234567, "count"), format_value(0.0731, "ratio"), format_value(float("nan"), "money")
     ('1,234,567', '7.3%', 'n/a')
@@ -62,7 +62,7 @@ def format_value(value: float, unit: str) -> str:
     '-5.2%'
     """
     if value is None or pd.isna(value):
-        return "n/a"
+        return t("overview.na", lang)
     if unit == "ratio":
         return f"{value:.1%}"
     if unit == "growth":
@@ -194,7 +194,7 @@ def _kpi_html(frame: pd.DataFrame, lang: str | None = None) -> str:
         note = f'<div class="kpi-note">{html.escape(row.note)}</div>' if row.note else ""
         cards.append(
             f'<div class="salesplan-kpi" data-kpi="{row.kpi}">'
-            f'<div class="kpi-value">{format_value(row.value, unit)}</div>'
+            f'<div class="kpi-value">{format_value(row.value, unit, lang=lang)}</div>'
             f'<div class="kpi-label">{html.escape(label(f"kpis.{row.kpi}", row.label, lang))}</div>{note}</div>'
         )
     window = ""

@@ -80,7 +80,7 @@ def period_options(tables: Mapping[str, pd.DataFrame]) -> list[str]:
 def _p(x: float, lang: str | None = None) -> str:
     """A p-value as people read it: ``0.032``, ``under 0.001``."""
     if pd.isna(x):
-        return "n/a"
+        return t("pipeline.na", lang)
     return t("pipeline.p_under", lang) if x < 0.001 else f"{x:.3f}"
 
 
