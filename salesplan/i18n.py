@@ -10,6 +10,11 @@ of :func:`t`::
     t("landing.title")                    # in the language of $SALESPLAN_LANG (default English)
     t("landing.rows", lang="zh", rows="42,095")
 
+Names that come from the data or from an analysis module (a level, a KPI,
+a column) are shown through :func:`label` (the catalogue's text when it has
+one, else the name as it is); :func:`headers` gives the header of each column
+of a table from the ``[columns]`` table.
+
 Every key exists in every language (``tests/test_i18n.py`` fails otherwise);
 at run time a key missing from a language falls back to English, then to the
 key itself, so a page never breaks on a missing text.
@@ -25,7 +30,10 @@ from pathlib import Path
 
 from salesplan.errors import SalesplanError
 
-__all__ = ["LANGUAGES", "DEFAULT_LANG", "ENV_VAR", "catalogue", "current_lang", "fields", "normalize_lang", "t"]
+__all__ = [
+    "LANGUAGES", "DEFAULT_LANG", "ENV_VAR", "catalogue", "current_lang", "fields", "headers", "label",
+    "normalize_lang", "t",
+]
 
 #: Language code -> its name in that language (what a language switch shows).
 LANGUAGES: dict[str, str] = {"en": "English", "zh": "中文"}
@@ -112,3 +120,35 @@ def t(key: str, lang: str | None = None, /, **values: object) -> str:
     if text is None:
         text = catalogue(DEFAULT_LANG).get(key, key)
     return text.format(**values) if values else text
+
+
+def label(key: str, default: str, lang: str | None = None, /) -> str:
+    """The text of ``key`` in ``lang``, or ``default`` when no catalogue has it.
+
+    For names that come from the data or from an analysis module (a KPI, a
+    table, a level): the known ones are translated, an unknown one is shown
+    as it is.
+
+    >>> label("levels.region", "region", "zh"), label("levels.no_such_level", "district", "zh")
+    ('区域', 'district')
+    """
+    code = current_lang(lang)
+    text = catalogue(code).get(key)
+    if text is None:
+        text = catalogue(DEFAULT_LANG).get(key, default)
+    return text
+
+
+def headers(columns, lang: str | None = None, /, **keys: str) -> dict[str, str]:
+    """The header a person reads for each column, from the ``[columns]`` table of the catalogue.
+
+    ``keys`` maps a column to another key of ``[columns]`` where the same
+    name means something else in one table (``units="reps"``). A column the
+    catalogue lacks keeps its name, with spaces for underscores.
+
+    >>> headers(["region", "win_rate"], "zh")
+    {'region': '区域', 'win_rate': '赢单率'}
+    >>> headers(["units"], "en", units="reps")
+    {'units': 'reps'}
+    """
+    return {c: label(f"columns.{keys.get(c, c)}", str(c).replace("_", " "), lang) for c in columns}

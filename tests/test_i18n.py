@@ -77,3 +77,39 @@ def test_every_app_notebook_has_a_title_and_a_question_in_every_language():
             for field in ("title", "answers"):
                 key = f"apps.{nb.stem}.{field}"
                 assert t(key, lang) != key, f"{key} has no {lang} text in salesplan/locale/{lang}.toml"
+
+
+def test_headers_come_from_the_columns_table_with_overrides_and_a_readable_fallback():
+    from salesplan.i18n import headers, label
+
+    assert headers(["rep_id", "win_rate"], "zh") == {"rep_id": "销售代表", "win_rate": "赢单率"}
+    assert headers(["rep_id", "win_rate"], "en") == {"rep_id": "rep", "win_rate": "win rate"}
+    assert headers(["units"], "zh", units="reps") == {"units": t("columns.reps", "zh")}
+    assert headers(["no_such_column"], "zh") == {"no_such_column": "no such column"}
+    assert label("levels.region", "region", "zh") == "区域"
+    assert label("levels.district", "district", "zh") == "district"
+
+
+def test_every_level_and_kpi_of_the_package_has_a_text():
+    from salesplan.performance import KPIS
+    from salesplan.summary import KPI_LABELS
+    from salesplan.targets._data import LEVEL_COLUMNS
+
+    for lang in LANGUAGES:
+        texts = catalogue(lang)
+        assert not [k for k in [*KPIS, *KPI_LABELS] if f"kpis.{k}" not in texts]
+        assert not [lv for lv in LEVEL_COLUMNS if f"levels.{lv}" not in texts]
+
+
+def test_page_sentences_follow_the_language(monkeypatch, capsys):
+    import pandas as pd
+
+    from salesplan.ui.page import missing, needs
+
+    tx = pd.DataFrame({"order_date": pd.to_datetime(["2024-01-01"]), "revenue": [1.0]})
+    assert missing(tx, columns=["channel", "region"], lang="zh") == "添加 `channel` 和 `region` 列"
+    monkeypatch.setenv(i18n.ENV_VAR, "zh")
+    assert not needs(tx, columns=["channel"], to="see which channels gain share")
+    assert "添加 `channel` 列，即可查看哪些渠道的份额在增加。" in capsys.readouterr().out
+    assert not needs(tx, columns=["channel"], to="see something new")  # no text: the phrase as given
+    assert "即可see something new" in capsys.readouterr().out

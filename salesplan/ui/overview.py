@@ -26,7 +26,9 @@ import pandas as pd
 
 from salesplan.errors import SalesplanDataError
 from salesplan.summary import filter_transactions, kpis, monthly_revenue, summarize_tables
+from salesplan.i18n import DEFAULT_LANG, current_lang, headers, label, t
 from salesplan.ui._common import ErrorArea, PlotArea, app_from_source
+from salesplan.ui._lang import Translated, relabel_options
 
 __all__ = ["OverviewApp", "ALL", "find_apps", "format_value", "found_tables", "load_tables"]
 
@@ -47,12 +49,12 @@ _CSS = """<style>
 </style>"""
 
 
-def format_value(value: float, unit: str) -> str:
+def format_value(value: float, unit: str, *, lang: str | None = None) -> str:
     """Format a number the way the overview page shows it.
 
     ``"count"`` and ``"money"`` get thousands separators and no decimals,
     ``"ratio"`` is a percentage with one decimal (growth with a sign),
-    missing values are ``"n/a"``.
+    missing values are ``"n/a"`` (in the language ``lang``).
 
     >>> format_value(1234567, "count"), format_value(0.0731, "ratio"), format_value(float("nan"), "money")
     ('1,234,567', '7.3%', 'n/a')
@@ -60,7 +62,7 @@ def format_value(value: float, unit: str) -> str:
     '-5.2%'
     """
     if value is None or pd.isna(value):
-        return "n/a"
+        return t("overview.na", lang)
     if unit == "ratio":
         return f"{value:.1%}"
     if unit == "growth":
@@ -147,15 +149,18 @@ def found_tables(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                    files={}).found().assign(unlocks=lambda f: f["table"].map(UNLOCKS))
 
 
-def _found_html(found: pd.DataFrame) -> str:
+def _found_html(found: pd.DataFrame, lang: str | None = None) -> str:
     rows = []
     for r in found.itertuples(index=False):
+        unlocks = html.escape(label(f"unlocks.{r.table}", r.unlocks, lang))
+        table = html.escape(r.table)
         if r.found:
-            rows.append(f'<li data-found="{html.escape(r.table)}"><b>{html.escape(r.table)}</b>: '
-                        f'{format_value(r.rows, "count")} rows, for {html.escape(r.unlocks)}</li>')
+            rows.append(f'<li data-found="{table}">'
+                        + t("overview.found", lang, table=f"<b>{table}</b>", rows=format_value(r.rows, "count"),
+                            unlocks=unlocks) + "</li>")
         else:
-            rows.append(f'<li data-missing="{html.escape(r.table)}" style="color:#57606a">'
-                        f'No {html.escape(r.table)} table: add one to see {html.escape(r.unlocks)}.</li>')
+            rows.append(f'<li data-missing="{table}" style="color:#57606a">'
+                        + t("overview.not_found", lang, table=table, unlocks=unlocks) + "</li>")
     return f'<ul class="salesplan-found">{"".join(rows)}</ul>'
 
 
@@ -166,8 +171,9 @@ def _options(df: pd.DataFrame | None, column: str) -> list[str]:
     return [ALL, *values]
 
 
-def _summary_html(summary: pd.DataFrame) -> str:
-    head = "<tr><th>Table</th><th>Rows</th><th>Columns</th><th>From</th><th>To</th><th>Date column</th></tr>"
+def _summary_html(summary: pd.DataFrame, lang: str | None = None) -> str:
+    names = headers(["table", "rows", "columns", "first_date", "last_date", "date_column"], lang)
+    head = "<tr>" + "".join(f"<th>{html.escape(n)}</th>" for n in names.values()) + "</tr>"
     body = []
     for row in summary.itertuples(index=False):
         first = "" if pd.isna(row.first_date) else f"{row.first_date:%Y-%m-%d}"
@@ -181,37 +187,46 @@ def _summary_html(summary: pd.DataFrame) -> str:
     return f'<table class="salesplan-summary">{head}{"".join(body)}</table>'
 
 
-def _kpi_html(frame: pd.DataFrame) -> str:
+def _kpi_html(frame: pd.DataFrame, lang: str | None = None) -> str:
     cards = []
     for row in frame.itertuples(index=False):
         unit = "growth" if row.kpi == "yoy_growth" else row.unit
         note = f'<div class="kpi-note">{html.escape(row.note)}</div>' if row.note else ""
         cards.append(
             f'<div class="salesplan-kpi" data-kpi="{row.kpi}">'
-            f'<div class="kpi-value">{format_value(row.value, unit)}</div>'
-            f'<div class="kpi-label">{html.escape(row.label)}</div>{note}</div>'
+            f'<div class="kpi-value">{format_value(row.value, unit, lang=lang)}</div>'
+            f'<div class="kpi-label">{html.escape(label(f"kpis.{row.kpi}", row.label, lang))}</div>{note}</div>'
         )
     window = ""
     if len(frame):
         window = (
-            f"<p style='font-size:12px;color:#57606a'>12 months "
-            f"{frame['window_start'].iloc[0]:%Y-%m-%d} to {frame['window_end'].iloc[0]:%Y-%m-%d}</p>"
+            "<p style='font-size:12px;color:#57606a'>"
+            + t("overview.window", lang, start=f"{frame['window_start'].iloc[0]:%Y-%m-%d}",
+                end=f"{frame['window_end'].iloc[0]:%Y-%m-%d}") + "</p>"
         )
     return f'<div class="salesplan-kpis">{"".join(cards)}</div>{window}'
 
 
-def _links_html(apps: pd.DataFrame) -> str:
+def _links_html(apps: pd.DataFrame, lang: str | None = None) -> str:
     if apps.empty:
-        return "<p>No other apps found next to this notebook.</p>"
+        return f"<p>{html.escape(t('overview.no_apps', lang))}</p>"
+    code = current_lang(lang)
+
+    def title(r) -> str:
+        # A notebook's own heading is in English; other languages take the catalogue's title of the app.
+        if code == DEFAULT_LANG:
+            return r.title
+        return label(f"apps.{Path(r.notebook).stem}.title", r.title, code)
+
     items = "".join(
-        f'<li><a href="{html.escape(r.href)}" target="_self">{html.escape(r.title)}</a>'
+        f'<li><a href="{html.escape(r.href)}" target="_self">{html.escape(title(r))}</a>'
         f' <span style="color:#8c959f">({html.escape(r.notebook)})</span></li>'
         for r in apps.itertuples(index=False)
     )
     return f'<ul class="salesplan-links">{items}</ul>'
 
 
-class OverviewApp:
+class OverviewApp(Translated):
     """The landing page: table summary, KPIs, monthly revenue and links to the apps.
 
     Parameters
@@ -225,11 +240,16 @@ class OverviewApp:
         regions and channels, so that filtered KPIs cover the same window).
     apps_dir : path, default "."
         Folder holding the other notebooks to link to (see :func:`find_apps`).
+    lang : str, optional
+        Language of the page (``"en"``, ``"zh"``); default
+        :func:`salesplan.i18n.current_lang`. The switch at the top changes it.
 
     Attributes
     ----------
     region, channel : ipywidgets.Dropdown
         Filters of the KPIs and the chart (``"All"`` = no filter).
+    lang_switch : ipywidgets.ToggleButtons
+        The language of the page (see :meth:`set_lang`).
     errors : ErrorArea
         Problems, shown as text.
     chart : PlotArea
@@ -252,7 +272,10 @@ class OverviewApp:
         *,
         as_of: object = None,
         apps_dir: str | Path = ".",
+        lang: str | None = None,
     ) -> None:
+        self._init_lang(lang)
+        self._busy = False
         self.tables = dict(tables) if isinstance(tables, Mapping) else tables
         self.as_of = as_of
         self.errors = ErrorArea()
@@ -271,8 +294,8 @@ class OverviewApp:
 
         self.summary = widgets.HTML()
         self.found = widgets.HTML()
-        self.region = widgets.Dropdown(options=_options(transactions, "region"), value=ALL, description="Region")
-        self.channel = widgets.Dropdown(options=_options(transactions, "channel"), value=ALL, description="Channel")
+        self.region = widgets.Dropdown(options=_options(transactions, "region"), value=ALL)
+        self.channel = widgets.Dropdown(options=_options(transactions, "channel"), value=ALL)
         # Offer only the breakdowns the data has.
         for control, column in ((self.region, "region"), (self.channel, "channel")):
             if transactions is None or column not in transactions.columns:
@@ -280,30 +303,33 @@ class OverviewApp:
         self.kpi_cards = widgets.HTML()
         self.chart = PlotArea()
         self.links = widgets.HTML()
+        self._headings = {key: widgets.HTML() for key in ("data", "kpis", "apps")}
         self.container = widgets.VBox(
             [
+                self.lang_switch,
                 widgets.HTML(_CSS),
                 self.errors,
-                widgets.HTML("<h3>Data</h3>"),
+                self._headings["data"],
                 self.summary,
                 self.found,
-                widgets.HTML("<h3>Key figures</h3>"),
+                self._headings["kpis"],
                 widgets.HBox([self.region, self.channel]),
                 self.kpi_cards,
                 self.chart,
-                widgets.HTML("<h3>Apps</h3>"),
+                self._headings["apps"],
                 self.links,
             ]
         )
+        self._relabel()
 
         with self.errors.capture():
             self.result["apps"] = find_apps(apps_dir)
-            self.links.value = _links_html(self.result["apps"])
+            self.links.value = _links_html(self.result["apps"], self.lang)
         with self.errors.capture():
             self.result["summary"] = summarize_tables(self.tables)
-            self.summary.value = _summary_html(self.result["summary"])
+            self.summary.value = _summary_html(self.result["summary"], self.lang)
             self.result["found"] = found_tables(self.tables)
-            self.found.value = _found_html(self.result["found"])
+            self.found.value = _found_html(self.result["found"], self.lang)
         if self.errors.ok:
             self._update()
         self.result["error"] = self.errors.message if not self.errors.ok else ""
@@ -318,18 +344,43 @@ class OverviewApp:
         """
         return app_from_source(cls, data_path, load_tables, **kwargs)
 
+    def _relabel(self) -> None:
+        """Every control label and heading in the page's language."""
+        self.region.description = self._t("overview.region")
+        self.channel.description = self._t("overview.channel")
+        self._busy = True  # relabelling the options must not recompute
+        try:
+            for control in (self.region, self.channel):
+                relabel_options(control, {ALL: self._t("overview.all")})
+        finally:
+            self._busy = False
+        for key, widget in self._headings.items():
+            widget.value = f"<h3>{html.escape(self._t('overview.heading_' + key))}</h3>"
+
+    def _rerender(self) -> None:
+        """The same results again, in the page's language (the KPIs are recomputed: the same numbers)."""
+        if len(self.result["apps"]) or "notebook" in self.result["apps"]:
+            self.links.value = _links_html(self.result["apps"], self.lang)
+        if len(self.result["summary"]):
+            self.summary.value = _summary_html(self.result["summary"], self.lang)
+        if len(self.result["found"]):
+            self.found.value = _found_html(self.result["found"], self.lang)
+        if self._transactions is None:
+            self._resay("overview.no_transactions", tables=sorted(self.tables) or "none")
+        elif len(self.result["summary"]):
+            self._update()  # the KPIs again (the same numbers), with the messages in the new language
+
     def _filtered(self) -> pd.DataFrame:
         if self._transactions is None:
-            raise SalesplanDataError(
-                f"There is no transactions table; tables given: {sorted(self.tables) or 'none'}. "
-                "Pass e.g. {'transactions': salesplan.io.load_transactions(path)}."
-            )
+            raise SalesplanDataError(self._t("overview.no_transactions", tables=sorted(self.tables) or "none"))
         region = None if self.region.value == ALL else self.region.value
         channel = None if self.channel.value == ALL else self.channel.value
         return filter_transactions(self._transactions, region=region, channel=channel)
 
     def _update(self, change: object = None) -> None:
         """Recompute the KPIs and the chart for the current filters."""
+        if self._busy:
+            return
         with self.errors.capture():
             self.result["kpis"] = pd.DataFrame()
             self.result["monthly"] = pd.DataFrame()
@@ -339,13 +390,15 @@ class OverviewApp:
                 as_of = pd.to_datetime(self._transactions["order_date"], errors="coerce").max()
             if lines.empty:
                 raise SalesplanDataError(
-                    f"No order lines for region {self.region.value!r} and channel {self.channel.value!r}; "
-                    "choose another combination."
-                )
+                    self._t("overview.no_lines", region=repr(self.region.value), channel=repr(self.channel.value)))
             self.result["kpis"] = kpis(lines, as_of=as_of)
             self.result["monthly"] = monthly_revenue(lines)
         self.result["error"] = "" if self.errors.ok else self.errors.message
-        self.kpi_cards.value = _kpi_html(self.result["kpis"]) if len(self.result["kpis"]) else ""
+        self._show()
+
+    def _show(self) -> None:
+        """The KPI cards and the chart of the current results."""
+        self.kpi_cards.value = _kpi_html(self.result["kpis"], self.lang) if len(self.result["kpis"]) else ""
         self.chart.update(self._figure(self.result["monthly"]))
         # An empty chart with made-up axes reads as data; hide it until there is some.
         self.chart.layout.display = None if len(self.result["monthly"]) else "none"
@@ -353,17 +406,17 @@ class OverviewApp:
     def _figure(self, monthly: pd.DataFrame) -> dict:
         """The chart as a plain plotly spec (a dict skips plotly's slow validation)."""
         columns = self._transactions.columns if self._transactions is not None else ()
-        where = ", ".join(
-            v if v != ALL else f"all {name}s"
+        where = self._t("overview.list_separator").join(
+            v if v != ALL else self._t(f"overview.all_{name}s")
             for name, v in (("region", self.region.value), ("channel", self.channel.value)) if name in columns
-        ) or "all lines"
+        ) or self._t("overview.all_lines")
         data = []
         if len(monthly):
             data.append(
                 {
                     "type": "scatter",
                     "mode": "lines+markers",
-                    "name": "revenue",
+                    "name": self._t("columns.revenue"),
                     "x": monthly["month"].dt.strftime("%Y-%m-%d").tolist(),
                     "y": monthly["revenue"].astype(float).tolist(),
                     "line": {"color": "#1f77b4"},
@@ -372,9 +425,9 @@ class OverviewApp:
             )
         axis = {"gridcolor": "#e5e5e5", "zerolinecolor": "#bbbbbb"}
         layout = {
-            "title": {"text": f"Monthly revenue ({where})"},
-            "xaxis": {"title": {"text": "month"}, **axis},
-            "yaxis": {"title": {"text": "revenue"}, "tickformat": ",.0f", **axis},
+            "title": {"text": self._t("overview.chart_title", where=where)},
+            "xaxis": {"title": {"text": self._t("columns.month")}, **axis},
+            "yaxis": {"title": {"text": self._t("columns.revenue")}, "tickformat": ",.0f", **axis},
             "height": 360,
             "margin": {"l": 70, "r": 20, "t": 50, "b": 40},
             "plot_bgcolor": "white",

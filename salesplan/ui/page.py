@@ -10,6 +10,11 @@ to see which channels gain share.") and the rest of the page runs::
 
 :func:`dimensions` lists the breakdowns the data offers, so that a notebook's
 choices are the columns present.
+
+The sentences are in the language of :func:`salesplan.i18n.current_lang`
+(``salesplan serve --lang`` sets it), or of ``lang=``; a section's ``to``
+phrase is looked up in the ``[page_to]`` table of the catalogue and shown as
+given when it is not there.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pandas as pd
 from IPython.display import display
 
 from salesplan.errors import SalesplanWarning
+from salesplan.i18n import label, t
 from salesplan.periods import complete_years, months_of_history
 
 __all__ = ["DIMENSIONS", "dimensions", "missing", "needs", "say", "plain_warnings"]
@@ -47,6 +53,7 @@ def missing(
     months: int = 0,
     years: int = 0,
     date_col: str = "order_date",
+    lang: str | None = None,
 ) -> str:
     """What ``data`` lacks for a section, as the start of a sentence, or ``""`` when nothing.
 
@@ -60,35 +67,37 @@ def missing(
     'This needs at least 24 months of history (the data has 10)'
     >>> missing({"transactions": tx}, tables=["opportunities"])
     'Add an `opportunities` table'
+    >>> missing(tx, columns=["channel"], lang="zh")
+    '添加 `channel` 列'
     """
     tables_given = data if isinstance(data, Mapping) else {"transactions": data}
-    absent_tables = [t for t in tables if tables_given.get(t) is None]
+    absent_tables = [name for name in tables if tables_given.get(name) is None]
     if absent_tables:
-        return "Add " + _things(absent_tables, "table")
+        return t("page.add", lang, things=_things(absent_tables, "table", lang))
     tx = tables_given.get("transactions")
     if tx is None:
-        return "Add a `transactions` table" if columns or months else ""
+        return t("page.add", lang, things=_things(["transactions"], "table", lang)) if columns or months else ""
     absent = [c for c in columns if c not in tx.columns or not tx[c].notna().any()]
     if absent:
-        return "Add " + _things(absent, "column")
+        return t("page.add", lang, things=_things(absent, "column", lang))
     if months:
         have = months_of_history(tx, column=date_col)
         if have < months:
-            return f"This needs at least {months} months of history (the data has {have})"
+            return t("page.need_months", lang, months=months, have=have)
     if years:
         have = len(complete_years(tx, column=date_col))
         if have < years:
-            return (f"This needs {years} complete calendar years, January to December "
-                    f"(the data has {have})")
+            return t("page.need_years", lang, years=years, have=have)
     return ""
 
 
-def _things(names: Sequence[str], noun: str) -> str:
+def _things(names: Sequence[str], noun: str, lang: str | None = None) -> str:
     """```channel` column``, ``an `opportunities` table``, ```a` and `b` columns``."""
+    quoted = [f"`{n}`" for n in names]
     if len(names) == 1:
         article = "an" if names[0][0] in "aeiou" else "a"
-        return f"{article} `{names[0]}` {noun}"
-    return " and ".join(f"`{n}`" for n in names) + f" {noun}s"
+        return t(f"page.{article}_{noun}", lang, name=quoted[0])
+    return t(f"page.{noun}s", lang, names=t("page.and", lang).join(quoted))
 
 
 def say(text: str) -> None:
@@ -105,11 +114,16 @@ def needs(
     years: int = 0,
     to: str = "see this section",
     date_col: str = "order_date",
+    lang: str | None = None,
 ) -> bool:
-    """``True`` when ``data`` has what a section needs; else say what to add and return ``False``."""
-    lack = missing(data, columns=columns, tables=tables, months=months, years=years, date_col=date_col)
+    """``True`` when ``data`` has what a section needs; else say what to add and return ``False``.
+
+    ``to`` is what the section shows, in English ("see which channels gain
+    share"); the ``[page_to]`` table of the catalogue translates it.
+    """
+    lack = missing(data, columns=columns, tables=tables, months=months, years=years, date_col=date_col, lang=lang)
     if lack:
-        say(f"{lack} to {to}.")
+        say(t("page.needs", lang, lack=lack, to=label(f"page_to.{to}", to, lang)))
         return False
     return True
 
@@ -119,7 +133,7 @@ _default_showwarning = warnings.showwarning
 
 def _show_plainly(message, category, filename, lineno, file=None, line=None):
     if isinstance(category, type) and issubclass(category, SalesplanWarning):
-        print(f"Note: {message}", file=file or sys.stderr)
+        print(t("page.note", message=message), file=file or sys.stderr)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
 

@@ -30,7 +30,9 @@ import pandas as pd
 from salesplan import performance as pf
 from salesplan.errors import SalesplanError
 from salesplan.format import table_html
+from salesplan.i18n import t
 from salesplan.ui._common import ErrorArea, PlotArea, _message_of, app_from_source
+from salesplan.ui._lang import Translated, option_values, relabel_options
 
 __all__ = ["PipelineApp", "ALL", "SECTIONS", "period_options"]
 
@@ -42,16 +44,14 @@ SECTIONS: tuple[str, ...] = (
     "funnel", "aging", "velocity", "forecast", "scorecard", "attainment", "appraisal", "coaching",
 )
 
-_TITLES = {
-    "funnel": "Funnel",
-    "aging": "Deals stuck beyond their stage's service level",
-    "velocity": "Sales velocity",
-    "forecast": "Pipeline forecast",
-    "scorecard": "KPI scorecard",
-    "attainment": "Attainment of target",
-    "appraisal": "Appraisal",
-    "coaching": "Coaching needs",
-}
+#: The section -> heading key of the catalogue (``[pipeline]`` of ``salesplan/locale/*.toml``).
+_TITLES = {s: f"pipeline.title_{s}" for s in SECTIONS}
+
+#: The four factors of sales velocity, as the ``moved_most`` column names them.
+_FACTORS = ("open deals", "win rate", "deal size", "cycle length")
+
+#: What the period dropdown shows when the data has no complete period.
+_NO_DATA = "(no data)"
 
 _CSS = """<style>
 .salesplan-note{color:#57606a;font-size:13px;margin:2px 0 8px 0}
@@ -77,18 +77,18 @@ def period_options(tables: Mapping[str, pd.DataFrame]) -> list[str]:
     return years + quarters
 
 
-def _p(x: float) -> str:
+def _p(x: float, lang: str | None = None) -> str:
     """A p-value as people read it: ``0.032``, ``under 0.001``."""
     if pd.isna(x):
-        return "n/a"
-    return "under 0.001" if x < 0.001 else f"{x:.3f}"
+        return t("pipeline.na", lang)
+    return t("pipeline.p_under", lang) if x < 0.001 else f"{x:.3f}"
 
 
 def _sentence(text: str) -> str:
     return f'<p class="salesplan-note">{html.escape(text)}</p>'
 
 
-class PipelineApp:
+class PipelineApp(Translated):
     """The pipeline and performance page.
 
     Parameters
@@ -112,11 +112,16 @@ class PipelineApp:
         returns them). Default: a :class:`~salesplan.pipeline.WinModel` is
         fitted on the whole history when the forecast is first shown, and
         its holdout Brier score is quoted next to the forecast.
+    lang : str, optional
+        Language of the page (``"en"``, ``"zh"``); default
+        :func:`salesplan.i18n.current_lang`. The switch at the top changes it.
 
     Attributes
     ----------
     period, level, unit : ipywidgets.Dropdown
         The controls. ``unit`` lists the units of the level (``"All"`` first).
+    lang_switch : ipywidgets.ToggleButtons
+        The language of the page (see :meth:`set_lang`).
     errors : ErrorArea
         Unexpected problems and counted data warnings, as text.
     funnel_chart, forecast_chart : PlotArea
@@ -140,7 +145,9 @@ class PipelineApp:
         scheme: Mapping | None = None,
         alpha: float = 0.1,
         probabilities: pd.DataFrame | None = None,
+        lang: str | None = None,
     ) -> None:
+        self._init_lang(lang)
         self.tables = {k: v for k, v in dict(tables).items() if isinstance(v, pd.DataFrame)}
         self.scheme = scheme
         self.alpha = alpha
@@ -150,36 +157,34 @@ class PipelineApp:
                             "notes": {s: "" for s in SECTIONS}, "error": ""})
         self._gaps: pd.DataFrame | None = None
         self._probabilities: pd.DataFrame | bool | None = probabilities
-        self._win_note = "Win probabilities as given." if probabilities is not None else ""
+        self._win_note = ("pipeline.win_given", {}) if probabilities is not None else ("", {})
         self._gaps_note = ""
         self._busy = False
 
         periods = period_options(self.tables)
         levels = pf.available_levels(self.tables) if "transactions" in self.tables else ["company"]
         start_period = period if period in periods else self._default_period(periods)
-        self.period = widgets.Dropdown(options=periods or ["(no data)"], value=start_period or "(no data)",
-                                       description="Period")
-        self.level = widgets.Dropdown(options=levels, value=level if level in levels else levels[0],
-                                      description="Level")
-        self.unit = widgets.Dropdown(options=self._units(self.level.value), value=ALL, description="Unit")
+        self.period = widgets.Dropdown(options=periods or [_NO_DATA], value=start_period or _NO_DATA)
+        self.level = widgets.Dropdown(options=levels, value=level if level in levels else levels[0])
+        self.unit = widgets.Dropdown(options=self._units(self.level.value), value=ALL)
         self.html = {s: widgets.HTML() for s in SECTIONS}
+        self.headings = {s: widgets.HTML() for s in SECTIONS}
         self.funnel_chart = PlotArea()
         self.forecast_chart = PlotArea()
-        body = [widgets.HTML(_CSS), self.errors, widgets.HBox([self.period, self.level, self.unit])]
+        body = [self.lang_switch, widgets.HTML(_CSS), self.errors,
+                widgets.HBox([self.period, self.level, self.unit])]
         for s in SECTIONS:
-            body.append(widgets.HTML(f"<h3>{_TITLES[s]}</h3>"))
+            body.append(self.headings[s])
             body.append(self.html[s])
             if s == "funnel":
                 body.append(self.funnel_chart)
             if s == "forecast":
                 body.append(self.forecast_chart)
         self.container = widgets.VBox(body)
+        self._relabel()
 
         if "transactions" not in self.tables:
-            self.errors.show_error(
-                f"There is no transactions table; tables given: {sorted(self.tables) or 'none'}. "
-                "Load a folder with salesplan.io.load_data(folder)."
-            )
+            self.errors.show_error(self._t("pipeline.no_transactions", tables=sorted(self.tables) or "none"))
             self.result["error"] = self.errors.message
         else:
             self._update()
@@ -209,7 +214,31 @@ class PipelineApp:
         from salesplan._validation import check_choice
 
         check_choice(section, SECTIONS, name="section")
-        return HTML(f"<h3>{html.escape(_TITLES[section])}</h3>" + self.html[section].value)
+        return HTML(f"<h3>{html.escape(self._t(_TITLES[section]))}</h3>" + self.html[section].value)
+
+    # ------------------------------------------------------------------ language
+
+    def _relabel(self) -> None:
+        """Every control label and heading in the page's language."""
+        self.period.description = self._t("pipeline.period")
+        self.level.description = self._t("pipeline.level")
+        self.unit.description = self._t("pipeline.unit")
+        busy, self._busy = self._busy, True  # relabelling the options must not recompute
+        try:
+            relabel_options(self.period, {_NO_DATA: self._t("pipeline.no_data")})
+            relabel_options(self.level, {lv: self._label(f"levels.{lv}", lv) for lv in option_values(self.level)})
+            relabel_options(self.unit, {ALL: self._t("pipeline.all")})
+        finally:
+            self._busy = busy
+        for s, widget in self.headings.items():
+            widget.value = f"<h3>{html.escape(self._t(_TITLES[s]))}</h3>"
+
+    def _rerender(self) -> None:
+        """The page again in its language; the sentences are written as the sections compute (cached models)."""
+        if "transactions" in self.tables:
+            self._update()
+        else:
+            self._resay("pipeline.no_transactions", tables=sorted(self.tables) or "none")
 
     # ------------------------------------------------------------------ helpers
 
@@ -283,6 +312,7 @@ class PipelineApp:
         try:
             self.unit.options = self._units(self.level.value)
             self.unit.value = ALL
+            relabel_options(self.unit, {ALL: self._t("pipeline.all")})
         finally:
             self._busy = False
         self._update()
@@ -295,7 +325,7 @@ class PipelineApp:
             frame, note = None, str(exc)
         except Exception as exc:  # noqa: BLE001 - the page must never show a traceback
             frame, note = None, _message_of(exc)
-            self._unexpected.append(f"{_TITLES[section]}: {note}")
+            self._unexpected.append(f"{self._t(_TITLES[section])}: {note}")
         self.result[section] = frame
         self.result["notes"][section] = note
 
@@ -304,41 +334,41 @@ class PipelineApp:
     def _need_opportunities(self, what: str) -> pd.DataFrame:
         opps = self._opportunities()
         if opps is None:
-            raise SalesplanError(f"Add an opportunities table to see {what}.")
+            raise SalesplanError(self._t("pipeline.need_opportunities", what=self._t(f"pipeline.what_{what}")))
         if opps.empty:
-            raise SalesplanError(f"{self.unit.value} has no opportunities.")
+            raise SalesplanError(self._t("pipeline.no_opportunities", unit=self.unit.value))
         return opps
 
     def _funnel(self) -> tuple[pd.DataFrame, str]:
         from salesplan.pipeline import funnel
 
-        opps = self._need_opportunities("the funnel")
+        opps = self._need_opportunities("funnel")
         window = pf.period_window(self.period.value)
         created = pd.to_datetime(opps["created_date"])
         cohort = opps[(created >= window.start) & (created < window.end)]
         if cohort.empty:
-            raise SalesplanError(f"No opportunities were created in {window.label} for {self.unit.value}.")
+            raise SalesplanError(self._t("pipeline.no_created", period=window.label, unit=self.unit.value))
         frame = funnel(cohort, self._history(cohort), as_of=self._as_of())
-        note = f"Deals created in {window.label}, stage by stage; open deals are not yet decided."
+        note = self._t("pipeline.funnel_note", period=window.label)
         if self.tables.get("stage_history") is None:
-            note += " Without a stage_history table every deal counts at its current stage."
+            note += self._t("pipeline.funnel_no_history")
         return frame, note
 
     def _aging(self) -> tuple[pd.DataFrame, str]:
         from salesplan import pipeline
 
-        opps = self._need_opportunities("the aging list")
+        opps = self._need_opportunities("aging")
         frame = pipeline.aging(opps, self._history(opps), reps=self.tables.get("reps"), as_of=self._as_of())
-        note = "" if len(frame) else "No open deal is beyond its stage's service level."
+        note = "" if len(frame) else self._t("pipeline.aging_none")
         return frame, note
 
     def _velocity(self) -> tuple[pd.DataFrame, str]:
         from salesplan import pipeline
 
-        opps = self._need_opportunities("sales velocity")
+        opps = self._need_opportunities("velocity")
         velocity = getattr(pipeline, "velocity", None)
         if velocity is None:
-            raise SalesplanError("Sales velocity is not available in this version of salesplan.")
+            raise SalesplanError(self._t("pipeline.velocity_missing"))
         by = self._pipeline_by()
         frame = velocity(opps, self._history(opps), by=by, period="Q", reps=self.tables.get("reps"),
                          as_of=self._as_of())
@@ -347,12 +377,10 @@ class PipelineApp:
         if by:  # one row per unit: the last quarter of the period
             frame = frame.sort_values("period").drop_duplicates(by, keep="last").sort_values(by)
         effects = ["open_deals_effect", "win_rate_effect", "average_won_effect", "cycle_days_effect"]
-        names = ["open deals", "win rate", "deal size", "cycle length"]
+        names = list(_FACTORS)
         moved = frame[effects].abs().fillna(-1).to_numpy().argmax(axis=1) if len(frame) else []
         frame = frame.assign(moved_most=[names[i] if not pd.isna(c) else "" for i, c in zip(moved, frame["change"])])
-        note = ("Velocity = open deals x win rate x average won deal / cycle days (money a day), per quarter"
-                + (", last quarter of the period per unit" if by else "")
-                + "; change from the previous quarter split into the four factors' effects.")
+        note = self._t("pipeline.velocity_note_by" if by else "pipeline.velocity_note")
         return frame.reset_index(drop=True), note
 
     @property
@@ -371,22 +399,19 @@ class PipelineApp:
                 model = WinModel().fit(opps, sh, **extra)
                 self._probabilities = model.predict(opps, sh, **extra)
                 scores = model.summary().set_index("model")["brier"]
-                self._win_note = (
-                    f"Win probabilities learned from history (logistic regression); on the months held out "
-                    f"their Brier score is {scores['model']:.3f} against {scores['stage average']:.3f} for "
-                    f"stage averages (lower is better)."
-                )
+                self._win_note = ("pipeline.win_learned", {"model": f"{scores['model']:.3f}",
+                                                           "stage": f"{scores['stage average']:.3f}"})
             except SalesplanError as exc:
                 self._probabilities = False
-                self._win_note = f"Win probabilities are the stage win rates ({exc})"
+                self._win_note = ("pipeline.win_stage_rates", {"reason": str(exc)})
         return self._probabilities if isinstance(self._probabilities, pd.DataFrame) else None
 
     def _forecast(self) -> tuple[pd.DataFrame, str]:
         from salesplan import pipeline
 
-        opps = self._need_opportunities("the pipeline forecast")
+        opps = self._need_opportunities("forecast")
         if not (opps["status"].astype("string") == "open").any():
-            raise SalesplanError(f"{self.unit.value} has no open deals to forecast.")
+            raise SalesplanError(self._t("pipeline.no_open_deals", unit=self.unit.value))
         probabilities = self._win_probabilities()
         if probabilities is not None:
             probabilities = probabilities[probabilities["opportunity_id"].isin(opps["opportunity_id"])]
@@ -396,7 +421,8 @@ class PipelineApp:
         targets, coverage_note = self.tables.get("targets"), ""
         target_level = {None: "company", "rep_id": "rep"}.get(by, by)
         if targets is not None and not (targets["level"].astype("string") == target_level).any():
-            targets, coverage_note = None, f" The targets table has no {target_level} targets, so no coverage."
+            targets, coverage_note = None, self._t("pipeline.no_level_targets",
+                                                   level=self._label(f"levels.{target_level}", target_level))
         frame = pipeline.pipeline_forecast(opps, self._history(opps), probabilities=probabilities, by=by,
                                            targets=targets, reps=self.tables.get("reps"),
                                            customers=self.tables.get("customers"), as_of=self._as_of())
@@ -404,8 +430,9 @@ class PipelineApp:
         frame = frame[busy.to_numpy()].reset_index(drop=True)  # months nothing is expected to close in say nothing
         self.result["forecast_categories"] = (
             pipeline.forecast_categories(probabilities) if probabilities is not None and len(probabilities) else None)
-        note = ("Revenue the open deals bring by close month: expected value and simulated 80% and 95% intervals; "
-                "coverage = pipeline amount / target still to win." + coverage_note + " " + self._win_note)
+        win_key, win_values = self._win_note
+        note = (self._t("pipeline.forecast_note") + coverage_note + " "
+                + (self._t(win_key, **win_values) if win_key else ""))
         return frame, note.strip()
 
     def _pipeline_by(self) -> str | None:
@@ -417,11 +444,11 @@ class PipelineApp:
         card = pf.scorecard(self.tables, period=self.period.value, level=self.level.value, units=units)
         if self.level.value == "rep":
             self._rep_card_cache = card if not card.empty else None
-        note = f"{card.attrs['period']} against {card.attrs['previous_period']}; each cell: value (change) #rank."
+        note = self._t("pipeline.scorecard_note", period=card.attrs["period"], previous=card.attrs["previous_period"])
         if card.attrs["notes"]:
             note += " " + " ".join(card.attrs["notes"])
         if card.empty:
-            raise SalesplanError(" ".join(card.attrs["notes"]) or "No KPI can be computed for this choice.")
+            raise SalesplanError(" ".join(card.attrs["notes"]) or self._t("pipeline.no_kpi"))
         return card, note
 
     def _rep_card(self) -> pd.DataFrame:
@@ -431,17 +458,17 @@ class PipelineApp:
 
     def _compute_rep_card(self) -> pd.DataFrame:
         if "rep" not in pf.available_levels(self.tables):
-            raise SalesplanError("Add a rep_id column to the order lines (or an opportunities table) to score reps.")
+            raise SalesplanError(self._t("pipeline.need_rep_id"))
         card = pf.scorecard(self.tables, period=self.period.value, level="rep", units=self._reps_in_unit())
         if card.empty:
-            raise SalesplanError(" ".join(card.attrs["notes"]) or "No rep has data in this period.")
+            raise SalesplanError(" ".join(card.attrs["notes"]) or self._t("pipeline.no_rep_data"))
         return card
 
     def _attainment(self) -> tuple[pd.DataFrame, str]:
         card = self._rep_card()
         if "attainment" not in set(card["kpi"]):
-            raise SalesplanError("Add a targets table with revenue targets by rep to see how many reps reach them.")
-        return pf.attainment_distribution(card), "Reps by share of their revenue target reached in the period."
+            raise SalesplanError(self._t("pipeline.need_rep_targets"))
+        return pf.attainment_distribution(card), self._t("pipeline.attainment_note")
 
     def _appraisal(self) -> tuple[pd.DataFrame, str]:
         card = self._rep_card()
@@ -449,24 +476,23 @@ class PipelineApp:
         parts = pf.appraise(card, scheme=scheme)
         self.result["appraisal_components"] = parts
         totals = pf.appraisal_totals(parts)
-        how = ("points = min(cap, value / threshold) x weight (threshold / value where lower is better); "
-               "score = sum of points / sum of the weights scored.")
+        how = self._t("pipeline.appraisal_how")
         return totals, (note + " " + how).strip()
 
     def _coaching(self) -> tuple[pd.DataFrame, str]:
         if self.tables.get("opportunities") is None or self.tables.get("stage_history") is None:
             missing = " and ".join(n for n in ("opportunities", "stage_history") if self.tables.get(n) is None)
-            raise SalesplanError(f"Add {missing} table{'s' if ' and ' in missing else ''} to see coaching needs.")
+            raise SalesplanError(self._t("pipeline.need_coaching_tables" if " and " in missing
+                                         else "pipeline.need_coaching_table", tables=missing))
         if self._gaps is None:  # the tests compare every rep with their team: computed once
             self._gaps = pf.stage_gaps(self.tables)
         needs = pf.coaching_needs(self._gaps, alpha=self.alpha)
         keep = self._reps_in_unit()
         if keep is not None:
             needs = needs[needs["rep_id"].isin(keep)].reset_index(drop=True)
-        note = (f"Whole history; each rep against the rest of their team (Fisher exact test for losses, "
-                f"Mann-Whitney U for days), Benjamini-Hochberg adjusted at {self.alpha:.0%}.")
+        note = self._t("pipeline.coaching_note", alpha=f"{self.alpha:.0%}")
         if needs.empty:
-            note += " No rep is significantly behind their team at any stage."
+            note += self._t("pipeline.coaching_none")
         return needs, note
 
     # ------------------------------------------------------------------ update
@@ -502,19 +528,22 @@ class PipelineApp:
 
     def _table(self, section: str, frame: pd.DataFrame) -> str:
         if section == "scorecard":
-            return table_html(pf.scorecard_display(frame))
+            level = frame["level"].iloc[0] if len(frame) else "unit"
+            names = {pf.KPIS[k].label: self._label(f"kpis.{k}", pf.KPIS[k].label) for k in pf.KPIS}
+            return table_html(pf.scorecard_display(frame),
+                              labels={level: self._label(f"levels.{level}", level), **names})
         if section == "funnel":
             cols = [c for c in ("stage", "entered", "advanced", "lost", "open", "conversion", "conversion_lo",
                                 "conversion_hi", "win_rate", "entered_amount") if c in frame.columns]
             return table_html(frame[cols], count=["entered", "advanced", "lost", "open"],
-                              labels={"conversion_lo": "conversion low", "conversion_hi": "conversion high",
-                                      "entered_amount": "amount entered"})
+                              labels=self._headers(cols))
         if section == "aging":
             cols = [c for c in ("opportunity_id", "rep_id", "rep_name", "team", "customer_id", "stage",
                                 "days_in_stage", "service_days", "days_over", "amount") if c in frame.columns]
-            return table_html(frame[cols], max_rows=25, count=["days_in_stage", "service_days", "days_over"])
+            return table_html(frame[cols], max_rows=25, count=["days_in_stage", "service_days", "days_over"],
+                              labels=self._headers(cols))
         if section == "attainment":
-            return table_html(frame, count=["units"], labels={"units": "reps"})
+            return table_html(frame, count=["units"], labels=self._headers(frame.columns, units="reps"))
         if section == "appraisal":
             parts = self.result["appraisal_components"]
             wide = parts.pivot(index="unit", columns="kpi", values="points").reset_index()
@@ -522,60 +551,67 @@ class PipelineApp:
             kpis = [k for k in parts["kpi"].unique()]
             top = table_html(shown[["rank", "unit", *kpis, "points", "score"]],
                              kinds={k: "number" for k in [*kpis, "points", "score"]},
-                             labels={k: f"{k} points" for k in kpis})
-            detail = table_html(parts[["unit", "kpi", "value", "threshold", "cap", "weight", "points", "formula"]],
+                             labels={**self._headers(["rank", "unit", "points", "score"]),
+                                     **{k: self._t("pipeline.kpi_points", kpi=self._label(f"kpis.{k}", k))
+                                        for k in kpis}})
+            detail_cols = ["unit", "kpi", "value", "threshold", "cap", "weight", "points", "formula"]
+            detail = table_html(parts[detail_cols],
                                 max_rows=60, kinds={"value": "number", "threshold": "number", "cap": "number",
-                                                    "weight": "number", "points": "number"})
-            return top + "<details><summary>How each score is computed</summary>" + detail + "</details>"
+                                                    "weight": "number", "points": "number"},
+                                labels=self._headers(detail_cols))
+            return (top + f"<details><summary>{html.escape(self._t('pipeline.how_scored'))}</summary>"
+                    + detail + "</details>")
         if section == "coaching":
             cols = ["rep_id", "team", "focus", "also", "p_value", "q_value", "revenue_at_stake"]
-            shown = frame[cols].assign(p_value=frame["p_value"].map(_p), q_value=frame["q_value"].map(_p))
+            shown = frame[cols].assign(p_value=frame["p_value"].map(lambda x: _p(x, self.lang)),
+                                       q_value=frame["q_value"].map(lambda x: _p(x, self.lang)))
             return table_html(shown,
-                              labels={"also": "also behind at", "revenue_at_stake": "revenue at stake a year"})
+                              labels=self._headers(cols, also="also_behind_at",
+                                                   revenue_at_stake="revenue_at_stake_year"))
         if section == "forecast":
             cols = [c for c in frame.columns if c in ("rep_id", "team", "region", "month", "deals", "pipeline_amount",
                                                       "expected", "forecast-lo-80", "forecast-hi-80", "target",
                                                       "remaining", "coverage", "hit_probability")]
             shown = table_html(frame[cols], kinds={"month": "date"}, count=["deals"],
                                money=["forecast-lo-80", "forecast-hi-80"], percent=["hit_probability"],
-                               labels={"forecast-lo-80": "80% low", "forecast-hi-80": "80% high",
-                                       "pipeline_amount": "pipeline", "hit_probability": "chance to cover"})
+                               labels=self._headers(cols, **{"forecast-lo-80": "low_80", "forecast-hi-80": "high_80",
+                                                             "pipeline_amount": "pipeline",
+                                                             "hit_probability": "chance_to_cover"}))
             cats = self.result["forecast_categories"]
             if isinstance(cats, pd.DataFrame) and len(cats):
-                shown += "<p class='salesplan-note'>Forecast categories (commit: probability at least 70%, " \
-                         "best case: at least 40%, pipeline: the rest); they add up to the open pipeline.</p>"
-                shown += table_html(cats, count=["deals"])
+                shown += _sentence(self._t("pipeline.categories_note"))
+                shown += table_html(cats, count=["deals"], labels=self._headers(cats.columns))
             return shown
         if section == "velocity":
             by = [c for c in ("rep_id", "team", "region") if c in frame.columns]
             cols = [*by, "period", "open_deals", "win_rate", "average_won", "cycle_days", "velocity", "change",
                     "open_deals_effect", "win_rate_effect", "average_won_effect", "cycle_days_effect", "moved_most"]
-            return table_html(frame[cols], max_rows=40, kinds={"period": "date", "cycle_days": "number"},
+            factor = {name: self._t(f"pipeline.factor_{i}") for i, name in enumerate(_FACTORS)}
+            return table_html(frame[cols].assign(moved_most=frame["moved_most"].map(lambda v: factor.get(v, v))),
+                              max_rows=40, kinds={"period": "date", "cycle_days": "number"},
                               money=["velocity", "change", "open_deals_effect", "win_rate_effect",
                                      "average_won_effect", "cycle_days_effect"],
-                              labels={"average_won": "average won deal", "moved_most": "moved most"})
-        return table_html(frame, max_rows=40)
+                              labels=self._headers(cols))
+        return table_html(frame, max_rows=40, labels=self._headers(frame.columns))
 
-    @staticmethod
-    def _funnel_figure(frame: object) -> dict:
+    def _funnel_figure(self, frame: object) -> dict:
         data = []
         if isinstance(frame, pd.DataFrame) and len(frame):
             data.append({"type": "funnel", "y": [str(s).replace("_", " ") for s in frame["stage"]],
                          "x": frame["entered"].astype(float).tolist(), "textinfo": "value+percent initial"})
-        return {"data": data, "layout": {"title": {"text": "Deals entering each stage"}, "height": 320,
+        return {"data": data, "layout": {"title": {"text": self._t("pipeline.funnel_chart")}, "height": 320,
                                          "margin": {"l": 120, "r": 20, "t": 40, "b": 20}}}
 
-    @staticmethod
-    def _forecast_figure(frame: object) -> dict:
+    def _forecast_figure(self, frame: object) -> dict:
         data = []
         if isinstance(frame, pd.DataFrame) and len(frame):
             months = frame.groupby("month", as_index=False)[["expected", "forecast-lo-80", "forecast-hi-80"]].sum()
             x = pd.to_datetime(months["month"]).dt.strftime("%Y-%m").tolist()
             y = months["expected"].astype(float)
-            data.append({"type": "bar", "x": x, "y": y.tolist(), "name": "expected value",
+            data.append({"type": "bar", "x": x, "y": y.tolist(), "name": self._t("pipeline.expected_value"),
                          "error_y": {"type": "data", "symmetric": False,
                                      "array": (months["forecast-hi-80"] - y).clip(lower=0).tolist(),
                                      "arrayminus": (y - months["forecast-lo-80"]).clip(lower=0).tolist()}})
-        return {"data": data, "layout": {"title": {"text": "Expected value by close month (bars: 80% interval)"}, "height": 300,
+        return {"data": data, "layout": {"title": {"text": self._t("pipeline.forecast_chart")}, "height": 300,
                                          "yaxis": {"tickformat": ",.0f"},
                                          "margin": {"l": 70, "r": 20, "t": 40, "b": 40}}}

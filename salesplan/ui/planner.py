@@ -27,6 +27,7 @@ Everything is readable in plain pytest::
 from __future__ import annotations
 
 import html
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,9 @@ from salesplan.targets import (
 from salesplan.targets._data import LEVEL_COLUMNS
 from salesplan.targets.allocation import plan_period as months_of_period
 from salesplan.targets.joint import _hierarchy
+from salesplan.i18n import t
 from salesplan.ui._common import ErrorArea, PlotArea
+from salesplan.ui._lang import Translated, option_values, relabel_options
 
 __all__ = ["TargetPlanner"]
 
@@ -85,14 +88,17 @@ def _table_html(df: pd.DataFrame) -> str:
     )
     return f"<table style='border-collapse:collapse;font-size:12px'><tr>{head}</tr>{body}</table>"
 
-_METHOD_LABELS = {
-    "historical_share": "Historical share",
-    "forecast_share": "Forecast share",
-    "potential": "Potential",
-    "equal_growth": "Equal growth vs last year",
-    "equal_probability": "Equal probability of attainment",
-    "equal": "Equal split",
-}
+#: Allocation method -> its label's key in the catalogue (``[planner]`` of ``salesplan/locale/*.toml``).
+_METHOD_LABELS = {m: f"planner.method_{m}" for m in
+                  ("historical_share", "forecast_share", "potential", "equal_growth", "equal_probability", "equal")}
+
+#: The fixed SMART reasons of :func:`salesplan.targets.unit_verdicts` -> their keys in the catalogue.
+_REASONS = {"R: no strategy named": "planner.reason_no_strategy", "R: no history": "planner.reason_no_history"}
+_THRESHOLD_REASON = re.compile(r"A: P\(reach\) (?P<p>\S+) [<>] (?P<which>stretch|sandbag) (?P<limit>\S+)")
+
+#: Phasing profile -> its label's key in the catalogue.
+_PROFILES = {"history": "planner.profile_history", "forecast": "planner.profile_forecast",
+             "flat": "planner.profile_flat"}
 
 
 class _UnitRow:
@@ -102,17 +108,17 @@ class _UnitRow:
     binds them to units, so a 200-rep plan keeps only a page of widgets live.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lang: str | None = None) -> None:
         self.key: str | None = None
         self.label = widgets.Label("", layout=widgets.Layout(width="140px"))
         self.value = widgets.FloatText(value=0.0, layout=widgets.Layout(width="130px"))
-        self.lock = widgets.Checkbox(value=False, indent=False, description="lock",
+        self.lock = widgets.Checkbox(value=False, indent=False, description=t("planner.lock", lang),
                                      layout=widgets.Layout(width="70px"))
         self.info = widgets.Label("", layout=widgets.Layout(width="420px"))
         self.box = widgets.HBox([self.label, self.value, self.lock, self.info])
 
 
-class TargetPlanner:
+class TargetPlanner(Translated):
     """Interactive top-down target planning with SMART checks and saved scenarios.
 
     Parameters
@@ -159,6 +165,9 @@ class TargetPlanner:
         distribution is computed here.
     page_size : int
         Units per page of the editable grid.
+    lang : str, optional
+        Language of the page (``"en"``, ``"zh"``); default
+        :func:`salesplan.i18n.current_lang`. The switch at the top changes it.
 
     Attributes
     ----------
@@ -171,6 +180,8 @@ class TargetPlanner:
         The SMART check of the total target (:class:`salesplan.targets.SmartCheck`).
     container : ipywidgets.VBox
         The app.
+    lang_switch : ipywidgets.ToggleButtons
+        The language of the page (see :meth:`set_lang`).
     """
 
     def __init__(
@@ -198,7 +209,9 @@ class TargetPlanner:
         page_size: int = 20,
         reconcile: str = "auto",
         calibration: bool = True,
+        lang: str | None = None,
     ) -> None:
+        self._init_lang(lang)
         self.errors = ErrorArea()
         self.result: pd.DataFrame | None = None
         self.phased: pd.DataFrame | None = None
@@ -227,13 +240,14 @@ class TargetPlanner:
         self._allocators: dict[tuple[str, Any], Allocator] = {}
         self._joint: dict[tuple[str, Any], dict] = {}
         self._smart_checks: dict[tuple, SmartCheck] = {}
-        self._calibration: dict[str, str] = {}
+        self._calibration: dict[str, tuple[str, dict]] = {}  # level -> catalogue key and values
         self.probabilities: pd.DataFrame | None = None
         self._hire_total = 0.0
         self._bottom: dict[tuple[str, Any, float], pd.DataFrame | None] = {}
         self._win_rates: pd.DataFrame | None = None
         self._prod: float | None = None
         self.forecast_source: dict[str, str] = {}
+        self._source_text: dict[str, tuple[str, dict]] = {}  # level -> catalogue key and values of the source
         self._units: list[str] = []
         self._locks: dict[str, float] = {}
         self._busy = False
@@ -242,59 +256,46 @@ class TargetPlanner:
         self.data_end = dates.max()
         levels = self._available_levels()
         if level is not None and level not in levels:
-            raise SalesplanError(
-                f"level={level!r} is not available in this data; the data supports {levels}. "
-                "Add the column for that level (e.g. rep_id, region) or choose one of these.")
+            raise SalesplanError(self._t("planner.no_level", level=repr(level), levels=levels))
         start_level = level or levels[0]
 
-        self.level = widgets.Dropdown(options=levels, value=start_level, description="Level")
+        self.level = widgets.Dropdown(options=levels, value=start_level)
         options = self._period_options(period)
         self.period = widgets.Dropdown(options=options, value=options[0][1] if period is None else
-                                       self._period_value(period), description="Period")
+                                       self._period_value(period))
         first_year = self._period_label(self.period.value)
         methods = [m for m in METHODS if m != "potential" or potential is not None]
-        self.method = widgets.Dropdown(options=[(_METHOD_LABELS[m], m) for m in methods],
-                                       value=method if method in methods else "historical_share",
-                                       description="Method")
+        self.method = widgets.Dropdown(options=[(self._t(_METHOD_LABELS[m]), m) for m in methods],
+                                       value=method if method in methods else "historical_share")
         self.growth = widgets.FloatSlider(value=growth, min=-0.5, max=1.0, step=0.005, readout_format=".1%",
-                                          description="Growth", continuous_update=False)
+                                          continuous_update=False)
         self.growth_box = widgets.BoundedFloatText(value=growth, min=-0.5, max=1.0, step=0.005,
                                                    layout=widgets.Layout(width="90px"))
         widgets.link((self.growth, "value"), (self.growth_box, "value"))
-        self.total = widgets.FloatText(value=0.0, description="Total")
-        self.price_change = widgets.BoundedFloatText(value=0.0, min=-0.5, max=1.0, step=0.01,
-                                                     description="Price Δ")
-        self.headcount = widgets.BoundedIntText(value=0, min=0, max=500, description="New heads")
-        self.hire_month = widgets.Dropdown(options=[("first month", 0)], value=0, description="Starting")
+        self.total = widgets.FloatText(value=0.0)
+        self.price_change = widgets.BoundedFloatText(value=0.0, min=-0.5, max=1.0, step=0.01)
+        self.headcount = widgets.BoundedIntText(value=0, min=0, max=500)
+        self.hire_month = widgets.Dropdown(options=[(self._t("planner.first_month"), 0)], value=0)
         self.win_rate_change = widgets.BoundedFloatText(value=0.0, min=-0.9, max=2.0, step=0.05,
-                                                        description="Win rate Δ",
                                                         disabled=opportunities is None)
-        self.profile = widgets.Dropdown(options=[("Seasonal profile of history", "history"),
-                                                 ("Forecast profile", "forecast"), ("Flat", "flat")],
-                                        value="history", description="Phasing")
-        self.stretch = widgets.FloatSlider(value=stretch, min=0.0, max=1.0, step=0.05, description="Stretch <",
-                                           continuous_update=False)
-        self.sandbag = widgets.FloatSlider(value=sandbag, min=0.0, max=1.0, step=0.05, description="Sandbag >",
-                                           continuous_update=False)
-        self.strategy = widgets.Text(value=strategy, description="Strategy", placeholder="e.g. expand region South")
-        self.name = widgets.Text(value=f"plan_{first_year}", description="Scenario")
-        self.save_button = widgets.Button(description="Save scenario", icon="save", button_style="primary")
-        self.export_button = widgets.Button(description="Export to Excel", icon="file-excel-o")
-        self.unlock_button = widgets.Button(description="Unlock all", icon="unlock")
+        self.profile = widgets.Dropdown(options=[(self._t(key), p) for p, key in _PROFILES.items()], value="history")
+        self.stretch = widgets.FloatSlider(value=stretch, min=0.0, max=1.0, step=0.05, continuous_update=False)
+        self.sandbag = widgets.FloatSlider(value=sandbag, min=0.0, max=1.0, step=0.05, continuous_update=False)
+        self.strategy = widgets.Text(value=strategy)
+        self.name = widgets.Text(value=f"plan_{first_year}")
+        self.save_button = widgets.Button(icon="save", button_style="primary")
+        self.export_button = widgets.Button(icon="file-excel-o")
+        self.unlock_button = widgets.Button(icon="unlock")
         self.summary = widgets.HTML()
         self.calibration_html = widgets.HTML()
-        self.bottom_up_note = widgets.HTML(
-            "<small>Bottom-up = the run rate of the last 3 months <i>without</i> the deals won in those months "
-            "+ the open pipeline closing in the period, weighted by stage win rates: a won deal counts once "
-            "(in the pipeline flow), not also in the run rate.</small>" if opportunities is not None else "")
+        self.bottom_up_note = widgets.HTML()
         self.smart_html = widgets.HTML()
         self.page_size = page_size
-        self._slots = [_UnitRow() for _ in range(page_size)]
+        self._slots = [_UnitRow(self.lang) for _ in range(page_size)]
         for slot in self._slots:
             slot.value.observe(lambda ch, r=slot: self._on_edit(r, ch), names="value")
             slot.lock.observe(lambda ch, r=slot: self._on_lock(r, ch), names="value")
-        self.page = widgets.BoundedIntText(value=1, min=1, max=1, description="Page",
-                                           layout=widgets.Layout(width="160px"))
+        self.page = widgets.BoundedIntText(value=1, min=1, max=1, layout=widgets.Layout(width="160px"))
         self.page_info = widgets.Label("")
         self.page.observe(lambda _: self._show_page(), names="value")
         self.table_box = widgets.VBox([widgets.HBox([self.page, self.page_info])]
@@ -321,15 +322,53 @@ class TargetPlanner:
             widgets.HBox([self.stretch, self.sandbag, self.strategy]),
             widgets.HBox([self.name, self.save_button, self.export_button, self.unlock_button]),
         ])
-        charts = widgets.Tab(children=[self.quota_chart, self.probability_chart, self.phasing_chart])
-        for i, t in enumerate(["Quotas vs forecast", "Attainment probability", "Monthly phasing"]):
-            charts.set_title(i, t)
+        self._charts = widgets.Tab(children=[self.quota_chart, self.probability_chart, self.phasing_chart])
+        self._headings = {key: widgets.HTML() for key in ("title", "units", "smart")}
         self.container = widgets.VBox([
-            widgets.HTML("<h3>Target planner</h3>"), controls, self.errors, self.summary, self.calibration_html,
-            widgets.HTML("<b>Units</b> (type a number to override it; a ticked lock keeps it when the rest moves)"),
-            self.bottom_up_note, self.table_box, charts, widgets.HTML("<b>SMART check</b>"), self.smart_html,
+            self.lang_switch, self._headings["title"], controls, self.errors, self.summary, self.calibration_html,
+            self._headings["units"], self.bottom_up_note, self.table_box, self._charts, self._headings["smart"],
+            self.smart_html,
         ])
+        self._relabel()
         self._on_scope(None)
+
+    # -------------------------------------------------------------- language
+    def _relabel(self) -> None:
+        """Every control label, heading and fixed text in the page's language."""
+        for control, key in ((self.level, "level"), (self.period, "period"), (self.method, "method"),
+                             (self.growth, "growth"), (self.total, "total"), (self.price_change, "price_change"),
+                             (self.headcount, "headcount"), (self.hire_month, "hire_month"),
+                             (self.win_rate_change, "win_rate_change"), (self.profile, "profile"),
+                             (self.stretch, "stretch"), (self.sandbag, "sandbag"), (self.strategy, "strategy"),
+                             (self.name, "name"), (self.save_button, "save"), (self.export_button, "export"),
+                             (self.unlock_button, "unlock_all"), (self.page, "page")):
+            control.description = self._t(f"planner.{key}")
+        self.strategy.placeholder = self._t("planner.strategy_placeholder")
+        for slot in self._slots:
+            slot.lock.description = self._t("planner.lock")
+        busy, self._busy = self._busy, True  # relabelling the options must not recompute
+        try:
+            relabel_options(self.level, {lv: self._label(f"levels.{lv}", lv) for lv in option_values(self.level)})
+            relabel_options(self.period, {v: self._period_text(v) for v in option_values(self.period)})
+            relabel_options(self.method, {m: self._t(_METHOD_LABELS[m]) for m in option_values(self.method)})
+            relabel_options(self.profile, {p: self._t(_PROFILES[p]) for p in option_values(self.profile)})
+            if not self._units:  # the placeholder before the period's months are known
+                self.hire_month.options = [(self._t("planner.first_month"), 0)]
+        finally:
+            self._busy = busy
+        for i, key in enumerate(("chart_quotas", "chart_probability", "chart_phasing")):
+            self._charts.set_title(i, self._t(f"planner.{key}"))
+        self._headings["title"].value = f"<h3>{html.escape(self._t('planner.title'))}</h3>"
+        self._headings["units"].value = self._t("planner.units_heading")
+        self._headings["smart"].value = f"<b>{html.escape(self._t('planner.smart_heading'))}</b>"
+        self.bottom_up_note.value = (f"<small>{self._t('planner.bottom_up_note')}</small>"
+                                     if self.opportunities is not None else "")
+
+    def _rerender(self) -> None:
+        """The same plan again in the page's language (re-allocating gives the same numbers)."""
+        self.calibration_html.value = self._calibration_line()
+        self._show_page()
+        self._update()
 
     # ------------------------------------------------------------------ data
     def _available_levels(self) -> list[str]:
@@ -374,7 +413,11 @@ class TargetPlanner:
                       (f"{nxt:%Y-%m}", f"{nxt + pd.DateOffset(months=11):%Y-%m}")]
         if period is not None and self._period_value(period) not in values:
             values.append(self._period_value(period))
-        return [(str(v) if isinstance(v, int) else f"{v[0]} to {v[1]}", v) for v in values]
+        return [(self._period_text(v), v) for v in values]
+
+    def _period_text(self, value: Any) -> str:
+        """A plan period as the dropdown shows it: ``2026`` or ``2025-07 to 2026-06``."""
+        return str(value) if isinstance(value, int) else self._t("planner.period_range", start=value[0], end=value[1])
 
     def _months(self) -> pd.DatetimeIndex:
         return months_of_period(self.period.value)
@@ -416,9 +459,8 @@ class TargetPlanner:
             months = self._months()
             last = self.data_end.to_period("M").to_timestamp()
             if months[0] <= last:
-                raise SalesplanError(
-                    f"the period {months[0]:%Y-%m}..{months[-1]:%Y-%m} is not after the data (which ends "
-                    f"{self.data_end:%Y-%m}); choose a later period.")
+                raise SalesplanError(self._t("planner.period_in_data", start=f"{months[0]:%Y-%m}",
+                                             end=f"{months[-1]:%Y-%m}", data_end=f"{self.data_end:%Y-%m}"))
             panel = self._panel(level)
             given = self._given_paths(level)
             if given is not None:
@@ -433,6 +475,7 @@ class TargetPlanner:
                                     "company_monthly": monthly.reindex(columns=wide.columns).fillna(0.0).to_numpy(float),
                                     "samples": wide.columns.to_numpy()}
                 self.forecast_source[level] = "forecast= (given sample paths, taken as joint paths)"
+                self._source_text[level] = ("planner.source_given", {})
             else:
                 units = sorted(panel["unique_id"].astype("str").unique())
                 # Reps who started less than a year ago keep ramping up (as capacity_plan assumes).
@@ -446,6 +489,8 @@ class TargetPlanner:
                 self.forecast_source[level] = (
                     f"joint paths of every {level} and level above ({jf.totals_.shape[1]:,} paths, "
                     f"reconciled by {jf.method_})")
+                self._source_text[level] = ("planner.source_joint", {
+                    "level": level, "paths": f"{jf.totals_.shape[1]:,}", "method": jf.method_})
             self._allocators[key] = alloc
         return self._allocators[key]
 
@@ -571,6 +616,8 @@ class TargetPlanner:
 
     # ------------------------------------------------------------- observers
     def _on_scope(self, _change: Any) -> None:
+        if self._busy:
+            return
         with self.errors.capture():
             alloc = self.allocator()
             self._units = list(alloc.units_)
@@ -611,8 +658,8 @@ class TargetPlanner:
                 slot.label.value = key
                 slot.lock.value = key in self._locks
                 slot.value.value = float(self._locks.get(key, quota.get(key, 0.0)))
-            self.page_info.value = (f"units {first + 1}..{first + len(keys)} of {len(self._units)}"
-                                    if self._units else "")
+            self.page_info.value = (self._t("planner.page_info", first=first + 1, last=first + len(keys),
+                                            total=len(self._units)) if self._units else "")
         finally:
             self._busy = False
         self._refresh_rows()
@@ -620,7 +667,8 @@ class TargetPlanner:
     def row(self, key: str) -> _UnitRow:
         """The grid row of unit ``key`` (turning to its page)."""
         if key not in self._units:
-            raise SalesplanError(f"unit {key!r} is not at level {self.level.value!r}; units: {self._units[:8]}.")
+            raise SalesplanError(self._t("planner.no_unit", unit=repr(key), level=repr(self.level.value),
+                                         units=self._units[:8]))
         page = self._units.index(key) // self.page_size + 1
         if self.page.value != page:
             self.page.value = page
@@ -690,7 +738,8 @@ class TargetPlanner:
     def lock(self, key: str, value: float | None = None) -> None:
         """Lock ``key`` at ``value`` (or at its current number) and re-allocate."""
         if key not in self._units:
-            raise SalesplanError(f"unit {key!r} is not at level {self.level.value!r}; units: {self._units[:8]}.")
+            raise SalesplanError(self._t("planner.no_unit", unit=repr(key), level=repr(self.level.value),
+                                         units=self._units[:8]))
         if value is None:
             value = float(self.result.set_index("unique_id")["quota"][key]) if self.result is not None else 0.0
         self._locks[key] = float(value)
@@ -714,7 +763,7 @@ class TargetPlanner:
         with self.errors.capture():
             plan = self.plan
             if plan is None:
-                raise SalesplanError("there is no valid plan to compare the workbook with; fix the message above first.")
+                raise SalesplanError(self._t("planner.no_plan_compare"))
             edits = load_plan_excel(path, plan)
             level = self.level.value
             changed = edits.changes[edits.changes["level"] == level]["unique_id"].unique()
@@ -722,8 +771,8 @@ class TargetPlanner:
             self._locks.update({unit: float(value) for unit, value in locks.items()})
             self._show_page()
             self._update()
-            self.errors.show_info(f"Read {len(edits.changes)} changed cell(s) from {Path(path).name}: "
-                                  f"{len(locks)} {level}(s) locked at their new totals, the rest re-allocated.")
+            self.errors.show_info(self._t("planner.read_excel", cells=len(edits.changes), file=Path(path).name,
+                                          units=len(locks), level=self._label(f"levels.{level}", level)))
             return edits.changes
         return None
 
@@ -746,16 +795,15 @@ class TargetPlanner:
             return
         with self.errors.capture():
             if self.stretch.value >= self.sandbag.value:
-                raise SalesplanError(f"the stretch threshold ({self.stretch.value:.2f}) must be below the "
-                                     f"sandbagging threshold ({self.sandbag.value:.2f}).")
+                raise SalesplanError(self._t("planner.stretch_above_sandbag", stretch=f"{self.stretch.value:.2f}",
+                                             sandbag=f"{self.sandbag.value:.2f}"))
             alloc = self.allocator()
             total = float(self.total.value)
             hire_res, hire_phased = self._hires(alloc)
             reserved = float(hire_res["quota"].sum()) if hire_res is not None else 0.0
             if hire_res is not None and reserved > total + 1e-9:
-                raise SalesplanError(
-                    f"the total {total:,.0f} is below the capacity of the {len(hire_res)} new hire(s) "
-                    f"({reserved:,.0f}); raise the total or lower 'New heads'.")
+                raise SalesplanError(self._t("planner.below_hires", total=f"{total:,.0f}", hires=len(hire_res),
+                                             capacity=f"{reserved:,.0f}", heads=self._t("planner.headcount")))
             # New hires get their ramped capacity; the rest of the total goes to the existing units.
             res = alloc.allocate(total - reserved, method=self.method.value, locks=self.locks or None,
                                  potential=self.potential)
@@ -784,7 +832,11 @@ class TargetPlanner:
             self._show_page()
             self._refresh_charts(alloc, res, phased)
             self.smart = self._smart(alloc)
-            self.smart_html.value = _table_html(self.smart[["letter", "criterion", "verdict", "reason"]])
+            smart = self.smart[["letter", "criterion", "verdict", "reason"]].assign(
+                criterion=[self._label(f"planner.criterion_{k}", c) for k, c in zip(self.smart["letter"],
+                                                                                    self.smart["criterion"])],
+                verdict=self.smart["verdict"].map(self._verdict))
+            self.smart_html.value = _table_html(smart.rename(columns=self._headers(smart.columns)))
             self.summary.value = self._summary_html(alloc, res)
 
     def _refresh_rows(self) -> None:
@@ -807,16 +859,33 @@ class TargetPlanner:
                 if slot.key not in self._locks:
                     slot.value.value = float(r["quota"])
                 p = r["probability"]
-                parts = [f"P(reach) {p:.0%} {r['verdict']}".strip()] if not np.isnan(p) else []
-                parts.append(f"SMART {r['smart']}" + (f" ({r['smart_reason']})" if r["smart_reason"] else ""))
-                parts.append(f"last year {r['last_year']:,.0f}")
+                parts = ([self._t("planner.row_probability", p=f"{p:.0%}", verdict=self._verdict(r["verdict"])).strip()]
+                         if not np.isnan(p) else [])
+                parts.append(self._t("planner.row_smart", smart=self._verdict(r["smart"]))
+                             + (f" ({self._reason(r['smart_reason'])})" if r["smart_reason"] else ""))
+                parts.append(self._t("planner.row_last_year", value=f"{r['last_year']:,.0f}"))
                 if has_bu and not np.isnan(r["bottom_up"]):
-                    parts.append(f"bottom-up {r['bottom_up']:,.0f}")
+                    parts.append(self._t("planner.row_bottom_up", value=f"{r['bottom_up']:,.0f}"))
                 if r["fallback"]:
-                    parts.append("no history")
+                    parts.append(self._t("planner.row_no_history"))
                 slot.info.value = " · ".join(parts)
         finally:
             self._busy = False
+
+    def _verdict(self, verdict: str) -> str:
+        """A verdict (``stretch``, ``sandbag``, ``ok``, ``new hire``, ``pass``...) in the page's language."""
+        return self._label(f"planner.verdict_{str(verdict).replace(' ', '_')}", str(verdict)) if verdict else ""
+
+    def _reason(self, reason: str) -> str:
+        """A unit's SMART reasons (:func:`salesplan.targets.unit_verdicts`) in the page's language."""
+        out = []
+        for part in str(reason).split("; "):
+            m = _THRESHOLD_REASON.fullmatch(part)
+            if m:
+                out.append(self._t(f"planner.reason_{m['which']}", p=m["p"], limit=m["limit"]))
+            else:
+                out.append(self._label(_REASONS[part], part) if part in _REASONS else part)
+        return self._t("planner.summary_separator").join(out)
 
     def _smart(self, alloc: Allocator) -> pd.DataFrame:
         # The company total is judged on the same joint paths as every unit (their sum in each path),
@@ -854,8 +923,7 @@ class TargetPlanner:
             panel = self._panel(level)
             n_months = panel["ds"].nunique()
             if n_months < 24:
-                text = (f"Calibration: with {n_months} months of history there is no past year to check the "
-                        "probabilities against (it needs 24 months).")
+                text = ("planner.calibration_short", {"months": n_months})
             else:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -866,24 +934,33 @@ class TargetPlanner:
                 year = bt["origin"].iloc[0]
                 brier = float(((bt["probability"] - bt["hit"]) ** 2).mean())
                 naive = bt["naive"].notna()
-                vs = (f"; the rule 'share of units that hit last year' scores "
-                      f"{float(((bt.loc[naive, 'naive'] - bt.loc[naive, 'hit']) ** 2).mean()):.2f}"
-                      if naive.any() else "")
-                text = (f"Calibration on your data: planning the 12 months from {year:%Y-%m} with the data before "
-                        f"them, at +0/5/10% per {level}, the stated probabilities averaged "
-                        f"{bt['probability'].mean():.0%} and {bt['hit'].mean():.0%} of the quotas were reached "
-                        f"({len(bt)} unit-quotas; Brier score {brier:.2f}{vs}; lower is better).")
+                naive_score = (f"{float(((bt.loc[naive, 'naive'] - bt.loc[naive, 'hit']) ** 2).mean()):.2f}"
+                               if naive.any() else "")
+                text = ("planner.calibration", {
+                    "start": f"{year:%Y-%m}", "level": level, "stated": f"{bt['probability'].mean():.0%}",
+                    "reached": f"{bt['hit'].mean():.0%}", "quotas": len(bt), "brier": f"{brier:.2f}",
+                    "naive": naive_score})
             self._calibration[level] = text
-        return f"<small>{html.escape(self._calibration[level])}</small>"
+        key, values = self._calibration[level]
+        values = dict(values)
+        if "level" in values:
+            values["level"] = self._label(f"levels.{values['level']}", values["level"])
+        if values.get("naive"):
+            values["naive"] = self._t("planner.calibration_naive", score=values["naive"])
+        return f"<small>{html.escape(self._t(key, **values))}</small>"
 
     def _summary_html(self, alloc: Allocator, res: pd.DataFrame) -> str:
         p = res["probability"]
-        src = self.forecast_source.get(self.level.value, "")
+        key, values = self._source_text.get(self.level.value, ("", {}))
+        if "level" in values:
+            values = {**values, "level": self._label(f"levels.{values['level']}", values["level"])}
+        src = self._t(key, **values) if key else self.forecast_source.get(self.level.value, "")
         new = res["verdict"] == "new hire"
-        hires = (f"; {int(new.sum())} new hire(s) carry their ramped capacity ({res.loc[new, 'quota'].sum():,.0f})"
+        hires = (self._t("planner.summary_hires", hires=int(new.sum()), capacity=f"{res.loc[new, 'quota'].sum():,.0f}")
                  if new.any() else "")
-        prob = (f"attainment probability {p.min():.0%}..{p.max():.0%} (median {p.median():.0%})"
-                if p.notna().any() else "no forecast distribution")
+        prob = (self._t("planner.summary_probability", low=f"{p.min():.0%}", high=f"{p.max():.0%}",
+                        median=f"{p.median():.0%}")
+                if p.notna().any() else self._t("planner.summary_no_distribution"))
         if self.probabilities is not None:
             lv_arr = self.probabilities["level"].to_numpy()
             pr = self.probabilities["probability"].to_numpy()
@@ -891,28 +968,35 @@ class TargetPlanner:
                 if lv == self.level.value:
                     continue
                 g = pr[lv_arr == lv]
-                prob += f"; {lv} {g.min():.0%}" + (f"..{g.max():.0%}" if len(g) > 1 else "")
-        return (f"<b>{res['quota'].sum():,.0f}</b> {self.metric} for {len(res)} {self.level.value}(s) in "
-                f"{alloc.months_[0]:%Y-%m}..{alloc.months_[-1]:%Y-%m}; last year {alloc.last_year_.sum():,.0f}; "
-                f"{int(res['locked'].sum())} locked; {prob}{hires}. <small>Forecast: {src}.</small>")
+                prob += (self._t("planner.summary_separator") + self._label(f"levels.{lv}", lv) + f" {g.min():.0%}"
+                         + (f"..{g.max():.0%}" if len(g) > 1 else ""))
+        return self._t("planner.summary", total=f"{res['quota'].sum():,.0f}",
+                       metric=self._label(f"columns.{self.metric}", self.metric), units=len(res),
+                       level=self._label(f"levels.{self.level.value}", self.level.value),
+                       start=f"{alloc.months_[0]:%Y-%m}", end=f"{alloc.months_[-1]:%Y-%m}",
+                       last_year=f"{alloc.last_year_.sum():,.0f}", locked=int(res["locked"].sum()),
+                       probability=prob, hires=hires, source=html.escape(src))
 
     def _refresh_charts(self, alloc: Allocator, res: pd.DataFrame, phased: pd.DataFrame) -> None:
         # Plain dict figures: plotly's per-property validation would cost more than the allocation.
         x = res["unique_id"].to_numpy(dtype=object)
         layout = {"height": 380, "margin": {"t": 40, "b": 40}, "legend": {"orientation": "h"}}
-        quota = {"type": "bar", "x": x, "y": res["quota"].to_numpy(), "name": "quota",
+        quota = {"type": "bar", "x": x, "y": res["quota"].to_numpy(), "name": self._t("columns.quota"),
                  "marker": {"color": np.where(res["locked"], "#c77c02", "#0b79b8")}}
         traces = [quota]
         if res["forecast_mean"].notna().any():
             mean = res["forecast_mean"].to_numpy()
             traces.append({"type": "scatter", "mode": "markers", "x": x, "y": mean,
-                           "name": f"forecast ({alloc.interval}% interval)", "marker": {"color": "black", "size": 6},
+                           "name": self._t("planner.trace_forecast", interval=alloc.interval),
+                           "marker": {"color": "black", "size": 6},
                            "error_y": {"type": "data", "symmetric": False,
                                        "array": res["forecast_hi"].to_numpy() - mean,
                                        "arrayminus": mean - res["forecast_lo"].to_numpy()}})
         traces.append({"type": "scatter", "mode": "markers", "x": x, "y": res["last_year"].to_numpy(),
-                       "name": "last year", "marker": {"symbol": "line-ew-open", "size": 14, "color": "#888"}})
-        self.quota_chart.update({"data": traces, "layout": {**layout, "title": {"text": "Quotas vs forecast"}}})
+                       "name": self._t("columns.last_year"),
+                       "marker": {"symbol": "line-ew-open", "size": 14, "color": "#888"}})
+        self.quota_chart.update({"data": traces,
+                                 "layout": {**layout, "title": {"text": self._t("planner.chart_quotas")}}})
 
         colors = np.select([res["verdict"] == "stretch", res["verdict"] == "sandbag"], ["#a61b1b", "#c77c02"],
                            "#2a9d5b")
@@ -920,22 +1004,23 @@ class TargetPlanner:
                   "line": {"dash": "dash", "color": c}} for y, c in
                  ((self.stretch.value, "#a61b1b"), (self.sandbag.value, "#c77c02"))]
         self.probability_chart.update({
-            "data": [{"type": "bar", "x": x, "y": res["probability"].to_numpy(), "name": "P(reach quota)",
+            "data": [{"type": "bar", "x": x, "y": res["probability"].to_numpy(), "name": self._t("planner.trace_probability"),
                       "marker": {"color": colors}}],
-            "layout": {**layout, "title": {"text": "Attainment probability per unit (dashed: stretch, sandbag)"},
+            "layout": {**layout, "title": {"text": self._t("planner.probability_title")},
                        "yaxis": {"range": [0, 1], "tickformat": ".0%"}, "shapes": lines},
         })
 
         months = alloc.months_.to_numpy()
         monthly = phased.groupby("ds")["value"].sum().reindex(alloc.months_).to_numpy()
         ly = alloc.history_panel_.reindex(columns=[m - pd.DateOffset(years=1) for m in alloc.months_])
-        traces = [{"type": "bar", "x": months, "y": monthly, "name": "plan"},
+        traces = [{"type": "bar", "x": months, "y": monthly, "name": self._t("planner.trace_plan")},
                   {"type": "scatter", "mode": "lines+markers", "x": months, "y": ly.sum(axis=0).to_numpy(),
-                   "name": "last year"}]
+                   "name": self._t("columns.last_year")}]
         if alloc.monthly_forecast_ is not None:
             traces.append({"type": "scatter", "mode": "lines", "x": months, "y": alloc.monthly_forecast_.sum(axis=0),
-                           "name": "forecast mean", "line": {"dash": "dot"}})
-        self.phasing_chart.update({"data": traces, "layout": {**layout, "title": {"text": "Monthly phasing (all units)"}}})
+                           "name": self._t("planner.trace_forecast_mean"), "line": {"dash": "dot"}})
+        self.phasing_chart.update({"data": traces,
+                                   "layout": {**layout, "title": {"text": self._t("planner.phasing_title")}}})
 
     # ----------------------------------------------------------------- plans
     @property
@@ -997,10 +1082,10 @@ class TargetPlanner:
         with self.errors.capture():
             plan = self.plan
             if plan is None:
-                raise SalesplanError("there is no valid plan to save; fix the message above first.")
+                raise SalesplanError(self._t("planner.no_plan_save"))
             path = save_plan(plan, plan_dir=self.plan_dir)
             self.saved.append(path)
-            self.errors.show_info(f"Saved {path} (version {plan.version}).")
+            self.errors.show_info(self._t("planner.saved", path=path, version=plan.version))
             return path
         return None
 
@@ -1013,10 +1098,10 @@ class TargetPlanner:
         with self.errors.capture():
             plan = self.plan
             if plan is None:
-                raise SalesplanError("there is no valid plan to export; fix the message above first.")
+                raise SalesplanError(self._t("planner.no_plan_export"))
             path = Path(path) if path is not None else self.plan_dir / f"{plan.name}.xlsx"
             out = export_excel(plan, path, names=self.reps if self.reps is not None else None,
                                probabilities=self.probabilities)
-            self.errors.show_info(f"Exported {out}.")
+            self.errors.show_info(self._t("planner.exported", path=out))
             return out
         return None

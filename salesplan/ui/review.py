@@ -43,6 +43,7 @@ from salesplan.incentives import (
 from salesplan.report import DEFAULT_PLAN, ReviewReport, bridge, build_review, driver_bridge, waterfall_svg
 from salesplan.review import problems_table, review_window
 from salesplan.ui._common import ErrorArea, PlotArea, app_from_source
+from salesplan.ui._lang import Translated, option_values, relabel_options
 
 __all__ = ["ReviewApp", "PLANS", "SECTIONS", "ALL"]
 
@@ -62,15 +63,11 @@ PLANS: dict[str, dict[str, Any]] = {
 #: The page's sections, in order.
 SECTIONS: tuple[str, ...] = ("kpis", "plans", "bridge", "problems", "drivers", "accuracy", "at_risk")
 
-_TITLES = {
-    "kpis": "KPIs against target",
-    "plans": "Commission plans compared on the same outcomes",
-    "bridge": "Variance bridge: from plan to actual by price, volume and mix",
-    "problems": "Problems ranked by revenue impact, with corrective SMART targets",
-    "drivers": "Pipeline drivers: why won revenue moved against the previous period",
-    "accuracy": "Accuracy of the targets",
-    "at_risk": "Accounts at risk",
-}
+#: The section -> heading key of the catalogue (``[review]`` of ``salesplan/locale/*.toml``).
+_TITLES = {s: f"review.title_{s}" for s in SECTIONS}
+
+#: What the period dropdown shows when the data has no order.
+_NO_DATA = "(no data)"
 
 _CSS = """<style>
 .salesplan-note{color:#57606a;font-size:13px;margin:2px 0 8px 0}
@@ -90,7 +87,7 @@ def _quarters(tables: Mapping[str, pd.DataFrame]) -> list[str]:
     return [f"{p.year}-Q{p.quarter}" for p in sorted(q, reverse=True)]
 
 
-class ReviewApp:
+class ReviewApp(Translated):
     """The incentives and review page.
 
     Parameters
@@ -113,11 +110,16 @@ class ReviewApp:
         (:func:`salesplan.incentives.outcomes_from_history`).
     n_samples : int
         Simulated quarters when no samples are given.
+    lang : str, optional
+        Language of the page (``"en"``, ``"zh"``); default
+        :func:`salesplan.i18n.current_lang`. The switch at the top changes it.
 
     Attributes
     ----------
     period, level, unit, plan_a, plan_b : ipywidgets.Dropdown
         The controls; ``unit`` picks the unit of the bridge (``"All"`` first).
+    lang_switch : ipywidgets.ToggleButtons
+        The language of the page (see :meth:`set_lang`).
     errors : ErrorArea
         Unexpected problems, as text.
     payout_chart, curve_chart : PlotArea
@@ -146,7 +148,9 @@ class ReviewApp:
         plans: Mapping[str, Any] | None = None,
         samples: pd.DataFrame | None = None,
         n_samples: int = 2000,
+        lang: str | None = None,
     ) -> None:
+        self._init_lang(lang)
         self.tables = {k: v for k, v in dict(tables).items() if isinstance(v, pd.DataFrame)}
         self.plans = {str(k): (v if isinstance(v, CommissionPlan) else CommissionPlan.from_dict(v))
                       for k, v in dict(plans or PLANS).items()}
@@ -168,22 +172,21 @@ class ReviewApp:
         levels = [lv for lv in ("region", "rep", "company", "team", "segment", "channel", "product")
                   if targets is not None and lv in set(targets["level"].astype("str"))] or [level]
         names = list(self.plans)
-        self.period = widgets.Dropdown(options=periods or ["(no data)"], value=start if periods else "(no data)",
-                                       description="Period")
-        self.level = widgets.Dropdown(options=levels, value=level if level in levels else levels[0],
-                                      description="Level")
-        self.unit = widgets.Dropdown(options=[ALL], value=ALL, description="Bridge of")
-        self.plan_a = widgets.Dropdown(options=names, value=names[0], description="Plan A")
-        self.plan_b = widgets.Dropdown(options=names, value=names[min(1, len(names) - 1)], description="Plan B")
+        self.period = widgets.Dropdown(options=periods or [_NO_DATA], value=start if periods else _NO_DATA)
+        self.level = widgets.Dropdown(options=levels, value=level if level in levels else levels[0])
+        self.unit = widgets.Dropdown(options=[ALL], value=ALL)
+        self.plan_a = widgets.Dropdown(options=names, value=names[0])
+        self.plan_b = widgets.Dropdown(options=names, value=names[min(1, len(names) - 1)])
         self.html = {s: widgets.HTML() for s in SECTIONS}
+        self.headings = {s: widgets.HTML() for s in SECTIONS}
         self.payout_chart = PlotArea()
         self.curve_chart = PlotArea()
         self.accuracy_chart = PlotArea()
-        body: list[widgets.Widget] = [widgets.HTML(_CSS), self.errors,
+        body: list[widgets.Widget] = [self.lang_switch, widgets.HTML(_CSS), self.errors,
                                       widgets.HBox([self.period, self.level]),
                                       widgets.HBox([self.plan_a, self.plan_b])]
         for s in SECTIONS:
-            body.append(widgets.HTML(f"<h3>{_TITLES[s]}</h3>"))
+            body.append(self.headings[s])
             if s == "bridge":
                 body.append(self.unit)
             body.append(self.html[s])
@@ -192,11 +195,10 @@ class ReviewApp:
             if s == "accuracy":
                 body.append(self.accuracy_chart)
         self.container = widgets.VBox(body)
+        self._relabel()
 
         if "transactions" not in self.tables:
-            self.errors.show_error(
-                f"There is no transactions table; tables given: {sorted(self.tables) or 'none'}. "
-                "Load a folder with salesplan.io.load_data(folder).")
+            self.errors.show_error(self._t("review.no_transactions", tables=sorted(self.tables) or "none"))
             self.result["error"] = self.errors.message
         else:
             self._update()
@@ -217,7 +219,31 @@ class ReviewApp:
         from salesplan._validation import check_choice
 
         check_choice(section, SECTIONS, name="section")
-        return HTML(f"<h3>{html.escape(_TITLES[section])}</h3>" + self.html[section].value)
+        return HTML(f"<h3>{html.escape(self._t(_TITLES[section]))}</h3>" + self.html[section].value)
+
+    # ------------------------------------------------------------------ language
+
+    def _relabel(self) -> None:
+        """Every control label and heading in the page's language."""
+        for control, key in ((self.period, "period"), (self.level, "level"), (self.unit, "bridge_of"),
+                             (self.plan_a, "plan_a"), (self.plan_b, "plan_b")):
+            control.description = self._t(f"review.{key}")
+        busy, self._busy = self._busy, True  # relabelling the options must not recompute
+        try:
+            relabel_options(self.period, {_NO_DATA: self._t("review.no_data")})
+            relabel_options(self.level, {lv: self._label(f"levels.{lv}", lv) for lv in option_values(self.level)})
+            relabel_options(self.unit, {ALL: self._t("review.all")})
+        finally:
+            self._busy = busy
+        for s, widget in self.headings.items():
+            widget.value = f"<h3>{html.escape(self._t(_TITLES[s]))}</h3>"
+
+    def _rerender(self) -> None:
+        """The page again in its language (the review is cached; the simulations are seeded)."""
+        if "transactions" in self.tables:
+            self._update()
+        else:
+            self._resay("review.no_transactions", tables=sorted(self.tables) or "none")
 
     # ------------------------------------------------------------------ computing
 
@@ -251,8 +277,7 @@ class ReviewApp:
             self._show_drivers(review)
             self._show_table(review, "accuracy", "accuracy", ["level", "key", "months", "value", "actual",
                                                                "wape", "bias"],
-                             "Targets scored against what was sold, month by month (WAPE: weighted absolute "
-                             "percentage error; bias above 0: targets above what was sold).")
+                             self._t("review.accuracy_note"))
             self._show_table(review, "at_risk", "at_risk", ["customer_id", "owner", "segment", "region",
                                                              "revenue_at_stake", "probability_alive", "reasons"],
                              "")
@@ -268,11 +293,14 @@ class ReviewApp:
         from salesplan.report import bars_svg
 
         sub = k[k["level"] != "rep"] if (k["level"] != "rep").any() else k
-        bars = bars_svg([f"{a} {b}" if a != "company" else "company" for a, b in zip(sub["level"], sub["key"])],
-                        sub["attainment"].to_numpy(float), title="Attainment (dashed: target)")
+        company = self._label("levels.company", "company")
+        bars = bars_svg([f"{self._label(f'levels.{a}', a)} {b}" if a != "company" else company
+                         for a, b in zip(sub["level"], sub["key"])],
+                        sub["attainment"].to_numpy(float), title=self._t("review.attainment_bars"))
+        cols = ["level", "key", "target", "actual", "gap", "attainment"]
         self.html["kpis"].value = bars + table_html(
-            k[["level", "key", "target", "actual", "gap", "attainment"]],
-            kinds={"attainment": "percent"}, max_rows=40)
+            k[cols].assign(level=k["level"].map(lambda lv: self._label(f"levels.{lv}", lv))),
+            kinds={"attainment": "percent"}, max_rows=40, labels=self._headers(cols, key="unit"))
 
     def _show_bridge(self, review: ReviewReport) -> None:
         if "variance" in review.notes:
@@ -280,21 +308,23 @@ class ReviewApp:
             return self._note("bridge", review.notes["variance"])
         v = review.tables["variance"]
         keys = [ALL, *sorted(v["key"].astype("str"))]
-        if list(self.unit.options) != keys:
+        if option_values(self.unit) != keys:
             keep = self.unit.value if self.unit.value in keys else ALL
             self._busy = True  # setting the options fires the observer; this update covers it
             try:
                 self.unit.options = keys
                 self.unit.value = keep
+                relabel_options(self.unit, {ALL: self._t("review.all")})
             finally:
                 self._busy = False
         unit = None if self.unit.value == ALL else self.unit.value
         steps = bridge(v, key=unit)
         self.result["bridge"] = steps
         gap = steps["value"].iloc[-1] - steps["value"].iloc[0]
-        title = f"{'All units' if unit is None else unit}: {fmt.money(gap)} against plan"
-        self.html["bridge"].value = waterfall_svg(steps, title=title) + table_html(
-            v, kinds={"attainment": "percent"}, max_rows=40)
+        title = self._t("review.bridge_title", unit=self._t("review.all_units") if unit is None else unit,
+                        gap=fmt.money(gap))
+        self.html["bridge"].value = waterfall_svg(self._steps(steps), title=title) + table_html(
+            v, kinds={"attainment": "percent"}, max_rows=40, labels=self._headers(v.columns, key="unit"))
 
     def _show_drivers(self, review: ReviewReport) -> None:
         if "pipeline" in review.notes:
@@ -303,12 +333,18 @@ class ReviewApp:
         self.result["drivers"] = d
         unit = self.unit.value if self.unit.value in set(d["key"].astype("str")) else None
         steps = driver_bridge(d, key=unit)
-        title = (f"{'All units' if unit is None else unit}: won revenue {d.attrs.get('reference_period', '')} "
-                 f"to {review.window.label}")
+        title = self._t("review.drivers_title", unit=self._t("review.all_units") if unit is None else unit,
+                        reference=d.attrs.get("reference_period", ""), period=review.window.label)
         shown = d if unit is None else d[d["key"].astype("str") == unit]
-        self.html["drivers"].value = waterfall_svg(steps, title=title) + table_html(
-            shown[["key", "driver", "step", "reference", "current", "effect"]],
-            kinds={"reference": "number", "current": "number", "effect": "money"}, max_rows=60)
+        cols = ["key", "driver", "step", "reference", "current", "effect"]
+        self.html["drivers"].value = waterfall_svg(self._steps(steps), title=title) + table_html(
+            shown[cols].assign(driver=shown["driver"].map(lambda s: self._label(f"steps.{s}", s))),
+            kinds={"reference": "number", "current": "number", "effect": "money"}, max_rows=60,
+            labels=self._headers(cols, key="unit"))
+
+    def _steps(self, steps: pd.DataFrame) -> pd.DataFrame:
+        """A bridge's steps named in the page's language, for its chart."""
+        return steps.assign(step=steps["step"].map(lambda s: self._label(f"steps.{s}", s)))
 
     def _show_problems(self, review: ReviewReport) -> None:
         if "problems" not in review.tables:
@@ -316,10 +352,12 @@ class ReviewApp:
         p = review.tables["problems"]
         self.result["problems"] = p
         if p.empty:
-            return self._note("problems", f"No unit missed its target in {review.window.label}.")
+            return self._note("problems", self._t("review.no_problems", period=review.window.label))
         note = review.notes.get("problems", "")
         self.result["notes"]["problems"] = note
-        self.html["problems"].value = (_sentence(note) if note else "") + table_html(problems_table(p))
+        shown = problems_table(p)
+        self.html["problems"].value = (_sentence(note) if note else "") + table_html(
+            shown, labels=self._headers(shown.columns))
 
     def _show_accuracy_history(self, review: ReviewReport) -> None:
         h = review.tables.get("accuracy_history")
@@ -329,8 +367,9 @@ class ReviewApp:
         self.result["accuracy_history"] = units
         fig = go.Figure()
         for (lv, key), g in units.groupby(["level", "key"], sort=True):
-            fig.add_scatter(x=g["as_of"], y=g["wape"], mode="lines", name=key if lv != "company" else "company")
-        fig.update_layout(title="How far the targets were from what was sold, cumulative WAPE by month",
+            fig.add_scatter(x=g["as_of"], y=g["wape"], mode="lines",
+                            name=key if lv != "company" else self._label("levels.company", "company"))
+        fig.update_layout(title=self._t("review.accuracy_chart"),
                           yaxis_tickformat=".0%", height=320, margin=dict(l=40, r=10, t=40, b=40))
         self.accuracy_chart.update(fig)
 
@@ -342,18 +381,19 @@ class ReviewApp:
         shown = df[[c for c in cols if c in df.columns]]
         head = ""
         if section == "at_risk":
-            head = _sentence(f"{fmt.count(len(df))} accounts at risk, {fmt.money(df['revenue_at_stake'].sum())} "
-                             "of yearly revenue at stake; the biggest 25 shown.")
+            head = _sentence(self._t("review.at_risk_note", accounts=fmt.count(len(df)),
+                                     revenue=fmt.money(df["revenue_at_stake"].sum())))
         self.html[section].value = head + table_html(
             shown, max_rows=25, kinds={"wape": "percent", "bias": "percent", "probability_alive": "percent",
-                                       "months": "count", "value": "money"}) + (_sentence(caption) if caption else "")
+                                       "months": "count", "value": "money"},
+            labels=self._headers(shown.columns, key="unit", value="target")) + (_sentence(caption) if caption else "")
 
     def _outcomes(self, w) -> tuple[pd.DataFrame, pd.Series]:
         tx, targets = self.tables["transactions"], self.tables.get("targets")
         q = quotas(targets, period="quarter")
         q = q[pd.to_datetime(q["period"]) == w.start].set_index("rep_id")["quota"]
         if q.empty:
-            raise SalesplanDataError(f"the targets hold no rep quota in {w.label}.")
+            raise SalesplanDataError(self._t("review.no_quota", period=w.label))
         if self.samples is not None:
             o = outcomes_from_samples(self.samples, start=w.start, end=w.end)
         else:
@@ -384,42 +424,40 @@ class ReviewApp:
         curve = payout_curve(list(chosen.values()), quota=float(quota.median()))
         self.result.update({"plans": comparison, "comparison": comparison, "payout_totals": totals,
                             "curve": curve, "fairness": fairness})
-        source = ("the sample paths given" if self.samples is not None else
-                  f"{fmt.count(outcomes['sample'].nunique())} simulated quarters, each rep's revenue drawn from "
-                  "its last 8 quarters")
+        source = (self._t("review.source_samples") if self.samples is not None else
+                  self._t("review.source_history", quarters=fmt.count(outcomes["sample"].nunique())))
         first = comparison.iloc[0]
-        lines = [f"{r['plan']}: expected payout {fmt.money(r['expected_payout'])} (90% between "
-                 f"{fmt.money(r['payout_lo-90'])} and {fmt.money(r['payout_hi-90'])}), cost of sales "
-                 f"{fmt.percent(r['cost_of_sales'])}" for r in comparison.to_dict("records")]
+        lines = [self._t("review.plan_line", plan=r["plan"], payout=fmt.money(r["expected_payout"]),
+                         lo=fmt.money(r["payout_lo-90"]), hi=fmt.money(r["payout_hi-90"]),
+                         cost=fmt.percent(r["cost_of_sales"])) for r in comparison.to_dict("records")]
         if len(comparison) > 1:
             second = comparison.iloc[1]
             diff = float(second["payout_vs_first"])
-            lines.append(f"On the same outcome, {second['plan']} pays {fmt.money(abs(diff))} "
-                         f"{'more' if diff >= 0 else 'less'} than {first['plan']} on average, and more in "
-                         f"{fmt.percent(second['share_samples_more'], decimals=0)} of the simulated quarters.")
+            lines.append(self._t("review.pays_more" if diff >= 0 else "review.pays_less", plan=second["plan"],
+                                 amount=fmt.money(abs(diff)), first=first["plan"],
+                                 share=fmt.percent(second["share_samples_more"], decimals=0)))
         for n, f in fairness.groupby("plan", sort=False):
             flagged = f[f["flagged"]]
-            lines.append(f"Fairness of {n}: " + (
-                "reps equally likely to make quota expect similar pay." if flagged.empty else
-                f"{len(flagged)} rep(s) expect pay more than 25% away from reps equally likely to make quota "
-                f"({', '.join(flagged['rep_id'].astype(str).head(5))}): their quotas, not their performance, "
-                "set their pay."))
-        self.html["plans"].value = (_sentence(f"Both plans paid on {source}, against the reps' quotas of "
-                                              f"{w.label}.") + "".join(_sentence(s) for s in lines)
-                                    + table_html(comparison))
+            lines.append(self._t("review.fair", plan=n) if flagged.empty else
+                         self._t("review.unfair", plan=n, reps=len(flagged),
+                                 names=", ".join(flagged["rep_id"].astype(str).head(5))))
+        self.html["plans"].value = (_sentence(self._t("review.plans_note", source=source, period=w.label))
+                                    + "".join(_sentence(s) for s in lines)
+                                    + table_html(comparison, labels=self._headers(comparison.columns)))
         fig = go.Figure()
         for n, g in totals.groupby("plan", sort=False):
             fig.add_histogram(x=g["payout"], name=n, opacity=0.6, nbinsx=40)
-        fig.update_layout(barmode="overlay", title=f"Total payout in {w.label}, per simulated quarter",
-                          xaxis_title="total payout", yaxis_title="simulated quarters", height=320,
-                          margin=dict(l=40, r=10, t=40, b=40))
+        fig.update_layout(barmode="overlay", title=self._t("review.payout_chart", period=w.label),
+                          xaxis_title=self._t("review.total_payout"), yaxis_title=self._t("review.simulated_quarters"),
+                          height=320, margin=dict(l=40, r=10, t=40, b=40))
         self.payout_chart.update(fig)
         fig2 = go.Figure()
         for n, g in curve.groupby("plan", sort=False):
             fig2.add_scatter(x=g["attainment"], y=g["payout"], name=n, mode="lines")
-        fig2.update_layout(title=f"What each plan pays one rep with a quota of {fmt.money(float(quota.median()))}",
-                           xaxis_title="attainment", xaxis_tickformat=".0%", yaxis_title="payout", height=320,
+        fig2.update_layout(title=self._t("review.curve_chart", quota=fmt.money(float(quota.median()))),
+                           xaxis_title=self._t("columns.attainment"), xaxis_tickformat=".0%",
+                           yaxis_title=self._t("columns.payout"), height=320,
                            margin=dict(l=40, r=10, t=40, b=40))
         self.curve_chart.update(fig2)
         if np.isnan(comparison["expected_payout"]).any():
-            self._note("plans", "Some plans could not be paid on these outcomes.")
+            self._note("plans", self._t("review.unpaid"))
