@@ -25,7 +25,7 @@ export PYTHONHASHSEED := 0
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: app test install install-test browser lock bench demo-data clean
+.PHONY: app lab test install install-test browser screenshots lock bench demo-data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,9 +57,20 @@ app: install
 	$(BIN)/salesplan serve --host $(HOST) --port $(PORT) $(if $(DATA),--data "$(DATA)") \
 	  $(if $(APP_LANG),--lang $(APP_LANG)) $(if $(TOKEN),--token "$(TOKEN)")
 
+# JupyterLab on the notebooks, with the same project-local Jupyter state as the apps.
+lab: install
+	mkdir -p $(STATE)
+	$(BIN)/jupyter lab --ip $(HOST) --port 8888 --notebook-dir notebooks
+
 test: install-test
 	mkdir -p $(STATE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The README's pictures: every app as the browser tests see it, copied to docs/screenshots.
+screenshots: install-test
+	mkdir -p $(STATE) docs/screenshots
+	$(BIN)/python -m pytest tests/test_browser.py -q -k "renders_without_error or overview_app"
+	cp $(STATE)/screenshots/0[0-6]_*.png $(STATE)/screenshots/overview.png docs/screenshots/ 2>/dev/null || true
 
 # The alternatives we compare with live in venvs of their own: lifetimes needs
 # numpy<2/pandas<2.2 and statsforecast pins pandas<3, which our package does not.
