@@ -25,6 +25,7 @@ import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from copy import deepcopy
 
 import ipywidgets as widgets
 import pandas as pd
@@ -176,6 +177,7 @@ class PlotArea(widgets.VBox):
         self.live = bool(live) and has_figure_widget()
         self.spec: dict | None = None
         self._figure: go.Figure | None = None
+        self.redraws = 0  # times a live figure's traces were replaced rather than updated in place
         self._view = go.FigureWidget() if self.live else widgets.Output()
         super().__init__(children=[self._view], **kwargs)
         if figure is not None:
@@ -196,12 +198,7 @@ class PlotArea(widgets.VBox):
             self._figure = None
             self.spec = {"data": list(figure.get("data", [])), "layout": dict(figure.get("layout", {}))}
         if self.live:
-            fig = self.figure
-            view = self._view
-            with view.batch_update():
-                view.data = ()
-                view.add_traces(list(fig.data))
-                view.layout = fig.layout
+            self._update_live(self.figure)
             return
         # Setting outputs directly needs no kernel, so this also works (and is
         # testable) in plain Python; frontends pick the plotly mime renderer.
@@ -216,6 +213,34 @@ class PlotArea(widgets.VBox):
                 "metadata": {},
             },
         )
+
+    def _update_live(self, fig: go.Figure) -> None:
+        """Change the ``FigureWidget`` in place: one batch of restyle/relayout messages, no redraw of the page.
+
+        Traces of the same number and types are updated property by property
+        (plotly.js animates nothing and keeps the zoom state); otherwise the
+        traces are replaced. The widget's synced state is set to the result
+        too, so a page opened (or re-drawn) later shows the current figure.
+        """
+        view = self._view
+        new = list(fig.data)
+        same = len(new) == len(view.data) and all(a.type == b.type for a, b in zip(view.data, new))
+        if same:
+            with view.batch_update():
+                for trace, want in zip(view.data, new):
+                    props = want.to_plotly_json()
+                    props.pop("uid", None)
+                    trace.update(props, overwrite=True)
+                view.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+        else:
+            with view.batch_update():
+                view.data = ()
+                view.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+            view.add_traces(new)
+        self.redraws += 0 if same else 1
+        # plotly syncs these only when the widget is displayed on its own; inside a box, keep them current.
+        view._widget_data = deepcopy(view._data)
+        view._widget_layout = deepcopy(view._layout_obj._props)
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
