@@ -198,7 +198,7 @@ class PlotArea(widgets.VBox):
             self._figure = None
             self.spec = {"data": list(figure.get("data", [])), "layout": dict(figure.get("layout", {}))}
         if self.live:
-            self._update_live(self.figure)
+            self._update_live(self.spec)
             return
         # Setting outputs directly needs no kernel, so this also works (and is
         # testable) in plain Python; frontends pick the plotly mime renderer.
@@ -214,34 +214,35 @@ class PlotArea(widgets.VBox):
             },
         )
 
-    def _update_live(self, fig: go.Figure) -> None:
+    def _update_live(self, spec: dict) -> None:
         """Change the ``FigureWidget`` in place: one batch of restyle/relayout messages, no redraw of the page.
 
-        Traces of the same number and types are updated property by property
-        (plotly.js animates nothing and keeps the zoom state); otherwise the
-        traces are replaced. The widget's synced state is set to the result
-        too, so a page opened (or re-drawn) later shows the current figure.
+        Traces of the same number and types are updated property by property;
+        otherwise the traces are replaced (counted in ``redraws``). The
+        widget's synced state is set to the result too, so a page opened (or
+        drawn again) later shows the current figure. The layout's template is
+        set once: re-validating it on every change would cost more than the chart.
         """
         view = self._view
-        new = list(fig.data)
-        same = len(new) == len(view.data) and all(a.type == b.type for a, b in zip(view.data, new))
+        new = [dict(t) for t in spec["data"]]
+        for t in new:
+            t.pop("uid", None)
+        layout = {k: v for k, v in spec["layout"].items() if k != "template"}
+        same = len(new) == len(view.data) and all(a.type == b.get("type", "scatter") for a, b in zip(view.data, new))
         if same:
             with view.batch_update():
-                for trace, want in zip(view.data, new):
-                    props = want.to_plotly_json()
-                    props.pop("uid", None)
+                for trace, props in zip(view.data, new):
                     trace.update(props, overwrite=True)
-                view.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+                view.layout.update(layout, overwrite=True)
         else:
             with view.batch_update():
                 view.data = ()
-                view.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+                view.layout.update(layout, overwrite=True)
             view.add_traces(new)
-        self.redraws += 0 if same else 1
+            self.redraws += 1
         # plotly syncs these only when the widget is displayed on its own; inside a box, keep them current.
         view._widget_data = deepcopy(view._data)
         view._widget_layout = deepcopy(view._layout_obj._props)
-
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 

@@ -71,6 +71,7 @@ from salesplan.targets._data import LEVEL_COLUMNS
 from salesplan.targets.allocation import plan_period as months_of_period
 from salesplan.targets.joint import _hierarchy
 from salesplan.ui._common import ErrorArea, PlotArea
+from salesplan.ui.table import TableView
 
 __all__ = ["TargetPlanner"]
 
@@ -299,9 +300,10 @@ class TargetPlanner:
         self.page.observe(lambda _: self._show_page(), names="value")
         self.table_box = widgets.VBox([widgets.HBox([self.page, self.page_info])]
                                       + [slot.box for slot in self._slots])
-        self.quota_chart = PlotArea()
-        self.probability_chart = PlotArea()
-        self.phasing_chart = PlotArea()
+        self.quota_chart = PlotArea(live=True)
+        self.probability_chart = PlotArea(live=True)
+        self.phasing_chart = PlotArea(live=True)
+        self.allocation_table = TableView(name="allocation")
 
         for w in (self.method, self.profile, self.stretch, self.sandbag, self.strategy, self.price_change,
                   self.headcount, self.hire_month, self.win_rate_change):
@@ -327,7 +329,8 @@ class TargetPlanner:
         self.container = widgets.VBox([
             widgets.HTML("<h3>Target planner</h3>"), controls, self.errors, self.summary, self.calibration_html,
             widgets.HTML("<b>Units</b> (type a number to override it; a ticked lock keeps it when the rest moves)"),
-            self.bottom_up_note, self.table_box, charts, widgets.HTML("<b>SMART check</b>"), self.smart_html,
+            self.bottom_up_note, self.table_box, charts, widgets.HTML("<b>All units</b>"), self.allocation_table,
+            widgets.HTML("<b>SMART check</b>"), self.smart_html,
         ])
         self._on_scope(None)
 
@@ -783,6 +786,7 @@ class TargetPlanner:
             self.result, self.phased, self.probabilities = res, phased, probs
             self._show_page()
             self._refresh_charts(alloc, res, phased)
+            self._refresh_table(alloc, res)
             self.smart = self._smart(alloc)
             self.smart_html.value = _table_html(self.smart[["letter", "criterion", "verdict", "reason"]])
             self.summary.value = self._summary_html(alloc, res)
@@ -895,6 +899,19 @@ class TargetPlanner:
         return (f"<b>{res['quota'].sum():,.0f}</b> {self.metric} for {len(res)} {self.level.value}(s) in "
                 f"{alloc.months_[0]:%Y-%m}..{alloc.months_[-1]:%Y-%m}; last year {alloc.last_year_.sum():,.0f}; "
                 f"{int(res['locked'].sum())} locked; {prob}{hires}. <small>Forecast: {src}.</small>")
+
+    def _refresh_table(self, alloc: Allocator, res: pd.DataFrame) -> None:
+        """Every unit's numbers in one table (sortable past a screen, downloadable)."""
+        cols = [c for c in ("unique_id", "quota", "share", "probability", "verdict", "last_year", "growth",
+                            "forecast_mean", "forecast_lo", "forecast_hi", "bottom_up", "gap", "smart",
+                            "smart_reason") if c in res.columns]
+        self.allocation_table.update(
+            res[cols], name=f"allocation_{self.level.value}",
+            money=["last_year", "bottom_up", "gap"], percent=["growth"],
+            labels={"unique_id": self.level.value, "last_year": "last year", "growth": "growth vs last year",
+                    "probability": "P(reach)", "forecast_mean": "forecast",
+                    "forecast_lo": f"forecast {alloc.interval}% low", "forecast_hi": f"forecast {alloc.interval}% high",
+                    "bottom_up": "bottom-up", "smart_reason": "SMART reason", "smart": "SMART"})
 
     def _refresh_charts(self, alloc: Allocator, res: pd.DataFrame, phased: pd.DataFrame) -> None:
         # Plain dict figures: plotly's per-property validation would cost more than the allocation.
