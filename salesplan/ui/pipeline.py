@@ -29,8 +29,8 @@ import pandas as pd
 
 from salesplan import performance as pf
 from salesplan.errors import SalesplanError
-from salesplan.format import table_html
 from salesplan.ui._common import ErrorArea, PlotArea, _message_of, app_from_source
+from salesplan.ui.table import Section, Table
 
 __all__ = ["PipelineApp", "ALL", "SECTIONS", "period_options"]
 
@@ -162,9 +162,9 @@ class PipelineApp:
         self.level = widgets.Dropdown(options=levels, value=level if level in levels else levels[0],
                                       description="Level")
         self.unit = widgets.Dropdown(options=self._units(self.level.value), value=ALL, description="Unit")
-        self.html = {s: widgets.HTML() for s in SECTIONS}
-        self.funnel_chart = PlotArea()
-        self.forecast_chart = PlotArea()
+        self.html = {s: Section() for s in SECTIONS}
+        self.funnel_chart = PlotArea(live=True)
+        self.forecast_chart = PlotArea(live=True)
         body = [widgets.HTML(_CSS), self.errors, widgets.HBox([self.period, self.level, self.unit])]
         for s in SECTIONS:
             body.append(widgets.HTML(f"<h3>{_TITLES[s]}</h3>"))
@@ -491,70 +491,73 @@ class PipelineApp:
         for section in SECTIONS:
             frame = self.result[section]
             note = self.result["notes"][section]
-            shown = _sentence(note) if note else ""
+            shown = [_sentence(note) if note else ""]
             if isinstance(frame, pd.DataFrame) and len(frame):
                 shown += self._table(section, frame)
-            self.html[section].value = shown
+            self.html[section].show(*shown)
         self.funnel_chart.update(self._funnel_figure(self.result["funnel"]))
         self.funnel_chart.layout.display = None if isinstance(self.result["funnel"], pd.DataFrame) else "none"
         self.forecast_chart.update(self._forecast_figure(self.result["forecast"]))
         self.forecast_chart.layout.display = None if isinstance(self.result["forecast"], pd.DataFrame) else "none"
 
-    def _table(self, section: str, frame: pd.DataFrame) -> str:
+    def _table(self, section: str, frame: pd.DataFrame) -> list:
+        """The section's tables (and the text between them) as :class:`~salesplan.ui.table.Table` parts."""
         if section == "scorecard":
-            return table_html(pf.scorecard_display(frame))
+            return [Table(pf.scorecard_display(frame), name=section)]
         if section == "funnel":
             cols = [c for c in ("stage", "entered", "advanced", "lost", "open", "conversion", "conversion_lo",
                                 "conversion_hi", "win_rate", "entered_amount") if c in frame.columns]
-            return table_html(frame[cols], count=["entered", "advanced", "lost", "open"],
-                              labels={"conversion_lo": "conversion low", "conversion_hi": "conversion high",
-                                      "entered_amount": "amount entered"})
+            return [Table(frame[cols], name=section, count=["entered", "advanced", "lost", "open"],
+                          labels={"conversion_lo": "conversion low", "conversion_hi": "conversion high",
+                                  "entered_amount": "amount entered"})]
         if section == "aging":
             cols = [c for c in ("opportunity_id", "rep_id", "rep_name", "team", "customer_id", "stage",
                                 "days_in_stage", "service_days", "days_over", "amount") if c in frame.columns]
-            return table_html(frame[cols], max_rows=25, count=["days_in_stage", "service_days", "days_over"])
+            return [Table(frame[cols], name=section, max_rows=25,
+                          count=["days_in_stage", "service_days", "days_over"])]
         if section == "attainment":
-            return table_html(frame, count=["units"], labels={"units": "reps"})
+            return [Table(frame, name=section, count=["units"], labels={"units": "reps"})]
         if section == "appraisal":
             parts = self.result["appraisal_components"]
             wide = parts.pivot(index="unit", columns="kpi", values="points").reset_index()
             shown = frame.merge(wide, on="unit")
             kpis = [k for k in parts["kpi"].unique()]
-            top = table_html(shown[["rank", "unit", *kpis, "points", "score"]],
-                             kinds={k: "number" for k in [*kpis, "points", "score"]},
-                             labels={k: f"{k} points" for k in kpis})
-            detail = table_html(parts[["unit", "kpi", "value", "threshold", "cap", "weight", "points", "formula"]],
-                                max_rows=60, kinds={"value": "number", "threshold": "number", "cap": "number",
-                                                    "weight": "number", "points": "number"})
-            return top + "<details><summary>How each score is computed</summary>" + detail + "</details>"
+            top = Table(shown[["rank", "unit", *kpis, "points", "score"]], name=section,
+                        kinds={k: "number" for k in [*kpis, "points", "score"]},
+                        labels={k: f"{k} points" for k in kpis})
+            detail = Table(parts[["unit", "kpi", "value", "threshold", "cap", "weight", "points", "formula"]],
+                           name=f"{section}_detail", summary="How each score is computed",
+                           max_rows=60, kinds={"value": "number", "threshold": "number", "cap": "number",
+                                               "weight": "number", "points": "number"})
+            return [top, detail]
         if section == "coaching":
             cols = ["rep_id", "team", "focus", "also", "p_value", "q_value", "revenue_at_stake"]
             shown = frame[cols].assign(p_value=frame["p_value"].map(_p), q_value=frame["q_value"].map(_p))
-            return table_html(shown,
-                              labels={"also": "also behind at", "revenue_at_stake": "revenue at stake a year"})
+            return [Table(shown, name=section,
+                          labels={"also": "also behind at", "revenue_at_stake": "revenue at stake a year"})]
         if section == "forecast":
             cols = [c for c in frame.columns if c in ("rep_id", "team", "region", "month", "deals", "pipeline_amount",
                                                       "expected", "forecast-lo-80", "forecast-hi-80", "target",
                                                       "remaining", "coverage", "hit_probability")]
-            shown = table_html(frame[cols], kinds={"month": "date"}, count=["deals"],
-                               money=["forecast-lo-80", "forecast-hi-80"], percent=["hit_probability"],
-                               labels={"forecast-lo-80": "80% low", "forecast-hi-80": "80% high",
-                                       "pipeline_amount": "pipeline", "hit_probability": "chance to cover"})
+            shown = [Table(frame[cols], name=section, kinds={"month": "date"}, count=["deals"],
+                           money=["forecast-lo-80", "forecast-hi-80"], percent=["hit_probability"],
+                           labels={"forecast-lo-80": "80% low", "forecast-hi-80": "80% high",
+                                   "pipeline_amount": "pipeline", "hit_probability": "chance to cover"})]
             cats = self.result["forecast_categories"]
             if isinstance(cats, pd.DataFrame) and len(cats):
-                shown += "<p class='salesplan-note'>Forecast categories (commit: probability at least 70%, " \
-                         "best case: at least 40%, pipeline: the rest); they add up to the open pipeline.</p>"
-                shown += table_html(cats, count=["deals"])
+                shown.append("<p class='salesplan-note'>Forecast categories (commit: probability at least 70%, "
+                             "best case: at least 40%, pipeline: the rest); they add up to the open pipeline.</p>")
+                shown.append(Table(cats, name="forecast_categories", count=["deals"]))
             return shown
         if section == "velocity":
             by = [c for c in ("rep_id", "team", "region") if c in frame.columns]
             cols = [*by, "period", "open_deals", "win_rate", "average_won", "cycle_days", "velocity", "change",
                     "open_deals_effect", "win_rate_effect", "average_won_effect", "cycle_days_effect", "moved_most"]
-            return table_html(frame[cols], max_rows=40, kinds={"period": "date", "cycle_days": "number"},
-                              money=["velocity", "change", "open_deals_effect", "win_rate_effect",
-                                     "average_won_effect", "cycle_days_effect"],
-                              labels={"average_won": "average won deal", "moved_most": "moved most"})
-        return table_html(frame, max_rows=40)
+            return [Table(frame[cols], name=section, max_rows=40, kinds={"period": "date", "cycle_days": "number"},
+                          money=["velocity", "change", "open_deals_effect", "win_rate_effect",
+                                 "average_won_effect", "cycle_days_effect"],
+                          labels={"average_won": "average won deal", "moved_most": "moved most"})]
+        return [Table(frame, name=section, max_rows=40)]
 
     @staticmethod
     def _funnel_figure(frame: object) -> dict:
