@@ -220,7 +220,8 @@ def column_kinds(
     {'region': 'text', 'revenue': 'money', 'share': 'percent', 'score': 'count'}
     """
     frame = _shown_rows(df)
-    out = _kinds(frame, money, percent, count, kinds)
+    every = _kinds(frame, money, percent, count, kinds)
+    out = {c: every[c] for c in frame.columns}  # kinds may name columns this frame lacks
     for c, kind in out.items():
         if kind == "number":
             finite = pd.to_numeric(frame[c], errors="coerce").dropna()

@@ -29,7 +29,6 @@ import plotly.graph_objects as go
 
 from salesplan import format as fmt
 from salesplan.errors import SalesplanDataError
-from salesplan.format import table_html
 from salesplan.incentives import (
     CommissionPlan,
     compare_plans,
@@ -43,6 +42,7 @@ from salesplan.incentives import (
 from salesplan.report import DEFAULT_PLAN, ReviewReport, bridge, build_review, driver_bridge, waterfall_svg
 from salesplan.review import problems_table, review_window
 from salesplan.ui._common import ErrorArea, PlotArea, app_from_source
+from salesplan.ui.table import Section, Table
 
 __all__ = ["ReviewApp", "PLANS", "SECTIONS", "ALL"]
 
@@ -175,10 +175,10 @@ class ReviewApp:
         self.unit = widgets.Dropdown(options=[ALL], value=ALL, description="Bridge of")
         self.plan_a = widgets.Dropdown(options=names, value=names[0], description="Plan A")
         self.plan_b = widgets.Dropdown(options=names, value=names[min(1, len(names) - 1)], description="Plan B")
-        self.html = {s: widgets.HTML() for s in SECTIONS}
-        self.payout_chart = PlotArea()
-        self.curve_chart = PlotArea()
-        self.accuracy_chart = PlotArea()
+        self.html = {s: Section() for s in SECTIONS}
+        self.payout_chart = PlotArea(live=True)
+        self.curve_chart = PlotArea(live=True)
+        self.accuracy_chart = PlotArea(live=True)
         body: list[widgets.Widget] = [widgets.HTML(_CSS), self.errors,
                                       widgets.HBox([self.period, self.level]),
                                       widgets.HBox([self.plan_a, self.plan_b])]
@@ -270,9 +270,9 @@ class ReviewApp:
         sub = k[k["level"] != "rep"] if (k["level"] != "rep").any() else k
         bars = bars_svg([f"{a} {b}" if a != "company" else "company" for a, b in zip(sub["level"], sub["key"])],
                         sub["attainment"].to_numpy(float), title="Attainment (dashed: target)")
-        self.html["kpis"].value = bars + table_html(
-            k[["level", "key", "target", "actual", "gap", "attainment"]],
-            kinds={"attainment": "percent"}, max_rows=40)
+        self.html["kpis"].show(bars, Table(
+            k[["level", "key", "target", "actual", "gap", "attainment"]], name="kpis",
+            kinds={"attainment": "percent"}, max_rows=40))
 
     def _show_bridge(self, review: ReviewReport) -> None:
         if "variance" in review.notes:
@@ -293,8 +293,8 @@ class ReviewApp:
         self.result["bridge"] = steps
         gap = steps["value"].iloc[-1] - steps["value"].iloc[0]
         title = f"{'All units' if unit is None else unit}: {fmt.money(gap)} against plan"
-        self.html["bridge"].value = waterfall_svg(steps, title=title) + table_html(
-            v, kinds={"attainment": "percent"}, max_rows=40)
+        self.html["bridge"].show(waterfall_svg(steps, title=title), Table(
+            v, name="variance", kinds={"attainment": "percent"}, max_rows=40))
 
     def _show_drivers(self, review: ReviewReport) -> None:
         if "pipeline" in review.notes:
@@ -306,9 +306,9 @@ class ReviewApp:
         title = (f"{'All units' if unit is None else unit}: won revenue {d.attrs.get('reference_period', '')} "
                  f"to {review.window.label}")
         shown = d if unit is None else d[d["key"].astype("str") == unit]
-        self.html["drivers"].value = waterfall_svg(steps, title=title) + table_html(
-            shown[["key", "driver", "step", "reference", "current", "effect"]],
-            kinds={"reference": "number", "current": "number", "effect": "money"}, max_rows=60)
+        self.html["drivers"].show(waterfall_svg(steps, title=title), Table(
+            shown[["key", "driver", "step", "reference", "current", "effect"]], name="drivers",
+            kinds={"reference": "number", "current": "number", "effect": "money"}, max_rows=60))
 
     def _show_problems(self, review: ReviewReport) -> None:
         if "problems" not in review.tables:
@@ -319,7 +319,7 @@ class ReviewApp:
             return self._note("problems", f"No unit missed its target in {review.window.label}.")
         note = review.notes.get("problems", "")
         self.result["notes"]["problems"] = note
-        self.html["problems"].value = (_sentence(note) if note else "") + table_html(problems_table(p))
+        self.html["problems"].show(_sentence(note) if note else "", Table(problems_table(p), name="problems"))
 
     def _show_accuracy_history(self, review: ReviewReport) -> None:
         h = review.tables.get("accuracy_history")
@@ -344,9 +344,9 @@ class ReviewApp:
         if section == "at_risk":
             head = _sentence(f"{fmt.count(len(df))} accounts at risk, {fmt.money(df['revenue_at_stake'].sum())} "
                              "of yearly revenue at stake; the biggest 25 shown.")
-        self.html[section].value = head + table_html(
-            shown, max_rows=25, kinds={"wape": "percent", "bias": "percent", "probability_alive": "percent",
-                                       "months": "count", "value": "money"}) + (_sentence(caption) if caption else "")
+        self.html[section].show(head, Table(
+            shown, name=section, max_rows=25, kinds={"wape": "percent", "bias": "percent", "probability_alive": "percent",
+                                                     "months": "count", "value": "money"}), _sentence(caption) if caption else "")
 
     def _outcomes(self, w) -> tuple[pd.DataFrame, pd.Series]:
         tx, targets = self.tables["transactions"], self.tables.get("targets")
@@ -404,9 +404,9 @@ class ReviewApp:
                 f"{len(flagged)} rep(s) expect pay more than 25% away from reps equally likely to make quota "
                 f"({', '.join(flagged['rep_id'].astype(str).head(5))}): their quotas, not their performance, "
                 "set their pay."))
-        self.html["plans"].value = (_sentence(f"Both plans paid on {source}, against the reps' quotas of "
-                                              f"{w.label}.") + "".join(_sentence(s) for s in lines)
-                                    + table_html(comparison))
+        self.html["plans"].show(_sentence(f"Both plans paid on {source}, against the reps' quotas of "
+                                          f"{w.label}.") + "".join(_sentence(s) for s in lines),
+                                Table(comparison, name="plans"))
         fig = go.Figure()
         for n, g in totals.groupby("plan", sort=False):
             fig.add_histogram(x=g["payout"], name=n, opacity=0.6, nbinsx=40)
