@@ -27,6 +27,7 @@ import pandas as pd
 from salesplan.errors import SalesplanDataError
 from salesplan.summary import filter_transactions, kpis, monthly_revenue, summarize_tables
 from salesplan.ui._common import ErrorArea, PlotArea, app_from_source
+from salesplan.ui.table import TableView
 
 __all__ = ["OverviewApp", "ALL", "find_apps", "format_value", "found_tables", "load_tables"]
 
@@ -278,7 +279,10 @@ class OverviewApp:
             if transactions is None or column not in transactions.columns:
                 control.layout.display = "none"
         self.kpi_cards = widgets.HTML()
-        self.chart = PlotArea()
+        self.chart = PlotArea(live=True)
+        self.monthly_table = TableView(name="monthly_revenue", kinds={"month": "date"})
+        self.monthly_fold = widgets.Accordion(children=[self.monthly_table], selected_index=None)
+        self.monthly_fold.set_title(0, "Monthly revenue as a table")
         self.links = widgets.HTML()
         self.container = widgets.VBox(
             [
@@ -291,6 +295,7 @@ class OverviewApp:
                 widgets.HBox([self.region, self.channel]),
                 self.kpi_cards,
                 self.chart,
+                self.monthly_fold,
                 widgets.HTML("<h3>Apps</h3>"),
                 self.links,
             ]
@@ -349,6 +354,8 @@ class OverviewApp:
         self.chart.update(self._figure(self.result["monthly"]))
         # An empty chart with made-up axes reads as data; hide it until there is some.
         self.chart.layout.display = None if len(self.result["monthly"]) else "none"
+        self.monthly_table.update(self.result["monthly"], kinds={"month": "date"})
+        self.monthly_fold.layout.display = self.chart.layout.display
 
     def _figure(self, monthly: pd.DataFrame) -> dict:
         """The chart as a plain plotly spec (a dict skips plotly's slow validation)."""
