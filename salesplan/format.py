@@ -277,6 +277,7 @@ def table_xlsx(
     from io import BytesIO
 
     from openpyxl import Workbook
+    from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
     kind_of = column_kinds(df, money=money, percent=percent, count=count, kinds=kinds)
@@ -287,7 +288,7 @@ def table_xlsx(
     names = [str(dict(labels or {}).get(c, c)) for c in frame.columns]
     ws.append(names)
     for cell in ws[1]:
-        cell.font = cell.font.copy(bold=True)
+        cell.font = Font(bold=True)
     ws.freeze_panes = "A2"
     columns = []
     for c in frame.columns:
