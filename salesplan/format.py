@@ -30,6 +30,7 @@ __all__ = [
     "table",
     "table_html",
     "column_kinds",
+    "shown_rows",
     "EXCEL_FORMATS",
     "table_csv",
     "table_xlsx",
@@ -219,7 +220,7 @@ def column_kinds(
     >>> column_kinds(pd.DataFrame({"region": ["East"], "revenue": [1.5], "share": [0.2], "score": [3.0]}))
     {'region': 'text', 'revenue': 'money', 'share': 'percent', 'score': 'count'}
     """
-    frame = _shown_rows(df)
+    frame = shown_rows(df)
     every = _kinds(frame, money, percent, count, kinds)
     out = {c: every[c] for c in frame.columns}  # kinds may name columns this frame lacks
     for c, kind in out.items():
@@ -230,13 +231,17 @@ def column_kinds(
     return out
 
 
-def _shown_rows(df: pd.DataFrame) -> pd.DataFrame:
+def shown_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the rows and columns a page shows: a named index becomes columns, any other is dropped.
+
+    The cells of :func:`format_frame` and the keys of :func:`column_kinds` line up with its columns.
+    """
     return df.reset_index() if _named_index(df) else df.reset_index(drop=True)
 
 
 def _export_frame(df: pd.DataFrame, labels: Mapping[str, str] | None) -> pd.DataFrame:
     """The raw values a download holds: the shown rows, dates without time zone, headers as labelled."""
-    frame = _shown_rows(df).copy()
+    frame = shown_rows(df).copy()
     for c in frame.columns:
         if isinstance(frame[c].dtype, pd.DatetimeTZDtype):
             frame[c] = frame[c].dt.tz_localize(None)

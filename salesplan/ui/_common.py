@@ -163,7 +163,10 @@ class PlotArea(widgets.VBox):
     :meth:`update` accepts a ``go.Figure`` or a plain ``{"data": [...],
     "layout": {...}}`` dict; dicts skip plotly's per-property validation,
     which keeps an app's update path fast. ``live=True`` uses a
-    ``go.FigureWidget`` instead (needs ``anywidget``).
+    ``go.FigureWidget`` instead (needs ``anywidget``; its JavaScript ships
+    with plotly, so it draws offline): a chart that follows a control is then
+    changed in place, one batched restyle and relayout per update, and the
+    page keeps the same plot element.
 
     Attributes
     ----------
@@ -171,6 +174,9 @@ class PlotArea(widgets.VBox):
         The figure shown last (built on first access when a dict was given).
     spec : dict or None
         The figure shown last as a plain dict.
+    redraws : int
+        Times a live figure's traces were replaced (their number or types
+        changed) rather than updated in place.
     """
 
     def __init__(self, figure: go.Figure | dict | None = None, *, live: bool = False, **kwargs) -> None:
@@ -276,18 +282,15 @@ def _jsonable(obj):
     return obj
 
 
-def frame_html(df: pd.DataFrame, *, float_format: str = "{:,.2f}", max_rows: int = 200) -> str:
-    """A compact HTML table of ``df`` for an ``ipywidgets.HTML``."""
-    shown = df.head(max_rows)
-    fmt = {c: float_format.format for c in shown.columns if pd.api.types.is_float_dtype(shown[c])}
-    table = shown.to_html(index=False, formatters=fmt, border=0, classes="salesplan-table", na_rep="")
-    style = (
-        "<style>.salesplan-table{border-collapse:collapse;font-size:12px}"
-        ".salesplan-table td,.salesplan-table th{padding:2px 8px;border-bottom:1px solid #ddd;"
-        "text-align:right}</style>"
-    )
-    more = f"<p>({len(df) - max_rows} more rows)</p>" if len(df) > max_rows else ""
-    return style + table + more
+def frame_html(df: pd.DataFrame, *, max_rows: int = 200, **format_kwargs) -> str:
+    """A static HTML table of ``df`` formatted by :mod:`salesplan.format` (:func:`salesplan.format.table_html`).
+
+    For a table in a live page use :class:`salesplan.ui.table.TableView`, which
+    is also sortable when long and downloadable.
+    """
+    from salesplan.format import table_html
+
+    return table_html(df, max_rows=max_rows, **format_kwargs)
 
 
 def app_from_source(cls, data_path, load, **kwargs):

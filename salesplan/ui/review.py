@@ -345,8 +345,10 @@ class ReviewApp:
             head = _sentence(f"{fmt.count(len(df))} accounts at risk, {fmt.money(df['revenue_at_stake'].sum())} "
                              "of yearly revenue at stake; the biggest 25 shown.")
         self.html[section].show(head, Table(
-            shown, name=section, max_rows=25, kinds={"wape": "percent", "bias": "percent", "probability_alive": "percent",
-                                                     "months": "count", "value": "money"}), _sentence(caption) if caption else "")
+            shown, name=section, max_rows=25, kinds={"wape": "percent", "bias": "percent",
+                                                     "probability_alive": "percent", "months": "count",
+                                                     "value": "money"}),
+            _sentence(caption) if caption else "")
 
     def _outcomes(self, w) -> tuple[pd.DataFrame, pd.Series]:
         tx, targets = self.tables["transactions"], self.tables.get("targets")

@@ -27,9 +27,9 @@ Everything stays readable in plain pytest.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
+import anywidget
 import ipywidgets as widgets
 import pandas as pd
 import traitlets
@@ -77,16 +77,7 @@ def has_interactive_tables() -> bool:
     return True
 
 
-try:  # the download button is an anywidget; without it the table has no buttons
-    import anywidget as _anywidget
-
-    _DownloadBase: Any = _anywidget.AnyWidget
-except ImportError:  # pragma: no cover - anywidget is a dependency
-    _anywidget = None
-    _DownloadBase = widgets.DOMWidget
-
-
-class Download(_DownloadBase):
+class Download(anywidget.AnyWidget):
     """A button that downloads bytes built in Python when it is pressed.
 
     The browser asks the kernel for the file; :meth:`payload` builds it and
@@ -143,8 +134,7 @@ export default { render };
     def __init__(self, build: Callable[[], bytes], *, filename: str, description: str, **kwargs) -> None:
         super().__init__(description=description, filename=filename, **kwargs)
         self.build = build
-        if _anywidget is not None:
-            self.on_msg(self._on_msg)
+        self.on_msg(self._on_msg)
 
     def payload(self) -> bytes:
         """The file's bytes as the button would send them."""
@@ -153,8 +143,8 @@ export default { render };
     def _on_msg(self, _widget, content, _buffers) -> None:
         if isinstance(content, dict) and content.get("event") == "download":
             suffix = self.filename.rsplit(".", 1)[-1]
-            self.send({"event": "file", "filename": self.filename, "mime": _MIME.get(suffix, "application/octet-stream")},
-                      [self.payload()])
+            mime = _MIME.get(suffix, "application/octet-stream")
+            self.send({"event": "file", "filename": self.filename, "mime": mime}, [self.payload()])
 
 
 class Table:
@@ -278,7 +268,7 @@ class TableView(widgets.VBox):
         """The text to show plus one hidden raw column per number or date column, which its header sorts by."""
         shown = self.shown.head(MAX_INTERACTIVE_ROWS)
         kinds = fmt.column_kinds(self.frame, **{k: v for k, v in self.format.items() if k != "labels"})
-        raw = fmt._shown_rows(self.frame).head(MAX_INTERACTIVE_ROWS)
+        raw = fmt.shown_rows(self.frame).head(MAX_INTERACTIVE_ROWS)
         data = {f"c{i}": shown.iloc[:, i].tolist() for i in range(shown.shape[1])}
         n = shown.shape[1]
         defs: list[dict] = []
@@ -318,7 +308,8 @@ class TableView(widgets.VBox):
                        lengthMenu=[INTERACTIVE_ROWS, 50, 100, -1], classes="display compact nowrap",
                        style="width:auto;margin:0", order=[])
         more = len(self.frame) - len(data)
-        caption = f"the first {len(data):,} of {len(self.frame):,} rows; the downloads hold them all" if more > 0 else ""
+        caption = (f"the first {len(data):,} of {len(self.frame):,} rows; the downloads hold them all"
+                   if more > 0 else "")
         if self._itable is None:
             self._itable = ITable(data, caption=caption, **options)
         else:
