@@ -96,6 +96,16 @@ def test_switching_between_short_and_long_reuses_the_widgets():
     assert len(json.loads(itable._dt_args["data_json"])) == 30
 
 
+def test_a_very_long_table_sends_its_first_rows_and_says_the_downloads_hold_all(monkeypatch):
+    import salesplan.ui.table as table_module
+
+    monkeypatch.setattr(table_module, "MAX_INTERACTIVE_ROWS", 20)
+    view = TableView(_units(30))
+    assert len(json.loads(view.children[1]._dt_args["data_json"])) == 20
+    assert "20 of 30" in view.children[1].caption
+    assert len(pd.read_csv(io.BytesIO(view.csv.payload()), encoding="utf-8-sig")) == 30
+
+
 def test_csv_download_holds_the_raw_numbers_with_the_page_headers():
     df = _units(20)
     df.loc[df.index[2], "quota"] = np.nan
