@@ -184,6 +184,7 @@ class PlotArea(widgets.VBox):
         self.spec: dict | None = None
         self._figure: go.Figure | None = None
         self.redraws = 0  # times a live figure's traces were replaced rather than updated in place
+        self._templated = False
         self._view = go.FigureWidget() if self.live else widgets.Output()
         super().__init__(children=[self._view], **kwargs)
         if figure is not None:
@@ -230,6 +231,11 @@ class PlotArea(widgets.VBox):
         set once: re-validating it on every change would cost more than the chart.
         """
         view = self._view
+        if not self._templated:
+            # The template once, from the first figure: plotly's own for a go.Figure, none for a plain
+            # dict (as the non-live path draws it); a template is too big to re-send on every change.
+            view.layout.template = spec["layout"].get("template") or "none"
+            self._templated = True
         new = [dict(t) for t in spec["data"]]
         for t in new:
             t.pop("uid", None)
