@@ -29,6 +29,11 @@ __all__ = [
     "format_frame",
     "table",
     "table_html",
+    "column_kinds",
+    "shown_rows",
+    "EXCEL_FORMATS",
+    "table_csv",
+    "table_xlsx",
 ]
 
 #: What a missing value reads as.
@@ -186,3 +191,140 @@ def table_html(df: pd.DataFrame, *, max_rows: int = 200, **kwargs) -> str:
     )
     more = f"<p>({len(df) - max_rows:,} more rows)</p>" if len(df) > max_rows else ""
     return style + html + more
+
+
+#: Excel number formats for the column kinds, so a downloaded sheet reads like the page.
+EXCEL_FORMATS = {
+    "money": "#,##0",
+    "percent": "0.0%",
+    "count": "#,##0",
+    "number": "#,##0.00",
+    "date": "yyyy-mm-dd",
+    "text": "General",
+}
+
+
+def column_kinds(
+    df: pd.DataFrame,
+    *,
+    money: Iterable[str] = (),
+    percent: Iterable[str] = (),
+    count: Iterable[str] = (),
+    kinds: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The kind of every column as :func:`format_frame` formats it (``number`` split into whole or not).
+
+    Keys are the columns of ``df`` with a named index reset, as in :func:`format_frame`.
+    A ``number`` column of whole numbers reads as a count, so it is reported as ``count``.
+
+    >>> column_kinds(pd.DataFrame({"region": ["East"], "revenue": [1.5], "share": [0.2], "score": [3.0]}))
+    {'region': 'text', 'revenue': 'money', 'share': 'percent', 'score': 'count'}
+    """
+    frame = shown_rows(df)
+    every = _kinds(frame, money, percent, count, kinds)
+    out = {c: every[c] for c in frame.columns}  # kinds may name columns this frame lacks
+    for c, kind in out.items():
+        if kind == "number":
+            finite = pd.to_numeric(frame[c], errors="coerce").dropna()
+            if len(finite) and bool((finite == finite.round()).all()):
+                out[c] = "count"  # as _formatter reads it
+    return out
+
+
+def shown_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the rows and columns a page shows: a named index becomes columns, any other is dropped.
+
+    The cells of :func:`format_frame` and the keys of :func:`column_kinds` line up with its columns.
+    """
+    return df.reset_index() if _named_index(df) else df.reset_index(drop=True)
+
+
+def _export_frame(df: pd.DataFrame, labels: Mapping[str, str] | None) -> pd.DataFrame:
+    """The raw values a download holds: the shown rows, dates without time zone, headers as labelled."""
+    frame = shown_rows(df).copy()
+    for c in frame.columns:
+        if isinstance(frame[c].dtype, pd.DatetimeTZDtype):
+            frame[c] = frame[c].dt.tz_localize(None)
+    return frame.rename(columns=dict(labels or {}))
+
+
+def table_csv(df: pd.DataFrame, *, labels: Mapping[str, str] | None = None, **kinds) -> bytes:
+    """``df`` as UTF-8 CSV bytes with raw numbers (``683091.8``, ``0.262``), for another tool to compute with.
+
+    Headers are the page's labels, there is no index, and a byte-order mark
+    lets Excel read non-ASCII headers. Takes the keyword arguments of
+    :func:`format_frame`; the kinds change how numbers read, never their value.
+
+    >>> table_csv(pd.DataFrame({"region": ["East"], "revenue": [683091.8]}))
+    b'\\xef\\xbb\\xbfregion,revenue\\nEast,683091.8\\n'
+    """
+    del kinds
+    return _export_frame(df, labels).to_csv(index=False, lineterminator="\n").encode("utf-8-sig")
+
+
+def table_xlsx(
+    df: pd.DataFrame,
+    *,
+    sheet: str = "table",
+    labels: Mapping[str, str] | None = None,
+    money: Iterable[str] = (),
+    percent: Iterable[str] = (),
+    count: Iterable[str] = (),
+    kinds: Mapping[str, str] | None = None,
+) -> bytes:
+    """``df`` as the bytes of an Excel workbook: raw numbers with the page's number formats.
+
+    Money reads ``#,##0``, shares ``0.0%``, dates ``yyyy-mm-dd``, as in
+    :func:`format_frame`, but every cell keeps its value, so sums and sorting
+    work in Excel. Headers are the page's labels (bold, frozen); missing
+    values are empty cells; text is never read as a formula.
+    """
+    from io import BytesIO
+
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    kind_of = column_kinds(df, money=money, percent=percent, count=count, kinds=kinds)
+    frame = _export_frame(df, None)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = re.sub(r"[\\/*?:\[\]]", "_", str(sheet))[:31] or "table"
+    names = [str(dict(labels or {}).get(c, c)) for c in frame.columns]
+    ws.append(names)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    ws.freeze_panes = "A2"
+    columns = []
+    for c in frame.columns:
+        kind = kind_of.get(c, "text")
+        values = frame[c]
+        if kind == "date":
+            values = pd.to_datetime(values, errors="coerce")
+        columns.append((kind, EXCEL_FORMATS.get(kind, "General"), values.tolist()))
+    for r in range(len(frame)):
+        row = []
+        for kind, number_format, values in columns:
+            v = values[r]
+            if _missing(v):
+                v = None
+            elif kind == "date":
+                v = pd.Timestamp(v).to_pydatetime()
+            elif kind == "text":
+                v = str(v)
+            elif hasattr(v, "item"):
+                v = v.item()
+            row.append(v)
+        ws.append(row)
+    for j, (kind, number_format, _) in enumerate(columns, start=1):
+        letter = get_column_letter(j)
+        width = max([len(names[j - 1])] + [len(str(x)) for x in frame.iloc[:200, j - 1].tolist()]) + 2
+        ws.column_dimensions[letter].width = min(max(width, 8), 60)
+        for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
+            if kind == "text" and isinstance(cell.value, str):
+                cell.data_type = "s"  # "=1+1" in a name stays text, never a formula
+            elif cell.value is not None:
+                cell.number_format = number_format
+    out = BytesIO()
+    wb.save(out)
+    return out.getvalue()

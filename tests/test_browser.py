@@ -271,6 +271,114 @@ def test_overview_app_in_the_browser(page, voila_url):
             page.locator(f'a[href="{first.href}"]').first.click()
 
 
+#: The stylesheets plain Voila's page template asks a CDN for. `salesplan serve` uses its own template
+#: without them (test_serve checks that every page loads with nothing leaving the machine).
+TEMPLATE_FONTS = "https://cdn.jsdelivr.net/npm/@fortawesome/"
+
+
+def _money_cells(table, column: int) -> list[float]:
+    texts = table.locator(f"tbody tr td:nth-child({column + 1})").all_inner_texts()
+    return [float(t.replace(",", "")) for t in texts]
+
+
+def _eventually(read, ok, *, limit_s: float = 30.0):
+    """``read()`` once ``ok`` holds for it (the page redraws after a click), else its last value."""
+    deadline = time.monotonic() + limit_s
+    value = read()
+    while not ok(value) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        value = read()
+    return value
+
+
+def test_planner_table_sorts_filters_downloads_and_its_chart_is_live(browser, voila_url, tmp_path):
+    """The planner page as a manager uses it: sort and search the units, download them, move growth."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    outside: list[str] = []
+    context.route(lambda url: not url.startswith("http://127.0.0.1:"),
+                  lambda route: (outside.append(route.request.url), route.abort()))
+    page = context.new_page()
+    page.set_default_timeout(RENDER_TIMEOUT_MS)
+    try:
+        _render(page, voila_url, "03_target_setting.ipynb")
+        view = page.locator(".salesplan-table-view", has=page.locator("table.dataTable"))
+        table = view.locator("table.dataTable").first
+        table.locator("tbody tr").first.wait_for(state="visible", timeout=RENDER_TIMEOUT_MS)
+        headers = table.locator("thead th").all_inner_texts()
+        quota_col = [h.strip() for h in headers].index("quota")
+        unit_col = 0
+
+        # Sortable: a click on the header orders the rows by the numbers, not by their text.
+        before = _money_cells(table, quota_col)
+        assert before != sorted(before), "the demo units are not already in quota order"
+        table.locator("thead th").nth(quota_col).click()
+        ascending = _eventually(lambda: _money_cells(table, quota_col), lambda v: v == sorted(v))
+        assert ascending == sorted(ascending) and ascending != before
+        table.locator("thead th").nth(quota_col).click()
+        descending = _eventually(lambda: _money_cells(table, quota_col), lambda v: v == sorted(v, reverse=True))
+        assert descending == sorted(descending, reverse=True)
+
+        # Filterable: the search box keeps the rows that match.
+        units = table.locator(f"tbody tr td:nth-child({unit_col + 1})").all_inner_texts()
+        search = view.locator("input[type=search]")
+        assert search.count() == 1
+        search.fill(units[0])
+        kept = _eventually(lambda: table.locator(f"tbody tr td:nth-child({unit_col + 1})").all_inner_texts(),
+                           lambda v: len(v) < len(units))
+        assert kept and all(units[0] in u for u in kept)
+        search.fill("")
+
+        # Downloadable: the CSV holds every unit's raw quota, which the page shows formatted.
+        shown = dict(zip(table.locator(f"tbody tr td:nth-child({unit_col + 1})").all_inner_texts(),
+                         table.locator(f"tbody tr td:nth-child({quota_col + 1})").all_inner_texts()))
+        with page.expect_download(timeout=60_000) as csv_download:
+            view.locator("button.salesplan-download", has_text="CSV").click()
+        assert csv_download.value.suggested_filename.startswith("allocation_")
+        path = tmp_path / csv_download.value.suggested_filename
+        csv_download.value.save_as(path)
+        import pandas as pd
+
+        from salesplan.format import money
+
+        rows = pd.read_csv(path, encoding="utf-8-sig")
+        level = rows.columns[0]
+        for unit, text in shown.items():
+            assert money(rows.loc[rows[level].astype(str) == unit, "quota"].iloc[0]) == text, unit
+        with page.expect_download(timeout=60_000) as xlsx_download:
+            view.locator("button.salesplan-download", has_text="Excel").click()
+        assert xlsx_download.value.suggested_filename.endswith(".xlsx")
+        xlsx = tmp_path / "units.xlsx"
+        xlsx_download.value.save_as(xlsx)
+        assert pd.read_excel(xlsx)["quota"].sum() == pytest.approx(rows["quota"].sum())
+
+        # Live chart: a FigureWidget (not a re-rendered output) whose bars follow the growth control.
+        plot = page.locator(".js-plotly-plot").first
+        plot.wait_for(state="visible", timeout=60_000)
+        page.evaluate("() => { window.__quotaPlot = document.querySelector('.js-plotly-plot'); }")
+        assert page.evaluate("() => window.__quotaPlot.closest('.widget-output') === null")
+        total_before = page.evaluate("() => window.__quotaPlot.data[0].y.reduce((a, b) => a + b, 0)")
+        growth = page.locator(".widget-hbox", has=page.locator(".widget-slider", has_text="Growth")).locator(
+            "input[type=number]").first
+        growth.fill("0.3")
+        growth.press("Enter")
+        page.wait_for_function(
+            "(before) => Math.abs(window.__quotaPlot.data[0].y.reduce((a, b) => a + b, 0) - before) > 1",
+            arg=total_before, timeout=60_000)
+        total_after = page.evaluate("() => window.__quotaPlot.data[0].y.reduce((a, b) => a + b, 0)")
+        assert total_after > total_before
+        # Updated in place: the same plot element, still in the page.
+        assert page.evaluate("() => window.__quotaPlot.isConnected && "
+                             "window.__quotaPlot === document.querySelector('.js-plotly-plot')")
+        text = _settled_text(page)
+        _screenshot(page, "planner-tables")
+        _assert_not_broken(text, "the planner page")
+        assert page.locator(".salesplan-error").count() == 0
+    finally:
+        context.close()
+    leaked = [u for u in outside if not u.startswith(TEMPLATE_FONTS)]
+    assert leaked == [], f"the planner page asked other hosts for {leaked}"
+
+
 def _render_all(browser, voila_url: str, *, prefix: str = "") -> dict:
     """Every notebook opened at once, each in its own tab, then read once drawn.
 

@@ -19,7 +19,7 @@ UI = Path(__file__).resolve().parents[1] / "salesplan" / "ui"
 APP_MODULES = ["overview.py", "pipeline.py", "review.py", "planner.py", "page.py", "_lang.py"]
 
 #: Words that stay as they are in Chinese: names of methods, scores and file formats.
-KEEP = {"KPI", "SMART", "WAPE", "Brier", "Excel", "Fisher", "Mann", "Whitney", "Benjamini", "Hochberg",
+KEEP = {"KPI", "SMART", "WAPE", "Brier", "Excel", "CSV", "Fisher", "Mann", "Whitney", "Benjamini", "Hochberg",
         "CAGR", "ABC", "English", "logit", "min", "wls_struct", "wls_var", "ols", "bottom_up", "mint_shrink"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -25,6 +25,7 @@ import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from copy import deepcopy
 
 import ipywidgets as widgets
 import pandas as pd
@@ -162,7 +163,10 @@ class PlotArea(widgets.VBox):
     :meth:`update` accepts a ``go.Figure`` or a plain ``{"data": [...],
     "layout": {...}}`` dict; dicts skip plotly's per-property validation,
     which keeps an app's update path fast. ``live=True`` uses a
-    ``go.FigureWidget`` instead (needs ``anywidget``).
+    ``go.FigureWidget`` instead (needs ``anywidget``; its JavaScript ships
+    with plotly, so it draws offline): a chart that follows a control is then
+    changed in place, one batched restyle and relayout per update, and the
+    page keeps the same plot element.
 
     Attributes
     ----------
@@ -170,12 +174,17 @@ class PlotArea(widgets.VBox):
         The figure shown last (built on first access when a dict was given).
     spec : dict or None
         The figure shown last as a plain dict.
+    redraws : int
+        Times a live figure's traces were replaced (their number or types
+        changed) rather than updated in place.
     """
 
     def __init__(self, figure: go.Figure | dict | None = None, *, live: bool = False, **kwargs) -> None:
         self.live = bool(live) and has_figure_widget()
         self.spec: dict | None = None
         self._figure: go.Figure | None = None
+        self.redraws = 0  # times a live figure's traces were replaced rather than updated in place
+        self._templated = False
         self._view = go.FigureWidget() if self.live else widgets.Output()
         super().__init__(children=[self._view], **kwargs)
         if figure is not None:
@@ -196,12 +205,7 @@ class PlotArea(widgets.VBox):
             self._figure = None
             self.spec = {"data": list(figure.get("data", [])), "layout": dict(figure.get("layout", {}))}
         if self.live:
-            fig = self.figure
-            view = self._view
-            with view.batch_update():
-                view.data = ()
-                view.add_traces(list(fig.data))
-                view.layout = fig.layout
+            self._update_live(self.spec)
             return
         # Setting outputs directly needs no kernel, so this also works (and is
         # testable) in plain Python; frontends pick the plotly mime renderer.
@@ -217,6 +221,40 @@ class PlotArea(widgets.VBox):
             },
         )
 
+    def _update_live(self, spec: dict) -> None:
+        """Change the ``FigureWidget`` in place: one batch of restyle/relayout messages, no redraw of the page.
+
+        Traces of the same number and types are updated property by property;
+        otherwise the traces are replaced (counted in ``redraws``). The
+        widget's synced state is set to the result too, so a page opened (or
+        drawn again) later shows the current figure. The layout's template is
+        set once: re-validating it on every change would cost more than the chart.
+        """
+        view = self._view
+        if not self._templated:
+            # The template once, from the first figure: plotly's own for a go.Figure, none for a plain
+            # dict (as the non-live path draws it); a template is too big to re-send on every change.
+            view.layout.template = spec["layout"].get("template") or "none"
+            self._templated = True
+        new = [dict(t) for t in spec["data"]]
+        for t in new:
+            t.pop("uid", None)
+        layout = {k: v for k, v in spec["layout"].items() if k != "template"}
+        same = len(new) == len(view.data) and all(a.type == b.get("type", "scatter") for a, b in zip(view.data, new))
+        if same:
+            with view.batch_update():
+                for trace, props in zip(view.data, new):
+                    trace.update(props, overwrite=True)
+                view.layout.update(layout, overwrite=True)
+        else:
+            with view.batch_update():
+                view.data = ()
+                view.layout.update(layout, overwrite=True)
+            view.add_traces(new)
+            self.redraws += 1
+        # plotly syncs these only when the widget is displayed on its own; inside a box, keep them current.
+        view._widget_data = deepcopy(view._data)
+        view._widget_layout = deepcopy(view._layout_obj._props)
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
@@ -250,18 +288,15 @@ def _jsonable(obj):
     return obj
 
 
-def frame_html(df: pd.DataFrame, *, float_format: str = "{:,.2f}", max_rows: int = 200) -> str:
-    """A compact HTML table of ``df`` for an ``ipywidgets.HTML``."""
-    shown = df.head(max_rows)
-    fmt = {c: float_format.format for c in shown.columns if pd.api.types.is_float_dtype(shown[c])}
-    table = shown.to_html(index=False, formatters=fmt, border=0, classes="salesplan-table", na_rep="")
-    style = (
-        "<style>.salesplan-table{border-collapse:collapse;font-size:12px}"
-        ".salesplan-table td,.salesplan-table th{padding:2px 8px;border-bottom:1px solid #ddd;"
-        "text-align:right}</style>"
-    )
-    more = f"<p>({len(df) - max_rows} more rows)</p>" if len(df) > max_rows else ""
-    return style + table + more
+def frame_html(df: pd.DataFrame, *, max_rows: int = 200, **format_kwargs) -> str:
+    """A static HTML table of ``df`` formatted by :mod:`salesplan.format` (:func:`salesplan.format.table_html`).
+
+    For a table in a live page use :class:`salesplan.ui.table.TableView`, which
+    is also sortable when long and downloadable.
+    """
+    from salesplan.format import table_html
+
+    return table_html(df, max_rows=max_rows, **format_kwargs)
 
 
 def app_from_source(cls, data_path, load, **kwargs):

@@ -19,6 +19,16 @@ from salesplan.i18n import LANGUAGES, current_lang, headers, label, t
 __all__ = ["Translated", "choices", "language_switch", "option_values", "relabel_options"]
 
 
+def _tables_in_lang(widget, lang: str) -> None:
+    """Every table view and section under ``widget`` says its own words in ``lang``."""
+    if widget is None:
+        return
+    if hasattr(widget, "set_lang") and not isinstance(widget, Translated):
+        widget.set_lang(lang)
+    for child in getattr(widget, "children", ()):
+        _tables_in_lang(child, lang)
+
+
 def language_switch(lang: str) -> widgets.ToggleButtons:
     """``English | 中文`` buttons (one per catalogue of :data:`salesplan.i18n.LANGUAGES`) set to ``lang``."""
     return widgets.ToggleButtons(
@@ -101,6 +111,7 @@ class Translated:
             self.lang_switch.value = code  # its observer comes back here and returns above
         self._relabel()
         self._rerender()
+        _tables_in_lang(getattr(self, "container", None), code)
 
     def _resay(self, key: str, **values: object) -> None:
         """Say the message ``key`` again in the new language, when the page shows it (in the previous one).

@@ -29,6 +29,7 @@ from salesplan.summary import filter_transactions, kpis, monthly_revenue, summar
 from salesplan.i18n import DEFAULT_LANG, current_lang, headers, label, t
 from salesplan.ui._common import ErrorArea, PlotArea, app_from_source
 from salesplan.ui._lang import Translated, relabel_options
+from salesplan.ui.table import TableView
 
 __all__ = ["OverviewApp", "ALL", "find_apps", "format_value", "found_tables", "load_tables"]
 
@@ -301,7 +302,10 @@ class OverviewApp(Translated):
             if transactions is None or column not in transactions.columns:
                 control.layout.display = "none"
         self.kpi_cards = widgets.HTML()
-        self.chart = PlotArea()
+        self.chart = PlotArea(live=True)
+        self.monthly_table = TableView(name="monthly_revenue", kinds={"month": "date"}, lang=self.lang)
+        self.monthly_fold = widgets.Accordion(children=[self.monthly_table], selected_index=None)
+
         self.links = widgets.HTML()
         self._headings = {key: widgets.HTML() for key in ("data", "kpis", "apps")}
         self.container = widgets.VBox(
@@ -316,6 +320,7 @@ class OverviewApp(Translated):
                 widgets.HBox([self.region, self.channel]),
                 self.kpi_cards,
                 self.chart,
+                self.monthly_fold,
                 self._headings["apps"],
                 self.links,
             ]
@@ -356,6 +361,7 @@ class OverviewApp(Translated):
             self._busy = False
         for key, widget in self._headings.items():
             widget.value = f"<h3>{html.escape(self._t('overview.heading_' + key))}</h3>"
+        self.monthly_fold.set_title(0, self._t("overview.monthly_table"))
 
     def _rerender(self) -> None:
         """The same results again, in the page's language (the KPIs are recomputed: the same numbers)."""
@@ -402,6 +408,8 @@ class OverviewApp(Translated):
         self.chart.update(self._figure(self.result["monthly"]))
         # An empty chart with made-up axes reads as data; hide it until there is some.
         self.chart.layout.display = None if len(self.result["monthly"]) else "none"
+        self.monthly_table.update(self.result["monthly"], kinds={"month": "date"})
+        self.monthly_fold.layout.display = self.chart.layout.display
 
     def _figure(self, monthly: pd.DataFrame) -> dict:
         """The chart as a plain plotly spec (a dict skips plotly's slow validation)."""

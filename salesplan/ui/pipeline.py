@@ -29,10 +29,10 @@ import pandas as pd
 
 from salesplan import performance as pf
 from salesplan.errors import SalesplanError
-from salesplan.format import table_html
 from salesplan.i18n import t
 from salesplan.ui._common import ErrorArea, PlotArea, _message_of, app_from_source
 from salesplan.ui._lang import Translated, option_values, relabel_options
+from salesplan.ui.table import Section, Table
 
 __all__ = ["PipelineApp", "ALL", "SECTIONS", "period_options"]
 
@@ -167,10 +167,10 @@ class PipelineApp(Translated):
         self.period = widgets.Dropdown(options=periods or [_NO_DATA], value=start_period or _NO_DATA)
         self.level = widgets.Dropdown(options=levels, value=level if level in levels else levels[0])
         self.unit = widgets.Dropdown(options=self._units(self.level.value), value=ALL)
-        self.html = {s: widgets.HTML() for s in SECTIONS}
+        self.html = {s: Section(lang=self.lang) for s in SECTIONS}
         self.headings = {s: widgets.HTML() for s in SECTIONS}
-        self.funnel_chart = PlotArea()
-        self.forecast_chart = PlotArea()
+        self.funnel_chart = PlotArea(live=True)
+        self.forecast_chart = PlotArea(live=True)
         body = [self.lang_switch, widgets.HTML(_CSS), self.errors,
                 widgets.HBox([self.period, self.level, self.unit])]
         for s in SECTIONS:
@@ -517,82 +517,83 @@ class PipelineApp(Translated):
         for section in SECTIONS:
             frame = self.result[section]
             note = self.result["notes"][section]
-            shown = _sentence(note) if note else ""
+            shown = [_sentence(note) if note else ""]
             if isinstance(frame, pd.DataFrame) and len(frame):
                 shown += self._table(section, frame)
-            self.html[section].value = shown
+            self.html[section].show(*shown)
         self.funnel_chart.update(self._funnel_figure(self.result["funnel"]))
         self.funnel_chart.layout.display = None if isinstance(self.result["funnel"], pd.DataFrame) else "none"
         self.forecast_chart.update(self._forecast_figure(self.result["forecast"]))
         self.forecast_chart.layout.display = None if isinstance(self.result["forecast"], pd.DataFrame) else "none"
 
-    def _table(self, section: str, frame: pd.DataFrame) -> str:
+    def _table(self, section: str, frame: pd.DataFrame) -> list:
+        """The section's tables (and the text between them) as :class:`~salesplan.ui.table.Table` parts."""
         if section == "scorecard":
             level = frame["level"].iloc[0] if len(frame) else "unit"
             names = {pf.KPIS[k].label: self._label(f"kpis.{k}", pf.KPIS[k].label) for k in pf.KPIS}
-            return table_html(pf.scorecard_display(frame),
-                              labels={level: self._label(f"levels.{level}", level), **names})
+            return [Table(pf.scorecard_display(frame), name=section,
+                          labels={level: self._label(f"levels.{level}", level), **names})]
         if section == "funnel":
             cols = [c for c in ("stage", "entered", "advanced", "lost", "open", "conversion", "conversion_lo",
                                 "conversion_hi", "win_rate", "entered_amount") if c in frame.columns]
-            return table_html(frame[cols], count=["entered", "advanced", "lost", "open"],
-                              labels=self._headers(cols))
+            return [Table(frame[cols], name=section, count=["entered", "advanced", "lost", "open"],
+                          labels=self._headers(cols))]
         if section == "aging":
             cols = [c for c in ("opportunity_id", "rep_id", "rep_name", "team", "customer_id", "stage",
                                 "days_in_stage", "service_days", "days_over", "amount") if c in frame.columns]
-            return table_html(frame[cols], max_rows=25, count=["days_in_stage", "service_days", "days_over"],
-                              labels=self._headers(cols))
+            return [Table(frame[cols], name=section, max_rows=25, count=["days_in_stage", "service_days", "days_over"],
+                          labels=self._headers(cols))]
         if section == "attainment":
-            return table_html(frame, count=["units"], labels=self._headers(frame.columns, units="reps"))
+            return [Table(frame, name=section, count=["units"], labels=self._headers(frame.columns, units="reps"))]
         if section == "appraisal":
             parts = self.result["appraisal_components"]
             wide = parts.pivot(index="unit", columns="kpi", values="points").reset_index()
             shown = frame.merge(wide, on="unit")
             kpis = [k for k in parts["kpi"].unique()]
-            top = table_html(shown[["rank", "unit", *kpis, "points", "score"]],
-                             kinds={k: "number" for k in [*kpis, "points", "score"]},
-                             labels={**self._headers(["rank", "unit", "points", "score"]),
-                                     **{k: self._t("pipeline.kpi_points", kpi=self._label(f"kpis.{k}", k))
-                                        for k in kpis}})
+            top = Table(shown[["rank", "unit", *kpis, "points", "score"]], name=section,
+                        kinds={k: "number" for k in [*kpis, "points", "score"]},
+                        labels={**self._headers(["rank", "unit", "points", "score"]),
+                                **{k: self._t("pipeline.kpi_points", kpi=self._label(f"kpis.{k}", k))
+                                   for k in kpis}})
             detail_cols = ["unit", "kpi", "value", "threshold", "cap", "weight", "points", "formula"]
-            detail = table_html(parts[detail_cols],
-                                max_rows=60, kinds={"value": "number", "threshold": "number", "cap": "number",
-                                                    "weight": "number", "points": "number"},
-                                labels=self._headers(detail_cols))
-            return (top + f"<details><summary>{html.escape(self._t('pipeline.how_scored'))}</summary>"
-                    + detail + "</details>")
+            detail = Table(parts[detail_cols], name=f"{section}_detail", summary=self._t("pipeline.how_scored"),
+                           max_rows=60, kinds={"value": "number", "threshold": "number", "cap": "number",
+                                               "weight": "number", "points": "number"},
+                           labels=self._headers(detail_cols))
+            return [top, detail]
         if section == "coaching":
             cols = ["rep_id", "team", "focus", "also", "p_value", "q_value", "revenue_at_stake"]
             shown = frame[cols].assign(p_value=frame["p_value"].map(lambda x: _p(x, self.lang)),
                                        q_value=frame["q_value"].map(lambda x: _p(x, self.lang)))
-            return table_html(shown,
-                              labels=self._headers(cols, also="also_behind_at",
-                                                   revenue_at_stake="revenue_at_stake_year"))
+            return [Table(shown, name=section,
+                          labels=self._headers(cols, also="also_behind_at",
+                                               revenue_at_stake="revenue_at_stake_year"))]
         if section == "forecast":
             cols = [c for c in frame.columns if c in ("rep_id", "team", "region", "month", "deals", "pipeline_amount",
                                                       "expected", "forecast-lo-80", "forecast-hi-80", "target",
                                                       "remaining", "coverage", "hit_probability")]
-            shown = table_html(frame[cols], kinds={"month": "date"}, count=["deals"],
-                               money=["forecast-lo-80", "forecast-hi-80"], percent=["hit_probability"],
-                               labels=self._headers(cols, **{"forecast-lo-80": "low_80", "forecast-hi-80": "high_80",
-                                                             "pipeline_amount": "pipeline",
-                                                             "hit_probability": "chance_to_cover"}))
+            shown = [Table(frame[cols], name=section, kinds={"month": "date"}, count=["deals"],
+                           money=["forecast-lo-80", "forecast-hi-80"], percent=["hit_probability"],
+                           labels=self._headers(cols, **{"forecast-lo-80": "low_80", "forecast-hi-80": "high_80",
+                                                         "pipeline_amount": "pipeline",
+                                                         "hit_probability": "chance_to_cover"}))]
             cats = self.result["forecast_categories"]
             if isinstance(cats, pd.DataFrame) and len(cats):
-                shown += _sentence(self._t("pipeline.categories_note"))
-                shown += table_html(cats, count=["deals"], labels=self._headers(cats.columns))
+                shown.append(_sentence(self._t("pipeline.categories_note")))
+                shown.append(Table(cats, name="forecast_categories", count=["deals"],
+                                   labels=self._headers(cats.columns)))
             return shown
         if section == "velocity":
             by = [c for c in ("rep_id", "team", "region") if c in frame.columns]
             cols = [*by, "period", "open_deals", "win_rate", "average_won", "cycle_days", "velocity", "change",
                     "open_deals_effect", "win_rate_effect", "average_won_effect", "cycle_days_effect", "moved_most"]
             factor = {name: self._t(f"pipeline.factor_{i}") for i, name in enumerate(_FACTORS)}
-            return table_html(frame[cols].assign(moved_most=frame["moved_most"].map(lambda v: factor.get(v, v))),
-                              max_rows=40, kinds={"period": "date", "cycle_days": "number"},
-                              money=["velocity", "change", "open_deals_effect", "win_rate_effect",
-                                     "average_won_effect", "cycle_days_effect"],
-                              labels=self._headers(cols))
-        return table_html(frame, max_rows=40, labels=self._headers(frame.columns))
+            return [Table(frame[cols].assign(moved_most=frame["moved_most"].map(lambda v: factor.get(v, v))),
+                          name=section, max_rows=40, kinds={"period": "date", "cycle_days": "number"},
+                          money=["velocity", "change", "open_deals_effect", "win_rate_effect",
+                                 "average_won_effect", "cycle_days_effect"],
+                          labels=self._headers(cols))]
+        return [Table(frame, name=section, max_rows=40, labels=self._headers(frame.columns))]
 
     def _funnel_figure(self, frame: object) -> dict:
         data = []

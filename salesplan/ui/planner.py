@@ -74,6 +74,7 @@ from salesplan.targets.joint import _hierarchy
 from salesplan.i18n import t
 from salesplan.ui._common import ErrorArea, PlotArea
 from salesplan.ui._lang import Translated, option_values, relabel_options
+from salesplan.ui.table import TableView
 
 __all__ = ["TargetPlanner"]
 
@@ -300,9 +301,10 @@ class TargetPlanner(Translated):
         self.page.observe(lambda _: self._show_page(), names="value")
         self.table_box = widgets.VBox([widgets.HBox([self.page, self.page_info])]
                                       + [slot.box for slot in self._slots])
-        self.quota_chart = PlotArea()
-        self.probability_chart = PlotArea()
-        self.phasing_chart = PlotArea()
+        self.quota_chart = PlotArea(live=True)
+        self.probability_chart = PlotArea(live=True)
+        self.phasing_chart = PlotArea(live=True)
+        self.allocation_table = TableView(name="allocation", lang=self.lang)
 
         for w in (self.method, self.profile, self.stretch, self.sandbag, self.strategy, self.price_change,
                   self.headcount, self.hire_month, self.win_rate_change):
@@ -323,11 +325,11 @@ class TargetPlanner(Translated):
             widgets.HBox([self.name, self.save_button, self.export_button, self.unlock_button]),
         ])
         self._charts = widgets.Tab(children=[self.quota_chart, self.probability_chart, self.phasing_chart])
-        self._headings = {key: widgets.HTML() for key in ("title", "units", "smart")}
+        self._headings = {key: widgets.HTML() for key in ("title", "units", "all_units", "smart")}
         self.container = widgets.VBox([
             self.lang_switch, self._headings["title"], controls, self.errors, self.summary, self.calibration_html,
-            self._headings["units"], self.bottom_up_note, self.table_box, self._charts, self._headings["smart"],
-            self.smart_html,
+            self._headings["units"], self.bottom_up_note, self.table_box, self._charts, self._headings["all_units"],
+            self.allocation_table, self._headings["smart"], self.smart_html,
         ])
         self._relabel()
         self._on_scope(None)
@@ -360,6 +362,7 @@ class TargetPlanner(Translated):
             self._charts.set_title(i, self._t(f"planner.{key}"))
         self._headings["title"].value = f"<h3>{html.escape(self._t('planner.title'))}</h3>"
         self._headings["units"].value = self._t("planner.units_heading")
+        self._headings["all_units"].value = f"<b>{html.escape(self._t('planner.all_units_heading'))}</b>"
         self._headings["smart"].value = f"<b>{html.escape(self._t('planner.smart_heading'))}</b>"
         self.bottom_up_note.value = (f"<small>{self._t('planner.bottom_up_note')}</small>"
                                      if self.opportunities is not None else "")
@@ -831,6 +834,7 @@ class TargetPlanner(Translated):
             self.result, self.phased, self.probabilities = res, phased, probs
             self._show_page()
             self._refresh_charts(alloc, res, phased)
+            self._refresh_table(alloc, res)
             self.smart = self._smart(alloc)
             smart = self.smart[["letter", "criterion", "verdict", "reason"]].assign(
                 criterion=[self._label(f"planner.criterion_{k}", c) for k, c in zip(self.smart["letter"],
@@ -976,6 +980,21 @@ class TargetPlanner(Translated):
                        start=f"{alloc.months_[0]:%Y-%m}", end=f"{alloc.months_[-1]:%Y-%m}",
                        last_year=f"{alloc.last_year_.sum():,.0f}", locked=int(res["locked"].sum()),
                        probability=prob, hires=hires, source=html.escape(src))
+
+    def _refresh_table(self, alloc: Allocator, res: pd.DataFrame) -> None:
+        """Every unit's numbers in one table (sortable past a screen, downloadable)."""
+        cols = [c for c in ("unique_id", "quota", "share", "probability", "verdict", "last_year", "growth",
+                            "forecast_mean", "forecast_lo", "forecast_hi", "bottom_up", "gap", "smart",
+                            "smart_reason") if c in res.columns]
+        self.allocation_table.update(
+            res[cols], name=f"allocation_{self.level.value}",
+            money=["last_year", "bottom_up", "gap"], percent=["growth"],
+            labels={**self._headers(cols, growth="growth_vs_last_year", probability="p_reach",
+                                    forecast_mean="forecast", bottom_up="bottom_up", smart="smart",
+                                    smart_reason="smart_reason"),
+                    "unique_id": self._label(f"levels.{self.level.value}", self.level.value),
+                    "forecast_lo": self._t("planner.forecast_low", interval=alloc.interval),
+                    "forecast_hi": self._t("planner.forecast_high", interval=alloc.interval)})
 
     def _refresh_charts(self, alloc: Allocator, res: pd.DataFrame, phased: pd.DataFrame) -> None:
         # Plain dict figures: plotly's per-property validation would cost more than the allocation.

@@ -29,7 +29,6 @@ import plotly.graph_objects as go
 
 from salesplan import format as fmt
 from salesplan.errors import SalesplanDataError
-from salesplan.format import table_html
 from salesplan.incentives import (
     CommissionPlan,
     compare_plans,
@@ -44,6 +43,7 @@ from salesplan.report import DEFAULT_PLAN, ReviewReport, bridge, build_review, d
 from salesplan.review import problems_table, review_window
 from salesplan.ui._common import ErrorArea, PlotArea, app_from_source
 from salesplan.ui._lang import Translated, option_values, relabel_options
+from salesplan.ui.table import Section, Table
 
 __all__ = ["ReviewApp", "PLANS", "SECTIONS", "ALL"]
 
@@ -177,11 +177,11 @@ class ReviewApp(Translated):
         self.unit = widgets.Dropdown(options=[ALL], value=ALL)
         self.plan_a = widgets.Dropdown(options=names, value=names[0])
         self.plan_b = widgets.Dropdown(options=names, value=names[min(1, len(names) - 1)])
-        self.html = {s: widgets.HTML() for s in SECTIONS}
+        self.html = {s: Section(lang=self.lang) for s in SECTIONS}
         self.headings = {s: widgets.HTML() for s in SECTIONS}
-        self.payout_chart = PlotArea()
-        self.curve_chart = PlotArea()
-        self.accuracy_chart = PlotArea()
+        self.payout_chart = PlotArea(live=True)
+        self.curve_chart = PlotArea(live=True)
+        self.accuracy_chart = PlotArea(live=True)
         body: list[widgets.Widget] = [self.lang_switch, widgets.HTML(_CSS), self.errors,
                                       widgets.HBox([self.period, self.level]),
                                       widgets.HBox([self.plan_a, self.plan_b])]
@@ -298,9 +298,9 @@ class ReviewApp(Translated):
                          for a, b in zip(sub["level"], sub["key"])],
                         sub["attainment"].to_numpy(float), title=self._t("review.attainment_bars"))
         cols = ["level", "key", "target", "actual", "gap", "attainment"]
-        self.html["kpis"].value = bars + table_html(
-            k[cols].assign(level=k["level"].map(lambda lv: self._label(f"levels.{lv}", lv))),
-            kinds={"attainment": "percent"}, max_rows=40, labels=self._headers(cols, key="unit"))
+        self.html["kpis"].show(bars, Table(
+            k[cols].assign(level=k["level"].map(lambda lv: self._label(f"levels.{lv}", lv))), name="kpis",
+            kinds={"attainment": "percent"}, max_rows=40, labels=self._headers(cols, key="unit")))
 
     def _show_bridge(self, review: ReviewReport) -> None:
         if "variance" in review.notes:
@@ -323,8 +323,9 @@ class ReviewApp(Translated):
         gap = steps["value"].iloc[-1] - steps["value"].iloc[0]
         title = self._t("review.bridge_title", unit=self._t("review.all_units") if unit is None else unit,
                         gap=fmt.money(gap))
-        self.html["bridge"].value = waterfall_svg(self._steps(steps), title=title) + table_html(
-            v, kinds={"attainment": "percent"}, max_rows=40, labels=self._headers(v.columns, key="unit"))
+        self.html["bridge"].show(waterfall_svg(self._steps(steps), title=title), Table(
+            v, name="variance", kinds={"attainment": "percent"}, max_rows=40,
+            labels=self._headers(v.columns, key="unit")))
 
     def _show_drivers(self, review: ReviewReport) -> None:
         if "pipeline" in review.notes:
@@ -337,10 +338,10 @@ class ReviewApp(Translated):
                         reference=d.attrs.get("reference_period", ""), period=review.window.label)
         shown = d if unit is None else d[d["key"].astype("str") == unit]
         cols = ["key", "driver", "step", "reference", "current", "effect"]
-        self.html["drivers"].value = waterfall_svg(self._steps(steps), title=title) + table_html(
-            shown[cols].assign(driver=shown["driver"].map(lambda s: self._label(f"steps.{s}", s))),
+        self.html["drivers"].show(waterfall_svg(self._steps(steps), title=title), Table(
+            shown[cols].assign(driver=shown["driver"].map(lambda s: self._label(f"steps.{s}", s))), name="drivers",
             kinds={"reference": "number", "current": "number", "effect": "money"}, max_rows=60,
-            labels=self._headers(cols, key="unit"))
+            labels=self._headers(cols, key="unit")))
 
     def _steps(self, steps: pd.DataFrame) -> pd.DataFrame:
         """A bridge's steps named in the page's language, for its chart."""
@@ -356,8 +357,8 @@ class ReviewApp(Translated):
         note = review.notes.get("problems", "")
         self.result["notes"]["problems"] = note
         shown = problems_table(p)
-        self.html["problems"].value = (_sentence(note) if note else "") + table_html(
-            shown, labels=self._headers(shown.columns))
+        self.html["problems"].show(_sentence(note) if note else "", Table(
+            shown, name="problems", labels=self._headers(shown.columns)))
 
     def _show_accuracy_history(self, review: ReviewReport) -> None:
         h = review.tables.get("accuracy_history")
@@ -383,10 +384,12 @@ class ReviewApp(Translated):
         if section == "at_risk":
             head = _sentence(self._t("review.at_risk_note", accounts=fmt.count(len(df)),
                                      revenue=fmt.money(df["revenue_at_stake"].sum())))
-        self.html[section].value = head + table_html(
-            shown, max_rows=25, kinds={"wape": "percent", "bias": "percent", "probability_alive": "percent",
-                                       "months": "count", "value": "money"},
-            labels=self._headers(shown.columns, key="unit", value="target")) + (_sentence(caption) if caption else "")
+        self.html[section].show(head, Table(
+            shown, name=section, max_rows=25, kinds={"wape": "percent", "bias": "percent",
+                                                     "probability_alive": "percent", "months": "count",
+                                                     "value": "money"},
+            labels=self._headers(shown.columns, key="unit", value="target")),
+            _sentence(caption) if caption else "")
 
     def _outcomes(self, w) -> tuple[pd.DataFrame, pd.Series]:
         tx, targets = self.tables["transactions"], self.tables.get("targets")
@@ -441,9 +444,9 @@ class ReviewApp(Translated):
             lines.append(self._t("review.fair", plan=n) if flagged.empty else
                          self._t("review.unfair", plan=n, reps=len(flagged),
                                  names=", ".join(flagged["rep_id"].astype(str).head(5))))
-        self.html["plans"].value = (_sentence(self._t("review.plans_note", source=source, period=w.label))
-                                    + "".join(_sentence(s) for s in lines)
-                                    + table_html(comparison, labels=self._headers(comparison.columns)))
+        self.html["plans"].show(_sentence(self._t("review.plans_note", source=source, period=w.label))
+                                + "".join(_sentence(s) for s in lines),
+                                Table(comparison, name="plans", labels=self._headers(comparison.columns)))
         fig = go.Figure()
         for n, g in totals.groupby("plan", sort=False):
             fig.add_histogram(x=g["payout"], name=n, opacity=0.6, nbinsx=40)
