@@ -67,6 +67,9 @@ _CSS = """<style>
 .salesplan-guide{font-size:13px;margin:2px 0 6px 0;max-width:60em}
 </style>"""
 
+#: The charts the controls change (the others are redrawn only when the language changes).
+_CONTROLLED = ("sales_total", "sales_by", "growth", "seasonal_index", "new_vs_returning")
+
 _LAYOUT = dict(height=360, margin=dict(l=50, r=10, t=50, b=40))
 
 
@@ -360,13 +363,17 @@ class MarketApp(Translated):
             self._part("seasonal_index", lambda: market.seasonal_indices(tx, by=dim)
                        if dim is not None and not self._lack("seasonality", "en") else None)
             self._part("new_vs_returning", lambda: market.new_vs_returning(tx, freq=grain))
-            self._render()
+            self._render(charts=None if change is None else _CONTROLLED,
+                         tables=SECTIONS if change is None else ("growth",))
         self.result["error"] = self.errors.message if self.errors.level == "error" else ""
 
     # ------------------------------------------------------------------ showing
 
-    def _render(self) -> None:
-        """Every section from ``result``, in the page's language; nothing is recomputed."""
+    def _render(self, charts=None, tables=SECTIONS) -> None:
+        """The sections from ``result``, in the page's language; nothing is recomputed.
+
+        ``charts`` limits the charts redrawn (default all), ``tables`` the sections whose tables are.
+        """
         self.summary_html.value = _p(self.summary_line())
         notes: dict[str, list[str]] = {s: [] for s in SECTIONS}
         for part, (_, _, section) in self._requirements().items():
@@ -383,10 +390,12 @@ class MarketApp(Translated):
             self.result["notes"][s] = " ".join(notes[s])
             self.notes[s].value = "".join(_p(n) for n in notes[s])
         for name, area in self.charts.items():
+            if charts is not None and name not in charts:
+                continue
             fig = self._chart(name)
             area.layout.display = None if fig is not None else "none"
             area.update(fig if fig is not None else {"data": [], "layout": {}})
-        for s in SECTIONS:
+        for s in tables:
             self.tables_html[s].value = self._tables(s)
 
     def _named(self, fig, title: str, *, x: str | None = None, y: str | None = None,
