@@ -35,6 +35,14 @@ def app_en(demo):
     return build(demo, clusters=True, lang="en")
 
 
+@pytest.fixture
+def app(app_en):
+    """The English demo page with its controls as built; put back after the test (building one takes seconds)."""
+    yield app_en
+    app_en.set_lang("en")
+    app_en.dimension.value, app_en.grain.value = "region", "MS"
+
+
 @pytest.fixture(scope="module")
 def app_zh(demo):
     return build(demo, clusters=True, lang="zh")
@@ -64,8 +72,7 @@ def test_builds_on_the_demo_with_every_section(app_en, demo):
     assert option_values(app_en.dimension) == dimensions(tx)
 
 
-def test_grain_changes_the_sales_chart(demo):
-    app = build(demo)
+def test_grain_changes_the_sales_chart(app, demo):
     months = len(app.charts["sales_total"].spec["data"][0]["x"])
     app.grain.value = "QS"
     quarters = app.charts["sales_total"].spec["data"][0]["x"]
@@ -76,8 +83,8 @@ def test_grain_changes_the_sales_chart(demo):
     assert set(GRAINS) == {"MS", "QS", "YS"}
 
 
-def test_dimension_changes_the_breakdown_charts(demo):
-    app = build(demo, dimension="region")
+def test_dimension_changes_the_breakdown_charts(app, demo):
+    assert app.dimension.value == "region"
     regions = {tr["name"] for tr in app.charts["sales_by"].spec["data"]}
     assert regions == set(demo["transactions"]["region"].unique())
     app.dimension.value = "channel"
@@ -121,8 +128,7 @@ def test_english_page_shows_no_chinese(app_en):
     assert not chinese, chinese[:10]
 
 
-def test_switching_keeps_the_numbers_and_comes_back(demo):
-    app = build(demo, lang="en")
+def test_switching_keeps_the_numbers_and_comes_back(app):
     app.grain.value = "QS"
     before_texts = texts(app.container, cells=True)
     before = {k: v.copy() for k, v in app.result.items() if isinstance(v, pd.DataFrame)}
