@@ -113,14 +113,19 @@ def test_missing_data_shows_the_sentence_instead(demo):
 
 def test_no_english_label_remains_in_chinese(app_zh, data_words):
     assert app_zh.lang == "zh"
-    found = texts(app_zh.container)
+    found = texts(app_zh.container, cells=True)  # table cells too: quadrants, segments, cluster labels
     assert sum(bool(CJK.search(text)) for _, text in found) > 40
-    # cluster labels are made from the feature names (column names of the data), kept as they are
     allowed = data_words | {"z", "HHI", "Gini", "RFM", "STL", "CAGR", "ABC"}
     left = [(kind, text) for kind, text in found if english_words(text, allowed)]
     assert not left, left[:10]
     for area in app_zh.charts.values():
         assert CJK.search(area.spec["layout"]["title"]["text"]), area.spec["layout"]["title"]
+
+
+def test_cluster_labels_are_the_models_own_in_english(app_en, app_zh):
+    profile = app_en.result["cluster_profile"]
+    assert [app_en._cluster_label(d) for d in profile["distinguishing"]] == profile["label"].tolist()
+    assert all(CJK.search(app_zh._cluster_label(d)) for d in profile["distinguishing"])
 
 
 def test_english_page_shows_no_chinese(app_en):
@@ -149,6 +154,7 @@ def test_every_key_the_page_asks_for_is_in_both_catalogues():
     text = (pathlib.Path(__file__).resolve().parents[1] / source).read_text(encoding="utf-8")
     keys = set(re.findall(r"""_t\(\s*f?["']([a-z_]+\.[a-z_0-9]+)["']""", text))
     keys |= {f"market_sections.{s}" for s in SECTIONS} | {f"market_sections.{s}_guide" for s in SECTIONS}
+    keys |= {f"market_clusters.{f}{end}" for f in MarketApp._SCALES for end in ("", "_high", "_low")}
     keys |= {f"market.grain_{g}" for g in GRAINS} | {f"market.month_{m}" for m in range(1, 13)}
     assert len(keys) > 40
     for lang in ("en", "zh"):

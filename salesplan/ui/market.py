@@ -469,9 +469,43 @@ class MarketApp(Translated):
                                names={"customers": T("columns.customers"), "revenue": revenue})
         if name == "clusters" and r.get("cluster_model") is not None and r.get("cluster_profile") is not None:
             fig = plots.cluster_chart(r["cluster_model"])
+            prof = r["cluster_profile"]
+            heat = fig.data[0]
+            heat.y = [f"{c}: {self._cluster_label(d)}" for c, d in zip(prof["cluster"], prof["distinguishing"])]
+            heat.x = [self._feature_name(f) for f in heat.x]
             fig.update_coloraxes(colorbar_title_text=T("market.z_score"))
             return self._named(fig, T("market.chart_clusters"), x=T("market.feature"), y=T("market.cluster"))
         return None
+
+    # The words of a cluster's label, as salesplan.segments.cluster writes them in English.
+    _SCALES = ("recency", "tenure", "frequency", "monetary", "avg_order_value", "purchases_per_month")
+
+    def _feature_name(self, feature: str) -> str:
+        if feature in self._SCALES:
+            return self._t(f"market_clusters.{feature}")
+        if feature.endswith("_share"):
+            return self._t("market_clusters.share", value=self._share_value(feature))
+        return feature.replace("_", " ")
+
+    def _share_value(self, feature: str) -> str:
+        """The data's value a share feature measures (``channel_online_share`` -> ``online``)."""
+        labels = getattr(self.result.get("cluster_model"), "_labels", None) or {}
+        return labels.get(feature) or feature[: -len("_share")].split("_", 1)[-1].replace("_", " ")
+
+    def _cluster_label(self, distinguishing: str) -> str:
+        """A cluster's label in the page's language, from its ``distinguishing`` features (``"monetary +1.20; ..."``)."""
+        words = []
+        for part in filter(None, (p.strip() for p in str(distinguishing).split(";"))):
+            feature, _, z = part.rpartition(" ")
+            high = float(z) > 0
+            if feature in self._SCALES:
+                words.append(self._t(f"market_clusters.{feature}_{'high' if high else 'low'}"))
+            elif feature.endswith("_share"):
+                words.append(self._t(f"market_clusters.share_{'high' if high else 'low'}",
+                                     value=self._share_value(feature)))
+            else:
+                words.append(self._t(f"market_clusters.{'high' if high else 'low'}", name=self._feature_name(feature)))
+        return self._t("market_clusters.separator").join(words) or self._t("market_clusters.average")
 
     def _table(self, df: pd.DataFrame, cols: list[str] | None = None, **kwargs) -> str:
         shown = df if cols is None else df[[c for c in cols if c in df.columns]]
@@ -527,7 +561,9 @@ class MarketApp(Translated):
                 out += self._table(s, ["segment", "customers", "customer_share", "monetary_share",
                                        "recency_median", "frequency_median"])
             if r.get("cluster_profile") is not None:
-                out += self._table(r["cluster_profile"], ["cluster", "label", "customers", "customer_share",
+                prof = r["cluster_profile"]
+                prof = prof.assign(label=prof["distinguishing"].map(self._cluster_label))
+                out += self._table(prof, ["cluster", "label", "customers", "customer_share",
                                                           "revenue_share", "median_recency", "median_frequency",
                                                           "median_monetary"])
             return out
