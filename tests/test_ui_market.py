@@ -70,6 +70,10 @@ def test_builds_on_the_demo_with_every_section(app_en, demo):
     assert app_en.summary_line().startswith(f"{len(tx):,} order lines, revenue {tx['revenue'].sum():,.0f}, "
                                             f"{tx['customer_id'].nunique():,} customers")
     assert option_values(app_en.dimension) == dimensions(tx)
+    # what the notebook's last cell shows: the widgets, and the data line as its plain text
+    bundle = app_en._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == app_en.container.model_id
+    assert bundle["text/plain"] == app_en.summary_line()
 
 
 def test_grain_changes_the_sales_chart(app, demo):

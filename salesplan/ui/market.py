@@ -6,6 +6,7 @@ change, ``.container`` is what the notebook shows and ``.result`` holds the
 frames, so the page can be checked in plain pytest::
 
     app = MarketApp.from_source(None)          # the demo company
+    app                                        # the page (its plain text: the data line)
     app.grain.value = "QS"
     app.result["sales_by"]                     # revenue per quarter and region
     app.result["notes"]["mix"]                 # "" or what the data lacks for the section
@@ -167,7 +168,9 @@ class MarketApp(Translated):
         self.notes = {s: widgets.HTML() for s in SECTIONS}
         self.tables_html = {s: widgets.HTML() for s in SECTIONS}
         self.charts = {c: PlotArea() for s in SECTIONS for c in CHARTS[s]}
-        body: list[widgets.Widget] = [self.lang_switch, widgets.HTML(_CSS), self.errors, self.summary_html,
+        self.intro = widgets.HTML()
+        body: list[widgets.Widget] = [self.lang_switch, widgets.HTML(_CSS), self.intro, self.errors,
+                                      self.summary_html,
                                       widgets.HBox([self.dimension, self.grain])]
         for s in SECTIONS:
             body += [self.headings[s], self.guides[s], self.notes[s], *(self.charts[c] for c in CHARTS[s]),
@@ -224,9 +227,17 @@ class MarketApp(Translated):
                                   share=fmt.percent(s["guest_revenue"] / s["revenue"] if s["revenue"] else 0))
         return line
 
-    def print_summary(self) -> None:
-        """Print :meth:`summary_line` (what a notebook run without widgets keeps as text)."""
-        print(self.summary_line() or self.errors.message)
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """The page, with :meth:`summary_line` as its plain-text form.
+
+        A notebook's last cell can be just ``app``: Voila and Jupyter draw the
+        widgets, while a run without a frontend (nbconvert, a printed report)
+        keeps the data line as text instead of the widget's repr.
+        """
+        bundle = self.container._repr_mimebundle_(include=include, exclude=exclude)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        data["text/plain"] = self.summary_line() or self.errors.message
+        return bundle
 
     # ------------------------------------------------------------------ language
 
@@ -247,6 +258,8 @@ class MarketApp(Translated):
             relabel_options(self.dimension, {d: self._dim_label(d) for d in option_values(self.dimension)})
         finally:
             self._busy = busy
+        self.intro.value = (f"<h2>{html.escape(self._t('market.title'))}</h2>"
+                            + _p(self._t("market.intro"), "salesplan-guide"))
         for s in SECTIONS:
             self.headings[s].value = f"<h3>{html.escape(self._t(f'market_sections.{s}'))}</h3>"
             self.guides[s].value = _p(self._t(f"market_sections.{s}_guide"), "salesplan-guide")
