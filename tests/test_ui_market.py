@@ -3,6 +3,7 @@ both languages from the catalogue, a switch that changes only the words."""
 
 from __future__ import annotations
 
+import html
 import re
 import warnings
 
@@ -163,6 +164,16 @@ def test_every_key_the_page_asks_for_is_in_both_catalogues():
     assert len(keys) > 40
     for lang in ("en", "zh"):
         assert not sorted(k for k in keys if k not in catalogue(lang)), lang
+
+
+def test_a_choice_the_data_lacks_falls_back_and_says_so(demo):
+    tx = demo["transactions"][["order_date", "customer_id", "revenue", "channel"]]
+    app = build({"transactions": tx}, dimension="region", grain="W")
+    assert (app.dimension.value, app.grain.value) == ("channel", "MS")
+    shown = html.unescape(app.summary_html.value)
+    assert t("market.fallback", "en", name="Grain", value="W", used="MS", choices="MS, QS, YS") in shown
+    assert t("market.fallback", "en", name="Breakdown", value="region", used="channel", choices="channel") in shown
+    assert "channel" in app.result["sales_by"].columns
 
 
 def test_a_file_that_cannot_be_read_is_shown_in_the_page(tmp_path):

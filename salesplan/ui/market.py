@@ -158,6 +158,12 @@ class MarketApp(Translated):
         self.as_of = None if tx is None or tx.empty else (
             pd.Timestamp(as_of) if as_of is not None else tx["order_date"].max())
         dims = dimensions(tx) if tx is not None else []
+        # A choice the data does not offer falls back to the first one, and the page says so.
+        self._fallbacks: list[tuple[str, str, list[str]]] = []
+        if dimension is not None and dimension not in dims:
+            self._fallbacks.append(("dimension", str(dimension), dims))
+        if grain not in GRAINS:
+            self._fallbacks.append(("grain", str(grain), list(GRAINS)))
         self.dimension = widgets.Dropdown(options=dims, value=(dimension if dimension in dims else
                                                                 (dims[0] if dims else None)))
         self.grain = widgets.Dropdown(options=list(GRAINS), value=grain if grain in GRAINS else "MS")
@@ -387,7 +393,11 @@ class MarketApp(Translated):
 
         ``charts`` limits the charts redrawn (default all), ``tables`` the sections whose tables are.
         """
-        self.summary_html.value = _p(self.summary_line())
+        self.summary_html.value = _p(self.summary_line()) + "".join(
+            _p(self._t("market.fallback", name=self._t(f"market.{name}"), value=value,
+                       used=choices[0] if choices else self._t("market.none"),
+                       choices=", ".join(choices) or self._t("market.none")))
+            for name, value, choices in self._fallbacks)
         notes: dict[str, list[str]] = {s: [] for s in SECTIONS}
         for part, (_, _, section) in self._requirements().items():
             lack = self._lack(part)
