@@ -176,6 +176,13 @@ def test_a_choice_the_data_lacks_falls_back_and_says_so(demo):
     assert "channel" in app.result["sales_by"].columns
 
 
+def test_no_order_before_the_analysis_date_is_said_in_the_page(demo):
+    app = build(demo, as_of="2000-01-01")
+    assert app.errors.level == "error" and "2000-01-01" in app.result["error"]
+    app.set_lang("zh")
+    assert app.errors.message == t("market.no_orders", "zh", as_of="2000-01-01")
+
+
 def test_a_file_that_cannot_be_read_is_shown_in_the_page(tmp_path):
     app = MarketApp.from_source(tmp_path / "no_such_file.csv", lang="en")
     assert app.errors.level == "error" and app.result["error"]

@@ -184,8 +184,15 @@ class MarketApp(Translated):
         self.container = widgets.VBox(body)
         self._relabel()
 
+        # Without orders there is no page to compute: say why (again in the new language on a switch).
+        self._problem: tuple[str, dict] | None = None
         if tx is None:
-            self.errors.show_error(self._t("market.no_transactions", tables=", ".join(sorted(self.tables)) or "-"))
+            self._problem = ("market.no_transactions", {"tables": ", ".join(sorted(self.tables)) or "-"})
+        elif tx.empty:
+            self._problem = ("market.no_orders", {"as_of": "-" if as_of is None else f"{pd.Timestamp(as_of):%Y-%m-%d}"})
+            self.tx = None
+        if self._problem:
+            self.errors.show_error(self._t(self._problem[0], **self._problem[1]))
             self.result["error"] = self.errors.message
         else:
             with self.errors.capture():
@@ -271,8 +278,8 @@ class MarketApp(Translated):
             self.guides[s].value = _p(self._t(f"market_sections.{s}_guide"), "salesplan-guide")
 
     def _rerender(self) -> None:
-        if self.tx is None:
-            self._resay("market.no_transactions", tables=", ".join(sorted(self.tables)) or "-")
+        if self._problem:
+            self._resay(self._problem[0], **self._problem[1])
             return
         self._render()
 
