@@ -309,9 +309,9 @@ class MarketApp(Translated):
         """The sentence saying what ``part`` needs, or ``""`` when the data has it."""
         kw, to, _ = self._requirements()[part]
         data = {"transactions": self.tx, "market": self.tables.get("market")}
-        lack = missing(data, lang=lang or self.lang, **kw)
-        return t("page.needs", self.lang if lang is None else lang, lack=lack,
-                 to=label(f"page_to.{to}", to, lang or self.lang)) if lack else ""
+        code = lang or self.lang
+        lack = missing(data, lang=code, **kw)
+        return t("page.needs", code, lack=lack, to=label(f"page_to.{to}", to, code)) if lack else ""
 
     def _part(self, part: str, compute) -> None:
         """``result[part] = compute()`` when the data has what it needs; a failure is kept for its section."""
@@ -472,7 +472,8 @@ class MarketApp(Translated):
         if name == "pareto" and r.get("product_abc") is not None:
             return self._named(plots.pareto_chart(r["product_abc"]), T("market.chart_pareto"),
                                x=T("market.product_rank"), y=T("columns.share"),
-                               names={"share": T("columns.share"), "cumulative share": T("market_columns.cumulative_share")})
+                               names={"share": T("columns.share"),
+                                      "cumulative share": T("market_columns.cumulative_share")})
         if name == "pvm" and r.get("pvm_summary") is not None:
             s = r["pvm_summary"]
             s = s.assign(step=s["step"].map(lambda k: self._label(f"market_steps.{k}", k)))
@@ -523,7 +524,11 @@ class MarketApp(Translated):
         return labels.get(feature) or feature[: -len("_share")].split("_", 1)[-1].replace("_", " ")
 
     def _cluster_label(self, distinguishing: str) -> str:
-        """A cluster's label in the page's language, from its ``distinguishing`` features (``"monetary +1.20; ..."``)."""
+        """A cluster's label in the page's language, from its ``distinguishing`` features.
+
+        ``distinguishing`` reads ``"monetary +1.20; frequency +0.90"`` (see
+        :meth:`~salesplan.segments.cluster.CustomerClusters.profile`).
+        """
         words = []
         for part in filter(None, (p.strip() for p in str(distinguishing).split(";"))):
             feature, _, z = part.rpartition(" ")
