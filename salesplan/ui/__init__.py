@@ -9,6 +9,7 @@ _APPS = {
     "OverviewApp": "salesplan.ui.overview",
     "PipelineApp": "salesplan.ui.pipeline",
     "ReviewApp": "salesplan.ui.review",
+    "ForecastApp": "salesplan.ui.forecast",
 }
 
 __all__ = list(_APPS)
