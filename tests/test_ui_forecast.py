@@ -214,3 +214,29 @@ def test_every_key_the_page_asks_for_is_in_every_catalogue():
     patterns = [r"description=f?\"[A-Za-z]", r"title=f?\"[A-Za-z]", r"\"text\": f?\"[A-Z]", r"<h3>[A-Za-z]"]
     assert not [m.group(0) for p in patterns for m in re.finditer(p, source)]
 
+
+
+def test_seasonal_naive_by_hand(rng):
+    # Two regions, one order a month with seeded revenue: the seasonal naive repeats last year, so each
+    # region's change against the same months a year earlier is 0, and its backtest scores equal the baseline's.
+    months = pd.date_range("2022-01-01", periods=36, freq="MS")
+    tx = pd.DataFrame({"order_date": np.tile(months + pd.Timedelta(days=3), 2),
+                       "region": np.repeat(["North", "South"], 36),
+                       "revenue": rng.uniform(100.0, 200.0, 72).round(2)})
+    app = ForecastApp({"transactions": tx}, level="region", model="snaive", horizon=6)
+    assert app.result["error"] == ""
+    units = app.result["units"].set_index("unique_id")
+    for region in ["North", "South"]:
+        mine = tx[tx["region"] == region]
+        expected = mine.loc[mine["order_date"].between("2024-01-01", "2024-06-30"), "revenue"].sum()
+        assert units.loc[region, "forecast"] == pytest.approx(expected)
+        assert units.loc[region, "last_year"] == pytest.approx(expected)
+        assert units.loc[region, "change"] == pytest.approx(0.0, abs=1e-12)
+    assert units["share"].sum() == pytest.approx(1.0)
+    bt = app.result["backtest"]
+    np.testing.assert_allclose(bt["mase"], bt["mase_snaive"])
+    np.testing.assert_allclose(bt["wape"], bt["wape_snaive"])
+    # one breakdown only: the reconciled plan says which column to add, in the page's language
+    assert app.result["notes"]["reconciliation"].startswith("Add a `channel` column")
+    app.set_lang("zh")
+    assert app.result["notes"]["reconciliation"].startswith(t("page.add", "zh", things=""))

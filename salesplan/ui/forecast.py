@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan import format as fmt
-from salesplan.errors import SalesplanWarning
+from salesplan.errors import SalesplanError, SalesplanWarning
 from salesplan.format import table_html
 from salesplan.i18n import t
 from salesplan.ui._common import ErrorArea, PlotArea, app_from_source
@@ -165,7 +165,8 @@ class ForecastApp(Translated):
         ``reconciled`` (reconciled forecasts of every node), ``gaps``
         (``unique_id, n_bottom, gap_base, gap_reconciled``), ``mase_by_level``
         (``model`` then one column per level of the hierarchy), ``notes``
-        (section -> the sentence shown instead; "" when none) and ``error``.
+        (section -> the sentence shown instead; "" when none), ``warnings``
+        (the forecasting modules' notes about the data) and ``error``.
     """
 
     def __init__(
@@ -192,8 +193,6 @@ class ForecastApp(Translated):
         check_choice(model, MODELS, name="model")
         shown = {v: k for k, v in INTERVALS.items()}.get(tuple(sorted(int(x) for x in intervals)))
         if shown is None:
-            from salesplan.errors import SalesplanError
-
             raise SalesplanError(f"intervals={list(intervals)!r} is not offered; choose (80, 95), (80,) or (95,).")
         self.backtest_horizon = int(backtest_horizon)
         self.n_windows = n_windows
@@ -382,9 +381,12 @@ class ForecastApp(Translated):
         with self.errors.capture():
             try:
                 self._sync_series()
-                self._show_forecast()
-                self._show_backtest()
-                self._show_reconciliation()
+                for section, show in zip(SECTIONS, (self._show_forecast, self._show_backtest,
+                                                    self._show_reconciliation)):
+                    try:
+                        show()
+                    except SalesplanError as exc:  # what the data lacks for one section; the others still run
+                        self._note(section, str(exc))
             finally:
                 self._done()
         heard = list(dict.fromkeys(self._heard))
@@ -480,7 +482,7 @@ class ForecastApp(Translated):
         if chosen == ALL and units is not None:
             ucols = ["unique_id", "forecast", "last_year", "change", "share"]
             body += _sentence(self._t("forecast.units_note", level=self._level_label(level),
-                                      months=self.horizon.value))
+                                      months=self.horizon.value, first=min(self.horizon.value, 12)))
             body += table_html(units[ucols], max_rows=40,
                                kinds={"forecast": "money", "last_year": "money", "change": "percent",
                                       "share": "percent"},
@@ -490,13 +492,23 @@ class ForecastApp(Translated):
         self.html["forecast"].value = body
 
     def _units(self, fc: pd.DataFrame, hist: pd.DataFrame) -> pd.DataFrame:
-        """Each series of the level: its forecast over the horizon, its last 12 months, the change, its share."""
+        """Each series of the level: its forecast, the same months a year earlier, the change, its share.
+
+        ``last_year`` and ``change`` cover the first ``min(horizon, 12)`` months forecast (the months a
+        year earlier are in the history); ``forecast`` and ``share`` the whole horizon.
+        """
         m = self.model.value
         total = fc.groupby("unique_id", sort=False)[m].sum()
-        last = hist[hist["ds"] > hist["ds"].max() - pd.DateOffset(months=12)].groupby("unique_id", sort=False)["y"].sum()
+        first = fc[fc["ds"] < fc["ds"].min() + pd.DateOffset(months=min(self.horizon.value, 12))]
+        year_before = first.assign(ds=first["ds"] - pd.DateOffset(months=12))[["unique_id", "ds"]]
+        same = year_before.merge(hist, on=["unique_id", "ds"], how="left")
+        # NaN when a month a year earlier is missing from the history: no like-for-like comparison
+        last = same.groupby("unique_id", sort=False)["y"].sum(min_count=1).where(
+            same["y"].notna().groupby(same["unique_id"], sort=False).all())
+        ahead = first.groupby("unique_id", sort=False)[m].sum()
         out = pd.DataFrame({"unique_id": total.index.astype(str), "forecast": total.to_numpy()})
         out["last_year"] = out["unique_id"].map(last).astype(float)
-        out["change"] = out["forecast"] / out["last_year"].where(out["last_year"] > 0) * 12 / self.horizon.value - 1
+        out["change"] = out["unique_id"].map(ahead).astype(float) / out["last_year"].where(out["last_year"] > 0) - 1
         out["share"] = out["forecast"] / out["forecast"].sum() if out["forecast"].sum() else np.nan
         return out.sort_values("forecast", ascending=False, kind="stable").reset_index(drop=True)
 
