@@ -474,7 +474,8 @@ class ForecastApp(Translated):
         table = shown.assign(ds=pd.to_datetime(shown["ds"]).dt.strftime("%Y-%m")).rename(columns={"ds": "month"})
         cols = ["month", "forecast", *[f"{side}_{lv}" for lv in sorted(levels) for side in ("lo", "hi")]]
         labels = {"month": self._t("columns.month"), "forecast": self._t("forecast.col_forecast")}
-        labels.update({f"{side}_{lv}": self._t(f"forecast.col_{side}", level=lv) for lv in levels for side in ("lo", "hi")})
+        labels.update({f"{side}_{lv}": self._t(f"forecast.col_{side}", level=lv)
+                       for lv in levels for side in ("lo", "hi")})
         start, end = table["month"].iloc[0], table["month"].iloc[-1]
         body = _sentence(self._t("forecast.total_line", series=name, start=start, end=end,
                                  total=fmt.money(shown["forecast"].sum())))
