@@ -10,6 +10,7 @@ _APPS = {
     "PipelineApp": "salesplan.ui.pipeline",
     "ReviewApp": "salesplan.ui.review",
     "MarketApp": "salesplan.ui.market",
+    "ForecastApp": "salesplan.ui.forecast",
 }
 
 __all__ = list(_APPS)
