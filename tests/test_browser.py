@@ -379,12 +379,14 @@ def test_planner_table_sorts_filters_downloads_and_its_chart_is_live(browser, vo
     assert leaked == [], f"the planner page asked other hosts for {leaked}"
 
 
-def _render_all(browser, voila_url: str, *, prefix: str = "") -> dict:
+def _render_all(browser, voila_url: str, *, prefix: str = "", switch_lang: bool = False) -> dict:
     """Every notebook opened at once, each in its own tab, then read once drawn.
 
     Voila executes each notebook in its own kernel while streaming the page, so
     opening all tabs before waiting on any lets the kernels run side by side.
-    Returns notebook name -> (page text, app errors, failure or None).
+    Returns notebook name -> (page text, app errors, failure or None); with
+    ``switch_lang``, also ``(name, "zh")`` -> (page text, app errors) after a
+    click on the page's 中文 switch (None when the page has no switch).
     """
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     context.route(lambda url: not url.startswith(voila_url), lambda route: route.abort())
@@ -403,6 +405,14 @@ def _render_all(browser, voila_url: str, *, prefix: str = "") -> dict:
             _screenshot(tab, prefix + Path(name).stem)
             app_errors = tab.locator(".salesplan-error").all_inner_texts()
             results[name] = (text, app_errors, None)
+            if switch_lang:
+                switch = tab.locator("button.widget-toggle-button", has_text="中文")
+                results[(name, "zh")] = None
+                if switch.count():
+                    switch.first.click()
+                    zh_text = _settled_text(tab)
+                    _screenshot(tab, prefix + Path(name).stem + "-zh")
+                    results[(name, "zh")] = (zh_text, tab.locator(".salesplan-error").all_inner_texts())
         except Exception as exc:  # noqa: BLE001 - reported by that notebook's test
             results[name] = ("", [], f"{type(exc).__name__}: {exc}")
         finally:
@@ -413,8 +423,8 @@ def _render_all(browser, voila_url: str, *, prefix: str = "") -> dict:
 
 @pytest.fixture(scope="session")
 def rendered(browser, voila_url):
-    """Every notebook rendered on the demo data (see :func:`_render_all`)."""
-    return _render_all(browser, voila_url)
+    """Every notebook rendered on the demo data, then switched to Chinese (see :func:`_render_all`)."""
+    return _render_all(browser, voila_url, switch_lang=True)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
@@ -424,6 +434,21 @@ def test_every_notebook_renders_without_error(rendered, notebook):
     _assert_not_broken(text, f"notebooks/{notebook.name} rendered by Voila")
     assert not app_errors, f"notebooks/{notebook.name} shows an app error: {app_errors}"
     assert text.strip(), f"notebooks/{notebook.name} rendered an empty page"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_app_switches_to_chinese(rendered, notebook):
+    """A click on the page's 中文 switch re-labels the page in Chinese, with no error."""
+    assert (notebook.name, "zh") in rendered, f"notebooks/{notebook.name} did not render, so it was not switched"
+    switched = rendered[(notebook.name, "zh")]
+    assert switched is not None, f"notebooks/{notebook.name} has no English | 中文 switch"
+    text, app_errors = switched
+    _assert_not_broken(text, f"notebooks/{notebook.name} in Chinese")
+    assert not app_errors, f"notebooks/{notebook.name} in Chinese shows an app error: {app_errors}"
+    english_text = rendered[notebook.name][0]
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    assert len(cjk.findall(text)) > len(cjk.findall(english_text)) + 20, (
+        f"notebooks/{notebook.name}: the page did not turn Chinese after the switch")
 
 
 #: Data shapes of tests/shapes.py every app is opened on, beside the demo.
