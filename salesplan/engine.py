@@ -27,6 +27,7 @@ their results; each gives the same frame as its pandas counterpart:
 :func:`rfm_table`                           :func:`salesplan.segments.rfm.rfm_table`
 :func:`summary_from_transactions`           :func:`salesplan.segments.clv.summary_from_transactions`
 :func:`cohort_matrix`                       :func:`salesplan.market.cohort_matrix`
+:func:`funnel`                              :func:`salesplan.pipeline.funnel`
 ==========================================  ==================================================
 
 Every aggregation is one scan of the source: the validation counters (bad
@@ -71,6 +72,7 @@ __all__ = [
     "rfm_table",
     "summary_from_transactions",
     "cohort_matrix",
+    "funnel",
     "ENGINES",
     "dispatch",
 ]
@@ -1311,3 +1313,307 @@ def cohort_matrix(tx: Any, *, freq: str = "MS", metric: str = "customers") -> pd
     size = frame.loc[frame["cohort"] == frame["ds"]].groupby("cohort")["n_customers"].sum().rename("cohort_size")
     vals = frame.set_index(["cohort", "ds"])["n_customers" if metric == "customers" else "revenue"].astype("float64")
     return market._cohort_table(vals, size, grid, metric)
+
+
+# --------------------------------------------------------------------------- the sales funnel
+
+_FUNNEL_PERIOD = {"M": "month", "Q": "quarter", "Y": "year", "W": "week"}
+_STATUS_SQL = {"open": 0, "won": 1, "lost": 2, "closed won": 1, "closed lost": 2}
+
+
+def _deal_relation(source: Any, con, name: str) -> tuple[str, list[str], str]:
+    """FROM-clause text, column names and a name for messages of a pipeline table."""
+    if isinstance(source, pd.DataFrame):
+        view = f"sp_{name}_frame"
+        con.register(view, source)
+        rel, what = view, name
+    elif isinstance(source, (str, Path)) and not (isinstance(source, str) and re.match(
+            r"(?i)^\s*(select|with|from)\b", source)) and (Path(str(source)).exists() or _GLOB_CHARS.search(str(source))):
+        src = _resolve_source(source, query=None, con=con)
+        if src.kind == "table":
+            raise SalesplanError(f"{name}: pass a table name or a SELECT with con=, not a database file.")
+        opts = ", header = true" if src.kind == "csv" else ""
+        rel, what = f"{src.relation}{opts})", src.name
+    elif isinstance(source, str):
+        if re.match(r"(?i)^\s*(select|with|from)\b", source):
+            rel = f"({source})"
+        else:
+            rel = _ident(source.strip().strip('"'))
+        what = f"{name} ({source.strip()[:60]})"
+    else:
+        raise SalesplanError(
+            f"{name} must be a DataFrame, a CSV or Parquet path (or glob), or a table name or SELECT "
+            f"of the DuckDB connection con=, got {type(source).__name__}."
+        )
+    try:
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]
+    except Exception as exc:  # duckdb raises many types
+        raise _io._data_error(f"{what}: cannot read it ({type(exc).__name__}: {_io._first_line(exc)}).") from None
+    return rel, cols, what
+
+
+def _stage_map(con, process, sources: list[tuple[str, str, str]]) -> str:
+    """A VALUES table of stage name -> code for every name the sources use; unknown names raise."""
+    from salesplan import schema
+
+    lookup = process._lookup()
+    rows = []
+    for rel, col, what in sources:
+        seen = con.execute(f"SELECT CAST({_ident(col)} AS VARCHAR) AS s, count(*) AS n FROM {rel} GROUP BY 1").fetchall()
+        missing = sum(n for s, n in seen if s is None)
+        if missing:
+            raise SalesplanDataError(
+                f"{what}['{col}'] is missing in {missing} row(s). Every deal and history entry needs a stage; "
+                "fill them or drop those rows."
+            )
+        unknown = [(s, n) for s, n in seen if lookup.get(schema.normalize_header(s), -1) < 0]
+        if unknown:
+            listed = ", ".join(f"{s!r} ({n} rows)" for s, n in unknown)
+            raise SalesplanDataError(
+                f"{what}['{col}'] has {len(unknown)} stage name(s) that are not in the process: {listed}. "
+                f"Known stages: {list(process.names)} (also accepted as won: {list(process.won[1:])}). "
+                f"Map them onto the process, e.g. (check the guesses):\n"
+                f"    process = Process().with_mapping({process.mapping_template([s for s, _ in unknown])!r})"
+            )
+        rows += [(s, lookup[schema.normalize_header(s)]) for s, _ in seen]
+    values = ", ".join(f"({_sql_str(s)}, {int(c)})" for s, c in dict(rows).items())
+    return f"(SELECT * FROM (VALUES {values}) AS t(sp_name, sp_code))"
+
+
+def funnel(
+    opportunities: Any,
+    stage_history: Any = None,
+    *,
+    by: str | list[str] | None = None,
+    period: str | None = None,
+    cohort: str = "entry",
+    process: Any = None,
+    level: float = 95,
+    con: Any = None,
+) -> pd.DataFrame:
+    """The stage-by-stage funnel, counted in DuckDB.
+
+    The same frame as :func:`salesplan.pipeline.funnel` (same reading of the
+    history: skipped stages count as passed, the first entry of a stage is
+    kept, entries out of order are raised, deals without history fall back to
+    their current stage), with the deals counted per stage, unit and period in
+    SQL: pandas only sees the counts.
+
+    Parameters
+    ----------
+    opportunities, stage_history : DataFrame, path or table
+        A frame, a CSV or Parquet file (or glob), or a table name or
+        ``SELECT`` of the DuckDB connection ``con``.
+    by : str or list of str, optional
+        Columns of the opportunities (``rep_id``, ``product``...); joins with
+        reps or customers stay in :func:`salesplan.pipeline.funnel`.
+    period, cohort, process, level
+        As in :func:`salesplan.pipeline.funnel`.
+    con : duckdb connection, optional
+        Where table names are looked up (default: a new in-memory database).
+
+    Returns
+    -------
+    DataFrame
+        ``[by..., period], stage, stage_code, entered, advanced, lost, open,
+        conversion, conversion_lo, conversion_hi, won, win_rate, win_rate_lo,
+        win_rate_hi, reach, entered_amount``.
+
+    Raises
+    ------
+    SalesplanDataError
+        Unknown or missing stage names (with a mapping to paste), missing or
+        repeated opportunity ids, missing creation dates, values that are not
+        dates, negative amounts, unknown status values.
+    """
+    import duckdb
+
+    from salesplan._validation import check_choice
+    from salesplan.pipeline._units import PERIODS, as_list
+    from salesplan.pipeline.funnel import wilson_interval
+    from salesplan.pipeline.process import Process
+
+    check_choice(cohort, ["entry", "created"], name="cohort")
+    if period is not None:
+        check_choice(period, list(PERIODS), name="period")
+    process = process or Process()
+    if not isinstance(process, Process):
+        raise SalesplanError(f"process must be a salesplan.pipeline.Process, got {type(process).__name__}.")
+    by = as_list(by)
+    con = con if con is not None else duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+    o_rel, o_cols, o_what = _deal_relation(opportunities, con, "opportunities")
+    need = ["opportunity_id", "stage", "created_date"] + by
+    missing = [c for c in need if c not in o_cols]
+    if missing:
+        raise SalesplanDataError(f"{o_what} lacks column(s) {missing} (columns: {o_cols[:30]}). Rename the CRM's "
+                                 "columns, or map them in a SELECT.")
+    stage_sources = [(o_rel, "stage", o_what)]
+    h_rel = None
+    if stage_history is not None:
+        h_rel, h_cols, h_what = _deal_relation(stage_history, con, "stage_history")
+        missing = [c for c in ("opportunity_id", "stage", "entered_at") if c not in h_cols]
+        if missing:
+            raise SalesplanDataError(f"{h_what} lacks column(s) {missing} (columns: {h_cols[:30]}).")
+        stage_sources.append((h_rel, "stage", h_what))
+    stages = _stage_map(con, process, stage_sources)
+    k = process.n_open
+
+    def ts(col: str) -> str:
+        return f"TRY_CAST({_ident(col)} AS TIMESTAMP)"
+
+    won, lost = k, k + 1
+    from_stage = f"CASE m.sp_code WHEN {won} THEN 1 WHEN {lost} THEN 2 ELSE 0 END"
+    if "status" in o_cols:
+        mapping = " ".join(f"WHEN {_sql_str(s)} THEN {c}" for s, c in _STATUS_SQL.items())
+        status = f"CASE lower(trim(CAST(o.status AS VARCHAR))) {mapping} END"
+    else:
+        status = from_stage
+    amount = f"TRY_CAST(o.{_ident('amount')} AS DOUBLE)" if "amount" in o_cols else "CAST(NULL AS DOUBLE)"
+    close = ts("close_date") if "close_date" in o_cols else "CAST(NULL AS TIMESTAMP)"
+    by_sel = "".join(f", o.{_ident(c)} AS {_ident('u_' + c)}" for c in by)
+    deals = (f"SELECT CAST(o.opportunity_id AS VARCHAR) AS id, m.sp_code AS stage_code, {status} AS status, "
+             f"{from_stage} AS sp_from_stage, {ts('created_date')} AS created, {close} AS close, {amount} AS amount, "
+             f"o.created_date IS NOT NULL AND {ts('created_date')} IS NULL AS sp_bad_created, "
+             + (f"o.close_date IS NOT NULL AND {close} IS NULL" if "close_date" in o_cols else "false")
+             + f" AS sp_bad_close{by_sel} FROM {o_rel} o JOIN {stages} m ON m.sp_name = CAST(o.stage AS VARCHAR)")
+    checks = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE id IS NULL), count(*) - count(DISTINCT id) FILTER (WHERE id IS NOT NULL) "
+        f"- count(*) FILTER (WHERE id IS NULL), count(*) FILTER (WHERE created IS NULL AND NOT sp_bad_created), "
+        f"count(*) FILTER (WHERE sp_bad_created), count(*) FILTER (WHERE sp_bad_close), "
+        f"count(*) FILTER (WHERE amount < 0), count(*) FILTER (WHERE status IS NULL), "
+        f"count(*) FILTER (WHERE sp_from_stage <> 0 AND sp_from_stage <> status) FROM ({deals})"
+    ).fetchone()
+    n, no_id, dup, no_created, bad_created, bad_close, negative, bad_status, conflicts = (int(x) for x in checks)
+    problems = [
+        (n == 0, f"{o_what} has no rows."),
+        (no_id, f"{o_what}['opportunity_id'] is missing in {no_id} row(s). Every deal needs an id."),
+        (dup, f"{o_what}['opportunity_id'] repeats {dup} id(s). Keep one row per deal (its current state)."),
+        (bad_created, f"{o_what}['created_date'] has {bad_created} value(s) that are not dates."),
+        (bad_close, f"{o_what}['close_date'] has {bad_close} value(s) that are not dates."),
+        (no_created, f"{o_what}['created_date'] is missing in {no_created} row(s). Every deal needs its creation date."),
+        (negative, f"{o_what}['amount'] is negative in {negative} row(s). A deal's value cannot be negative; fix "
+                   "the sign or drop those deals."),
+        (bad_status, f"{o_what}['status'] must be open, won or lost; {bad_status} row(s) are not. Fix those values "
+                     "or drop the status column (then the status follows the stage)."),
+    ]
+    for bad, text in problems:
+        if bad:
+            raise SalesplanDataError(text)
+    if conflicts:
+        warnings.warn(f"{conflicts} opportunit(ies) have a won or lost stage but another status; the status was kept.",
+                      SalesplanDataWarning, stacklevel=2)
+    if h_rel is not None:
+        hist = (f"SELECT CAST(h.opportunity_id AS VARCHAR) AS id, m.sp_code AS code, {ts('entered_at')} AS t, "
+                f"h.entered_at IS NULL AS sp_missing FROM {h_rel} h JOIN {stages} m ON m.sp_name = CAST(h.stage AS VARCHAR)")
+        bad_t, orphans = (int(x) for x in con.execute(
+            f"SELECT count(*) FILTER (WHERE t IS NULL), count(*) FILTER (WHERE id NOT IN (SELECT id FROM ({deals}))) "
+            f"FROM ({hist})").fetchone())
+        if bad_t:
+            raise SalesplanDataError(f"{h_what}['entered_at'] is missing or not a date in {bad_t} row(s). "
+                                     "Fill those dates or drop the rows.")
+        if orphans:
+            warnings.warn(f"stage_history has {orphans} entr(ies) of opportunities that are not in opportunities; "
+                          "they were ignored.", SalesplanDataWarning, stacklevel=2)
+    else:
+        hist = "SELECT NULL::VARCHAR AS id, NULL::INTEGER AS code, NULL::TIMESTAMP AS t WHERE false"
+        warnings.warn(f"no stage_history was given: each of the {n} opportunities falls back to its current stage "
+                      "(lost deals: lost at the first stage); stage durations need the history.",
+                      SalesplanDataWarning, stacklevel=2)
+
+    unit = _FUNNEL_PERIOD.get(PERIODS.get(period or "", ""), None)
+    per_expr = ("NULL" if period is None else
+                f"date_trunc('{unit}', {'created' if cohort == 'created' else 'entry'})")
+    by_out = "".join(f", {_ident('u_' + c)}" for c in by)
+    sql = f"""
+    WITH d AS ({deals}),
+    h AS (SELECT h.id, h.code, h.t FROM ({hist}) h SEMI JOIN d ON d.id = h.id),
+    rec AS (SELECT id, code, min(t) AS t FROM h WHERE code < {k} GROUP BY 1, 2),
+    rep AS (SELECT id, code, max(t) OVER (PARTITION BY id ORDER BY code
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS t FROM rec),
+    top AS (SELECT id, max(code) AS rec_top, max(t) AS last_entry FROM rec GROUP BY 1),
+    term AS (SELECT id, min(t) AS t FROM h WHERE code >= {k} GROUP BY 1),
+    deal AS (
+        SELECT d.*, greatest(CASE WHEN d.status = 1 THEN {k - 1}
+                                  ELSE greatest(coalesce(top.rec_top, -1),
+                                                CASE WHEN d.stage_code < {k} THEN d.stage_code ELSE -1 END) END, 0) AS top,
+               top.last_entry,
+               CASE WHEN d.status <> 0 THEN coalesce(d.close, CASE WHEN term.t IS NOT NULL
+                    THEN greatest(term.t, top.last_entry) END) END AS closed0
+        FROM d LEFT JOIN top USING (id) LEFT JOIN term USING (id)),
+    deal2 AS (
+        SELECT *, CASE WHEN closed0 IS NOT NULL AND NOT closed0 < created AND closed0 < last_entry
+                       THEN last_entry ELSE closed0 END AS closed_at FROM deal),
+    grid AS (
+        SELECT deal2.*, s.s, rep.t AS t_rec FROM deal2 CROSS JOIN range({k}) s(s)
+        LEFT JOIN rep ON rep.id = deal2.id AND rep.code = s.s WHERE s.s <= deal2.top),
+    entries AS (
+        SELECT *, coalesce(t_rec,
+            least(min(t_rec) OVER (PARTITION BY id ORDER BY s ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING),
+                  CASE WHEN status <> 0 THEN closed_at END),
+            max(t_rec) OVER (PARTITION BY id ORDER BY s ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+            created) AS entry FROM grid)
+    SELECT {per_expr} AS sp_period, s AS stage_code{by_out}, count(*) AS entered,
+        count(*) FILTER (WHERE top > s OR status = 1) AS advanced,
+        count(*) FILTER (WHERE top = s AND status = 2) AS lost,
+        count(*) FILTER (WHERE top = s AND status = 0) AS open,
+        count(*) FILTER (WHERE status = 1) AS won, count(*) FILTER (WHERE status = 2) AS sp_lost_all,
+        sum(coalesce(amount, 0)) AS entered_amount
+    FROM entries GROUP BY ALL
+    """
+    counts = con.execute(sql).df()
+    return _funnel_frame(counts, by=by, period=period, cohort=cohort, process=process, level=level,
+                         wilson=wilson_interval)
+
+
+def _funnel_frame(counts: pd.DataFrame, *, by, period, cohort, process, level, wilson) -> pd.DataFrame:
+    """The counts per (unit, period, stage), laid out and rated as salesplan.pipeline.funnel does."""
+    k = process.n_open
+    ucols = ["u_" + c for c in by]
+    keys = ucols + (["sp_period"] if period else [])
+    counts = counts.copy()
+    if period:
+        counts["sp_period"] = pd.to_datetime(counts["sp_period"]).astype("datetime64[ns]")
+    if keys:
+        groups = counts[keys].drop_duplicates()
+        groups = groups.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
+    else:
+        groups = pd.DataFrame(index=range(1))
+    groups["sp_g"] = np.arange(len(groups))
+    grid = groups.merge(pd.DataFrame({"stage_code": np.arange(k, dtype=np.int64)}), how="cross")
+    cols = ["entered", "advanced", "lost", "open", "won", "sp_lost_all", "entered_amount"]
+    counts["stage_code"] = counts["stage_code"].astype(np.int64)
+    full = grid.merge(counts[keys + ["stage_code"] + cols], on=keys + ["stage_code"], how="left") if keys else \
+        grid.merge(counts[["stage_code"] + cols], on="stage_code", how="left")
+    full[cols] = full[cols].fillna(0)
+    full = full.sort_values(["sp_g", "stage_code"], kind="stable").reset_index(drop=True)
+    if period and cohort == "entry":
+        full = full[full["entered"] > 0].reset_index(drop=True)
+    out = pd.DataFrame({c: np.asarray(full["u_" + c].to_numpy(), dtype=object) for c in by}) if by else \
+        pd.DataFrame(index=range(len(full)))
+    if period:
+        from salesplan.pipeline._units import period_start
+
+        # in the unit salesplan.pipeline.funnel labels periods with (seconds for weeks)
+        out["period"] = pd.DatetimeIndex(full["sp_period"].to_numpy()).astype(period_start(np.zeros(1), period).dtype)
+    out["stage"] = np.asarray(process.stages, dtype=object)[full["stage_code"].to_numpy()]
+    out["stage_code"] = full["stage_code"].to_numpy(dtype=np.int64)
+    ent, adv, lost, opn, won, lost_all, amt = (full[c].to_numpy(dtype=np.float64) for c in cols)
+    out["entered"] = ent.astype(np.int64)
+    out["advanced"] = adv.astype(np.int64)
+    out["lost"] = lost.astype(np.int64)
+    out["open"] = opn.astype(np.int64)
+    decided = adv + lost
+    # reach: entries over those of the first stage in the same group (unit and period)
+    first = full[["sp_g"]].merge(full.loc[full["stage_code"] == 0, ["sp_g", "entered"]], on="sp_g", how="left")
+    first = first["entered"].fillna(0).to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["conversion"] = np.where(decided > 0, adv / decided, np.nan)
+        out["conversion_lo"], out["conversion_hi"] = wilson(adv, decided, level=level)
+        out["won"] = won.astype(np.int64)
+        closed = won + lost_all
+        out["win_rate"] = np.where(closed > 0, won / closed, np.nan)
+        out["win_rate_lo"], out["win_rate_hi"] = wilson(won, closed, level=level)
+        out["reach"] = np.where(first > 0, ent / first, np.nan)
+    out["entered_amount"] = amt
+    return out
