@@ -265,6 +265,9 @@ class TransactionScan:
     max_drop_fraction: float = _io.MAX_DROP_FRACTION
     report: _io.LoadReport | None = None
     _sums: dict = field(repr=False, default_factory=dict)
+    # Typed fields that the Parquet footers show without a missing or infinite value:
+    # their checks are known to pass, so the queries leave them out.
+    _clean: frozenset = field(repr=False, default=frozenset())
 
     # ----- SQL pieces
 
@@ -314,7 +317,10 @@ class TransactionScan:
         if kind == "string":
             value = f"sp_text({self._text(f)})"
             return value, "false", f"({value} IS NULL)"
+        clean = f.mode == "typed" and f.name in self._clean
         if kind in ("float", "int"):
+            if clean:
+                return f"CAST({col} AS DOUBLE)", "false", "false"
             if f.mode == "typed":
                 value = f"CAST({col} AS DOUBLE)"
                 return (f"CASE WHEN isinf({value}) THEN NULL ELSE {value} END",
@@ -325,7 +331,7 @@ class TransactionScan:
                     f"(NOT sp_miss({raw}) AND ({value} IS NULL OR isinf({value})))", f"sp_miss({raw})")
         if f.mode == "typed":
             value = f"CAST({col} AS TIMESTAMP)"
-            return value, "false", f"({col} IS NULL)"
+            return value, "false", "false" if clean else f"({col} IS NULL)"
         raw = f"CAST({col} AS VARCHAR)"
         value = f"sp_date({raw}, {'true' if self._dayfirst else 'false'})"
         return value, f"(NOT sp_miss({raw}) AND {value} IS NULL)", f"sp_miss({raw})"
@@ -345,7 +351,7 @@ class TransactionScan:
             flags.append(f"{bad} AS {_ident('bad_' + f.name)}")
             flags.append(f"{miss} AS {_ident('miss_' + f.name)}")
         derive = "revenue" not in present and {"quantity", "unit_price"} <= present
-        fill = "revenue" in present and {"quantity", "unit_price"} <= present
+        fill = self._may_fill()
         if extras:
             cols += [f"{_ident(h)} AS {_ident('extra_' + n)}" for h, n in self._extras.items()]
         if row_numbers:
@@ -365,11 +371,37 @@ class TransactionScan:
         outer = [
             "*",
             f"({blank}) AS sp_blank",
-            '("order_date" IS NULL OR sp_revenue IS NULL) AS sp_drop',
+            ('("order_date" IS NULL OR sp_revenue IS NULL)' if self._may_drop() else "false") + " AS sp_drop",
             f"coalesce(sp_revenue < 0, false){qty} AS sp_return",
             ('("revenue" IS NULL AND sp_revenue IS NOT NULL) AS sp_filled' if fill else "false AS sp_filled"),
         ]
         return f"SELECT {', '.join(outer)} FROM ({middle})"
+
+    def _may_fill(self) -> bool:
+        """Whether some revenue may be filled from quantity * unit_price."""
+        present = set(self._fields)
+        return ("revenue" in present and {"quantity", "unit_price"} <= present
+                and not self._known_clean("revenue"))
+
+    def _known_clean(self, name: str) -> bool:
+        f = self._fields.get(name)
+        return f is not None and f.mode == "typed" and name in self._clean
+
+    def _may_drop(self) -> bool:
+        """Whether a line may lack its date or its revenue (else no line is dropped)."""
+        revenue = self._known_clean("revenue") or (
+            "revenue" not in self._fields and self._known_clean("quantity") and self._known_clean("unit_price"))
+        return not (self._known_clean("order_date") and revenue)
+
+    def _may_be_bad(self, name: str) -> bool:
+        f = self._fields[name]
+        return _KINDS[name] != "string" and not (f.mode == "typed" and (name in self._clean or _KINDS[name] == "date"))
+
+    def kept(self, condition: str = "") -> str:
+        """`` FILTER (WHERE ...)`` keeping the lines not dropped (and ``condition``), or nothing
+        when no line can be dropped and there is no condition (a filter costs time on every line)."""
+        parts = (["NOT sp_drop"] if self._may_drop() else []) + ([condition] if condition else [])
+        return f" FILTER (WHERE {' AND '.join(parts)})" if parts else ""
 
     def _counters(self) -> list[str]:
         """Aggregates that add up, over any grouping, to the load report.
@@ -377,13 +409,17 @@ class TransactionScan:
         Few, since each costs time on every line: lines, kept lines, returns, and one
         count of anything odd (a bad value, a derived revenue) that :meth:`_detail`
         then breaks down with one more scan. Blank lines have no date, so they are
-        among the lines not kept.
+        among the lines not kept. Checks known to pass (Parquet footers) are left out:
+        no count of odd lines when no line can be odd.
         """
-        anybad = " OR ".join(_ident("bad_" + f) for f in self._fields) or "false"
-        return ["count(*) AS sp_lines",
-                "count(*) FILTER (WHERE NOT sp_drop) AS sp_kept_lines",
-                "count(*) FILTER (WHERE sp_return AND NOT sp_drop) AS sp_returns",
-                f"count(*) FILTER (WHERE sp_filled OR {anybad}) AS sp_odd"]
+        odd = (["sp_filled"] if self._may_fill() else []) + [
+            _ident("bad_" + f) for f in self._fields if self._may_be_bad(f)]
+        out = ["count(*) AS sp_lines",
+               f"count(*){self.kept()} AS sp_kept_lines",
+               f"count(*){self.kept('sp_return')} AS sp_returns"]
+        if odd:
+            out.append(f"count(*) FILTER (WHERE {' OR '.join(odd)}) AS sp_odd")
+        return out
 
     def _detail(self) -> dict[str, int]:
         """Per-field counts of bad and missing values (one more scan; only when something is wrong)."""
@@ -454,6 +490,7 @@ class TransactionScan:
     def _fill_report(self, frame: pd.DataFrame) -> None:
         names = [re.search(r" AS (\S+)$", c).group(1).strip('"') for c in self._counters()]
         sums = {c: int(frame[c].fillna(0).sum()) for c in names}
+        sums.setdefault("sp_odd", 0)  # left out when no line can be odd
         if self.report is not None and sums == self._sums:
             return  # the same source read again: the report (and its warnings) stand
         self._sums = sums
@@ -718,8 +755,45 @@ def scan_transactions(
         source=src.name, con=con, _src=src, _fields=fields,
         _extras={headers[p]: n for p, n in sorted(mapping.extras.items())},
         _mapping_report=report.to_dict(), _dayfirst=dayfirst_used, _date_form=form,
-        max_drop_fraction=max_drop_fraction,
+        max_drop_fraction=max_drop_fraction, _clean=_clean_fields(con, src, fields),
     )
+
+
+def _clean_fields(con, src: _Source, fields: dict[str, _Field]) -> frozenset:
+    """Typed number and date fields whose Parquet footers show no missing and no infinite value.
+
+    Their checks are known to pass without reading the data, so the queries drop them
+    (each costs time on every line). Anything unknown (a footer without statistics, a
+    CSV, a table) keeps its checks.
+    """
+    typed = {f.header: f.name for f in fields.values()
+             if f.mode == "typed" and _KINDS[f.name] in ("float", "int", "date")}
+    if src.kind != "parquet" or not typed:
+        return frozenset()
+    try:
+        rows = con.execute(
+            f"SELECT path_in_schema, count(*), count(stats_null_count), sum(stats_null_count), "
+            f"list(stats_min_value), list(stats_max_value) FROM parquet_metadata({_sql_list(src.files)}) "
+            f"WHERE path_in_schema IN ({', '.join(_sql_str(h) for h in typed)}) GROUP BY 1"
+        ).fetchall()
+    except Exception:  # an old footer or an unusual layout: keep every check
+        return frozenset()
+    clean = set()
+    for header, groups, with_stats, nulls, lows, highs in rows:
+        if groups != with_stats or nulls:
+            continue
+        if _KINDS[typed[header]] != "date":
+            if any(v is None or not np.isfinite(_as_float(v)) for v in lows + highs):
+                continue
+        clean.add(typed[header])
+    return frozenset(clean)
+
+
+def _as_float(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _scan(tx: Any, **options) -> TransactionScan:
@@ -973,8 +1047,8 @@ def _period_sums(scan: TransactionScan, unit: str, by_cols: list[str], value: st
     y = "count(*)" if value == "count" else f"sum({_col(scan, value)})"
 
     def sql(parsed: str) -> str:
-        inner = (f"SELECT {', '.join(keys)}, {y} FILTER (WHERE NOT sp_drop) AS sp_y, "
-                 f"count(*) FILTER (WHERE NOT sp_drop) AS sp_kept, {', '.join(scan._counters())} "
+        inner = (f"SELECT {', '.join(keys)}, {y}{scan.kept()} AS sp_y, "
+                 f"count(*){scan.kept()} AS sp_kept, {', '.join(scan._counters())} "
                  f"FROM ({parsed}) GROUP BY ALL")
         return (f"SELECT {', '.join(clean)}, sum(sp_y) AS sp_y, sum(sp_kept) AS sp_kept, "
                 f"{', '.join(_sum_counters(scan))} FROM ({inner}) GROUP BY ALL")
@@ -1064,11 +1138,11 @@ def rfm_table(
         # count(DISTINCT day) costs the same CPU as grouping by (key, day) first, in less
         # memory: DuckDB keeps the (key, day) pairs without the other aggregates beside them.
         day = 'CAST("order_date" AS DATE)'
-        inner = (f"SELECT {_ident('raw_customer_id')} AS sp_k, min({day}) FILTER (WHERE {kept}) AS first_day, "
-                 f"max({day}) FILTER (WHERE {kept}) AS last_day, "
-                 f"count(DISTINCT {day}) FILTER (WHERE {kept}) AS n_days, count(*) FILTER (WHERE {kept}) AS n_lines, "
-                 f"sum(sp_revenue) FILTER (WHERE {kept}) AS money, max({day}) FILTER (WHERE NOT sp_drop) AS sp_max_all, "
-                 f"min({day}) FILTER (WHERE NOT sp_drop) AS sp_min_all, {', '.join(scan._counters())} "
+        kf, af = scan.kept(cut[5:]), scan.kept()  # the lines kept (up to as_of), all kept lines
+        inner = (f"SELECT {_ident('raw_customer_id')} AS sp_k, min({day}){kf} AS first_day, "
+                 f"max({day}){kf} AS last_day, count(DISTINCT {day}){kf} AS n_days, count(*){kf} AS n_lines, "
+                 f"sum(sp_revenue){kf} AS money, max({day}){af} AS sp_max_all, "
+                 f"min({day}){af} AS sp_min_all, {', '.join(scan._counters())} "
                  f"FROM ({parsed}) GROUP BY 1")
         return (f"SELECT sp_text(sp_k) AS \"customer_id\", *, sp_kept_lines AS sp_ok_lines, "
                 f"CAST(sp_k IS DISTINCT FROM sp_text(sp_k) AS INTEGER) AS sp_variants FROM ({inner})")
