@@ -691,8 +691,9 @@ def scan_transactions(
     probe = TransactionScan(source=src.name, con=con, _src=src, _fields={}, _extras={}, _mapping_report={})
     try:
         sql = probe._from()
-        described = con.execute(f"DESCRIBE {sql}").fetchall()
-        sample = con.execute(f"{sql} LIMIT 10000").df()
+        result = con.execute(f"{sql} LIMIT 10000")
+        described = result.description  # the header and the types, without another sniff of a CSV
+        sample = result.df()
     except Exception as exc:
         raise probe._read_error(exc) from None
     headers = [r[0] for r in described]
