@@ -20,7 +20,9 @@ Contenders, each in a fresh subprocess so that peak memory is its own:
     and fills the load report (the full loader contract), with
     ``memory_limit="3GB"``.
 
-Peak memory is the child's peak resident set size (``ru_maxrss``).
+Peak memory is the child's peak resident set size (``VmHWM``); CPU time is the child's
+user + system time over all its threads, which a busy machine changes much less than
+the wall time.
 Results go to benchmarks/results/ingest.json and ingest.txt.
 
 Run: ``python benchmarks/bench_ingest.py [--sizes 10000000 50000000] [--dir /tmp/...]``
@@ -135,7 +137,9 @@ def child_main(contender: str, task: str, path: str, cap_gib: float) -> None:
     seconds = time.perf_counter() - t0
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent that forked.
     peak = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM"))
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
     print(json.dumps({"status": status, "seconds": seconds, "peak_bytes": peak, "rows_out": n,
+                      "cpu_seconds": usage.ru_utime + usage.ru_stime,
                       "load_average": os.getloadavg()[0], "import_seconds": sum(_IMPORT_SECONDS.values())}))
 
 
@@ -203,9 +207,9 @@ def _fmt_m(x):
 
 
 def table(results: list[dict]) -> str:
-    head = ("| lines | format | task | contender | status | wall time | peak RSS | "
+    head = ("| lines | format | task | contender | status | wall time | CPU time | peak RSS | "
             "DuckDB speed-up | DuckDB vs polars | load avg |")
-    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|"]
     index = {(r["rows"], r["format"], r["task"], r["contender"]): r for r in results}
     for r in results:
         duck = index.get((r["rows"], r["format"], r["task"], "duckdb"), {})
@@ -218,7 +222,8 @@ def table(results: list[dict]) -> str:
                 vs = f"{ratio:.2f}x" + (" (faster)" if ratio >= 1 else " (slower)")
         load = "-" if r.get("load_average") is None else f"{r['load_average']:.1f}"
         lines.append(f"| {r['rows']:,} | {r['format']} | {r['task']} | {r['contender']} | {r['status']} | "
-                     f"{_fmt_s(r.get('seconds'), r.get('import_seconds'))} | {_fmt_m(r.get('peak_bytes'))} | {speed} | "
+                     f"{_fmt_s(r.get('seconds'), r.get('import_seconds'))} | {_fmt_s(r.get('cpu_seconds'))} | "
+                     f"{_fmt_m(r.get('peak_bytes'))} | {speed} | "
                      f"{vs} | {load} |")
     return "\n".join(lines)
 
