@@ -1622,12 +1622,16 @@ def funnel(
     grid AS (
         SELECT deal2.*, s.s, rep.t AS t_rec FROM deal2 CROSS JOIN range({k}) s(s)
         LEFT JOIN rep ON rep.id = deal2.id AND rep.code = s.s WHERE s.s <= deal2.top),
+    -- a skipped stage: entered at the next recorded entry (or the close day), else at the last
+    -- earlier one, else on creation; only the (few) skipped stages are looked up
+    gaps AS (
+        SELECT g.id, g.s, min(r.t) FILTER (WHERE r.code > g.s) AS sp_next,
+               max(r.t) FILTER (WHERE r.code < g.s) AS sp_prev
+        FROM grid g JOIN rep r ON r.id = g.id WHERE g.t_rec IS NULL GROUP BY 1, 2),
     entries AS (
-        SELECT *, coalesce(t_rec,
-            least(min(t_rec) OVER (PARTITION BY id ORDER BY s ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING),
-                  CASE WHEN status <> 0 THEN closed_at END),
-            max(t_rec) OVER (PARTITION BY id ORDER BY s ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-            created) AS entry FROM grid)
+        SELECT grid.*, coalesce(t_rec, least(gaps.sp_next, CASE WHEN status <> 0 THEN closed_at END),
+                                gaps.sp_prev, created) AS entry
+        FROM grid LEFT JOIN gaps ON gaps.id = grid.id AND gaps.s = grid.s)
     SELECT {per_expr} AS sp_period, s AS stage_code{by_out}, count(*) AS entered,
         count(*) FILTER (WHERE top > s OR status = 1) AS advanced,
         count(*) FILTER (WHERE top = s AND status = 2) AS lost,
