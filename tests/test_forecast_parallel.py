@@ -291,7 +291,7 @@ def test_chunks_follow_the_clusters_threads(dask_client):
     assert engine_chunk_size(200, engine=dask_client) == MIN_SERIES_PER_CHUNK
     assert engine_chunk_size(60, engine=dask_client) == 30
     with distributed.LocalCluster(n_workers=1, threads_per_worker=5, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as bigger:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as bigger:
         assert cluster_threads(bigger) == 5
         assert math.ceil(10_000 / engine_chunk_size(10_000, engine=bigger)) == 5 * CHUNKS_PER_THREAD
     assert engine_chunk_size(10, engine="processes", n_jobs=3) == 4
