@@ -20,11 +20,20 @@ Contenders, each in a fresh subprocess so that peak memory is its own:
     and fills the load report (the full loader contract), with
     ``memory_limit="3GB"``.
 
-Peak memory is the child's peak resident set size (``ru_maxrss``).
+Peak memory is the child's peak resident set size (``VmHWM``); CPU time is the child's
+user + system time over all its threads, which a busy machine changes much less than
+the wall time.
 Results go to benchmarks/results/ingest.json and ingest.txt.
 
 Run: ``python benchmarks/bench_ingest.py [--sizes 10000000 50000000] [--dir /tmp/...]``
 (the generated files are deleted at the end unless ``--keep``).
+
+A subset, e.g. DuckDB against polars at 10 million lines on a busy machine:
+``python benchmarks/bench_ingest.py --rows 10000000 --contenders duckdb,polars --repeat 5
+--out /tmp/ingest-10m``: lists take commas or spaces; ``--repeat`` runs the contenders in
+turn (A, B, A, B...) so that a change of load hits them alike, and reports the median
+of the runs (each run is kept in the .json). Results already in the ``--out`` file are
+kept and not run again, unless ``--rerun``.
 """
 
 from __future__ import annotations
@@ -128,7 +137,9 @@ def child_main(contender: str, task: str, path: str, cap_gib: float) -> None:
     seconds = time.perf_counter() - t0
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent that forked.
     peak = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM"))
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
     print(json.dumps({"status": status, "seconds": seconds, "peak_bytes": peak, "rows_out": n,
+                      "cpu_seconds": usage.ru_utime + usage.ru_stime,
                       "load_average": os.getloadavg()[0], "import_seconds": sum(_IMPORT_SECONDS.values())}))
 
 
@@ -164,6 +175,27 @@ def run_one(contender: str, task: str, path: Path, cap_gib: float, timeout: floa
     return {"status": f"failed: {text[:200]}", "seconds": None, "peak_bytes": None}
 
 
+def _ints(text: str) -> list[int]:
+    return [int(x.replace("_", "")) for x in text.split(",") if x]
+
+
+def _words(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run of median wall time (the lower middle one of an even count), with every run's time."""
+    ok = sorted((r for r in runs if r.get("seconds") is not None), key=lambda r: r["seconds"])
+    if not ok:
+        return dict(runs[-1])
+    out = dict(ok[(len(ok) - 1) // 2])
+    if len(runs) > 1:
+        out["runs_seconds"] = [r.get("seconds") for r in runs]
+        out["status"] = out["status"] + f" (median of {len(ok)})" if len(ok) == len(runs) else \
+            out["status"] + f" (median of {len(ok)} runs that completed, of {len(runs)})"
+    return out
+
+
 def _fmt_s(x, imports=None):
     if x is None:
         return "-"
@@ -175,9 +207,9 @@ def _fmt_m(x):
 
 
 def table(results: list[dict]) -> str:
-    head = ("| lines | format | task | contender | status | wall time | peak RSS | "
+    head = ("| lines | format | task | contender | status | wall time | CPU time | peak RSS | "
             "DuckDB speed-up | DuckDB vs polars | load avg |")
-    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|"]
     index = {(r["rows"], r["format"], r["task"], r["contender"]): r for r in results}
     for r in results:
         duck = index.get((r["rows"], r["format"], r["task"], "duckdb"), {})
@@ -190,7 +222,8 @@ def table(results: list[dict]) -> str:
                 vs = f"{ratio:.2f}x" + (" (faster)" if ratio >= 1 else " (slower)")
         load = "-" if r.get("load_average") is None else f"{r['load_average']:.1f}"
         lines.append(f"| {r['rows']:,} | {r['format']} | {r['task']} | {r['contender']} | {r['status']} | "
-                     f"{_fmt_s(r.get('seconds'), r.get('import_seconds'))} | {_fmt_m(r.get('peak_bytes'))} | {speed} | "
+                     f"{_fmt_s(r.get('seconds'), r.get('import_seconds'))} | {_fmt_s(r.get('cpu_seconds'))} | "
+                     f"{_fmt_m(r.get('peak_bytes'))} | {speed} | "
                      f"{vs} | {load} |")
     return "\n".join(lines)
 
@@ -199,15 +232,23 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs=3, metavar=("CONTENDER", "TASK", "PATH"))
     parser.add_argument("--cap-gib", type=float, default=12.0)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000_000, 50_000_000])
-    parser.add_argument("--formats", nargs="+", default=["parquet", "csv"])
-    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS))
+    parser.add_argument("--sizes", "--rows", type=_ints, nargs="+", default=[[10_000_000, 50_000_000]])
+    parser.add_argument("--formats", type=_words, nargs="+", default=[["parquet", "csv"]])
+    parser.add_argument("--tasks", type=_words, nargs="+", default=[list(TASKS)])
+    parser.add_argument("--contenders", type=_words, nargs="+", default=[list(CONTENDERS)])
+    parser.add_argument("--repeat", type=int, default=1, help="runs per contender, interleaved; the median is reported")
+    parser.add_argument("--rerun", action="store_true", help="run again what the --out file already holds")
     parser.add_argument("--dir", default="/tmp/salesplan-bench-ingest")
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "ingest"))
     parser.add_argument("--report-only", action="store_true", help="rewrite the .txt table from the .json")
     args = parser.parse_args(argv)
+    for name in ("sizes", "formats", "tasks", "contenders"):
+        setattr(args, name, [x for part in getattr(args, name) for x in part])
+    unknown = sorted(set(args.contenders) - set(CONTENDERS)) + sorted(set(args.tasks) - set(TASKS))
+    if unknown:
+        parser.error(f"unknown contender or task {unknown}; contenders are {list(CONTENDERS)}, tasks {list(TASKS)}")
     if args.child:
         child_main(*args.child, cap_gib=args.cap_gib)
         return 0
@@ -232,17 +273,22 @@ def main(argv=None) -> int:
                     write_transactions(path, rows=rows, format=fmt, seed=1)
                     print(f"wrote {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t0:.0f} s",
                           flush=True)
-                for task in TASKS:
-                    for contender in args.contenders:
+                for task in args.tasks:
+                    todo = [c for c in args.contenders if args.rerun or (rows, fmt, task, c) not in done]
+                    runs: dict[str, list[dict]] = {c: [] for c in todo}
+                    for _ in range(max(args.repeat, 1)):
+                        for contender in todo:  # in turn, so that the load hits every contender alike
+                            r = run_one(contender, task, path, args.cap_gib, args.timeout)
+                            runs[contender].append(r)
+                            print(json.dumps(dict(r, rows=rows, format=fmt, task=task, contender=contender)),
+                                  flush=True)
+                    for contender in todo:
                         key = (rows, fmt, task, contender)
-                        if key in done:
-                            continue
-                        r = run_one(contender, task, path, args.cap_gib, args.timeout)
+                        r = _median_run(runs[contender])
                         r.update(rows=rows, format=fmt, task=task, contender=contender,
                                  file_bytes=path.stat().st_size)
                         results = [x for x in results if (x["rows"], x["format"], x["task"], x["contender"]) != key]
                         results.append(r)
-                        print(json.dumps(r), flush=True)
                         out_json.parent.mkdir(parents=True, exist_ok=True)
                         out_json.write_text(json.dumps({"results": results}, indent=1))
                 if not args.keep:

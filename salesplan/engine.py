@@ -27,6 +27,7 @@ their results; each gives the same frame as its pandas counterpart:
 :func:`rfm_table`                           :func:`salesplan.segments.rfm.rfm_table`
 :func:`summary_from_transactions`           :func:`salesplan.segments.clv.summary_from_transactions`
 :func:`cohort_matrix`                       :func:`salesplan.market.cohort_matrix`
+:func:`funnel`                              :func:`salesplan.pipeline.funnel`
 ==========================================  ==================================================
 
 Every aggregation is one scan of the source: the validation counters (bad
@@ -50,6 +51,7 @@ from __future__ import annotations
 import glob as _glob
 import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,7 @@ __all__ = [
     "rfm_table",
     "summary_from_transactions",
     "cohort_matrix",
+    "funnel",
     "ENGINES",
     "dispatch",
 ]
@@ -262,6 +265,9 @@ class TransactionScan:
     max_drop_fraction: float = _io.MAX_DROP_FRACTION
     report: _io.LoadReport | None = None
     _sums: dict = field(repr=False, default_factory=dict)
+    # Typed fields that the Parquet footers show without a missing or infinite value:
+    # their checks are known to pass, so the queries leave them out.
+    _clean: frozenset = field(repr=False, default=frozenset())
 
     # ----- SQL pieces
 
@@ -311,7 +317,10 @@ class TransactionScan:
         if kind == "string":
             value = f"sp_text({self._text(f)})"
             return value, "false", f"({value} IS NULL)"
+        clean = f.mode == "typed" and f.name in self._clean
         if kind in ("float", "int"):
+            if clean:
+                return f"CAST({col} AS DOUBLE)", "false", "false"
             if f.mode == "typed":
                 value = f"CAST({col} AS DOUBLE)"
                 return (f"CASE WHEN isinf({value}) THEN NULL ELSE {value} END",
@@ -322,7 +331,7 @@ class TransactionScan:
                     f"(NOT sp_miss({raw}) AND ({value} IS NULL OR isinf({value})))", f"sp_miss({raw})")
         if f.mode == "typed":
             value = f"CAST({col} AS TIMESTAMP)"
-            return value, "false", f"({col} IS NULL)"
+            return value, "false", "false" if clean else f"({col} IS NULL)"
         raw = f"CAST({col} AS VARCHAR)"
         value = f"sp_date({raw}, {'true' if self._dayfirst else 'false'})"
         return value, f"(NOT sp_miss({raw}) AND {value} IS NULL)", f"sp_miss({raw})"
@@ -342,7 +351,7 @@ class TransactionScan:
             flags.append(f"{bad} AS {_ident('bad_' + f.name)}")
             flags.append(f"{miss} AS {_ident('miss_' + f.name)}")
         derive = "revenue" not in present and {"quantity", "unit_price"} <= present
-        fill = "revenue" in present and {"quantity", "unit_price"} <= present
+        fill = self._may_fill()
         if extras:
             cols += [f"{_ident(h)} AS {_ident('extra_' + n)}" for h, n in self._extras.items()]
         if row_numbers:
@@ -362,11 +371,37 @@ class TransactionScan:
         outer = [
             "*",
             f"({blank}) AS sp_blank",
-            '("order_date" IS NULL OR sp_revenue IS NULL) AS sp_drop',
+            ('("order_date" IS NULL OR sp_revenue IS NULL)' if self._may_drop() else "false") + " AS sp_drop",
             f"coalesce(sp_revenue < 0, false){qty} AS sp_return",
             ('("revenue" IS NULL AND sp_revenue IS NOT NULL) AS sp_filled' if fill else "false AS sp_filled"),
         ]
         return f"SELECT {', '.join(outer)} FROM ({middle})"
+
+    def _may_fill(self) -> bool:
+        """Whether some revenue may be filled from quantity * unit_price."""
+        present = set(self._fields)
+        return ("revenue" in present and {"quantity", "unit_price"} <= present
+                and not self._known_clean("revenue"))
+
+    def _known_clean(self, name: str) -> bool:
+        f = self._fields.get(name)
+        return f is not None and f.mode == "typed" and name in self._clean
+
+    def _may_drop(self) -> bool:
+        """Whether a line may lack its date or its revenue (else no line is dropped)."""
+        revenue = self._known_clean("revenue") or (
+            "revenue" not in self._fields and self._known_clean("quantity") and self._known_clean("unit_price"))
+        return not (self._known_clean("order_date") and revenue)
+
+    def _may_be_bad(self, name: str) -> bool:
+        f = self._fields[name]
+        return _KINDS[name] != "string" and not (f.mode == "typed" and (name in self._clean or _KINDS[name] == "date"))
+
+    def kept(self, condition: str = "") -> str:
+        """`` FILTER (WHERE ...)`` keeping the lines not dropped (and ``condition``), or nothing
+        when no line can be dropped and there is no condition (a filter costs time on every line)."""
+        parts = (["NOT sp_drop"] if self._may_drop() else []) + ([condition] if condition else [])
+        return f" FILTER (WHERE {' AND '.join(parts)})" if parts else ""
 
     def _counters(self) -> list[str]:
         """Aggregates that add up, over any grouping, to the load report.
@@ -374,13 +409,17 @@ class TransactionScan:
         Few, since each costs time on every line: lines, kept lines, returns, and one
         count of anything odd (a bad value, a derived revenue) that :meth:`_detail`
         then breaks down with one more scan. Blank lines have no date, so they are
-        among the lines not kept.
+        among the lines not kept. Checks known to pass (Parquet footers) are left out:
+        no count of odd lines when no line can be odd.
         """
-        anybad = " OR ".join(_ident("bad_" + f) for f in self._fields) or "false"
-        return ["count(*) AS sp_lines",
-                "count(*) FILTER (WHERE NOT sp_drop) AS sp_kept_lines",
-                "count(*) FILTER (WHERE sp_return AND NOT sp_drop) AS sp_returns",
-                f"count(*) FILTER (WHERE sp_filled OR {anybad}) AS sp_odd"]
+        odd = (["sp_filled"] if self._may_fill() else []) + [
+            _ident("bad_" + f) for f in self._fields if self._may_be_bad(f)]
+        out = ["count(*) AS sp_lines",
+               f"count(*){self.kept()} AS sp_kept_lines",
+               f"count(*){self.kept('sp_return')} AS sp_returns"]
+        if odd:
+            out.append(f"count(*) FILTER (WHERE {' OR '.join(odd)}) AS sp_odd")
+        return out
 
     def _detail(self) -> dict[str, int]:
         """Per-field counts of bad and missing values (one more scan; only when something is wrong)."""
@@ -451,6 +490,7 @@ class TransactionScan:
     def _fill_report(self, frame: pd.DataFrame) -> None:
         names = [re.search(r" AS (\S+)$", c).group(1).strip('"') for c in self._counters()]
         sums = {c: int(frame[c].fillna(0).sum()) for c in names}
+        sums.setdefault("sp_odd", 0)  # left out when no line can be odd
         if self.report is not None and sums == self._sums:
             return  # the same source read again: the report (and its warnings) stand
         self._sums = sums
@@ -520,14 +560,15 @@ class TransactionScan:
     def _sequential(self, sql: str) -> pd.DataFrame:
         """Run a query that numbers CSV rows: a parallel scan does not hand rows to a window
         function in file order, a single thread does (this is the error path only)."""
-        if self._src.kind != "csv":
-            return self.con.execute(sql).df()
-        threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
-        self.con.execute("SET threads = 1")
-        try:
-            return self.con.execute(sql).df()
-        finally:
-            self.con.execute(f"SET threads = {int(threads)}")
+        with _ordered(self.con):
+            if self._src.kind != "csv":
+                return self.con.execute(sql).df()
+            threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
+            self.con.execute("SET threads = 1")
+            try:
+                return self.con.execute(sql).df()
+            finally:
+                self.con.execute(f"SET threads = {int(threads)}")
 
     def _bad_message(self, fname: str, count: int) -> str:
         f = self._fields[fname]
@@ -551,6 +592,20 @@ class TransactionScan:
         """Run the validation alone (one scan) and return the load report."""
         self._query(lambda parsed: f"SELECT {', '.join(self._counters())} FROM ({parsed})")
         return self.report
+
+
+@contextmanager
+def _ordered(con):
+    """Keep rows in file order for the queries that need it (the whole table, row numbers).
+
+    Off otherwise: aggregations do not need it, and keeping the order makes DuckDB
+    buffer the chunks that its threads finish out of turn.
+    """
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        yield
+    finally:
+        con.execute("SET preserve_insertion_order = false")
 
 
 def scan_transactions(
@@ -626,7 +681,7 @@ def scan_transactions(
         con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
-    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
     for macro in _MACROS:
         con.execute(macro)
@@ -636,8 +691,9 @@ def scan_transactions(
     probe = TransactionScan(source=src.name, con=con, _src=src, _fields={}, _extras={}, _mapping_report={})
     try:
         sql = probe._from()
-        described = con.execute(f"DESCRIBE {sql}").fetchall()
-        sample = con.execute(f"{sql} LIMIT 10000").df()
+        result = con.execute(f"{sql} LIMIT 10000")
+        described = result.description  # the header and the types, without another sniff of a CSV
+        sample = result.df()
     except Exception as exc:
         raise probe._read_error(exc) from None
     headers = [r[0] for r in described]
@@ -700,8 +756,45 @@ def scan_transactions(
         source=src.name, con=con, _src=src, _fields=fields,
         _extras={headers[p]: n for p, n in sorted(mapping.extras.items())},
         _mapping_report=report.to_dict(), _dayfirst=dayfirst_used, _date_form=form,
-        max_drop_fraction=max_drop_fraction,
+        max_drop_fraction=max_drop_fraction, _clean=_clean_fields(con, src, fields),
     )
+
+
+def _clean_fields(con, src: _Source, fields: dict[str, _Field]) -> frozenset:
+    """Typed number and date fields whose Parquet footers show no missing and no infinite value.
+
+    Their checks are known to pass without reading the data, so the queries drop them
+    (each costs time on every line). Anything unknown (a footer without statistics, a
+    CSV, a table) keeps its checks.
+    """
+    typed = {f.header: f.name for f in fields.values()
+             if f.mode == "typed" and _KINDS[f.name] in ("float", "int", "date")}
+    if src.kind != "parquet" or not typed:
+        return frozenset()
+    try:
+        rows = con.execute(
+            f"SELECT path_in_schema, count(*), count(stats_null_count), sum(stats_null_count), "
+            f"list(stats_min_value), list(stats_max_value) FROM parquet_metadata({_sql_list(src.files)}) "
+            f"WHERE path_in_schema IN ({', '.join(_sql_str(h) for h in typed)}) GROUP BY 1"
+        ).fetchall()
+    except Exception:  # an old footer or an unusual layout: keep every check
+        return frozenset()
+    clean = set()
+    for header, groups, with_stats, nulls, lows, highs in rows:
+        if groups != with_stats or nulls:
+            continue
+        if _KINDS[typed[header]] != "date":
+            if any(v is None or not np.isfinite(_as_float(v)) for v in lows + highs):
+                continue
+        clean.add(typed[header])
+    return frozenset(clean)
+
+
+def _as_float(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _scan(tx: Any, **options) -> TransactionScan:
@@ -763,13 +856,14 @@ def load_transactions(source: Any, **options) -> pd.DataFrame:
     sel = [f"{_col(scan, n)} AS {_ident(n)}" for n in names]
     sel.append("sp_return AS is_return")
     sel += [f"{_ident('extra_' + n)} AS {_ident('extra_' + n)}" for n in scan._extras.values()]
-    # No ORDER BY: with preserve_insertion_order a scan returns the rows in file order.
+    # No ORDER BY: with preserve_insertion_order (_ordered) a scan returns the rows in file order.
     sql = (f"SELECT {', '.join(sel)} FROM ({scan._parsed(rejects=False, extras=True)}) "
            "WHERE NOT sp_drop")
     import pyarrow as pa
 
     # Through Arrow: text columns become the loader's pyarrow-backed strings without a copy per cell.
-    table = scan.con.sql(sql).to_arrow_table()
+    with _ordered(scan.con):
+        table = scan.con.sql(sql).to_arrow_table()
     text = pd.StringDtype("pyarrow")
     out = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
     for n in names:
@@ -954,8 +1048,8 @@ def _period_sums(scan: TransactionScan, unit: str, by_cols: list[str], value: st
     y = "count(*)" if value == "count" else f"sum({_col(scan, value)})"
 
     def sql(parsed: str) -> str:
-        inner = (f"SELECT {', '.join(keys)}, {y} FILTER (WHERE NOT sp_drop) AS sp_y, "
-                 f"count(*) FILTER (WHERE NOT sp_drop) AS sp_kept, {', '.join(scan._counters())} "
+        inner = (f"SELECT {', '.join(keys)}, {y}{scan.kept()} AS sp_y, "
+                 f"count(*){scan.kept()} AS sp_kept, {', '.join(scan._counters())} "
                  f"FROM ({parsed}) GROUP BY ALL")
         return (f"SELECT {', '.join(clean)}, sum(sp_y) AS sp_y, sum(sp_kept) AS sp_kept, "
                 f"{', '.join(_sum_counters(scan))} FROM ({inner}) GROUP BY ALL")
@@ -1042,12 +1136,14 @@ def rfm_table(
 
     def fast(parsed: str) -> str:
         # One pass per raw customer key; keys are cleaned on the customers, not on the lines.
+        # count(DISTINCT day) costs the same CPU as grouping by (key, day) first, in less
+        # memory: DuckDB keeps the (key, day) pairs without the other aggregates beside them.
         day = 'CAST("order_date" AS DATE)'
-        inner = (f"SELECT {_ident('raw_customer_id')} AS sp_k, min({day}) FILTER (WHERE {kept}) AS first_day, "
-                 f"max({day}) FILTER (WHERE {kept}) AS last_day, "
-                 f"count(DISTINCT {day}) FILTER (WHERE {kept}) AS n_days, count(*) FILTER (WHERE {kept}) AS n_lines, "
-                 f"sum(sp_revenue) FILTER (WHERE {kept}) AS money, max({day}) FILTER (WHERE NOT sp_drop) AS sp_max_all, "
-                 f"min({day}) FILTER (WHERE NOT sp_drop) AS sp_min_all, {', '.join(scan._counters())} "
+        kf, af = scan.kept(cut[5:]), scan.kept()  # the lines kept (up to as_of), all kept lines
+        inner = (f"SELECT {_ident('raw_customer_id')} AS sp_k, min({day}){kf} AS first_day, "
+                 f"max({day}){kf} AS last_day, count(DISTINCT {day}){kf} AS n_days, count(*){kf} AS n_lines, "
+                 f"sum(sp_revenue){kf} AS money, max({day}){af} AS sp_max_all, "
+                 f"min({day}){af} AS sp_min_all, {', '.join(scan._counters())} "
                  f"FROM ({parsed}) GROUP BY 1")
         return (f"SELECT sp_text(sp_k) AS \"customer_id\", *, sp_kept_lines AS sp_ok_lines, "
                 f"CAST(sp_k IS DISTINCT FROM sp_text(sp_k) AS INTEGER) AS sp_variants FROM ({inner})")
@@ -1292,3 +1388,311 @@ def cohort_matrix(tx: Any, *, freq: str = "MS", metric: str = "customers") -> pd
     size = frame.loc[frame["cohort"] == frame["ds"]].groupby("cohort")["n_customers"].sum().rename("cohort_size")
     vals = frame.set_index(["cohort", "ds"])["n_customers" if metric == "customers" else "revenue"].astype("float64")
     return market._cohort_table(vals, size, grid, metric)
+
+
+# --------------------------------------------------------------------------- the sales funnel
+
+_FUNNEL_PERIOD = {"M": "month", "Q": "quarter", "Y": "year", "W": "week"}
+_STATUS_SQL = {"open": 0, "won": 1, "lost": 2, "closed won": 1, "closed lost": 2}
+
+
+def _deal_relation(source: Any, con, name: str) -> tuple[str, list[str], str]:
+    """FROM-clause text, column names and a name for messages of a pipeline table."""
+    if isinstance(source, pd.DataFrame):
+        view = f"sp_{name}_frame"
+        con.register(view, source)
+        rel, what = view, name
+    elif isinstance(source, (str, Path)) and not (isinstance(source, str) and re.match(
+            r"(?i)^\s*(select|with|from)\b", source)) and (Path(str(source)).exists() or _GLOB_CHARS.search(str(source))):
+        src = _resolve_source(source, query=None, con=con)
+        if src.kind == "table":
+            raise SalesplanError(f"{name}: pass a table name or a SELECT with con=, not a database file.")
+        opts = ", header = true" if src.kind == "csv" else ""
+        rel, what = f"{src.relation}{opts})", src.name
+    elif isinstance(source, str):
+        if re.match(r"(?i)^\s*(select|with|from)\b", source):
+            rel = f"({source})"
+        else:
+            rel = _ident(source.strip().strip('"'))
+        what = f"{name} ({source.strip()[:60]})"
+    else:
+        raise SalesplanError(
+            f"{name} must be a DataFrame, a CSV or Parquet path (or glob), or a table name or SELECT "
+            f"of the DuckDB connection con=, got {type(source).__name__}."
+        )
+    try:
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]
+    except Exception as exc:  # duckdb raises many types
+        raise _io._data_error(f"{what}: cannot read it ({type(exc).__name__}: {_io._first_line(exc)}).") from None
+    return rel, cols, what
+
+
+def _stage_map(con, process, sources: list[tuple[str, str, str]]) -> str:
+    """A VALUES table of stage name -> code for every name the sources use; unknown names raise."""
+    from salesplan import schema
+
+    lookup = process._lookup()
+    rows = []
+    for rel, col, what in sources:
+        seen = con.execute(f"SELECT CAST({_ident(col)} AS VARCHAR) AS s, count(*) AS n FROM {rel} GROUP BY 1").fetchall()
+        missing = sum(n for s, n in seen if s is None)
+        if missing:
+            raise SalesplanDataError(
+                f"{what}['{col}'] is missing in {missing} row(s). Every deal and history entry needs a stage; "
+                "fill them or drop those rows."
+            )
+        unknown = [(s, n) for s, n in seen if lookup.get(schema.normalize_header(s), -1) < 0]
+        if unknown:
+            listed = ", ".join(f"{s!r} ({n} rows)" for s, n in unknown)
+            raise SalesplanDataError(
+                f"{what}['{col}'] has {len(unknown)} stage name(s) that are not in the process: {listed}. "
+                f"Known stages: {list(process.names)} (also accepted as won: {list(process.won[1:])}). "
+                f"Map them onto the process, e.g. (check the guesses):\n"
+                f"    process = Process().with_mapping({process.mapping_template([s for s, _ in unknown])!r})"
+            )
+        rows += [(s, lookup[schema.normalize_header(s)]) for s, _ in seen]
+    values = ", ".join(f"({_sql_str(s)}, {int(c)})" for s, c in dict(rows).items())
+    return f"(SELECT * FROM (VALUES {values}) AS t(sp_name, sp_code))"
+
+
+def funnel(
+    opportunities: Any,
+    stage_history: Any = None,
+    *,
+    by: str | list[str] | None = None,
+    period: str | None = None,
+    cohort: str = "entry",
+    process: Any = None,
+    level: float = 95,
+    con: Any = None,
+) -> pd.DataFrame:
+    """The stage-by-stage funnel, counted in DuckDB.
+
+    The same frame as :func:`salesplan.pipeline.funnel` (same reading of the
+    history: skipped stages count as passed, the first entry of a stage is
+    kept, entries out of order are raised, deals without history fall back to
+    their current stage), with the deals counted per stage, unit and period in
+    SQL: pandas only sees the counts.
+
+    Parameters
+    ----------
+    opportunities, stage_history : DataFrame, path or table
+        A frame, a CSV or Parquet file (or glob), or a table name or
+        ``SELECT`` of the DuckDB connection ``con``.
+    by : str or list of str, optional
+        Columns of the opportunities (``rep_id``, ``product``...); joins with
+        reps or customers stay in :func:`salesplan.pipeline.funnel`.
+    period, cohort, process, level
+        As in :func:`salesplan.pipeline.funnel`.
+    con : duckdb connection, optional
+        Where table names are looked up (default: a new in-memory database).
+
+    Returns
+    -------
+    DataFrame
+        ``[by..., period], stage, stage_code, entered, advanced, lost, open,
+        conversion, conversion_lo, conversion_hi, won, win_rate, win_rate_lo,
+        win_rate_hi, reach, entered_amount``.
+
+    Raises
+    ------
+    SalesplanDataError
+        Unknown or missing stage names (with a mapping to paste), missing or
+        repeated opportunity ids, missing creation dates, values that are not
+        dates, negative amounts, unknown status values.
+    """
+    import duckdb
+
+    from salesplan._validation import check_choice
+    from salesplan.pipeline._units import PERIODS, as_list
+    from salesplan.pipeline.funnel import wilson_interval
+    from salesplan.pipeline.process import Process
+
+    check_choice(cohort, ["entry", "created"], name="cohort")
+    if period is not None:
+        check_choice(period, list(PERIODS), name="period")
+    process = process or Process()
+    if not isinstance(process, Process):
+        raise SalesplanError(f"process must be a salesplan.pipeline.Process, got {type(process).__name__}.")
+    by = as_list(by)
+    con = con if con is not None else duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+    o_rel, o_cols, o_what = _deal_relation(opportunities, con, "opportunities")
+    need = ["opportunity_id", "stage", "created_date"] + by
+    missing = [c for c in need if c not in o_cols]
+    if missing:
+        raise SalesplanDataError(f"{o_what} lacks column(s) {missing} (columns: {o_cols[:30]}). Rename the CRM's "
+                                 "columns, or map them in a SELECT.")
+    stage_sources = [(o_rel, "stage", o_what)]
+    h_rel = None
+    if stage_history is not None:
+        h_rel, h_cols, h_what = _deal_relation(stage_history, con, "stage_history")
+        missing = [c for c in ("opportunity_id", "stage", "entered_at") if c not in h_cols]
+        if missing:
+            raise SalesplanDataError(f"{h_what} lacks column(s) {missing} (columns: {h_cols[:30]}).")
+        stage_sources.append((h_rel, "stage", h_what))
+    stages = _stage_map(con, process, stage_sources)
+    k = process.n_open
+
+    def ts(col: str) -> str:
+        return f"TRY_CAST({_ident(col)} AS TIMESTAMP)"
+
+    won, lost = k, k + 1
+    from_stage = f"CASE m.sp_code WHEN {won} THEN 1 WHEN {lost} THEN 2 ELSE 0 END"
+    if "status" in o_cols:
+        mapping = " ".join(f"WHEN {_sql_str(s)} THEN {c}" for s, c in _STATUS_SQL.items())
+        status = f"CASE lower(trim(CAST(o.status AS VARCHAR))) {mapping} END"
+    else:
+        status = from_stage
+    amount = f"TRY_CAST(o.{_ident('amount')} AS DOUBLE)" if "amount" in o_cols else "CAST(NULL AS DOUBLE)"
+    close = ts("close_date") if "close_date" in o_cols else "CAST(NULL AS TIMESTAMP)"
+    by_sel = "".join(f", o.{_ident(c)} AS {_ident('u_' + c)}" for c in by)
+    deals = (f"SELECT CAST(o.opportunity_id AS VARCHAR) AS id, m.sp_code AS stage_code, {status} AS status, "
+             f"{from_stage} AS sp_from_stage, {ts('created_date')} AS created, {close} AS close, {amount} AS amount, "
+             f"o.created_date IS NOT NULL AND {ts('created_date')} IS NULL AS sp_bad_created, "
+             + (f"o.close_date IS NOT NULL AND {close} IS NULL" if "close_date" in o_cols else "false")
+             + f" AS sp_bad_close{by_sel} FROM {o_rel} o JOIN {stages} m ON m.sp_name = CAST(o.stage AS VARCHAR)")
+    checks = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE id IS NULL), count(*) - count(DISTINCT id) FILTER (WHERE id IS NOT NULL) "
+        f"- count(*) FILTER (WHERE id IS NULL), count(*) FILTER (WHERE created IS NULL AND NOT sp_bad_created), "
+        f"count(*) FILTER (WHERE sp_bad_created), count(*) FILTER (WHERE sp_bad_close), "
+        f"count(*) FILTER (WHERE amount < 0), count(*) FILTER (WHERE status IS NULL), "
+        f"count(*) FILTER (WHERE sp_from_stage <> 0 AND sp_from_stage <> status) FROM ({deals})"
+    ).fetchone()
+    n, no_id, dup, no_created, bad_created, bad_close, negative, bad_status, conflicts = (int(x) for x in checks)
+    problems = [
+        (n == 0, f"{o_what} has no rows."),
+        (no_id, f"{o_what}['opportunity_id'] is missing in {no_id} row(s). Every deal needs an id."),
+        (dup, f"{o_what}['opportunity_id'] repeats {dup} id(s). Keep one row per deal (its current state)."),
+        (bad_created, f"{o_what}['created_date'] has {bad_created} value(s) that are not dates."),
+        (bad_close, f"{o_what}['close_date'] has {bad_close} value(s) that are not dates."),
+        (no_created, f"{o_what}['created_date'] is missing in {no_created} row(s). Every deal needs its creation date."),
+        (negative, f"{o_what}['amount'] is negative in {negative} row(s). A deal's value cannot be negative; fix "
+                   "the sign or drop those deals."),
+        (bad_status, f"{o_what}['status'] must be open, won or lost; {bad_status} row(s) are not. Fix those values "
+                     "or drop the status column (then the status follows the stage)."),
+    ]
+    for bad, text in problems:
+        if bad:
+            raise SalesplanDataError(text)
+    if conflicts:
+        warnings.warn(f"{conflicts} opportunit(ies) have a won or lost stage but another status; the status was kept.",
+                      SalesplanDataWarning, stacklevel=2)
+    if h_rel is not None:
+        hist = (f"SELECT CAST(h.opportunity_id AS VARCHAR) AS id, m.sp_code AS code, {ts('entered_at')} AS t, "
+                f"h.entered_at IS NULL AS sp_missing FROM {h_rel} h JOIN {stages} m ON m.sp_name = CAST(h.stage AS VARCHAR)")
+        bad_t, orphans = (int(x) for x in con.execute(
+            f"SELECT count(*) FILTER (WHERE t IS NULL), count(*) FILTER (WHERE id NOT IN (SELECT id FROM ({deals}))) "
+            f"FROM ({hist})").fetchone())
+        if bad_t:
+            raise SalesplanDataError(f"{h_what}['entered_at'] is missing or not a date in {bad_t} row(s). "
+                                     "Fill those dates or drop the rows.")
+        if orphans:
+            warnings.warn(f"stage_history has {orphans} entr(ies) of opportunities that are not in opportunities; "
+                          "they were ignored.", SalesplanDataWarning, stacklevel=2)
+    else:
+        hist = "SELECT NULL::VARCHAR AS id, NULL::INTEGER AS code, NULL::TIMESTAMP AS t WHERE false"
+        warnings.warn(f"no stage_history was given: each of the {n} opportunities falls back to its current stage "
+                      "(lost deals: lost at the first stage); stage durations need the history.",
+                      SalesplanDataWarning, stacklevel=2)
+
+    unit = _FUNNEL_PERIOD.get(PERIODS.get(period or "", ""), None)
+    per_expr = ("NULL" if period is None else
+                f"date_trunc('{unit}', {'created' if cohort == 'created' else 'entry'})")
+    by_out = "".join(f", {_ident('u_' + c)}" for c in by)
+    sql = f"""
+    WITH d AS ({deals}),
+    h AS (SELECT h.id, h.code, h.t FROM ({hist}) h SEMI JOIN d ON d.id = h.id),
+    rec AS (SELECT id, code, min(t) AS t FROM h WHERE code < {k} GROUP BY 1, 2),
+    rep AS (SELECT id, code, max(t) OVER (PARTITION BY id ORDER BY code
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS t FROM rec),
+    top AS (SELECT id, max(code) AS rec_top, max(t) AS last_entry FROM rec GROUP BY 1),
+    term AS (SELECT id, min(t) AS t FROM h WHERE code >= {k} GROUP BY 1),
+    deal AS (
+        SELECT d.*, greatest(CASE WHEN d.status = 1 THEN {k - 1}
+                                  ELSE greatest(coalesce(top.rec_top, -1),
+                                                CASE WHEN d.stage_code < {k} THEN d.stage_code ELSE -1 END) END, 0) AS top,
+               top.last_entry,
+               CASE WHEN d.status <> 0 THEN coalesce(d.close, CASE WHEN term.t IS NOT NULL
+                    THEN greatest(term.t, top.last_entry) END) END AS closed0
+        FROM d LEFT JOIN top USING (id) LEFT JOIN term USING (id)),
+    deal2 AS (
+        SELECT *, CASE WHEN closed0 IS NOT NULL AND NOT closed0 < created AND closed0 < last_entry
+                       THEN last_entry ELSE closed0 END AS closed_at FROM deal),
+    grid AS (
+        SELECT deal2.*, s.s, rep.t AS t_rec FROM deal2 CROSS JOIN range({k}) s(s)
+        LEFT JOIN rep ON rep.id = deal2.id AND rep.code = s.s WHERE s.s <= deal2.top),
+    -- a skipped stage: entered at the next recorded entry (or the close day), else at the last
+    -- earlier one, else on creation; only the (few) skipped stages are looked up
+    gaps AS (
+        SELECT g.id, g.s, min(r.t) FILTER (WHERE r.code > g.s) AS sp_next,
+               max(r.t) FILTER (WHERE r.code < g.s) AS sp_prev
+        FROM grid g JOIN rep r ON r.id = g.id WHERE g.t_rec IS NULL GROUP BY 1, 2),
+    entries AS (
+        SELECT grid.*, coalesce(t_rec, least(gaps.sp_next, CASE WHEN status <> 0 THEN closed_at END),
+                                gaps.sp_prev, created) AS entry
+        FROM grid LEFT JOIN gaps ON gaps.id = grid.id AND gaps.s = grid.s)
+    SELECT {per_expr} AS sp_period, s AS stage_code{by_out}, count(*) AS entered,
+        count(*) FILTER (WHERE top > s OR status = 1) AS advanced,
+        count(*) FILTER (WHERE top = s AND status = 2) AS lost,
+        count(*) FILTER (WHERE top = s AND status = 0) AS open,
+        count(*) FILTER (WHERE status = 1) AS won, count(*) FILTER (WHERE status = 2) AS sp_lost_all,
+        sum(coalesce(amount, 0)) AS entered_amount
+    FROM entries GROUP BY ALL
+    """
+    counts = con.execute(sql).df()
+    return _funnel_frame(counts, by=by, period=period, cohort=cohort, process=process, level=level,
+                         wilson=wilson_interval)
+
+
+def _funnel_frame(counts: pd.DataFrame, *, by, period, cohort, process, level, wilson) -> pd.DataFrame:
+    """The counts per (unit, period, stage), laid out and rated as salesplan.pipeline.funnel does."""
+    k = process.n_open
+    ucols = ["u_" + c for c in by]
+    keys = ucols + (["sp_period"] if period else [])
+    counts = counts.copy()
+    if period:
+        counts["sp_period"] = pd.to_datetime(counts["sp_period"]).astype("datetime64[ns]")
+    if keys:
+        groups = counts[keys].drop_duplicates()
+        groups = groups.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
+    else:
+        groups = pd.DataFrame(index=range(1))
+    groups["sp_g"] = np.arange(len(groups))
+    grid = groups.merge(pd.DataFrame({"stage_code": np.arange(k, dtype=np.int64)}), how="cross")
+    cols = ["entered", "advanced", "lost", "open", "won", "sp_lost_all", "entered_amount"]
+    counts["stage_code"] = counts["stage_code"].astype(np.int64)
+    full = grid.merge(counts[keys + ["stage_code"] + cols], on=keys + ["stage_code"], how="left") if keys else \
+        grid.merge(counts[["stage_code"] + cols], on="stage_code", how="left")
+    full[cols] = full[cols].fillna(0)
+    full = full.sort_values(["sp_g", "stage_code"], kind="stable").reset_index(drop=True)
+    if period and cohort == "entry":
+        full = full[full["entered"] > 0].reset_index(drop=True)
+    out = pd.DataFrame({c: np.asarray(full["u_" + c].to_numpy(), dtype=object) for c in by}) if by else \
+        pd.DataFrame(index=range(len(full)))
+    if period:
+        from salesplan.pipeline._units import period_start
+
+        # in the unit salesplan.pipeline.funnel labels periods with (seconds for weeks)
+        out["period"] = pd.DatetimeIndex(full["sp_period"].to_numpy()).astype(period_start(np.zeros(1), period).dtype)
+    out["stage"] = np.asarray(process.stages, dtype=object)[full["stage_code"].to_numpy()]
+    out["stage_code"] = full["stage_code"].to_numpy(dtype=np.int64)
+    ent, adv, lost, opn, won, lost_all, amt = (full[c].to_numpy(dtype=np.float64) for c in cols)
+    out["entered"] = ent.astype(np.int64)
+    out["advanced"] = adv.astype(np.int64)
+    out["lost"] = lost.astype(np.int64)
+    out["open"] = opn.astype(np.int64)
+    decided = adv + lost
+    # reach: entries over those of the first stage in the same group (unit and period)
+    first = full[["sp_g"]].merge(full.loc[full["stage_code"] == 0, ["sp_g", "entered"]], on="sp_g", how="left")
+    first = first["entered"].fillna(0).to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["conversion"] = np.where(decided > 0, adv / decided, np.nan)
+        out["conversion_lo"], out["conversion_hi"] = wilson(adv, decided, level=level)
+        out["won"] = won.astype(np.int64)
+        closed = won + lost_all
+        out["win_rate"] = np.where(closed > 0, won / closed, np.nan)
+        out["win_rate_lo"], out["win_rate_hi"] = wilson(won, closed, level=level)
+        out["reach"] = np.where(first > 0, ent / first, np.nan)
+    out["entered_amount"] = amt
+    return out

@@ -7,6 +7,7 @@ Dask cluster with two worker processes started by a module fixture.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 
@@ -276,6 +277,43 @@ def test_forecast_with_intervals_on_dask_equals_the_local_forecast(rng, dask_cli
     local = forecast(panel, 6)
     on_dask = forecast(panel, 6, engine=dask_client)
     pdt.assert_frame_equal(on_dask, local)
+
+
+def test_chunks_follow_the_clusters_threads(dask_client):
+    from salesplan.forecast.parallel import (CHUNKS_PER_THREAD, MIN_SERIES_PER_CHUNK, cluster_threads,
+                                             engine_chunk_size)
+
+    distributed = pytest.importorskip("dask.distributed")
+    assert cluster_threads(dask_client) == 2
+    # 2 threads: CHUNKS_PER_THREAD chunks each for a large panel
+    assert math.ceil(10_000 / engine_chunk_size(10_000, engine=dask_client)) == 2 * CHUNKS_PER_THREAD
+    # a small panel: chunks stay at MIN_SERIES_PER_CHUNK series, but every thread gets one
+    assert engine_chunk_size(200, engine=dask_client) == MIN_SERIES_PER_CHUNK
+    assert engine_chunk_size(60, engine=dask_client) == 30
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=5, processes=False,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as bigger:
+        assert cluster_threads(bigger) == 5
+        assert math.ceil(10_000 / engine_chunk_size(10_000, engine=bigger)) == 5 * CHUNKS_PER_THREAD
+    assert engine_chunk_size(10, engine="processes", n_jobs=3) == 4
+
+
+def test_forecast_cuts_a_dask_run_by_the_clusters_size(rng, dask_client, monkeypatch):
+    from salesplan.forecast import parallel
+
+    forecast = _package_forecast()
+    seen = []
+    real = parallel.run_chunks
+
+    def spy(fn, df, **kwargs):
+        seen.append(kwargs["chunk_size"])
+        return real(fn, df, **kwargs)
+
+    monkeypatch.setattr(parallel, "run_chunks", spy)
+    panel = _seasonal_panel(rng)
+    n = panel["unique_id"].nunique()
+    on_dask = forecast(panel, 3, models="snaive", level=None, engine=dask_client)
+    assert seen == [parallel.engine_chunk_size(n, engine=dask_client)] and seen[0] == math.ceil(n / 2)
+    pdt.assert_frame_equal(on_dask, forecast(panel, 3, models="snaive", level=None))
 
 
 # -- faults on a real cluster: a worker killed mid-run --------------------------------

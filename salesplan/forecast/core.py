@@ -9,7 +9,6 @@ way on every engine, so results do not depend on the engine.
 
 from __future__ import annotations
 
-import math
 import warnings
 from functools import partial
 from typing import Any
@@ -235,10 +234,10 @@ def forecast(
     if engine == "local" and not progress:
         # vectorised models are fastest on the whole panel at once (converted once)
         return _finish(fn(df, panel=panel), df, id_col)
-    from salesplan.forecast.parallel import run_chunks
+    from salesplan.forecast.parallel import engine_chunk_size, run_chunks
 
-    workers = n_jobs if engine == "processes" else 4
-    chunk_size = max(1, math.ceil(n_series / max(workers, 1)))
+    # A few chunks per worker thread of the cluster: a fixed count idles a large cluster.
+    chunk_size = engine_chunk_size(n_series, engine=engine, n_jobs=n_jobs)
     out = run_chunks(fn, df, id_col=id_col, engine=engine, n_jobs=n_jobs, progress=progress,
                      desc="forecast", chunk_size=chunk_size)
     return _finish(out, df, id_col)

@@ -26,7 +26,7 @@ import pandas as pd
 from salesplan._validation import check_columns, check_frame, check_positive_int
 from salesplan.errors import SalesplanDataError, SalesplanError
 
-__all__ = ["run_chunks", "split_series", "ENGINES"]
+__all__ = ["run_chunks", "split_series", "engine_chunk_size", "cluster_threads", "ENGINES"]
 
 #: Engines accepted by name; a ``dask.distributed.Client`` instance is accepted too.
 ENGINES = ("local", "processes", "dask")
@@ -34,6 +34,20 @@ ENGINES = ("local", "processes", "dask")
 #: A panel is cut into at most this many chunks by default, so that the
 #: per-chunk overhead (pickling, scheduling) stays small next to the work.
 _DEFAULT_MAX_CHUNKS = 32
+
+#: On Dask, :func:`engine_chunk_size` aims at this many chunks per worker thread: a
+#: thread that finishes early picks up another chunk, and a worker killed mid-run
+#: loses (and runs again) only a small share of the work.
+CHUNKS_PER_THREAD = 3
+
+#: ... but not chunks smaller than this many series (a chunk is forecast as one
+#: vectorised batch, and each costs a scatter and a task), unless that would leave
+#: threads idle.
+MIN_SERIES_PER_CHUNK = 50
+
+#: Chunks of ``engine="local"`` runs with a progress bar (and of a Dask cluster whose
+#: workers have not joined yet).
+_LOCAL_CHUNKS = 4
 
 #: Times chunks lost with a Dask worker (killed, out of memory, network) are sent again.
 DASK_RETRIES = 2
@@ -201,6 +215,42 @@ def run_chunks(
 def _demo_mean(chunk: pd.DataFrame) -> pd.DataFrame:
     # Used by the docstring example: a module-level (hence picklable) fn.
     return chunk.groupby("unique_id", sort=False, as_index=False)["y"].mean()
+
+
+def cluster_threads(client: Any) -> int:
+    """Worker threads of a ``dask.distributed`` cluster right now (0 while no worker has joined).
+
+    From ``client.nthreads()``, which lists every worker (``scheduler_info()``
+    lists only the first few on large clusters).
+    """
+    return int(sum(client.nthreads().values()))
+
+
+def engine_chunk_size(n_series: int, *, engine: Any = "local", n_jobs: int = 1) -> int:
+    """Series per chunk for a run of ``n_series`` series on ``engine``.
+
+    * ``"processes"``: one chunk per process (``n_jobs`` chunks);
+    * Dask (``"dask"`` or a client): :data:`CHUNKS_PER_THREAD` chunks per
+      worker thread of the cluster as it is when the run starts, but chunks of
+      at least :data:`MIN_SERIES_PER_CHUNK` series unless that leaves threads
+      idle; a cluster without workers yet (an adaptive one still scaling up)
+      gets 4 chunks;
+    * ``"local"``: 4 chunks (only used with a progress bar).
+
+    >>> engine_chunk_size(1000, engine="processes", n_jobs=4)
+    250
+    """
+    n_series = max(int(n_series), 1)
+    client = _resolve_engine(engine)
+    if client is None:
+        parts = check_positive_int(n_jobs, name="n_jobs") if engine == "processes" else _LOCAL_CHUNKS
+        return max(1, math.ceil(n_series / parts))
+    threads = cluster_threads(client)
+    if threads == 0:
+        return max(1, math.ceil(n_series / _LOCAL_CHUNKS))
+    wanted = math.ceil(n_series / (CHUNKS_PER_THREAD * threads))
+    floor = min(MIN_SERIES_PER_CHUNK, math.ceil(n_series / threads))
+    return max(1, wanted, floor)
 
 
 def _rows(labels: Any) -> str:

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -80,7 +81,10 @@ def funnel(
     Parameters
     ----------
     opportunities, stage_history
-        As for :func:`prepare` (or a :class:`PreparedDeals`).
+        As for :func:`prepare` (or a :class:`PreparedDeals`); or paths of CSV
+        or Parquet files (or globs), whose deals are then counted in DuckDB by
+        :func:`salesplan.engine.funnel` without loading them (units from the
+        opportunities' own columns only).
     by : str or list of str, optional
         Unit columns: any column of the opportunities (``rep_id``, ``product``...),
         of ``reps`` (``team``, ``region``) or of ``customers`` (``segment``,
@@ -109,6 +113,17 @@ def funnel(
           closed, the share won (the overall win rate from this stage on).
         * ``reach``: entered / entered at the first stage of the same row group.
     """
+    if isinstance(opportunities, (str, os.PathLike)):
+        # files (CSV, Parquet, a glob): counted in DuckDB without loading the deals
+        if reps is not None or customers is not None:
+            raise SalesplanError(
+                "funnel on files counts units of the opportunities' own columns; to use reps= or "
+                "customers= columns, load the files first (salesplan.io) and pass the frames."
+            )
+        from salesplan import engine
+
+        return engine.funnel(opportunities, stage_history, by=by, period=period, cohort=cohort,
+                             process=process, level=level)
     d = prepare(opportunities, stage_history, process=process, as_of=as_of)
     check_choice(cohort, ["entry", "created"], name="cohort")
     by = as_list(by)
