@@ -9,6 +9,7 @@ _APPS = {
     "OverviewApp": "salesplan.ui.overview",
     "PipelineApp": "salesplan.ui.pipeline",
     "ReviewApp": "salesplan.ui.review",
+    "SegmentApp": "salesplan.ui.segments",
 }
 
 __all__ = list(_APPS)
