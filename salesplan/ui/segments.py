@@ -31,7 +31,6 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from salesplan import format as fmt
 from salesplan._validation import guest_mask
@@ -77,7 +76,15 @@ _CSS = """<style>
 .salesplan-guide{font-size:13px;margin:2px 0 6px 0;max-width:60em}
 </style>"""
 
-_LAYOUT = dict(height=360, margin=dict(l=40, r=10, t=40, b=40), template="plotly_white")
+_GRID = {"gridcolor": "#e5e5e5", "zerolinecolor": "#cccccc"}
+
+
+def _layout(title: str, *, x: str = "", y: str = "", height: int = 360, **more: Any) -> dict:
+    """A chart's layout as a plain dict (no plotly validation or template copy on every update)."""
+    xaxis = {"title": {"text": x}, **_GRID, **more.pop("xaxis", {})}
+    yaxis = {"title": {"text": y}, **_GRID, **more.pop("yaxis", {})}
+    return {"title": {"text": title}, "xaxis": xaxis, "yaxis": yaxis, "height": height,
+            "margin": {"l": 40, "r": 10, "t": 40, "b": 40}, "plot_bgcolor": "white", **more}
 
 #: Words of a cluster's description, by feature and direction (catalogue ``[segments_words]``).
 _WORD_FEATURES = ("recency", "tenure", "frequency", "monetary", "avg_order_value", "purchases_per_month")
@@ -323,7 +330,7 @@ class SegmentApp(Translated):
         chart.update({"data": [], "layout": {}})
         chart.layout.display = "none"
 
-    def _show_chart(self, section: str, fig: go.Figure) -> None:
+    def _show_chart(self, section: str, fig: dict) -> None:
         chart = self._charts[section]
         chart.layout.display = None
         chart.update(fig)
@@ -402,12 +409,12 @@ class SegmentApp(Translated):
         self.html["rfm"].value = said + table_html(shown[cols], labels=self._heads(cols),
                                             kinds={"monetary_median": "money", "recency_median": "number"})
         names = [self._segment_name(s) for s in summary["segment"]]
-        fig = go.Figure()
-        fig.add_bar(y=names, x=summary["customer_share"], name=self._t("segments.share_customers"), orientation="h")
-        fig.add_bar(y=names, x=summary["monetary_share"], name=self._t("segments.share_revenue"), orientation="h")
-        fig.update_layout(title=self._t("segments.rfm_chart"), barmode="group", xaxis_tickformat=".0%",
-                          yaxis=dict(autorange="reversed"), xaxis_title=self._t("segments.share"), **_LAYOUT)
-        self._show_chart("rfm", fig)
+        data = [{"type": "bar", "orientation": "h", "y": names, "x": summary[col].to_numpy(),
+                 "name": self._t(f"segments.share_{name}")}
+                for col, name in (("customer_share", "customers"), ("monetary_share", "revenue"))]
+        self._show_chart("rfm", {"data": data, "layout": _layout(
+            self._t("segments.rfm_chart"), x=self._t("segments.share"), barmode="group",
+            xaxis={"tickformat": ".0%"}, yaxis={"autorange": "reversed"})})
 
         counts = segments.groupby(["fm_score", "r_score"]).size().unstack(fill_value=0)
         counts = counts.reindex(index=range(1, 6), columns=range(1, 6), fill_value=0)
@@ -415,12 +422,12 @@ class SegmentApp(Translated):
         rule_names = RFM_SEGMENT_RULES["segment"].tolist()
         text = [[f"{self._segment_name(rule_names[lut[r, fm]])}<br>{counts.loc[fm, r]}" for r in range(1, 6)]
                 for fm in range(1, 6)]
-        grid = go.Figure(go.Heatmap(z=counts.to_numpy(), x=list(range(1, 6)), y=list(range(1, 6)), text=text,
-                                    texttemplate="%{text}", colorscale="Blues",
-                                    colorbar=dict(title=dict(text=self._t("columns.customers")))))
-        grid.update_layout(title=self._t("segments.grid_chart"), xaxis_title=self._t("segments.r_score"),
-                           yaxis_title=self._t("segments.fm_score"), **{**_LAYOUT, "height": 420})
-        self._show_chart("grid", grid)
+        heat = {"type": "heatmap", "z": counts.to_numpy(), "x": list(range(1, 6)), "y": list(range(1, 6)),
+                "text": text, "texttemplate": "%{text}", "colorscale": "Blues",
+                "colorbar": {"title": {"text": self._t("columns.customers")}}}
+        self._show_chart("grid", {"data": [heat], "layout": _layout(
+            self._t("segments.grid_chart"), x=self._t("segments.r_score"), y=self._t("segments.fm_score"),
+            height=420)})
 
     # ------------------------------------------------------------------ clusters
 
@@ -480,13 +487,12 @@ class SegmentApp(Translated):
         self.html["clusters"].value = chosen + table_html(
             profile.assign(label=described)[cols], labels=self._heads(cols),
             kinds={"cluster": "text", "median_monetary": "money", "median_recency": "number"})
-        fig = go.Figure(go.Heatmap(
-            z=wide.to_numpy(), x=[self._feature_name(f, labels) for f in wide.columns],
-            y=[f"{c}: {d}" for c, d in zip(profile["cluster"], described)],
-            colorscale="RdBu_r", zmid=0, colorbar=dict(title=dict(text=self._t("segments.z_vs_all")))))
-        fig.update_layout(title=self._t("segments.cluster_chart", k=model.k_), yaxis=dict(autorange="reversed"),
-                          xaxis_title=self._t("segments.feature"), **{**_LAYOUT, "height": 120 + 50 * model.k_})
-        self._show_chart("clusters", fig)
+        heat = {"type": "heatmap", "z": wide.to_numpy(), "x": [self._feature_name(f, labels) for f in wide.columns],
+                "y": [f"{c}: {d}" for c, d in zip(profile["cluster"], described)], "colorscale": "RdBu",
+                "reversescale": True, "zmid": 0, "colorbar": {"title": {"text": self._t("segments.z_vs_all")}}}
+        self._show_chart("clusters", {"data": [heat], "layout": _layout(
+            self._t("segments.cluster_chart", k=model.k_), x=self._t("segments.feature"),
+            height=160 + 50 * model.k_, yaxis={"autorange": "reversed", "automargin": True})})
 
     # ------------------------------------------------------------------ lifetime value
 
@@ -621,36 +627,37 @@ class SegmentApp(Translated):
     def _show_calibration(self, fit: dict[str, Any]) -> None:
         frame = fit["calibration"]
         self.result["calibration"] = frame
-        fig = go.Figure()
-        fig.add_scatter(x=frame["frequency_label"], y=frame["actual_mean"], mode="lines+markers",
-                        name=self._t("segments.actual"), customdata=frame["n_customers"])
-        fig.add_scatter(x=frame["frequency_label"], y=frame["predicted_mean"], mode="lines+markers",
-                        name=self._t("segments.predicted_by", model=fit["label"]), line={"dash": "dash"})
-        fig.update_layout(title=self._t("segments.calibration_chart"),
-                          xaxis_title=self._t("segments.calibration_x"), yaxis_title=self._t("segments.calibration_y"),
-                          xaxis={"type": "category"}, legend={"orientation": "h", "y": -0.2}, **_LAYOUT)
-        self._show_chart("calibration", fig)
+        x = frame["frequency_label"].tolist()
+        data = [{"type": "scatter", "mode": "lines+markers", "x": x, "y": frame["actual_mean"].to_numpy(),
+                 "name": self._t("segments.actual")},
+                {"type": "scatter", "mode": "lines+markers", "x": x, "y": frame["predicted_mean"].to_numpy(),
+                 "name": self._t("segments.predicted_by", model=fit["label"]), "line": {"dash": "dash"}}]
+        self._show_chart("calibration", {"data": data, "layout": _layout(
+            self._t("segments.calibration_chart"), x=self._t("segments.calibration_x"),
+            y=self._t("segments.calibration_y"), xaxis={"type": "category"},
+            legend={"orientation": "h", "y": -0.25})})
         said = self._check_sentences(fit["check_diagnostics"])
         self.html["calibration"].value = "".join(_sentence(s) for s in said)
 
     def _show_tracking(self, fit: dict[str, Any]) -> None:
         frame = fit["tracking"]
         self.result["tracking"] = frame
-        fig = go.Figure()
-        fig.add_scatter(x=frame["period"], y=frame["actual"], mode="lines", name=self._t("segments.actual"))
-        fig.add_scatter(x=frame["period"], y=frame["expected"], mode="lines",
-                        name=self._t("segments.predicted_by", model=fit["label"]), line={"dash": "dash"})
+        x = frame["period"].to_numpy()
+        data = [{"type": "scatter", "mode": "lines", "x": x, "y": frame["actual"].to_numpy(),
+                 "name": self._t("segments.actual")},
+                {"type": "scatter", "mode": "lines", "x": x, "y": frame["expected"].to_numpy(),
+                 "name": self._t("segments.predicted_by", model=fit["label"]), "line": {"dash": "dash"}}]
+        more: dict[str, Any] = {}
         holdout = frame.loc[frame["holdout"].astype(bool), "period"]
         if len(holdout):
-            # a shape rather than add_vline, whose annotation fails on date axes
-            fig.add_shape(type="line", x0=holdout.iloc[0], x1=holdout.iloc[0], y0=0, y1=1, yref="paper",
-                          line={"color": "grey", "dash": "dot"})
-            fig.add_annotation(x=holdout.iloc[0], y=1, yref="paper", text=self._t("segments.holdout_starts"),
-                               showarrow=False, xanchor="left", yanchor="bottom")
-        fig.update_layout(title=self._t("segments.tracking_chart"), xaxis_title=self._t("segments.week"),
-                          yaxis_title=self._t("segments.repeat_purchases"), legend={"orientation": "h", "y": -0.2},
-                          **_LAYOUT)
-        self._show_chart("tracking", fig)
+            start = f"{holdout.iloc[0]:%Y-%m-%d}"
+            more["shapes"] = [{"type": "line", "x0": start, "x1": start, "y0": 0, "y1": 1, "yref": "paper",
+                               "line": {"color": "grey", "dash": "dot"}}]
+            more["annotations"] = [{"x": start, "y": 1, "yref": "paper", "text": self._t("segments.holdout_starts"),
+                                    "showarrow": False, "xanchor": "left", "yanchor": "bottom"}]
+        self._show_chart("tracking", {"data": data, "layout": _layout(
+            self._t("segments.tracking_chart"), x=self._t("segments.week"), y=self._t("segments.repeat_purchases"),
+            legend={"orientation": "h", "y": -0.25}, **more)})
         self.html["tracking"].value = ""
 
     def _show_value(self, fit: dict[str, Any], value: pd.DataFrame) -> None:
@@ -682,28 +689,29 @@ class SegmentApp(Translated):
               .agg(customers=("customer_id", "size"), clv=("clv", "sum"), probability_alive=("probability_alive", "mean")))
         by = by.set_index("segment").reindex([s for s in SEGMENTS if s in set(by["segment"])]).reset_index()
         self.result["by_segment"] = by
-        fig = go.Figure(go.Bar(x=by["clv"], y=[self._segment_name(s) for s in by["segment"]], orientation="h",
-                               customdata=np.c_[by["customers"], by["probability_alive"]],
-                               hovertemplate="%{y}: %{x:,.0f}<br>%{customdata[0]} · %{customdata[1]:.0%}<extra></extra>"))
-        fig.update_layout(title=self._t("segments.by_segment_chart", months=self.horizon.value),
-                          xaxis_title=self._t("segments.clv_axis"), yaxis=dict(autorange="reversed"), **_LAYOUT)
-        self._show_chart("by_segment", fig)
+        bar = {"type": "bar", "orientation": "h", "x": by["clv"].to_numpy(),
+               "y": [self._segment_name(s) for s in by["segment"]],
+               "customdata": np.c_[by["customers"], by["probability_alive"]],
+               "hovertemplate": "%{y}: %{x:,.0f}<br>%{customdata[0]} · %{customdata[1]:.0%}<extra></extra>"}
+        self._show_chart("by_segment", {"data": [bar], "layout": _layout(
+            self._t("segments.by_segment_chart", months=self.horizon.value), x=self._t("segments.clv_axis"),
+            yaxis={"autorange": "reversed", "automargin": True})})
         cols = ["segment", "customers", "clv", "probability_alive"]
         self.html["by_segment"].value = table_html(by[cols].assign(segment=by["segment"].map(self._segment_name)),
                                                    labels=self._heads(cols))
 
     def _show_look_after(self, value: pd.DataFrame) -> None:
         shown = value[value["clv"] > 0]
-        fig = go.Figure()
+        data = []
         for segment in [s for s in SEGMENTS if s in set(shown["segment"])]:
             g = shown[shown["segment"] == segment]
-            fig.add_scattergl(x=g["probability_alive"], y=g["clv"], mode="markers", name=self._segment_name(segment),
-                              text=g["customer_id"], marker={"size": 5, "opacity": 0.7},
-                              hovertemplate="%{text}: %{y:,.0f} · %{x:.0%}<extra></extra>")
-        fig.update_layout(title=self._t("segments.look_after_chart"), xaxis_title=self._t("columns.probability_alive"),
-                          yaxis_title=self._t("segments.clv_axis"), yaxis_type="log", xaxis_tickformat=".0%",
-                          **{**_LAYOUT, "height": 420})
-        self._show_chart("look_after", fig)
+            data.append({"type": "scattergl", "mode": "markers", "x": g["probability_alive"].to_numpy(),
+                         "y": g["clv"].to_numpy(), "name": self._segment_name(segment),
+                         "text": g["customer_id"].astype(str).tolist(), "marker": {"size": 5, "opacity": 0.7},
+                         "hovertemplate": "%{text}: %{y:,.0f} · %{x:.0%}<extra></extra>"})
+        self._show_chart("look_after", {"data": data, "layout": _layout(
+            self._t("segments.look_after_chart"), x=self._t("columns.probability_alive"),
+            y=self._t("segments.clv_axis"), height=420, xaxis={"tickformat": ".0%"}, yaxis={"type": "log"})})
         self.html["look_after"].value = ""
 
     # ------------------------------------------------------------------ the picked segment
