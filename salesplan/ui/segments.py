@@ -76,6 +76,8 @@ _CSS = """<style>
 .salesplan-guide{font-size:13px;margin:2px 0 6px 0;max-width:60em}
 </style>"""
 
+#: Blue below the average customer, white at it, red above (the clusters' reading guide says so).
+_DIVERGING = [[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]]
 _GRID = {"gridcolor": "#e5e5e5", "zerolinecolor": "#cccccc"}
 
 
@@ -423,7 +425,7 @@ class SegmentApp(Translated):
         text = [[f"{self._segment_name(rule_names[lut[r, fm]])}<br>{counts.loc[fm, r]}" for r in range(1, 6)]
                 for fm in range(1, 6)]
         heat = {"type": "heatmap", "z": counts.to_numpy(), "x": list(range(1, 6)), "y": list(range(1, 6)),
-                "text": text, "texttemplate": "%{text}", "colorscale": "Blues",
+                "text": text, "texttemplate": "%{text}", "colorscale": [[0, "#f7fbff"], [1, "#2171b5"]],
                 "colorbar": {"title": {"text": self._t("columns.customers")}}}
         self._show_chart("grid", {"data": [heat], "layout": _layout(
             self._t("segments.grid_chart"), x=self._t("segments.r_score"), y=self._t("segments.fm_score"),
@@ -488,11 +490,11 @@ class SegmentApp(Translated):
             profile.assign(label=described)[cols], labels=self._heads(cols),
             kinds={"cluster": "text", "median_monetary": "money", "median_recency": "number"})
         heat = {"type": "heatmap", "z": wide.to_numpy(), "x": [self._feature_name(f, labels) for f in wide.columns],
-                "y": [f"{c}: {d}" for c, d in zip(profile["cluster"], described)], "colorscale": "RdBu",
-                "reversescale": True, "zmid": 0, "colorbar": {"title": {"text": self._t("segments.z_vs_all")}}}
+                "y": [f"{c}: {d}" for c, d in zip(profile["cluster"], described)], "colorscale": _DIVERGING, "zmid": 0, "colorbar": {"title": {"text": self._t("segments.z_vs_all")}}}
         self._show_chart("clusters", {"data": [heat], "layout": _layout(
             self._t("segments.cluster_chart", k=model.k_), x=self._t("segments.feature"),
-            height=160 + 50 * model.k_, yaxis={"autorange": "reversed", "automargin": True})})
+            height=220 + 50 * model.k_, xaxis={"tickangle": -35, "automargin": True},
+            yaxis={"autorange": "reversed", "automargin": True})})
 
     # ------------------------------------------------------------------ lifetime value
 
@@ -701,7 +703,7 @@ class SegmentApp(Translated):
                                                    labels=self._heads(cols))
 
     def _show_look_after(self, value: pd.DataFrame) -> None:
-        shown = value[value["clv"] > 0]
+        shown = value[value["clv"] >= 1]  # below one unit of money a customer is worth nothing to plan for
         data = []
         for segment in [s for s in SEGMENTS if s in set(shown["segment"])]:
             g = shown[shown["segment"] == segment]
