@@ -229,8 +229,9 @@ def test_every_key_the_page_asks_for_is_in_every_catalogue():
     keys |= {f"segments.title_{s}" for s in SECTIONS} | {f"segments.guide_{s}" for s in SECTIONS}
     keys |= {f"segments.{step}" for step in _FIT_STEPS} | {f"segments_rfm.{_slug(s)}" for s in SEGMENTS}
     keys |= {f"segments_rfm_about.{_slug(s)}" for s in SEGMENTS}
-    keys |= {f"segments_words.{f}_{side}" for f in ("recency", "tenure", "frequency", "monetary", "avg_order_value",
-                                                    "purchases_per_month", "share", "other") for side in ("high", "low")}
+    described = ("recency", "tenure", "frequency", "monetary", "avg_order_value", "purchases_per_month",
+                 "share", "other")
+    keys |= {f"segments_words.{f}_{side}" for f in described for side in ("high", "low")}
     assert len(keys) > 80
     for lang in LANGUAGES:
         absent = sorted(k for k in keys if k not in catalogue(lang))

@@ -48,9 +48,17 @@ from salesplan.segments.clv import (
     select_model,
     summary_from_transactions,
 )
-from salesplan.segments.rfm import RFM_SEGMENT_RULES, SEGMENTS, _lookup, rfm_scores, rfm_segments, rfm_summary, rfm_table
+from salesplan.segments.rfm import (
+    RFM_SEGMENT_RULES,
+    SEGMENTS,
+    _lookup,
+    rfm_scores,
+    rfm_segments,
+    rfm_summary,
+    rfm_table,
+)
 from salesplan.ui._common import ErrorArea, PlotArea, app_from_source
-from salesplan.ui._lang import Translated, option_values, relabel_options
+from salesplan.ui._lang import Translated, relabel_options
 from salesplan.ui.page import missing
 
 __all__ = ["SegmentApp", "SECTIONS", "AUTO", "CLUSTER_CHOICES"]
@@ -139,7 +147,8 @@ class SegmentApp(Translated):
     progress : ipywidgets.IntProgress
         Shown (with :attr:`progress_label`) while the lifetime-value models fit.
     errors : ErrorArea
-    rfm_chart, grid_chart, cluster_chart, calibration_chart, tracking_chart, segment_value_chart, look_after_chart : PlotArea
+    rfm_chart, grid_chart, cluster_chart, calibration_chart : PlotArea
+    tracking_chart, segment_value_chart, look_after_chart : PlotArea
     container : ipywidgets.VBox
         The whole page.
     n_fits : int
@@ -490,7 +499,8 @@ class SegmentApp(Translated):
             profile.assign(label=described)[cols], labels=self._heads(cols),
             kinds={"cluster": "text", "median_monetary": "money", "median_recency": "number"})
         heat = {"type": "heatmap", "z": wide.to_numpy(), "x": [self._feature_name(f, labels) for f in wide.columns],
-                "y": [f"{c}: {d}" for c, d in zip(profile["cluster"], described)], "colorscale": _DIVERGING, "zmid": 0, "colorbar": {"title": {"text": self._t("segments.z_vs_all")}}}
+                "y": [f"{c}: {d}" for c, d in zip(profile["cluster"], described)], "colorscale": _DIVERGING, "zmid": 0,
+                "colorbar": {"title": {"text": self._t("segments.z_vs_all")}}}
         self._show_chart("clusters", {"data": [heat], "layout": _layout(
             self._t("segments.cluster_chart", k=model.k_), x=self._t("segments.feature"),
             height=220 + 50 * model.k_, xaxis={"tickangle": -35, "automargin": True},
@@ -688,7 +698,8 @@ class SegmentApp(Translated):
     def _show_by_segment(self, value: pd.DataFrame) -> None:
         known = value[value["clv"].notna()]
         by = (known.groupby("segment", sort=False, as_index=False)
-              .agg(customers=("customer_id", "size"), clv=("clv", "sum"), probability_alive=("probability_alive", "mean")))
+              .agg(customers=("customer_id", "size"), clv=("clv", "sum"),
+                   probability_alive=("probability_alive", "mean")))
         by = by.set_index("segment").reindex([s for s in SEGMENTS if s in set(by["segment"])]).reset_index()
         self.result["by_segment"] = by
         bar = {"type": "bar", "orientation": "h", "x": by["clv"].to_numpy(),
@@ -740,7 +751,8 @@ class SegmentApp(Translated):
             rows = rfm[rfm["segment"].astype("str") == segment].assign(clv=np.nan, probability_alive=np.nan)
             rows = rows.sort_values("monetary", ascending=False)
         cols = ["customer_id", "recency", "frequency", "monetary", "clv", "probability_alive"]
-        listed = rows[cols].sort_values("clv", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+        listed = (rows[cols].sort_values("clv", ascending=False, kind="stable", na_position="last")
+                  .reset_index(drop=True))
         self.result["customers"] = listed
         head = self._t("segments.customers_of", segment=self._segment_name(segment), customers=fmt.count(len(listed)),
                        clv=fmt.money(listed["clv"].sum()) if listed["clv"].notna().any() else fmt.MISSING)
