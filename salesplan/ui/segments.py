@@ -356,11 +356,21 @@ class SegmentApp(Translated):
         return pd.Timestamp(self.as_of.value)
 
     def _update(self, change: Any = None) -> None:
+        """Recompute what the changed control moves: the clusters, the values over the horizon, or everything."""
         if self._busy:
             return
-        self._reset_result()
+        owner = change.get("owner") if isinstance(change, Mapping) else None
+        fit = self._state.get("fit")
         with self.errors.capture():
-            self._compute()
+            if owner is self.clusters and self.result["clusters"] is not None:
+                self._show_clusters(self._state["customers"], self._state["as_of"])
+            elif owner is self.horizon and fit is not None and self.result["value"] is not None:
+                self._show_values(fit, self._state["as_of"])
+                self._show_customers()
+            else:
+                self._reset_result()
+                self._state = {}
+                self._compute()
         self.result["error"] = self.errors.message if self.errors.level == "error" else ""
 
     def _compute(self) -> None:
@@ -376,6 +386,7 @@ class SegmentApp(Translated):
             return
         customers = self._customers[pd.to_datetime(self._customers["order_date"]) <= as_of + pd.Timedelta(days=1)
                                     - pd.Timedelta(nanoseconds=1)]
+        self._state.update(customers=customers, as_of=as_of)
         self._show_rfm(customers, as_of)
         self._show_clusters(customers, as_of)
         self._show_clv(customers, as_of)
@@ -601,6 +612,7 @@ class SegmentApp(Translated):
                 self._note(s, self._t("segments.no_fit", reason=str(exc)))
             return
         self.result["model"] = fit["model"]
+        self._state["fit"] = fit
         if fit["lack"]:
             holdout_lack = missing(customers, months=2 * fit["holdout"] + 1, lang=self.lang)
             sentence = self._needs(holdout_lack, "holdout")
@@ -610,11 +622,14 @@ class SegmentApp(Translated):
             self._show_models(fit)
             self._show_calibration(fit)
             self._show_tracking(fit)
-        segments = self.result["rfm"]
-        value = self._value(fit, as_of, segments)
-        self.result["value"] = value
         self.result["parameters"] = fit["parameters"]
         self.result["diagnostics"] = fit["diagnostics"]
+        self._show_values(fit, as_of)
+
+    def _show_values(self, fit: dict[str, Any], as_of: pd.Timestamp) -> None:
+        """The sections that follow the horizon: value, CLV by segment, who to look after."""
+        value = self._value(fit, as_of, self.result["rfm"])
+        self.result["value"] = value
         self._show_value(fit, value)
         self._show_by_segment(value)
         self._show_look_after(value)
