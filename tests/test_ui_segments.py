@@ -124,6 +124,18 @@ def test_an_earlier_analysis_date_refits_once_with_progress(app, demo):
     assert app.n_fits == fits + 1  # back to the first date: its fit is kept
 
 
+def test_an_analysis_date_before_the_first_order_is_said_in_every_section(app):
+    fits = app.n_fits
+    app.as_of.value = dt.date(2020, 1, 1)
+    try:
+        said = t("segments.as_of_before", "en", first="2023-01-02")
+        assert app.result["error"] == "" and all(app.result["notes"][s] == said for s in SECTIONS)
+        assert app.result["value"] is None and app.n_fits == fits
+    finally:
+        app.as_of.value = dt.date(2025, 12, 31)
+    assert app.result["notes"]["value"] == "" and app.result["value"] is not None
+
+
 def test_the_chinese_page_shows_no_english(demo, data_words):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -178,6 +190,10 @@ def test_real_export_shapes(shape, shape_paths):
         assert app.clusters.value == 3 and len(app.result["clusters"]) == 3 and app.horizon.value == 6
     assert app.result["segment_summary"]["customers"].sum() == facts["n_customers"]
     assert len(app.result["value"]) == facts["n_customers"]
+    # when the kept model's refit cannot predict (parameters run off to extremes), the next one values everyone
+    assert app.result["value"]["clv"].notna().all()
+    assert (app.result["model"] == app.result["selection"].query("chosen")["model"].iloc[0]) == (
+        t("segments.fallback", "en", kept="", model="")[:20] not in app.html["value"].value)
     guests = "without a customer" in app.facts.value
     assert guests == (facts["guest_lines"] > 0)
     if guests:

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import html
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,13 @@ import pandas as pd
 
 from salesplan import format as fmt
 from salesplan._validation import guest_mask
-from salesplan.errors import SalesplanDataError, SalesplanDataWarning
+from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError, SalesplanWarning
 from salesplan.format import table_html
 from salesplan.periods import holdout_months as default_holdout
 from salesplan.periods import last_date, months_of_history
 from salesplan.segments.cluster import CustomerClusters, customer_features
 from salesplan.segments.clv import (
+    REPEAT_MODELS,
     GammaGamma,
     calibration_holdout,
     customer_lifetime_value,
@@ -76,6 +78,10 @@ AUTO = "auto"
 CLUSTER_CHOICES: tuple = (AUTO, 2, 3, 4, 5, 6, 7, 8)
 _AUTO_RANGE = (2, 6)
 
+#: The models' class names (how their warnings start) -> the names the page shows.
+_MODEL_LABELS = {"BetaGeo": "BG/NBD", "ModifiedBetaGeo": "MBG/NBD", "ParetoNBD": "Pareto/NBD",
+                 "GammaGamma": "Gamma-Gamma"}
+
 #: The steps of a lifetime-value fit, as the progress bar names them.
 _FIT_STEPS = ("progress_select", "progress_check", "progress_tracking", "progress_refit")
 
@@ -98,6 +104,26 @@ def _layout(title: str, *, x: str = "", y: str = "", height: int = 360, **more: 
 
 #: Words of a cluster's description, by feature and direction (catalogue ``[segments_words]``).
 _WORD_FEATURES = ("recency", "tenure", "frequency", "monetary", "avg_order_value", "purchases_per_month")
+
+
+@contextmanager
+def _model_warnings() -> Iterator[list[str]]:
+    """Collect the models' own warnings (optimiser, standard errors) to say them in the page's sections.
+
+    Data warnings (repeat buyers with no positive spend) are left out: the
+    value section counts those customers itself.
+    """
+    said: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SalesplanWarning)
+        warnings.simplefilter("ignore", SalesplanDataWarning)
+        yield said
+    for w in caught:
+        if issubclass(w.category, SalesplanWarning):
+            said.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    said[:] = list(dict.fromkeys(said))
 
 
 def _sentence(text: str) -> str:
@@ -541,13 +567,16 @@ class SegmentApp(Translated):
             if not fit["lack"]:
                 cal_end = as_of - pd.DateOffset(months=holdout)
                 fit["calibration_end"] = cal_end
-                selection = select_model(customers, calibration_end=cal_end, observation_end=as_of, freq="W")
+                with _model_warnings():  # each model's problems are in its row of the selection
+                    selection = select_model(customers, calibration_end=cal_end, observation_end=as_of, freq="W")
                 name = selection.loc[selection["chosen"], "model"].iloc[0]
                 fit["selection"] = selection
                 self._step(1)
                 calibration = summary_from_transactions(customers, calibration_end=cal_end, observation_end=as_of,
                                                         freq="W")
-                check = repeat_model(name).fit(calibration)
+                with _model_warnings() as said:
+                    check = repeat_model(name).fit(calibration)
+                fit["check_warnings"] = said
                 fit["calibration"] = calibration_holdout(check, calibration)
                 fit["check_diagnostics"] = check.diagnostics(calibration)
                 self._step(2)
@@ -555,12 +584,12 @@ class SegmentApp(Translated):
                                                            observation_end=as_of, freq="W")
             self._step(3)
             history = summary_from_transactions(customers, calibration_end=as_of, freq="W")
-            purchases = repeat_model(name).fit(history)
-            with warnings.catch_warnings():
-                # repeat buyers with no positive spend: counted in the value section instead
-                warnings.simplefilter("ignore", SalesplanDataWarning)
+            purchases, used, said = self._refit(history, name, fit.get("selection"))
+            with _model_warnings() as spend_said:
                 spend = GammaGamma().fit(history)
-            fit.update(model=name, label=purchases._label, history=history, purchases=purchases, spend=spend,
+            fit["fit_warnings"] = said + spend_said
+            fit.update(kept=name, model=used,
+                       label=purchases._label, history=history, purchases=purchases, spend=spend,
                        alive=purchases.probability_alive(history),
                        parameters=pd.concat([purchases.summary().assign(model=purchases._label),
                                              spend.summary().assign(model="Gamma-Gamma")], ignore_index=True),
@@ -572,6 +601,37 @@ class SegmentApp(Translated):
         self.n_fits += 1
         self._fit_cache[key] = fit
         return fit
+
+    @staticmethod
+    def _refit(history: pd.DataFrame, name: str, selection: pd.DataFrame | None) -> tuple[Any, str, list[str]]:
+        """The kept model refitted on all the data, or, when its predictions do not compute there, the next one.
+
+        A fit that runs off to extreme parameters gives no expected purchases
+        (NaN) at all; the models are tried in the order of their holdout
+        error (then BG/NBD, MBG/NBD, Pareto/NBD) and the first that predicts
+        every customer is used. Returns the model, its name and its warnings.
+        """
+        ranked = []
+        if selection is not None:
+            overall = selection[(selection["group"] == "all") & (selection["error"] == "")]
+            ranked = list(overall.sort_values("rmse", kind="stable")["model"])
+        order = list(dict.fromkeys([name, *ranked, *REPEAT_MODELS]))
+        first = None
+        for candidate in order:
+            with _model_warnings() as said:
+                try:
+                    model = repeat_model(candidate).fit(history)
+                except SalesplanError:
+                    continue
+            if first is None:
+                first = (model, candidate, said)
+            expected = model.predict_purchases(history, 52.0)["expected_purchases"].to_numpy(dtype=float)
+            if np.isfinite(expected).all():
+                return model, candidate, said
+        if first is None:
+            raise SalesplanDataError(
+                f"no repeat-purchase model ({', '.join(order)}) could be fitted to these customers")
+        return first
 
     def _value(self, fit: dict[str, Any], as_of: pd.Timestamp, segments: pd.DataFrame) -> pd.DataFrame:
         key = (as_of, fit["holdout"], int(self.horizon.value))
@@ -587,6 +647,22 @@ class SegmentApp(Translated):
             value["segment"] = value["segment"].astype("str")
             self._value_cache[key] = value.sort_values("clv", ascending=False, ignore_index=True, na_position="last")
         return self._value_cache[key]
+
+    def _warning_sentences(self, messages: list[str]) -> list[str]:
+        """The models' warnings, in the page's language where the catalogue knows them.
+
+        A missing standard error is left out: the ``not_identified`` check
+        of the diagnostics says the same in plain words.
+        """
+        out = []
+        for message in messages:
+            name = message.split(":", 1)[0]
+            if "Hessian" in message and name in _MODEL_LABELS:
+                continue
+            if name in _MODEL_LABELS and "stopped before converging" in message:
+                message = self._t("segments_checks.not_converged", model=_MODEL_LABELS[name])
+            out.append(message)
+        return out
 
     def _check_sentences(self, diagnostics: pd.DataFrame) -> list[str]:
         """The models' warnings: the package's own sentence in English, the catalogue's in other languages."""
@@ -663,7 +739,7 @@ class SegmentApp(Translated):
             self._t("segments.calibration_chart"), x=self._t("segments.calibration_x"),
             y=self._t("segments.calibration_y"), xaxis={"type": "category"},
             legend={"orientation": "h", "y": -0.25})})
-        said = self._check_sentences(fit["check_diagnostics"])
+        said = self._warning_sentences(fit["check_warnings"]) + self._check_sentences(fit["check_diagnostics"])
         self.html["calibration"].value = "".join(_sentence(s) for s in said)
 
     def _show_tracking(self, fit: dict[str, Any]) -> None:
@@ -689,6 +765,12 @@ class SegmentApp(Translated):
 
     def _show_value(self, fit: dict[str, Any], value: pd.DataFrame) -> None:
         lines = [] if not fit["lack"] else [self._t("segments.no_holdout_model", model=fit["label"])]
+        if fit["model"] != fit["kept"]:
+            kept = REPEAT_MODELS[fit["kept"]]._label
+            lines.append(self._t("segments.fallback", kept=kept, model=fit["label"]))
+        unvalued = int(value["clv"].isna().sum())
+        if unvalued:
+            lines.append(self._t("segments.no_value", customers=fmt.count(unvalued), model=fit["label"]))
         lines.append(self._t("segments.value_total", months=self.horizon.value,
                              clv=fmt.money(value["clv"].sum()), customers=fmt.count(value["clv"].notna().sum()),
                              alive=fmt.count((value["probability_alive"] >= 0.5).sum())))
@@ -696,7 +778,7 @@ class SegmentApp(Translated):
         no_spend = int(((history["frequency"] > 0) & (history["monetary_value"] <= 0)).sum())
         if no_spend:
             lines.append(self._t("segments.no_spend", customers=fmt.count(no_spend)))
-        lines += self._check_sentences(fit["diagnostics"])
+        lines += self._warning_sentences(fit["fit_warnings"]) + self._check_sentences(fit["diagnostics"])
         params = fit["parameters"]
         pcols = ["model", "parameter", "estimate", "std_error", "lower_95", "upper_95"]
         top = value.head(self.top_n)
