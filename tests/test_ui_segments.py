@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from test_ui_lang import CJK, _frames, data_words, english_words, texts  # noqa: F401 - data_words is a fixture
 
+from salesplan.errors import SalesplanError
 from salesplan.i18n import LANGUAGES, catalogue, t
 from salesplan.io import load_data
 from salesplan.segments.rfm import SEGMENTS
@@ -237,6 +238,8 @@ def test_no_transactions_and_unreadable_files_are_said_in_the_page(tmp_path):
     assert app.errors.message.startswith("There is no transactions table")
     broken = SegmentApp.from_source(tmp_path / "no_such.csv")
     assert "no_such.csv" in broken.errors.message and broken.result["error"]
+    with pytest.raises(SalesplanError, match="clusters must be"):
+        SegmentApp({}, clusters=1)
 
 
 def test_every_key_the_page_asks_for_is_in_every_catalogue():

@@ -185,8 +185,9 @@ class SegmentApp(Translated):
         ``segment_summary`` (:func:`~salesplan.segments.rfm.rfm_summary`),
         ``clusters`` (:meth:`~salesplan.segments.cluster.CustomerClusters.profile`),
         ``cluster_labels`` (``customer_id, cluster``), ``selection``
-        (:func:`~salesplan.segments.clv.select_model`), ``model`` (the kept
-        model's name), ``calibration`` (:func:`~salesplan.segments.clv.calibration_holdout`),
+        (:func:`~salesplan.segments.clv.select_model`), ``model`` (the model
+        the values come from: the kept one, unless its refit on all the data
+        cannot predict), ``calibration`` (:func:`~salesplan.segments.clv.calibration_holdout`),
         ``tracking`` (:func:`~salesplan.segments.clv.repeat_purchase_tracking`),
         ``parameters`` (both models' ``summary()``), ``diagnostics``
         (``model, check, message``), ``value`` (one row per customer:
@@ -240,8 +241,10 @@ class SegmentApp(Translated):
         start = pd.Timestamp(as_of) if as_of is not None else self._last
 
         self.as_of = widgets.DatePicker(value=start.date() if start is not None else None)
-        self.clusters = widgets.Dropdown(options=list(CLUSTER_CHOICES),
-                                         value=clusters if clusters in CLUSTER_CHOICES else AUTO)
+        if clusters != AUTO and not (isinstance(clusters, (int, np.integer)) and clusters >= 2):
+            raise SalesplanError(f"clusters must be {AUTO!r} or a whole number of at least 2, got {clusters!r}.")
+        choices = list(dict.fromkeys([*CLUSTER_CHOICES, clusters]))
+        self.clusters = widgets.Dropdown(options=[AUTO, *sorted(c for c in choices if c != AUTO)], value=clusters)
         self.horizon = widgets.IntSlider(value=int(clv_horizon_months), min=1, max=60, continuous_update=False)
         self.segment = widgets.Dropdown(options=list(SEGMENTS), value=SEGMENTS[0])
         self.progress = widgets.IntProgress(value=0, min=0, max=len(_FIT_STEPS))
