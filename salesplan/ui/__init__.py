@@ -11,6 +11,7 @@ _APPS = {
     "ReviewApp": "salesplan.ui.review",
     "MarketApp": "salesplan.ui.market",
     "ForecastApp": "salesplan.ui.forecast",
+    "SegmentApp": "salesplan.ui.segments",
 }
 
 __all__ = list(_APPS)
