@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from pathlib import Path
@@ -15,7 +16,7 @@ from salesplan.i18n import LANGUAGES, catalogue, t
 from salesplan.periods import plan_period
 from salesplan.ui import ForecastApp
 from salesplan.ui._lang import option_values
-from salesplan.ui.forecast import ALL, COMPANY
+from salesplan.ui.forecast import ALL, COMPANY, SECTIONS
 
 SOURCE = Path(__file__).resolve().parents[1] / "salesplan" / "ui" / "forecast.py"
 #: Names of methods and scores that stay as they are in Chinese.
@@ -242,3 +243,28 @@ def test_seasonal_naive_by_hand(rng):
     assert app.result["notes"]["reconciliation"].startswith("Add a `channel` column")
     app.set_lang("zh")
     assert app.result["notes"]["reconciliation"].startswith(t("page.add", "zh", things=""))
+
+
+def test_every_table_is_named_and_a_long_one_sorts_downloads_and_speaks_the_page_language(app):
+    _set(app)
+    names = [v.name for s in SECTIONS for v in app.html[s].tables]
+    assert names == ["forecast_months", "forecast_region", "backtest_models", "backtest_region",
+                     "reconciliation_mase_by_level", "reconciliation_gaps"]
+    units = app.html["forecast"].tables[1]
+    assert units.frame["unique_id"].tolist() == app.result["units"]["unique_id"].tolist()
+    assert units.csv.filename == "forecast_region.csv" and units.html in app.html["forecast"].value
+    _set(app, series="East", horizon=24)  # two years of months: longer than a screen
+    try:
+        shown, months = app.result["shown"], app.html["forecast"].tables[0]
+        assert len(shown) == len(months.frame) == 24 and months.interactive
+        assert app.html["forecast"].value.count("<tr") == 1 + 24  # the static HTML still holds every month
+        back = pd.read_csv(io.BytesIO(months.csv_bytes()))
+        assert back[t("forecast.col_forecast", "en")].tolist() == pytest.approx(shown["forecast"].tolist())
+        app.set_lang("zh")
+        assert app.html["forecast"].tables[0] is months and months.interactive
+        assert months.excel.description == t("table.excel", "zh")
+        assert months._itable._dt_args["language"]["search"] == t("table.search", "zh")
+        back = pd.read_csv(io.BytesIO(months.csv_bytes()))
+        assert back[t("forecast.col_forecast", "zh")].tolist() == pytest.approx(shown["forecast"].tolist())
+    finally:
+        app.set_lang("en")

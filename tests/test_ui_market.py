@@ -4,6 +4,7 @@ both languages from the catalogue, a switch that changes only the words."""
 from __future__ import annotations
 
 import html
+import io
 import re
 import warnings
 
@@ -16,6 +17,7 @@ from salesplan.ui import MarketApp
 from salesplan.ui._lang import option_values
 from salesplan.ui.market import CHARTS, GRAINS, SECTIONS
 from salesplan.ui.page import dimensions
+from salesplan.ui.table import INTERACTIVE_ROWS
 
 
 def build(tables, **kwargs) -> MarketApp:
@@ -210,3 +212,35 @@ def test_builds_on_export_shapes(shape, shape_paths):
         assert shown, f"{shape}: section {section} is empty"
     failed = [n for n in app.result["notes"].values() if "could not be computed" in n]
     assert not failed, failed
+
+
+def test_every_table_is_named_and_downloadable_and_the_section_value_is_its_static_html(app):
+    views = [v for s in SECTIONS for v in app.tables_html[s].tables]
+    assert len(views) >= 8
+    names = [v.name for v in views]
+    assert len(set(names)) == len(names) and all(n.startswith("market_") for n in names)  # one file each
+    for section in SECTIONS:
+        value = app.tables_html[section].value
+        for view in app.tables_html[section].tables:
+            assert view.html and view.html in value and (view.csv.filename, view.excel.filename) == (
+                f"{view.name}.csv", f"{view.name}.xlsx")
+            back = pd.read_csv(io.BytesIO(view.csv_bytes()))
+            assert back.columns.tolist() == [str(c) for c in view.shown.columns]  # the page's headers
+            assert len(back) == len(view.frame)
+    abc = app.tables_html["abc"].value
+    assert abc.index(html.escape(t("market.customer_abc", "en"))) < abc.index("<table")  # the sentence, then its table
+
+
+def test_a_long_table_sorts_downloads_raw_numbers_and_speaks_the_page_language(app):
+    app.dimension.value = "product_id"  # CAGR per product: more rows than a screen
+    cagr = app.result["cagr"]
+    view = app.tables_html["growth"].tables[0]
+    assert len(cagr) > INTERACTIVE_ROWS and view.interactive and view.name == "market_cagr_product_id"
+    back = pd.read_csv(io.BytesIO(view.csv_bytes()))
+    assert back[app._heads(["cagr"])["cagr"]].tolist() == pytest.approx(cagr["cagr"].tolist(), nan_ok=True)
+    app.set_lang("zh")
+    view = app.tables_html["growth"].tables[0]
+    assert view.interactive and view.csv.description == t("table.csv", "zh")
+    assert view._itable._dt_args["language"]["search"] == t("table.search", "zh")
+    assert app._heads(["cagr"])["cagr"] in view.shown.columns and CJK.search(app._heads(["cagr"])["cagr"])
+    pd.testing.assert_frame_equal(app.result["cagr"], cagr)

@@ -35,11 +35,11 @@ import pandas as pd
 
 from salesplan import format as fmt
 from salesplan.errors import SalesplanError, SalesplanWarning
-from salesplan.format import table_html
 from salesplan.i18n import t
 from salesplan.ui._common import ErrorArea, PlotArea, app_from_source
 from salesplan.ui._lang import Translated, option_values, relabel_options
 from salesplan.ui.page import dimensions, missing
+from salesplan.ui.table import Section, Table
 
 __all__ = ["ForecastApp", "ALL", "COMPANY", "LEVELS", "MODELS", "INTERVALS", "SECTIONS"]
 
@@ -152,6 +152,10 @@ class ForecastApp(Translated):
         History, forecast and bands of the chosen series (or the level's
         total with its largest series); MASE per series, model against the
         seasonal naive; the reconciled forecast.
+    html : dict of str to Section
+        One per section of :data:`SECTIONS`: its sentences and tables
+        (:class:`~salesplan.ui.table.Section`), sortable and filterable when long,
+        downloadable as CSV and Excel; ``.value`` is the section as static HTML.
     container : ipywidgets.VBox
         The whole page.
     result : dict
@@ -223,7 +227,7 @@ class ForecastApp(Translated):
         self.intervals = widgets.Dropdown(options=list(INTERVALS), value=shown)
         self.progress = widgets.IntProgress(value=0, min=0, max=1, bar_style="info",
                                             layout=widgets.Layout(display="none"))
-        self.html = {s: widgets.HTML() for s in SECTIONS}
+        self.html = {s: Section(lang=self.lang) for s in SECTIONS}
         self.headings = {s: widgets.HTML() for s in SECTIONS}
         self.chart = PlotArea()
         self.backtest_chart = PlotArea()
@@ -477,20 +481,21 @@ class ForecastApp(Translated):
         labels.update({f"{side}_{lv}": self._t(f"forecast.col_{side}", level=lv)
                        for lv in levels for side in ("lo", "hi")})
         start, end = table["month"].iloc[0], table["month"].iloc[-1]
-        body = _sentence(self._t("forecast.total_line", series=name, start=start, end=end,
-                                 total=fmt.money(shown["forecast"].sum())))
-        body += table_html(table[cols], kinds={c: "money" for c in cols[1:]}, labels=labels)
+        body: list[str | Table] = [_sentence(self._t("forecast.total_line", series=name, start=start, end=end,
+                                                     total=fmt.money(shown["forecast"].sum())))]
+        body.append(Table(table[cols], name="forecast_months", kinds={c: "money" for c in cols[1:]},
+                          labels=labels))
         if chosen == ALL and units is not None:
             ucols = ["unique_id", "forecast", "last_year", "change", "share"]
-            body += _sentence(self._t("forecast.units_note", level=self._level_label(level),
-                                      months=self.horizon.value, first=min(self.horizon.value, 12)))
-            body += table_html(units[ucols], max_rows=40,
-                               kinds={"forecast": "money", "last_year": "money", "change": "percent",
-                                      "share": "percent"},
-                               labels={"unique_id": self._level_label(level),
-                                       "forecast": self._t("forecast.col_forecast"),
-                                       **self._headers(["last_year", "change", "share"])})
-        self.html["forecast"].value = body
+            body.append(_sentence(self._t("forecast.units_note", level=self._level_label(level),
+                                          months=self.horizon.value, first=min(self.horizon.value, 12))))
+            body.append(Table(units[ucols], name=f"forecast_{level}", max_rows=40,
+                              kinds={"forecast": "money", "last_year": "money", "change": "percent",
+                                     "share": "percent"},
+                              labels={"unique_id": self._level_label(level),
+                                      "forecast": self._t("forecast.col_forecast"),
+                                      **self._headers(["last_year", "change", "share"])}))
+        self.html["forecast"].show(*body)
 
     def _units(self, fc: pd.DataFrame, hist: pd.DataFrame) -> pd.DataFrame:
         """Each series of the level: its forecast, the same months a year earlier, the change, its share.
@@ -571,30 +576,33 @@ class ForecastApp(Translated):
         per, overall = bt["per_series"], bt["overall"]
         self.result["backtest"], self.result["backtest_overall"] = per, overall
         mdl = self._model_label(self.model.value)
-        body = _sentence(self._t("forecast.backtest_note", windows=bt["n_windows"], h=bt["h"],
-                                 first=pd.Timestamp(bt["cutoffs"][0]).strftime("%Y-%m"),
-                                 last=pd.Timestamp(bt["cutoffs"][-1]).strftime("%Y-%m")))
+        body: list[str | Table] = [_sentence(self._t(
+            "forecast.backtest_note", windows=bt["n_windows"], h=bt["h"],
+            first=pd.Timestamp(bt["cutoffs"][0]).strftime("%Y-%m"),
+            last=pd.Timestamp(bt["cutoffs"][-1]).strftime("%Y-%m")))]
         shown = overall.assign(model=overall["model"].map(self._model_label))
-        body += table_html(shown, kinds={"mase": "number", "mase_vs_snaive": "number", "wape": "percent",
-                                         "bias_pct": "number", "coverage_80": "number"},
-                           labels=self._bt_labels(shown.columns))
+        body.append(Table(shown, name="backtest_models",
+                          kinds={"mase": "number", "mase_vs_snaive": "number", "wape": "percent",
+                                 "bias_pct": "number", "coverage_80": "number"},
+                          labels=self._bt_labels(shown.columns)))
         chosen = self.series.value
         row = per[per["unique_id"] == (chosen if chosen != ALL else "total")]
         if chosen != ALL and not row.empty:
             r = row.iloc[0]
             better = r["mase"] < r["mase_snaive"]
-            body += _sentence(self._t("forecast.series_score_better" if better else "forecast.series_score_worse",
-                                      series=chosen, model=mdl, mase=fmt.number(r["mase"]),
-                                      snaive=fmt.number(r["mase_snaive"]), wape=fmt.percent(r["wape"]),
-                                      wape_snaive=fmt.percent(r["wape_snaive"])))
+            body.append(_sentence(self._t(
+                "forecast.series_score_better" if better else "forecast.series_score_worse",
+                series=chosen, model=mdl, mase=fmt.number(r["mase"]), snaive=fmt.number(r["mase_snaive"]),
+                wape=fmt.percent(r["wape"]), wape_snaive=fmt.percent(r["wape_snaive"]))))
         if level != COMPANY:
             beats = int((per["mase"] < per["mase_snaive"]).sum())
-            body += _sentence(self._t("forecast.beats", model=mdl, beats=beats, n=len(per),
-                                      level=self._level_label(level)))
-            body += table_html(per, max_rows=40, kinds={"mase": "number", "mase_snaive": "number",
-                                                        "wape": "percent", "wape_snaive": "percent"},
-                               labels={"unique_id": self._level_label(level), **self._bt_labels(per.columns[1:])})
-        self.html["backtest"].value = body
+            body.append(_sentence(self._t("forecast.beats", model=mdl, beats=beats, n=len(per),
+                                          level=self._level_label(level))))
+            body.append(Table(per, name=f"backtest_{level}", max_rows=40,
+                              kinds={"mase": "number", "mase_snaive": "number", "wape": "percent",
+                                     "wape_snaive": "percent"},
+                              labels={"unique_id": self._level_label(level), **self._bt_labels(per.columns[1:])}))
+        self.html["backtest"].show(*body)
         top = per.sort_values("mase", kind="stable").head(30)
         self.backtest_chart.update({"data": [
             {"type": "bar", "x": top["unique_id"].tolist(), "y": top["mase"].tolist(), "name": mdl,
@@ -699,19 +707,19 @@ class ForecastApp(Translated):
         tags = rec["tags"]
         level_names = {tags[0]: self._level_label(COMPANY), tags[1]: self._level_label(upper),
                        tags[2]: f"{self._level_label(upper)} × {self._level_label(lower)}"}
-        body = _sentence(self._t("forecast.reconcile_note", upper=self._level_label(upper),
-                                 lower=self._level_label(lower), method=self.method))
+        body: list[str | Table] = [_sentence(self._t("forecast.reconcile_note", upper=self._level_label(upper),
+                                                     lower=self._level_label(lower), method=self.method))]
         if by_level is not None:
             shown = by_level.assign(model=by_level["model"].map(self._model_label))
-            body += _sentence(self._t("forecast.mase_by_level"))
-            body += table_html(shown, kinds={c: "number" for c in tags},
-                               labels={"model": self._t("forecast.col_model"), **level_names})
+            body.append(_sentence(self._t("forecast.mase_by_level")))
+            body.append(Table(shown, name="reconciliation_mase_by_level", kinds={c: "number" for c in tags},
+                              labels={"model": self._t("forecast.col_model"), **level_names}))
         gaps = rec["gaps"]
-        body += _sentence(self._t("forecast.gaps_note"))
-        body += table_html(gaps, max_rows=40, kinds={"n_bottom": "count", "gap_base": "money",
-                                                     "gap_reconciled": "money"},
-                           labels={"unique_id": self._t("forecast.col_node"), **self._bt_labels(gaps.columns[1:])})
-        self.html["reconciliation"].value = body
+        body.append(_sentence(self._t("forecast.gaps_note")))
+        body.append(Table(gaps, name="reconciliation_gaps", max_rows=40,
+                          kinds={"n_bottom": "count", "gap_base": "money", "gap_reconciled": "money"},
+                          labels={"unique_id": self._t("forecast.col_node"), **self._bt_labels(gaps.columns[1:])}))
+        self.html["reconciliation"].show(*body)
         # The node the page shows: the chosen series when it is a node of the plan, else the total.
         chosen = self.series.value
         node = chosen if chosen != ALL and chosen in set(rec["reconciled"]["unique_id"]) else "total"

@@ -34,11 +34,11 @@ import pandas as pd
 from salesplan import format as fmt
 from salesplan import market, plots
 from salesplan.errors import SalesplanDataWarning
-from salesplan.format import table_html
 from salesplan.i18n import label, t
 from salesplan.ui._common import ErrorArea, PlotArea, _message_of, app_from_source
 from salesplan.ui._lang import Translated, option_values, relabel_options
 from salesplan.ui.page import dimensions, missing
+from salesplan.ui.table import Section, Table
 
 __all__ = ["MarketApp", "SECTIONS", "CHARTS", "GRAINS"]
 
@@ -118,6 +118,9 @@ class MarketApp(Translated):
         Problems, as text.
     charts : dict of str to PlotArea
         One per name of :data:`CHARTS`.
+    tables_html : dict of str to Section
+        Each section's tables (:class:`~salesplan.ui.table.Section`): sortable and
+        filterable when long, downloadable as CSV and Excel; ``.value`` is their static HTML.
     container : ipywidgets.VBox
         The whole page.
     result : dict
@@ -172,7 +175,7 @@ class MarketApp(Translated):
         self.headings = {s: widgets.HTML() for s in SECTIONS}
         self.guides = {s: widgets.HTML() for s in SECTIONS}
         self.notes = {s: widgets.HTML() for s in SECTIONS}
-        self.tables_html = {s: widgets.HTML() for s in SECTIONS}
+        self.tables_html = {s: Section(lang=self.lang) for s in SECTIONS}
         self.charts = {c: PlotArea() for s in SECTIONS for c in CHARTS[s]}
         self.intro = widgets.HTML()
         body: list[widgets.Widget] = [self.lang_switch, widgets.HTML(_CSS), self.intro, self.errors,
@@ -426,7 +429,7 @@ class MarketApp(Translated):
             area.layout.display = None if fig is not None else "none"
             area.update(fig if fig is not None else {"data": [], "layout": {}})
         for s in tables:
-            self.tables_html[s].value = self._tables(s)
+            self.tables_html[s].show(*self._tables(s))
 
     def _named(self, fig, title: str, *, x: str | None = None, y: str | None = None,
                names: Mapping[str, str] | None = None):
@@ -542,64 +545,69 @@ class MarketApp(Translated):
                 words.append(self._t(f"market_clusters.{'high' if high else 'low'}", name=self._feature_name(feature)))
         return self._t("market_clusters.separator").join(words) or self._t("market_clusters.average")
 
-    def _table(self, df: pd.DataFrame, cols: list[str] | None = None, **kwargs) -> str:
+    def _table(self, df: pd.DataFrame, cols: list[str] | None = None, *, name: str, **kwargs) -> Table:
         shown = df if cols is None else df[[c for c in cols if c in df.columns]]
-        return table_html(shown, labels=self._heads(shown.columns), **kwargs)
+        return Table(shown, name=name, labels=self._heads(shown.columns), **kwargs)
 
-    def _tables(self, section: str) -> str:  # noqa: C901 - one branch per section
+    def _tables(self, section: str) -> list[str | Table]:  # noqa: C901 - one branch per section
+        """The section's tables (and the sentences before them) as :class:`~salesplan.ui.table.Table` parts."""
         r, T = self.result, self._t
         dim = self.dimension.value
         if section == "growth" and r.get("cagr") is not None:
-            return self._table(r["cagr"], [dim, "start_year", "end_year", "years", "value_start", "value_end",
-                                           "cagr"], kinds={"cagr": "percent", "start_year": "text",
-                                                           "end_year": "text", "years": "count"})
+            return [self._table(r["cagr"], [dim, "start_year", "end_year", "years", "value_start", "value_end",
+                                            "cagr"], name=f"market_cagr_{dim}",
+                                kinds={"cagr": "percent", "start_year": "text", "end_year": "text",
+                                       "years": "count"})]
         if section == "mix" and r.get("share") is not None:
             wide = r["share"].pivot(index="channel", columns="ds", values="share_change_pp")
             wide.columns = [T("market.change_pp", year=f"{d:%Y}") for d in wide.columns]
             wide = wide.reset_index()
-            return table_html(wide, labels=self._heads(["channel"]),
-                              kinds={c: "number" for c in wide.columns if c != "channel"})
+            return [Table(wide, name="market_channel_mix", labels=self._heads(["channel"]),
+                          kinds={c: "number" for c in wide.columns if c != "channel"})]
         if section == "seasonality" and r.get("phasing") is not None:
             w = r["phasing"].pivot(index="unique_id", columns="month", values="weight")
             w.columns = [T(f"market.month_{m}") for m in w.columns]
-            return table_html(w.reset_index(drop=True), percent=list(w.columns))
+            return [Table(w.reset_index(drop=True), name="market_phasing", percent=list(w.columns))]
         if section == "portfolio" and r.get("growth_share") is not None:
             gs = r["growth_share"]
             q = gs.groupby("quadrant")["value_current"].agg(products="count", revenue="sum").reset_index()
             q["quadrant"] = q["quadrant"].map(lambda k: self._label(f"market_quadrants.{k}", k))
-            return self._table(q, kinds={"products": "count", "revenue": "money"})
+            return [self._table(q, name="market_portfolio", kinds={"products": "count", "revenue": "money"})]
         if section == "abc":
-            out = ""
+            out: list[str | Table] = []
             if r.get("customer_abc") is not None:
                 c = r["customer_abc"]
                 c = c.groupby("abc_class").agg(customers=("customer_id", "size"),
                                                revenue_share=("share", "sum")).reset_index()
-                out += _p(T("market.customer_abc")) + self._table(c, kinds={"revenue_share": "percent"})
+                out += [_p(T("market.customer_abc")),
+                        self._table(c, name="market_customer_abc", kinds={"revenue_share": "percent"})]
             if r.get("concentration") is not None:
                 k = r["concentration"].assign(ds=lambda d: d["ds"].dt.strftime("%Y"))
-                out += _p(T("market.concentration")) + self._table(
-                    k, kinds={"hhi": "count", "hhi_normalized": "number", "gini": "number", "n_units": "count"})
+                out += [_p(T("market.concentration")), self._table(
+                    k, name="market_concentration",
+                    kinds={"hhi": "count", "hhi_normalized": "number", "gini": "number", "n_units": "count"})]
             return out
         if section == "pvm" and r.get("pvm") is not None:
             p = r["pvm"].sort_values("total_change").head(5)
             p = p.assign(status=p["status"].map(lambda k: self._label(f"market_status.{k}", k)))
-            return _p(T("market.pvm_table")) + self._table(
-                p, ["product_id", "status", "price_effect", "volume_effect", "mix_effect", "total_change"])
+            return [_p(T("market.pvm_table")), self._table(
+                p, ["product_id", "status", "price_effect", "volume_effect", "mix_effect", "total_change"],
+                name="market_pvm")]
         if section == "market" and r.get("market_share") is not None:
             m = r["market_share"].assign(ds=lambda d: d["ds"].dt.strftime("%Y"))
-            return self._table(m, kinds={"market_share": "percent"})
+            return [self._table(m, name="market_share", kinds={"market_share": "percent"})]
         if section == "segments":
-            out = ""
+            out = []
             if r.get("rfm_summary") is not None:
                 s = r["rfm_summary"]
                 s = s.assign(segment=s["segment"].map(lambda k: self._label(f"market_segments.{k}", k)))
-                out += self._table(s, ["segment", "customers", "customer_share", "monetary_share",
-                                       "recency_median", "frequency_median"])
+                out.append(self._table(s, ["segment", "customers", "customer_share", "monetary_share",
+                                           "recency_median", "frequency_median"], name="market_rfm_segments"))
             if r.get("cluster_profile") is not None:
                 prof = r["cluster_profile"]
                 prof = prof.assign(label=prof["distinguishing"].map(self._cluster_label))
-                out += self._table(prof, ["cluster", "label", "customers", "customer_share",
-                                                          "revenue_share", "median_recency", "median_frequency",
-                                                          "median_monetary"])
+                out.append(self._table(prof, ["cluster", "label", "customers", "customer_share", "revenue_share",
+                                              "median_recency", "median_frequency", "median_monetary"],
+                                       name="market_clusters"))
             return out
-        return ""
+        return []
