@@ -13,15 +13,15 @@ import pandas as pd
 import pytest
 
 from salesplan.i18n import LANGUAGES, catalogue, t
-from salesplan.ui import ForecastApp, MarketApp, OverviewApp, PipelineApp, ReviewApp, TargetPlanner
+from salesplan.ui import ForecastApp, MarketApp, OverviewApp, PipelineApp, ReviewApp, SegmentApp, TargetPlanner
 from salesplan.ui._common import PlotArea
 
 UI = Path(__file__).resolve().parents[1] / "salesplan" / "ui"
-APP_MODULES = ["overview.py", "pipeline.py", "review.py", "planner.py", "market.py", "forecast.py", "page.py",
-               "_lang.py"]
+APP_MODULES = ["overview.py", "pipeline.py", "review.py", "planner.py", "market.py", "forecast.py", "segments.py",
+               "page.py", "_lang.py"]
 
 #: Words that stay as they are in Chinese: names of methods, scores and file formats.
-KEEP = {"KPI", "SMART", "WAPE", "Brier", "Excel", "CSV", "Fisher", "Mann", "Whitney", "Benjamini", "Hochberg",
+KEEP = {"NBD", "MBG", "Pareto", "Gamma", "CLV", "KPI", "SMART", "WAPE", "Brier", "Excel", "CSV", "Fisher", "Mann", "Whitney", "Benjamini", "Hochberg",
         "CAGR", "ABC", "English", "logit", "min", "wls_struct", "wls_var", "ols", "bottom_up", "mint_shrink",
         "HHI", "Gini", "RFM", "STL", "MASE", "ETS", "Theta", "ARIMA"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -61,11 +61,13 @@ def build(name: str, demo: dict, lang: str):
             return MarketApp(demo, lang=lang)
         if name == "forecast":  # a level, so the per-region tables and the reconciled plan show too
             return ForecastApp(demo, level="region", lang=lang)
+        if name == "segments":
+            return SegmentApp(demo, lang=lang)
         return TargetPlanner(demo["transactions"], reps=demo.get("reps"), opportunities=demo.get("opportunities"),
                              stage_history=demo.get("stage_history"), n_samples=100, model="snaive", lang=lang)
 
 
-APPS = ["overview", "pipeline", "review", "planner", "market", "forecast"]
+APPS = ["overview", "pipeline", "review", "planner", "market", "forecast", "segments"]
 
 
 def _title(x) -> str:
@@ -126,10 +128,7 @@ def english_words(text: str, allowed: set[str]) -> list[str]:
 
 
 #: Apps whose Chinese page still shows an English word, and where: fixing it makes the test pass (strict xfail).
-KNOWN_ENGLISH = {
-    "overview": "the monthly revenue table (a long, sortable one) is updated without labels=, so its headers "
-                "read 'month' and 'revenue'",
-}
+KNOWN_ENGLISH: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(

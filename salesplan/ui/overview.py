@@ -408,7 +408,8 @@ class OverviewApp(Translated):
         self.chart.update(self._figure(self.result["monthly"]))
         # An empty chart with made-up axes reads as data; hide it until there is some.
         self.chart.layout.display = None if len(self.result["monthly"]) else "none"
-        self.monthly_table.update(self.result["monthly"], kinds={"month": "date"})
+        self.monthly_table.update(self.result["monthly"], kinds={"month": "date"},
+                                  labels=self._headers(self.result["monthly"].columns))
         self.monthly_fold.layout.display = self.chart.layout.display
 
     def _figure(self, monthly: pd.DataFrame) -> dict:
