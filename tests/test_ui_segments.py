@@ -268,25 +268,24 @@ def test_the_picked_segments_customers_are_a_table_that_sorts_downloads_and_spea
     counts = rfm["segment"].astype(str).value_counts()
     offered = [v for _, v in app.segment.options]
     long = next(s for s in offered if counts[s] > 15)
-    short = [s for s in offered if counts[s] <= 15][:1]
+    fewest = min(offered, key=lambda s: counts[s])  # a second segment: the table follows the picker
     start, fits = app.segment.value, app.n_fits
     cols = ["customer_id", "recency", "frequency", "monetary", "clv", "probability_alive"]
 
-    def downloaded(view, lang):
+    def downloaded(view):
         heads = app._heads(cols)
-        assert set(heads.values()) & {t(f"columns.{c}", lang) for c in cols if t(f"columns.{c}", lang)}
         back = pd.read_csv(io.BytesIO(view.csv_bytes()), dtype={heads["customer_id"]: str})
         assert list(back.columns) == [heads[c] for c in cols]
         return back.set_axis(cols, axis=1)
 
     try:
-        for segment in [*short, long]:
+        for segment in dict.fromkeys([fewest, long]):
             app.segment.value = segment
             view = app.html["customers"].tables[0]
             listed = app.result["customers"]
             assert view.csv.filename == f"segment_customers_{_slug(segment)}.csv"
             assert view.excel.filename == f"segment_customers_{_slug(segment)}.xlsx"
-            back = downloaded(view, "en")
+            back = downloaded(view)
             expected = rfm.loc[rfm["segment"].astype(str) == segment, "customer_id"].astype(str)
             assert sorted(back["customer_id"]) == sorted(expected)  # exactly that segment's customers, all of them
             for c in cols[1:]:  # raw numbers, not the page's text
@@ -305,7 +304,7 @@ def test_the_picked_segments_customers_are_a_table_that_sorts_downloads_and_spea
         assert (view.csv.description, view.excel.description) == (t("table.csv", "zh"), t("table.excel", "zh"))
         assert view._itable._dt_args["language"]["search"] == t("table.search", "zh")
         assert all(CJK.search(h) for h in view.shown.columns)
-        back_zh = downloaded(view, "zh")
+        back_zh = downloaded(view)
         pd.testing.assert_frame_equal(back_zh, back)
         pd.testing.assert_frame_equal(app.result["customers"], listed)
         assert app.n_fits == fits
