@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 import warnings
 from pathlib import Path
@@ -257,3 +258,56 @@ def test_every_key_the_page_asks_for_is_in_every_catalogue():
         assert not absent, f"salesplan/locale/{lang}.toml lacks: {absent}"
     patterns = [r"description=f?\"[A-Za-z]", r"title=f?\"[A-Za-z]", r"<h[34]>[A-Za-z]", r"_title=f?\"[A-Za-z]"]
     assert not [m.group(0) for p in patterns for m in re.finditer(p, source)]
+
+
+def test_the_picked_segments_customers_are_a_table_that_sorts_downloads_and_speaks_the_page_language(app):
+    names = [v.name for s in SECTIONS for v in app.html[s].tables]
+    assert names == ["rfm_segments", "customer_clusters", "repeat_purchase_models", "top_customers_clv",
+                     "clv_model_parameters", "clv_by_segment", f"segment_customers_{_slug(app.segment.value)}"]
+    rfm = app.result["rfm"]
+    counts = rfm["segment"].astype(str).value_counts()
+    offered = [v for _, v in app.segment.options]
+    long = next(s for s in offered if counts[s] > 15)
+    fewest = min(offered, key=lambda s: counts[s])  # a second segment: the table follows the picker
+    start, fits = app.segment.value, app.n_fits
+    cols = ["customer_id", "recency", "frequency", "monetary", "clv", "probability_alive"]
+
+    def downloaded(view):
+        heads = app._heads(cols)
+        back = pd.read_csv(io.BytesIO(view.csv_bytes()), dtype={heads["customer_id"]: str})
+        assert list(back.columns) == [heads[c] for c in cols]
+        return back.set_axis(cols, axis=1)
+
+    try:
+        for segment in dict.fromkeys([fewest, long]):
+            app.segment.value = segment
+            view = app.html["customers"].tables[0]
+            listed = app.result["customers"]
+            assert view.csv.filename == f"segment_customers_{_slug(segment)}.csv"
+            assert view.excel.filename == f"segment_customers_{_slug(segment)}.xlsx"
+            back = downloaded(view)
+            expected = rfm.loc[rfm["segment"].astype(str) == segment, "customer_id"].astype(str)
+            assert sorted(back["customer_id"]) == sorted(expected)  # exactly that segment's customers, all of them
+            for c in cols[1:]:  # raw numbers, not the page's text
+                assert back[c].tolist() == pytest.approx(listed[c].astype(float).tolist(), nan_ok=True), c
+            assert view.interactive == (len(listed) > 15)
+            assert view.html in app.html["customers"].value
+        assert view.interactive and view._itable is not None
+        data, defs = view._itable_data()
+        clv_col = cols.index("clv")
+        (order,) = [d["orderData"][0] for d in defs if d.get("targets") == clv_col and "orderData" in d]
+        assert data.iloc[:, order].tolist() == pytest.approx(listed["clv"].tolist(), nan_ok=True)  # sorts on numbers
+        assert view._itable._dt_args["language"]["search"] == t("table.search", "en")
+
+        app.set_lang("zh")
+        assert app.html["customers"].tables[0] is view and view.interactive
+        assert (view.csv.description, view.excel.description) == (t("table.csv", "zh"), t("table.excel", "zh"))
+        assert view._itable._dt_args["language"]["search"] == t("table.search", "zh")
+        assert all(CJK.search(h) for h in view.shown.columns)
+        back_zh = downloaded(view)
+        pd.testing.assert_frame_equal(back_zh, back)
+        pd.testing.assert_frame_equal(app.result["customers"], listed)
+        assert app.n_fits == fits
+    finally:
+        app.set_lang("en")
+        app.segment.value = start

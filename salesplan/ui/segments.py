@@ -36,7 +36,6 @@ import pandas as pd
 from salesplan import format as fmt
 from salesplan._validation import guest_mask
 from salesplan.errors import SalesplanDataError, SalesplanDataWarning, SalesplanError, SalesplanWarning
-from salesplan.format import table_html
 from salesplan.periods import holdout_months as default_holdout
 from salesplan.periods import last_date, months_of_history
 from salesplan.segments.cluster import CustomerClusters, customer_features
@@ -62,6 +61,7 @@ from salesplan.segments.rfm import (
 from salesplan.ui._common import ErrorArea, PlotArea, app_from_source
 from salesplan.ui._lang import Translated, relabel_options
 from salesplan.ui.page import missing
+from salesplan.ui.table import Section, Table
 
 __all__ = ["SegmentApp", "SECTIONS", "AUTO", "CLUSTER_CHOICES"]
 
@@ -173,6 +173,11 @@ class SegmentApp(Translated):
     progress : ipywidgets.IntProgress
         Shown (with :attr:`progress_label`) while the lifetime-value models fit.
     errors : ErrorArea
+    html : dict of str to Section
+        One per section of :data:`SECTIONS`: its sentences and tables
+        (:class:`~salesplan.ui.table.Section`), sortable and filterable when long,
+        downloadable as CSV and Excel; ``.value`` is the section as static HTML.
+        The picked segment's customers are ``html["customers"].tables[0]``.
     rfm_chart, grid_chart, cluster_chart, calibration_chart : PlotArea
     tracking_chart, segment_value_chart, look_after_chart : PlotArea
     container : ipywidgets.VBox
@@ -253,7 +258,7 @@ class SegmentApp(Translated):
         self.facts = widgets.HTML()
         self.headings = {s: widgets.HTML() for s in SECTIONS}
         self.guides = {s: widgets.HTML() for s in SECTIONS}
-        self.html = {s: widgets.HTML() for s in SECTIONS}
+        self.html = {s: Section(lang=self.lang) for s in SECTIONS}
         self.rfm_chart = PlotArea()
         self.grid_chart = PlotArea()
         self.cluster_chart = PlotArea()
@@ -457,8 +462,8 @@ class SegmentApp(Translated):
                 "frequency_median", "monetary_median", "description"]
         negative = int((segments["monetary"] <= 0).sum())
         said = _sentence(self._t("segments.net_negative", customers=fmt.count(negative))) if negative else ""
-        self.html["rfm"].value = said + table_html(shown[cols], labels=self._heads(cols),
-                                            kinds={"monetary_median": "money", "recency_median": "number"})
+        self.html["rfm"].show(said, Table(shown[cols], name="rfm_segments", labels=self._heads(cols),
+                                          kinds={"monetary_median": "money", "recency_median": "number"}))
         names = [self._segment_name(s) for s in summary["segment"]]
         data = [{"type": "bar", "orientation": "h", "y": names, "x": summary[col].to_numpy(),
                  "name": self._t(f"segments.share_{name}")}
@@ -535,9 +540,9 @@ class SegmentApp(Translated):
             best = s[s["chosen"]].iloc[0]
             chosen = _sentence(self._t("segments.auto_chose", k=int(best["k"]),
                                        silhouette=fmt.number(best["silhouette"])))
-        self.html["clusters"].value = chosen + table_html(
-            profile.assign(label=described)[cols], labels=self._heads(cols),
-            kinds={"cluster": "text", "median_monetary": "money", "median_recency": "number"})
+        self.html["clusters"].show(chosen, Table(
+            profile.assign(label=described)[cols], name="customer_clusters", labels=self._heads(cols),
+            kinds={"cluster": "text", "median_monetary": "money", "median_recency": "number"}))
         heat = {"type": "heatmap", "z": wide.to_numpy(), "x": [self._feature_name(f, labels) for f in wide.columns],
                 "y": [f"{c}: {d}" for c, d in zip(profile["cluster"], described)], "colorscale": _DIVERGING, "zmid": 0,
                 "colorbar": {"title": {"text": self._t("segments.z_vs_all")}}}
@@ -722,13 +727,13 @@ class SegmentApp(Translated):
         shown = overall.assign(model=overall["label"], chosen=overall["chosen"].map({True: "✓", False: ""}))
         failed = [self._t("segments.model_failed", model=m, error=e)
                   for m, e in zip(overall["label"], overall["error"]) if e]
-        self.html["models"].value = (
-            table_html(shown[cols], labels=self._heads(cols), kinds={"ratio": "percent", "rmse": "number",
-                                                                      "n_customers": "count", "actual": "count",
-                                                                      "predicted": "number"})
-            + _sentence(self._t("segments.kept", model=best["label"], ratio=fmt.percent(best["ratio"], decimals=0),
-                                months=fit["holdout"], start=f"{fit['calibration_end']:%Y-%m-%d}"))
-            + "".join(_sentence(s) for s in failed))
+        self.html["models"].show(
+            Table(shown[cols], name="repeat_purchase_models", labels=self._heads(cols),
+                  kinds={"ratio": "percent", "rmse": "number", "n_customers": "count", "actual": "count",
+                         "predicted": "number"}),
+            _sentence(self._t("segments.kept", model=best["label"], ratio=fmt.percent(best["ratio"], decimals=0),
+                              months=fit["holdout"], start=f"{fit['calibration_end']:%Y-%m-%d}")),
+            *[_sentence(s) for s in failed])
 
     def _show_calibration(self, fit: dict[str, Any]) -> None:
         frame = fit["calibration"]
@@ -787,13 +792,14 @@ class SegmentApp(Translated):
         top = value.head(self.top_n)
         cols = ["customer_id", "segment", "recency", "frequency", "monetary", "expected_purchases",
                 "expected_spend", "clv", "probability_alive"]
-        self.html["value"].value = (
-            "".join(_sentence(s) for s in lines)
-            + table_html(top[cols].assign(segment=top["segment"].map(self._segment_name)), labels=self._heads(cols),
-                         kinds={"recency": "count", "frequency": "count", "expected_purchases": "number"})
-            + _sentence(self._t("segments.parameters"))
-            + table_html(params[pcols], labels=self._heads(pcols),
-                         kinds={c: "number" for c in ("estimate", "std_error", "lower_95", "upper_95")}))
+        self.html["value"].show(
+            *[_sentence(s) for s in lines],
+            Table(top[cols].assign(segment=top["segment"].map(self._segment_name)), name="top_customers_clv",
+                  labels=self._heads(cols),
+                  kinds={"recency": "count", "frequency": "count", "expected_purchases": "number"}),
+            _sentence(self._t("segments.parameters")),
+            Table(params[pcols], name="clv_model_parameters", labels=self._heads(pcols),
+                  kinds={c: "number" for c in ("estimate", "std_error", "lower_95", "upper_95")}))
 
     def _show_by_segment(self, value: pd.DataFrame) -> None:
         known = value[value["clv"].notna()]
@@ -810,8 +816,8 @@ class SegmentApp(Translated):
             self._t("segments.by_segment_chart", months=self.horizon.value), x=self._t("segments.clv_axis"),
             yaxis={"autorange": "reversed", "automargin": True})})
         cols = ["segment", "customers", "clv", "probability_alive"]
-        self.html["by_segment"].value = table_html(by[cols].assign(segment=by["segment"].map(self._segment_name)),
-                                                   labels=self._heads(cols))
+        self.html["by_segment"].show(Table(by[cols].assign(segment=by["segment"].map(self._segment_name)),
+                                           name="clv_by_segment", labels=self._heads(cols)))
 
     def _show_look_after(self, value: pd.DataFrame) -> None:
         shown = value[value["clv"] >= 1]  # below one unit of money a customer is worth nothing to plan for
@@ -856,8 +862,9 @@ class SegmentApp(Translated):
         self.result["customers"] = listed
         head = self._t("segments.customers_of", segment=self._segment_name(segment), customers=fmt.count(len(listed)),
                        clv=fmt.money(listed["clv"].sum()) if listed["clv"].notna().any() else fmt.MISSING)
-        self.html["customers"].value = _sentence(head) + table_html(
-            listed, labels=self._heads(cols), kinds={"recency": "count", "frequency": "count"})
+        self.html["customers"].show(_sentence(head), Table(
+            listed, name=f"segment_customers_{_slug(segment)}", labels=self._heads(cols),
+            kinds={"recency": "count", "frequency": "count"}))
 
     # ------------------------------------------------------------------ headers
 
