@@ -177,6 +177,8 @@ def _screenshot(page, name: str) -> Path:
     page.set_viewport_size({"width": 1280, "height": int(min(max(height + 80, 800), 8000))})
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    # The first screen alone, as a visitor first sees the page (the README shows these).
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-top.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 900})
     return path
 
 
