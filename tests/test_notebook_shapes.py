@@ -53,18 +53,29 @@ def _execute(notebook: Path, data_path: Path, out_dir: Path) -> dict:
     return {"errors": errors, "text": "\n".join(text)}
 
 
+#: Shapes that hold another shape's data in another container (the Chinese workbook is the Chinese
+#: CSV as an .xlsx with a title row): the loader is what differs, so only the market notebook, whose
+#: figures are checked against the facts, runs on them.
+SAME_DATA_AS = {"chinese_xlsx": "chinese_csv"}
+MARKET = "01_market_analysis.ipynb"
+
+
+def _pairs() -> list[tuple[Path, str]]:
+    return [(nb, name) for name in SHAPE_NAMES for nb in NOTEBOOKS
+            if name not in SAME_DATA_AS or nb.name == MARKET]
+
+
 @pytest.fixture(scope="session")
 def executed(shape_paths, tmp_path_factory):
     """(notebook name, shape) -> the run's errors and text, every pair run once."""
     out = tmp_path_factory.mktemp("executed")
-    jobs = [(nb, name) for name in SHAPE_NAMES for nb in NOTEBOOKS]
+    jobs = _pairs()
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = pool.map(lambda job: _execute(job[0], shape_paths[job[1]], out / job[1]), jobs)
         return {(nb.name, name): run for (nb, name), run in zip(jobs, runs)}
 
 
-@pytest.mark.parametrize("shape", SHAPE_NAMES)
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize(("notebook", "shape"), _pairs(), ids=lambda v: v.stem if isinstance(v, Path) else v)
 def test_notebook_runs_on_shape(executed, notebook, shape):
     run = executed[(notebook.name, shape)]
     assert not run["errors"], f"notebooks/{notebook.name} on shape {shape!r}:\n" + "\n".join(run["errors"])
