@@ -1505,7 +1505,6 @@ def funnel(
 
     from salesplan._validation import check_choice
     from salesplan.pipeline._units import PERIODS, as_list
-    from salesplan.pipeline.funnel import wilson_interval
     from salesplan.pipeline.process import Process
 
     check_choice(cohort, ["entry", "created"], name="cohort")
@@ -1641,12 +1640,13 @@ def funnel(
     FROM entries GROUP BY ALL
     """
     counts = con.execute(sql).df()
-    return _funnel_frame(counts, by=by, period=period, cohort=cohort, process=process, level=level,
-                         wilson=wilson_interval)
+    return _funnel_frame(counts, by=by, period=period, cohort=cohort, process=process, level=level)
 
 
-def _funnel_frame(counts: pd.DataFrame, *, by, period, cohort, process, level, wilson) -> pd.DataFrame:
+def _funnel_frame(counts: pd.DataFrame, *, by, period, cohort, process, level) -> pd.DataFrame:
     """The counts per (unit, period, stage), laid out and rated as salesplan.pipeline.funnel does."""
+    from salesplan.pipeline.funnel import add_funnel_columns
+
     k = process.n_open
     ucols = ["u_" + c for c in by]
     keys = ucols + (["sp_period"] if period else [])
@@ -1677,22 +1677,7 @@ def _funnel_frame(counts: pd.DataFrame, *, by, period, cohort, process, level, w
         out["period"] = pd.DatetimeIndex(full["sp_period"].to_numpy()).astype(period_start(np.zeros(1), period).dtype)
     out["stage"] = np.asarray(process.stages, dtype=object)[full["stage_code"].to_numpy()]
     out["stage_code"] = full["stage_code"].to_numpy(dtype=np.int64)
-    ent, adv, lost, opn, won, lost_all, amt = (full[c].to_numpy(dtype=np.float64) for c in cols)
-    out["entered"] = ent.astype(np.int64)
-    out["advanced"] = adv.astype(np.int64)
-    out["lost"] = lost.astype(np.int64)
-    out["open"] = opn.astype(np.int64)
-    decided = adv + lost
     # reach: entries over those of the first stage in the same group (unit and period)
     first = full[["sp_g"]].merge(full.loc[full["stage_code"] == 0, ["sp_g", "entered"]], on="sp_g", how="left")
     first = first["entered"].fillna(0).to_numpy(dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["conversion"] = np.where(decided > 0, adv / decided, np.nan)
-        out["conversion_lo"], out["conversion_hi"] = wilson(adv, decided, level=level)
-        out["won"] = won.astype(np.int64)
-        closed = won + lost_all
-        out["win_rate"] = np.where(closed > 0, won / closed, np.nan)
-        out["win_rate_lo"], out["win_rate_hi"] = wilson(won, closed, level=level)
-        out["reach"] = np.where(first > 0, ent / first, np.nan)
-    out["entered_amount"] = amt
-    return out
+    return add_funnel_columns(out, *(full[c].to_numpy(dtype=np.float64) for c in cols), first=first, level=level)

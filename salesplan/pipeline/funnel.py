@@ -185,21 +185,30 @@ def funnel(
         out["period"] = period_start(p_of[g_rep], period)
     out["stage"] = np.asarray(d.process.stages, dtype=object)[s_rep]
     out["stage_code"] = s_rep
-    out["entered"] = ent.astype(np.int64)
-    out["advanced"] = adv.astype(np.int64)
+    return add_funnel_columns(out, ent, adv, lost, opn, won, lost_all, amt, first=stats_[0, 0, g_rep], level=level)
+
+
+def add_funnel_columns(out: pd.DataFrame, entered, advanced, lost, open_, won, lost_all, amount, *,
+                       first, level: float) -> pd.DataFrame:
+    """The funnel's counts, rates and Wilson intervals, from the counts of each (group, stage) row.
+
+    Shared by :func:`funnel` and :func:`salesplan.engine.funnel`, so that both give the same columns.
+    ``first`` is the entries of the group's first stage on each row (for ``reach``).
+    """
+    out["entered"] = entered.astype(np.int64)
+    out["advanced"] = advanced.astype(np.int64)
     out["lost"] = lost.astype(np.int64)
-    out["open"] = opn.astype(np.int64)
-    decided = adv + lost
+    out["open"] = open_.astype(np.int64)
+    decided = advanced + lost
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["conversion"] = np.where(decided > 0, adv / decided, np.nan)
-        out["conversion_lo"], out["conversion_hi"] = wilson_interval(adv, decided, level=level)
+        out["conversion"] = np.where(decided > 0, advanced / decided, np.nan)
+        out["conversion_lo"], out["conversion_hi"] = wilson_interval(advanced, decided, level=level)
         out["won"] = won.astype(np.int64)
         closed = won + lost_all
         out["win_rate"] = np.where(closed > 0, won / closed, np.nan)
         out["win_rate_lo"], out["win_rate_hi"] = wilson_interval(won, closed, level=level)
-        first = stats_[0, 0, g_rep]
-        out["reach"] = np.where(first > 0, ent / first, np.nan)
-    out["entered_amount"] = amt
+        out["reach"] = np.where(first > 0, entered / first, np.nan)
+    out["entered_amount"] = amount
     return out
 
 
