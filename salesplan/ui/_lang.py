@@ -10,6 +10,7 @@ and sets its controls' labels in one ``_relabel`` method; :meth:`set_lang`
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Mapping
 
 import ipywidgets as widgets
@@ -112,6 +113,23 @@ class Translated:
         self._relabel()
         self._rerender()
         _tables_in_lang(getattr(self, "container", None), code)
+
+    def _relabel_scope(self, *, no_data: tuple[str, str], everything: tuple[str, str], titles: dict) -> None:
+        """The period, level and unit dropdowns' options and the section headings, in the page's language.
+
+        ``no_data`` and ``everything`` are (option value, catalogue key) of the period's placeholder and
+        the unit's "all"; ``titles`` maps each section to its heading's key. The options are relabelled
+        with ``self._busy`` set, so the observers do not recompute.
+        """
+        busy, self._busy = self._busy, True
+        try:
+            relabel_options(self.period, {no_data[0]: self._t(no_data[1])})
+            relabel_options(self.level, {lv: self._label(f"levels.{lv}", lv) for lv in option_values(self.level)})
+            relabel_options(self.unit, {everything[0]: self._t(everything[1])})
+        finally:
+            self._busy = busy
+        for section, widget in self.headings.items():
+            widget.value = f"<h3>{html.escape(self._t(titles[section]))}</h3>"
 
     def _resay(self, key: str, **values: object) -> None:
         """Say the message ``key`` again in the new language, when the page shows it (in the previous one).

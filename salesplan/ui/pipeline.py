@@ -31,7 +31,7 @@ from salesplan import performance as pf
 from salesplan.errors import SalesplanError
 from salesplan.i18n import t
 from salesplan.ui._common import ErrorArea, PlotArea, _message_of, app_from_source
-from salesplan.ui._lang import Translated, option_values, relabel_options
+from salesplan.ui._lang import Translated, relabel_options
 from salesplan.ui.table import Section, Table
 
 __all__ = ["PipelineApp", "ALL", "SECTIONS", "period_options"]
@@ -223,15 +223,8 @@ class PipelineApp(Translated):
         self.period.description = self._t("pipeline.period")
         self.level.description = self._t("pipeline.level")
         self.unit.description = self._t("pipeline.unit")
-        busy, self._busy = self._busy, True  # relabelling the options must not recompute
-        try:
-            relabel_options(self.period, {_NO_DATA: self._t("pipeline.no_data")})
-            relabel_options(self.level, {lv: self._label(f"levels.{lv}", lv) for lv in option_values(self.level)})
-            relabel_options(self.unit, {ALL: self._t("pipeline.all")})
-        finally:
-            self._busy = busy
-        for s, widget in self.headings.items():
-            widget.value = f"<h3>{html.escape(self._t(_TITLES[s]))}</h3>"
+        self._relabel_scope(no_data=(_NO_DATA, "pipeline.no_data"), everything=(ALL, "pipeline.all"),
+                            titles=_TITLES)
 
     def _rerender(self) -> None:
         """The page again in its language; the sentences are written as the sections compute (cached models)."""

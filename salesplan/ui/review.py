@@ -228,15 +228,8 @@ class ReviewApp(Translated):
         for control, key in ((self.period, "period"), (self.level, "level"), (self.unit, "bridge_of"),
                              (self.plan_a, "plan_a"), (self.plan_b, "plan_b")):
             control.description = self._t(f"review.{key}")
-        busy, self._busy = self._busy, True  # relabelling the options must not recompute
-        try:
-            relabel_options(self.period, {_NO_DATA: self._t("review.no_data")})
-            relabel_options(self.level, {lv: self._label(f"levels.{lv}", lv) for lv in option_values(self.level)})
-            relabel_options(self.unit, {ALL: self._t("review.all")})
-        finally:
-            self._busy = busy
-        for s, widget in self.headings.items():
-            widget.value = f"<h3>{html.escape(self._t(_TITLES[s]))}</h3>"
+        self._relabel_scope(no_data=(_NO_DATA, "review.no_data"), everything=(ALL, "review.all"),
+                            titles=_TITLES)
 
     def _rerender(self) -> None:
         """The page again in its language (the review is cached; the simulations are seeded)."""
