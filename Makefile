@@ -10,7 +10,9 @@ PORT ?= 8866
 DATA ?=
 APP_LANG ?=
 TOKEN ?=
-PYTEST_ARGS ?=
+# Two workers (one per core on CI), a test file per worker at a time: a module's servers and
+# browser start once. `make test PYTEST_ARGS=-n0` runs in one process.
+PYTEST_ARGS ?= -n auto --dist loadfile
 
 # Jupyter, IPython and matplotlib state stays inside the project, not in $HOME.
 STATE := $(CURDIR)/.state

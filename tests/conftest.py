@@ -80,3 +80,17 @@ def browser():
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+#: The modules that take minutes (notebooks on every export shape, the browser and the server
+#: tests). They go first, so that with ``-n 2`` (``make test``) they start at once on both
+#: workers and the many short tests fill the time around them, instead of waiting at the end.
+LONG_MODULES = ("test_notebook_shapes.py", "test_browser.py", "test_serve.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        name = item.path.name
+        return LONG_MODULES.index(name) if name in LONG_MODULES else len(LONG_MODULES)
+
+    items.sort(key=rank)
