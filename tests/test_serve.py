@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from salesplan.i18n import LANGUAGES, t
-from salesplan.serve import ServeError, check_bind, is_local
+from salesplan.serve import FIGURE_MODULE, WIDGET_MODULES_PATH, ServeError, check_bind, is_local
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -383,20 +383,34 @@ def test_landing_page_in_each_language_links_every_app(apps, browser, lang):
 
 def test_every_app_page_loads_offline(apps, browser):
     context, held = _offline_context(browser, apps)
-    pages = {}
+    pages, modules = {}, {}
     for nb in NOTEBOOKS:
         page = context.new_page()
+        modules[nb.name] = fetched = []
+        page.on("request", lambda r, fetched=fetched: f"/{WIDGET_MODULES_PATH}/" in r.url and fetched.append(r.url))
         page.goto(f"{apps.url}/voila/render/{nb.name}", wait_until="commit", timeout=180_000)
         pages[nb.name] = page
     for name, page in pages.items():
         page.wait_for_load_state("load", timeout=180_000)  # fires only if no stylesheet or script hangs
         page.wait_for_selector("#rendered_cells", state="visible", timeout=180_000)
+        page.wait_for_selector(".js-plotly-plot", timeout=180_000)  # the charts draw, live ones too
         text = page.inner_text("body")
         assert "Traceback" not in text and "There was an error when executing cell" not in text, name
     assert held == [], f"pages asked other hosts for {held}"
+    # The live charts' JavaScript comes from this server, at most once per page however many charts it has.
+    assert any(modules.values()), "no page imported the live charts' module from the server"
+    assert all(len(urls) <= 1 for urls in modules.values()), modules
     for page in pages.values():
         page.close(run_before_unload=True)
     context.close()
+
+
+def test_live_chart_module_is_plotlys_and_versioned(apps):
+    import plotly
+
+    status, body = apps.get(f"/{WIDGET_MODULES_PATH}/{FIGURE_MODULE.format(version=plotly.__version__)}")
+    assert status == 200 and "export{" in body[-2000:] and len(body) > 1_000_000
+    assert apps.get(f"/{WIDGET_MODULES_PATH}/{FIGURE_MODULE.format(version='0.0.1')}")[0] == 404
 
 
 TRAVERSALS = [
@@ -415,6 +429,8 @@ TRAVERSALS = [
     "/voila/api/themes/..%2f..%2f..%2fpyproject.toml",
     "/?path=../pyproject.toml",
     "/voila/render/00_overview.ipynb/../../../pyproject.toml",
+    "/salesplan/widgets/plotly-figurewidget-..%2f..%2f..%2fpyproject.toml.js",
+    "/salesplan/widgets/../../pyproject.toml",
 ]
 
 

@@ -31,7 +31,8 @@ from salesplan.errors import SalesplanError
 from salesplan.i18n import ENV_VAR as LANG_ENV_VAR
 from salesplan.i18n import current_lang, t
 
-__all__ = ["SERVE_DIR", "CONFIG_FILE", "TOKEN_ENV_VAR", "DATA_ENV_VAR", "ServeError", "is_local", "check_bind",
+__all__ = ["SERVE_DIR", "CONFIG_FILE", "TOKEN_ENV_VAR", "DATA_ENV_VAR", "WIDGET_MODULES_ENV", "WIDGET_MODULES_PATH",
+           "FIGURE_MODULE", "ServeError", "is_local", "check_bind",
            "voila_argv", "serve"]
 
 SERVE_DIR = Path(__file__).resolve().parent
@@ -41,6 +42,12 @@ CONFIG_FILE = SERVE_DIR / "serve_config.py"
 TOKEN_ENV_VAR = "SALESPLAN_TOKEN"
 #: What every notebook's ``load_data(None)`` reads; ``--data`` sets it for the kernels.
 DATA_ENV_VAR = "SALESPLAN_DATA"
+#: Set for the kernels: the path, below the server's base URL, where the server hands out the
+#: JavaScript modules of the apps' widgets (see :func:`salesplan.ui._common.figure_widget`).
+WIDGET_MODULES_ENV = "SALESPLAN_WIDGET_MODULES"
+WIDGET_MODULES_PATH = "salesplan/widgets"
+#: plotly's ``FigureWidget`` module there; the version makes a plotly upgrade a new URL.
+FIGURE_MODULE = "plotly-figurewidget-{version}.js"
 
 
 class ServeError(SalesplanError):
@@ -136,6 +143,8 @@ def serve(
             raise ServeError(f"--config {config}: no such file.")
     # The kernels inherit this process's environment: the apps read the same data and language.
     os.environ[LANG_ENV_VAR] = lang
+    # ... and load the live charts' JavaScript from this server, once per browser.
+    os.environ[WIDGET_MODULES_ENV] = WIDGET_MODULES_PATH
 
     from salesplan.serve._app import SalesplanVoila
 

@@ -11,6 +11,7 @@ error pages never carry a traceback.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -31,7 +32,7 @@ from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
 from salesplan.errors import SalesplanError
 from salesplan.i18n import current_lang, normalize_lang, t
-from salesplan.serve import CONFIG_FILE, DATA_ENV_VAR, SERVE_DIR, check_bind
+from salesplan.serve import CONFIG_FILE, DATA_ENV_VAR, FIGURE_MODULE, SERVE_DIR, WIDGET_MODULES_PATH, check_bind
 from salesplan.serve.landing import data_summary, find_apps, render_landing, render_message
 
 __all__ = ["SalesplanVoila"]
@@ -193,6 +194,32 @@ class HealthHandler(APIHandler):
                                 if hasattr(km, "kernel_pools_config") else {}}))
 
 
+class WidgetModuleHandler(JupyterHandler):
+    """The JavaScript module of plotly's ``FigureWidget``, one file for every chart of every page.
+
+    The apps' live charts import it from here (see :func:`salesplan.ui._common.figure_widget`)
+    instead of each carrying its 5 MB in the widget state. The version is in the URL, so
+    the browser may keep it: a plotly upgrade is a new URL.
+    """
+
+    @tornado.web.authenticated
+    def get(self, version: str):
+        import plotly
+
+        if version != plotly.__version__:
+            raise tornado.web.HTTPError(404)
+        self.set_header("Content-Type", "text/javascript; charset=UTF-8")
+        self.set_header("Cache-Control", "private, max-age=31536000, immutable")
+        self.finish(_figure_module_source())
+
+
+@functools.cache
+def _figure_module_source() -> bytes:
+    import plotly
+
+    return (Path(plotly.__file__).parent / "package_data" / "widgetbundle.js").read_bytes()
+
+
 class _FreshWhenHandedOut:
     """Mixed into Voila's pooling kernel manager: a kernel taken from the pool starts its idle clock anew.
 
@@ -248,6 +275,9 @@ class SalesplanVoila(Voila):
             (url_path_join(self.server_url, "/"), LandingHandler,
              {"summary": _DataSummary(os.environ.get(DATA_ENV_VAR) or None), "notebooks": self.root_dir}),
             (url_path_join(self.server_url, "/salesplan/api/health"), HealthHandler),
+            (url_path_join(self.server_url, "/", WIDGET_MODULES_PATH,
+                           FIGURE_MODULE.format(version=r"([0-9A-Za-z.+-]+)").replace(".js", r"\.js")),
+             WidgetModuleHandler),
         ]
         for spec in super().init_handlers():
             pattern, cls, *rest = spec

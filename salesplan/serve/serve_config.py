@@ -47,6 +47,21 @@ c.VoilaConfiguration.file_denylist = [r".*\.(ipynb|py|csv|tsv|txt|xlsx|xlsm|xls|
 # Keep the page connection alive through proxies while a cell runs (seconds).
 c.VoilaConfiguration.http_keep_alive_timeout = 10
 
+# --- Charts ------------------------------------------------------------------
+# Every chart of a served app is a plotly FigureWidget whose JavaScript the page
+# imports once from this server (/salesplan/widgets/). plotly's JupyterLab
+# renderer would load a second copy of plotly (4.8 MB) into every page for
+# nothing, so it is left out.
+c.VoilaConfiguration.extension_denylist = ["jupyterlab-plotly"]
+# The page asks for that module at once (a <link rel="modulepreload"> in the page's
+# head, see templates/index.html.j2), while the rest of the page is still loading.
+import plotly  # noqa: E402
+
+from salesplan.serve import FIGURE_MODULE, WIDGET_MODULES_PATH  # noqa: E402
+
+c.VoilaConfiguration.resources = {"salesplan": {
+    "figure_module": f"{WIDGET_MODULES_PATH}/{FIGURE_MODULE.format(version=plotly.__version__)}"}}
+
 # --- Server ------------------------------------------------------------------
 c.Voila.open_browser = False
 # The port given is the port used: no silent move to a neighbouring one.

@@ -12,6 +12,8 @@ _APPS = {
     "MarketApp": "salesplan.ui.market",
     "ForecastApp": "salesplan.ui.forecast",
     "SegmentApp": "salesplan.ui.segments",
+    # A chart for a notebook's own figures (live under `salesplan serve`, like the apps' charts).
+    "PlotArea": "salesplan.ui._common",
 }
 
 __all__ = list(_APPS)

@@ -20,6 +20,7 @@ installed. Either way ``area.figure`` is the current ``go.Figure`` for tests.
 
 from __future__ import annotations
 
+import datetime
 import html
 import traceback
 import warnings
@@ -36,6 +37,7 @@ from salesplan.ui.page import plain_warnings
 
 __all__ = [
     "ErrorArea",
+    "Pages",
     "PlotArea",
     "show_error",
     "frame_html",
@@ -154,6 +156,112 @@ def has_figure_widget() -> bool:
     return True
 
 
+_LOADER = """\
+const config = document.getElementById("jupyter-config-data");
+const base = ((config && JSON.parse(config.textContent).baseUrl) || "/").replace(/\\/?$/, "/");
+const module = await import(new URL(base + %s, window.location.href).href);
+export default module.default;
+"""
+
+_shared_figure_widget: type | None = None
+
+
+def shared_widget_modules() -> bool:
+    """Whether the page's server hands out the widgets' JavaScript modules (``salesplan serve`` does)."""
+    import os
+
+    from salesplan.serve import WIDGET_MODULES_ENV
+
+    return bool(os.environ.get(WIDGET_MODULES_ENV))
+
+
+def figure_widget() -> go.FigureWidget:
+    """A new plotly ``FigureWidget``; under ``salesplan serve`` one whose JavaScript the page loads once.
+
+    A ``FigureWidget`` carries plotly's whole widget module (about 5 MB of
+    JavaScript) in its state, and the page compiles it once per chart. Where
+    the server hands the module out (:data:`WIDGET_MODULES_ENV` is set), the
+    widget carries a few lines that import it from the server instead: the
+    browser fetches and compiles it once for every chart of every page, and
+    caches it. Elsewhere (JupyterLab, plain Voila) it is plotly's own widget.
+    """
+    import os
+
+    from salesplan.serve import FIGURE_MODULE, WIDGET_MODULES_ENV
+
+    path = os.environ.get(WIDGET_MODULES_ENV)
+    if not path:
+        return go.FigureWidget()
+    global _shared_figure_widget
+    if _shared_figure_widget is None:
+        import json
+
+        import plotly
+
+        url = path.strip("/") + "/" + FIGURE_MODULE.format(version=plotly.__version__)
+        _shared_figure_widget = type("SharedFigureWidget", (go.FigureWidget,),
+                                     {"_esm": _LOADER % json.dumps(url), "__module__": __name__})
+    return _shared_figure_widget()
+
+
+class Pages(widgets.VBox):
+    """The sections of a long page, one shown at a time, picked from a row of buttons.
+
+    The browser draws only the section shown (ipywidgets' ``Stack`` renders its
+    selected child alone), so a page with a dozen charts opens with the charts
+    of its first section drawn, and another section is drawn when picked. The
+    buttons and the stack are linked in the browser: picking a section needs no
+    kernel. Every section stays in the widget tree (``children`` of
+    :attr:`stack`), computed and up to date, whichever is shown.
+
+    Parameters
+    ----------
+    sections : mapping of str to Widget
+        Key -> the section's box, in the order of the buttons.
+    labels : mapping of str to str, optional
+        Key -> the button's text (default: the key); see :meth:`relabel`.
+
+    Attributes
+    ----------
+    nav : ipywidgets.ToggleButtons
+        The buttons; ``nav.value`` is the key of the section shown.
+    stack : ipywidgets.Stack
+        The sections.
+    """
+
+    def __init__(self, sections, labels=None, **kwargs) -> None:
+        self.section_keys = list(sections)
+        self.sections = dict(sections)
+        self.nav = widgets.ToggleButtons(options=self._options(labels or {}), value=self.section_keys[0],
+                                         style={"button_width": "auto"})
+        self.nav.add_class("salesplan-pages")
+        self.stack = widgets.Stack(children=[self.sections[k] for k in self.section_keys], selected_index=0)
+        widgets.jslink((self.nav, "index"), (self.stack, "selected_index"))
+        # The same link in the kernel, for a change made there (a test, an app picking a section).
+        self.nav.observe(lambda change: setattr(self.stack, "selected_index", change.new), names="index")
+        super().__init__([self.nav, self.stack], **kwargs)
+
+    def _options(self, labels) -> list[tuple[str, str]]:
+        return [(str(labels.get(k, k)), k) for k in self.section_keys]
+
+    @property
+    def shown(self) -> str:
+        """The key of the section shown."""
+        return self.section_keys[self.stack.selected_index or 0]
+
+    def show(self, key: str) -> None:
+        """Show the section ``key``."""
+        self.nav.value = key
+
+    def relabel(self, labels) -> None:
+        """New button texts (a language switch), the same section shown."""
+        key = self.nav.value
+        options = self._options(labels)
+        if list(self.nav.options) != options:
+            self.nav.options = options
+            self.nav.value = key
+
+
 class PlotArea(widgets.VBox):
     """A box showing one plotly figure; call :meth:`update` with a new figure.
 
@@ -180,12 +288,14 @@ class PlotArea(widgets.VBox):
     """
 
     def __init__(self, figure: go.Figure | dict | None = None, *, live: bool = False, **kwargs) -> None:
-        self.live = bool(live) and has_figure_widget()
+        # Where the server hands out plotly's widget module, every chart is live: the page then
+        # loads one copy of plotly for all its charts (and the browser keeps it for the next page).
+        self.live = (bool(live) or shared_widget_modules()) and has_figure_widget()
         self.spec: dict | None = None
         self._figure: go.Figure | None = None
         self.redraws = 0  # times a live figure's traces were replaced rather than updated in place
         self._templated = False
-        self._view = go.FigureWidget() if self.live else widgets.Output()
+        self._view = figure_widget() if self.live else widgets.Output()
         super().__init__(children=[self._view], **kwargs)
         if figure is not None:
             self.update(figure)
@@ -236,6 +346,7 @@ class PlotArea(widgets.VBox):
             # dict (as the non-live path draws it); a template is too big to re-send on every change.
             view.layout.template = spec["layout"].get("template") or "none"
             self._templated = True
+        spec = _jsonable(spec)  # the widget's state is JSON: dates as ISO text, no numpy
         new = [dict(t) for t in spec["data"]]
         for t in new:
             t.pop("uid", None)
@@ -281,7 +392,7 @@ def _jsonable(obj):
         return _jsonable(obj.to_numpy())
     if isinstance(obj, np.generic):
         return obj.item()
-    if isinstance(obj, pd.Timestamp):
+    if isinstance(obj, pd.Timestamp | datetime.date):
         return obj.isoformat()
     if isinstance(obj, float) and obj != obj:
         return None
