@@ -19,7 +19,7 @@ import plotly.graph_objects as go  # noqa: E402
 from openpyxl import load_workbook  # noqa: E402
 
 from salesplan import format as fmt  # noqa: E402
-from salesplan.ui._common import PlotArea  # noqa: E402
+from salesplan.ui._common import Pages, PlotArea  # noqa: E402
 from salesplan.ui.table import INTERACTIVE_ROWS, Download, Section, Table, TableView  # noqa: E402
 
 
@@ -210,6 +210,57 @@ def test_live_chart_is_updated_in_place():
     assert area.figure.data[0].y == (3.0, 2.0)
     area.update(go.Figure([go.Scatter(x=[1], y=[1]), go.Scatter(x=[1], y=[2])]))
     assert area.redraws == 2 and len(view.data) == 2
+
+
+def test_live_chart_under_serve_imports_plotlys_module_from_the_server(monkeypatch):
+    import plotly
+
+    from salesplan.serve import FIGURE_MODULE, WIDGET_MODULES_ENV, WIDGET_MODULES_PATH
+
+    # Elsewhere (JupyterLab, plain Voila): plotly's own widget, carrying its module.
+    monkeypatch.delenv(WIDGET_MODULES_ENV, raising=False)
+    own = PlotArea(live=True)._view
+    assert len(own._esm) > 1_000_000
+    # Under `salesplan serve`: a few lines that import the one module the server hands out.
+    monkeypatch.setenv(WIDGET_MODULES_ENV, WIDGET_MODULES_PATH)
+    area = PlotArea({"data": [{"type": "bar", "x": ["a"], "y": [1.0]}], "layout": {}}, live=True)
+    view = area._view
+    assert isinstance(view, go.FigureWidget) and len(view._esm) < 1_000
+    url = f"{WIDGET_MODULES_PATH}/{FIGURE_MODULE.format(version=plotly.__version__)}"
+    assert f'"{url}"' in view._esm and "import(" in view._esm and "export default" in view._esm
+    assert list(view.data[0].y) == [1.0]
+    assert PlotArea(live=True)._view._esm == view._esm
+
+
+def test_live_chart_state_is_json_whatever_the_figure_holds():
+    """One widget whose state is not JSON leaves every widget of the page 'Loading widget...'."""
+    import datetime
+
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    months = pd.date_range("2026-01-01", periods=3, freq="MS")
+    for x in (list(months.to_pydatetime()), months, months.to_numpy(), [d.date() for d in months]):
+        area = PlotArea({"data": [{"type": "bar", "x": x, "y": np.array([1.0, np.nan, 3.0])}], "layout": {}},
+                        live=True)
+        state, _, _ = _remove_buffers(area._view.get_state())
+        json.dumps(state, allow_nan=False)
+        assert area._view.data[0].x[0] in ("2026-01-01", "2026-01-01T00:00:00", datetime.date(2026, 1, 1).isoformat())
+
+
+def test_pages_show_one_section_and_keep_every_section_in_the_tree():
+    boxes = {key: widgets.VBox([widgets.HTML(key)]) for key in ("sales", "growth", "mix")}
+    pages = Pages(boxes, {"sales": "Sales", "growth": "Growth"})
+    assert pages.nav.options == (("Sales", "sales"), ("Growth", "growth"), ("mix", "mix"))
+    assert pages.shown == "sales" and pages.stack.selected_index == 0
+    assert list(pages.stack.children) == list(boxes.values())  # all there, computed; the browser draws one
+    pages.show("mix")
+    assert pages.shown == "mix" and pages.stack.selected_index == 2
+    pages.relabel({"sales": "销售", "growth": "增长", "mix": "结构"})  # a language switch keeps the section
+    assert [label for label, _ in pages.nav.options] == ["销售", "增长", "结构"] and pages.shown == "mix"
+    # The buttons drive the stack in the browser too (no kernel needed to change section).
+    links = [w for w in widgets.Widget.widgets.values() if type(w).__name__ == "Link"
+             and w.source == (pages.nav, "index") and w.target == (pages.stack, "selected_index")]
+    assert len(links) == 1
 
 
 @pytest.mark.parametrize("widget", ["plotly", "itables", "download"])

@@ -35,7 +35,7 @@ from salesplan import format as fmt
 from salesplan import market, plots
 from salesplan.errors import SalesplanDataWarning
 from salesplan.i18n import label, t
-from salesplan.ui._common import ErrorArea, PlotArea, _message_of, app_from_source
+from salesplan.ui._common import ErrorArea, Pages, PlotArea, _message_of, app_from_source
 from salesplan.ui._lang import Translated, option_values, relabel_options
 from salesplan.ui.page import dimensions, missing
 from salesplan.ui.table import Section, Table
@@ -181,9 +181,11 @@ class MarketApp(Translated):
         body: list[widgets.Widget] = [self.lang_switch, widgets.HTML(_CSS), self.intro, self.errors,
                                       self.summary_html,
                                       widgets.HBox([self.dimension, self.grain])]
-        for s in SECTIONS:
-            body += [self.headings[s], self.guides[s], self.notes[s], *(self.charts[c] for c in CHARTS[s]),
-                     self.tables_html[s]]
+        # One section at a time: the browser draws the charts of the section shown only.
+        self.pages = Pages({s: widgets.VBox([self.headings[s], self.guides[s], self.notes[s],
+                                             *(self.charts[c] for c in CHARTS[s]), self.tables_html[s]])
+                            for s in SECTIONS})
+        body.append(self.pages)
         self.container = widgets.VBox(body)
         self._relabel()
 
@@ -276,6 +278,7 @@ class MarketApp(Translated):
             self._busy = busy
         self.intro.value = (f"<h2>{html.escape(self._t('market.title'))}</h2>"
                             + _p(self._t("market.intro"), "salesplan-guide"))
+        self.pages.relabel({s: self._t(f"market_sections.{s}") for s in SECTIONS})
         for s in SECTIONS:
             self.headings[s].value = f"<h3>{html.escape(self._t(f'market_sections.{s}'))}</h3>"
             self.guides[s].value = _p(self._t(f"market_sections.{s}_guide"), "salesplan-guide")
