@@ -258,6 +258,81 @@ def bench_concurrent_http(server: Server, n: int = 10) -> dict:
     return result
 
 
+def bench_concurrent_sessions(server: Server, n: int = 10) -> dict:
+    """n overview sessions at once, without a browser: page, kernel connection and every widget's state.
+
+    Each session does what a page does before it can draw: it requests the
+    page, connects to its kernel's websocket and asks for the state of every
+    widget (ipywidgets' ``request_states``), then closes the way a page does.
+    The time until the last state has arrived is the server's and kernels'
+    share of an interactive page; drawing is the visitor's own browser's work.
+    """
+    import asyncio
+    import re
+    import uuid
+
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    server.wait_pools()
+
+    def message(session: str, msg_type: str, content: dict) -> str:
+        header = {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "session": session, "username": "bench",
+                  "date": "", "version": "5.3"}
+        return json.dumps({"header": header, "parent_header": {}, "metadata": {}, "content": content,
+                           "channel": "shell", "buffers": []})
+
+    async def one() -> tuple[float, int, bool]:
+        start = time.perf_counter()
+        client = AsyncHTTPClient(force_instance=True)
+        page = await client.fetch(f"{server.url}/voila/render/{OVERVIEW}", request_timeout=TIMEOUT_MS / 1000)
+        body = page.body.decode("utf-8", "replace")
+        kernel = re.search(r'"kernelId": "([0-9a-f-]+)"', body).group(1)
+        cookies = "; ".join(c.split(";")[0] for c in page.headers.get_list("Set-Cookie"))
+        session = uuid.uuid4().hex
+        ws = await websocket_connect(HTTPRequest(
+            f"ws://127.0.0.1:{server.port}/api/kernels/{kernel}/channels?session_id={session}",
+            headers={"Cookie": cookies}), max_message_size=512 * 2**20)
+        comm = uuid.uuid4().hex
+        await ws.write_message(message(session, "comm_open", {"comm_id": comm, "target_name": "jupyter.widget.control",
+                                                              "data": {}}))
+        await ws.write_message(message(session, "comm_msg", {"comm_id": comm, "data": {"method": "request_states"}}))
+        states = 0
+        while True:
+            raw = await asyncio.wait_for(ws.read_message(), TIMEOUT_MS / 1000)
+            if raw is None:
+                raise RuntimeError("the kernel's websocket closed before the widgets' state arrived")
+            if isinstance(raw, bytes):  # a message with binary buffers: offsets, then the JSON, then the buffers
+                count = int.from_bytes(raw[:4], "big")
+                offsets = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(count)] + [len(raw)]
+                raw = raw[offsets[0]:offsets[1]].decode("utf-8")
+            if '"update_states"' in raw:
+                states = len(json.loads(raw)["content"]["data"]["states"])
+                break
+        seconds = time.perf_counter() - start
+        ws.close()
+        xsrf = re.search(r"_xsrf=([^;]+)", cookies)
+        released = False
+        try:
+            r = await client.fetch(f"{server.url}/voila/api/shutdown/{kernel}", method="POST",
+                                   headers={"Cookie": cookies}, body=f"_xsrf={xsrf.group(1) if xsrf else ''}")
+            released = r.code == 204
+        except Exception:  # noqa: BLE001 - reported as not released
+            released = False
+        client.close()
+        return seconds, states, released
+
+    async def run():
+        return await asyncio.gather(*(one() for _ in range(n)))
+
+    answers = asyncio.run(run())
+    times = sorted(a[0] for a in answers)
+    result = {"n": n, "p50_s": round(statistics.median(times), 2), "p90_s": round(times[int(0.9 * (n - 1) + 0.5)], 2),
+              "max_s": round(times[-1], 2), "widgets": answers[0][1], "released_by_close_request": sum(a[2] for a in answers)}
+    print(f"  concurrent sessions {server.kind}: {result}", flush=True)
+    return result
+
+
 def bench_round_trip(browser, server: Server, repeats: int = 12) -> dict:
     from salesplan.datasets import load_demo
 
@@ -342,6 +417,7 @@ def main() -> int:
                     res["open_s"] = bench_open(browser, server)
                 res["round_trip"] = bench_round_trip(browser, server)
                 res["concurrent_overview"] = bench_concurrent(browser, server)
+                res["concurrent_overview_sessions"] = bench_concurrent_sessions(server)
             finally:
                 server.stop()
         if args.overview_pool:
@@ -351,7 +427,8 @@ def main() -> int:
                             config=f"c.VoilaKernelManager.kernel_pools_config = {pools!r}\n")
             try:
                 results["serve_overview_pool"] = {"pool": args.overview_pool,
-                                                  "concurrent_overview": bench_concurrent(browser, server)}
+                                                  "concurrent_overview": bench_concurrent(browser, server),
+                                                  "concurrent_overview_sessions": bench_concurrent_sessions(server)}
             finally:
                 server.stop()
         if args.cycles:
@@ -380,6 +457,7 @@ def _only_http(overview_pool: int) -> int:
         server = Server(kind, ROOT / "notebooks", config=config)
         try:
             results.setdefault(key, {})["concurrent_overview_http"] = bench_concurrent_http(server)
+            results[key]["concurrent_overview_sessions"] = bench_concurrent_sessions(server)
         finally:
             server.stop()
     path.write_text(json.dumps(results, indent=2) + "\n")
@@ -413,6 +491,12 @@ def _text(r: dict) -> str:
             lines.append(f"10 concurrent overview requests, no browser, {name:<20} p50 {c['p50_s']:6.2f} s  "
                          f"p90 {c['p90_s']:6.2f} s  (page fully received; kernels released by the close request: "
                          f"{c['released_by_close_request']}/10)")
+    for name, res in (("serve (pool 1)", s), ("voila", v), (f"serve (overview pool {r.get('serve_overview_pool', {}).get('pool')})",
+                                                          r.get("serve_overview_pool", {}))):
+        c = res.get("concurrent_overview_sessions")
+        if c:
+            lines.append(f"10 concurrent overview sessions, no browser (page + kernel + {c['widgets']} widget states), "
+                         f"{name:<20} p50 {c['p50_s']:6.2f} s  p90 {c['p90_s']:6.2f} s  (goal p90 <= 5 s: {c['p90_s'] <= 5})")
     lines.append("")
     for name, res in (("serve", s), ("voila", v)):
         rt = res.get("round_trip")
