@@ -179,6 +179,34 @@ def test_aliases_text_numbers_and_derived_revenue_match_io(tmp_path):
         assert got["is_return"].tolist() == [False, True, False, True]
 
 
+@pytest.mark.parametrize("form", ["timestamps", "day-first text", "dates"])
+def test_every_date_form_gives_the_pandas_panel_and_rfm(tmp_path, form):
+    # The aggregates read the day of each line from the source's own type (a Parquet DATE
+    # as it is, a timestamp cast, text parsed): a late-evening time must not move a line
+    # to the next day, month or customer day count.
+    rng = np.random.default_rng(7)
+    n = 400
+    stamps = pd.Timestamp("2023-12-25") + pd.to_timedelta(rng.integers(0, 70 * 24 * 60, n), unit="min")
+    frame = pd.DataFrame({"customer_id": [f"c{i}" for i in rng.integers(0, 30, n)],
+                          "region": rng.choice(["North", "South"], n), "revenue": rng.normal(50, 30, n).round(2)})
+    if form == "timestamps":
+        frame.insert(0, "order_date", stamps.floor("s"))
+        path = tmp_path / "stamps.parquet"
+        frame.to_parquet(path)
+    elif form == "dates":
+        frame.insert(0, "order_date", stamps.date)
+        path = tmp_path / "dates.parquet"
+        frame.to_parquet(path)
+    else:
+        frame.insert(0, "order_date", stamps.strftime("%d/%m/%Y"))
+        path = _write(tmp_path, "dayfirst.csv", frame)
+    scan, ref = engine.scan_transactions(path), io.load_transactions(path)
+    pdt.assert_frame_equal(engine.panel(scan, by="region"), panel_from_transactions(ref, by="region"))
+    pdt.assert_frame_equal(engine.panel(scan, freq="W-MON"), panel_from_transactions(ref, freq="W-MON"))
+    for kwargs in ({}, {"as_of": "2024-01-31"}):
+        pdt.assert_frame_equal(_quiet(engine.rfm_table, scan, **kwargs), _quiet(rfm_table, ref, **kwargs))
+
+
 def test_text_in_a_number_column_past_the_sample_falls_back_to_parsing(tmp_path):
     # DuckDB types the column from the first lines; a "$" far below must still parse, not fail.
     n = 25_000
