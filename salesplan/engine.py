@@ -86,6 +86,7 @@ _DUCKDB_EXT = (".duckdb", ".ddb")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL")
+_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
 _DATE_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S",
                "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")
 _KINDS = {c.name: c.kind for c in TRANSACTIONS.columns}
@@ -323,6 +324,10 @@ class TransactionScan:
                 return f"CAST({col} AS DOUBLE)", "false", "false"
             if f.mode == "typed":
                 value = f"CAST({col} AS DOUBLE)"
+                if f.source_type in _FLOAT_TYPES:
+                    # NaN is a missing value, as pandas reads it (DuckDB reads "NaN" in a CSV as a float)
+                    return (f"CASE WHEN isinf({value}) OR isnan({value}) THEN NULL ELSE {value} END",
+                            f"coalesce(isinf({value}), false)", f"({col} IS NULL OR isnan({col}))")
                 return (f"CASE WHEN isinf({value}) THEN NULL ELSE {value} END",
                         f"coalesce(isinf({value}), false)", f"({col} IS NULL)")
             raw = f"CAST({col} AS VARCHAR)"

@@ -207,6 +207,23 @@ def test_every_date_form_gives_the_pandas_panel_and_rfm(tmp_path, form):
         pdt.assert_frame_equal(_quiet(engine.rfm_table, scan, **kwargs), _quiet(rfm_table, ref, **kwargs))
 
 
+def test_nan_in_a_csv_number_column_is_a_missing_value_as_io_reads_it(tmp_path):
+    # DuckDB types the column as DOUBLE and reads "NaN" as a float; pandas reads it as missing,
+    # so the line has no revenue and is dropped, instead of turning the month's sum into NaN.
+    frame = pd.DataFrame({"order_date": [f"2024-01-{1 + i % 28:02d}" for i in range(50)],
+                          "customer_id": [f"c{i % 5}" for i in range(50)], "revenue": np.arange(50.0) + 1})
+    frame.loc[7, "revenue"] = np.nan
+    path = tmp_path / "nan.csv"
+    frame.to_csv(path, index=False, na_rep="NaN")
+    ref = _quiet(io.load_transactions, path)
+    with pytest.warns(SalesplanDataWarning, match="dropped 1 of 50 rows"):
+        scan = engine.scan_transactions(path)
+        got = engine.panel(scan)
+    pdt.assert_frame_equal(got, panel_from_transactions(ref))
+    assert got["y"].sum() == frame["revenue"].sum() and scan.report.rows == 49
+    pdt.assert_frame_equal(_quiet(engine.rfm_table, scan), _quiet(rfm_table, ref))
+
+
 def test_text_in_a_number_column_past_the_sample_falls_back_to_parsing(tmp_path):
     # DuckDB types the column from the first lines; a "$" far below must still parse, not fail.
     n = 25_000
