@@ -26,7 +26,9 @@ the wall time.
 Results go to benchmarks/results/ingest.json and ingest.txt.
 
 Run: ``python benchmarks/bench_ingest.py [--sizes 10000000 50000000] [--dir /tmp/...]``
-(the generated files are deleted at the end unless ``--keep``).
+(the generated files are deleted at the end unless ``--keep``; files already in ``--dir``
+are used as they are, so keep them to compare runs on the same lines). polars runs from
+``.venv-polars`` of this checkout, or from ``--polars-python`` / ``SALESPLAN_POLARS_PYTHON``.
 
 A subset, e.g. DuckDB against polars at 10 million lines on a busy machine:
 ``python benchmarks/bench_ingest.py --rows 10000000 --contenders duckdb,polars --repeat 5
@@ -50,7 +52,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-POLARS_PY = ROOT / ".venv-polars" / "bin" / "python"
+# The polars venv of this checkout; SALESPLAN_POLARS_PYTHON (or --polars-python) names another
+# one, e.g. the main checkout's when running from a second worktree.
+POLARS_PY = Path(os.environ.get("SALESPLAN_POLARS_PYTHON", ROOT / ".venv-polars" / "bin" / "python"))
 TASKS = ("panel", "rfm")
 CONTENDERS = ("pandas", "polars", "duckdb")
 GIB = 2**30
@@ -242,6 +246,8 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "ingest"))
+    parser.add_argument("--polars-python", default=None,
+                        help="the python of a venv with polars (default: .venv-polars of this checkout)")
     parser.add_argument("--report-only", action="store_true", help="rewrite the .txt table from the .json")
     args = parser.parse_args(argv)
     for name in ("sizes", "formats", "tasks", "contenders"):
@@ -249,6 +255,9 @@ def main(argv=None) -> int:
     unknown = sorted(set(args.contenders) - set(CONTENDERS)) + sorted(set(args.tasks) - set(TASKS))
     if unknown:
         parser.error(f"unknown contender or task {unknown}; contenders are {list(CONTENDERS)}, tasks {list(TASKS)}")
+    if args.polars_python:
+        global POLARS_PY
+        POLARS_PY = Path(args.polars_python)
     if args.child:
         child_main(*args.child, cap_gib=args.cap_gib)
         return 0

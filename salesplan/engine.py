@@ -86,6 +86,7 @@ _DUCKDB_EXT = (".duckdb", ".ddb")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL")
+_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
 _DATE_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S",
                "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")
 _KINDS = {c.name: c.kind for c in TRANSACTIONS.columns}
@@ -323,6 +324,10 @@ class TransactionScan:
                 return f"CAST({col} AS DOUBLE)", "false", "false"
             if f.mode == "typed":
                 value = f"CAST({col} AS DOUBLE)"
+                if f.source_type in _FLOAT_TYPES:
+                    # NaN is a missing value, as pandas reads it (DuckDB reads "NaN" in a CSV as a float)
+                    return (f"CASE WHEN isinf({value}) OR isnan({value}) THEN NULL ELSE {value} END",
+                            f"coalesce(isinf({value}), false)", f"({col} IS NULL OR isnan({col}))")
                 return (f"CASE WHEN isinf({value}) THEN NULL ELSE {value} END",
                         f"coalesce(isinf({value}), false)", f"({col} IS NULL)")
             raw = f"CAST({col} AS VARCHAR)"
@@ -358,6 +363,15 @@ class TransactionScan:
             cols += ["sp_row", "sp_file"]
         if raw_header is not None:
             cols.append(f"CAST({_ident(raw_header)} AS VARCHAR) AS sp_raw")
+        # The day of each line, for the aggregates: a DATE column is used as it is, since
+        # casting every line to TIMESTAMP and back to DATE costs more than the aggregate.
+        date_f = self._fields.get("order_date")
+        day_inner = date_f is not None and date_f.mode == "typed"
+        if day_inner:
+            day_col = _ident(date_f.header)
+            day_sql = {"DATE": day_col, "TIMESTAMP": f"CAST({day_col} AS DATE)"}.get(
+                date_f.source_type, f"CAST(CAST({day_col} AS TIMESTAMP) AS DATE)")  # time zones as order_date
+            cols.append(f"{day_sql} AS sp_day")
         inner = ", ".join(cols + flags)
         if derive:
             revenue = '"quantity" * "unit_price"'
@@ -367,11 +381,13 @@ class TransactionScan:
             revenue = '"revenue"'
         qty = ' OR coalesce("quantity" < 0, false)' if "quantity" in present else ""
         blank = " AND ".join(f'"miss_{f}"' for f in self._fields) or "false"
-        middle = f"SELECT *, {revenue} AS sp_revenue FROM (SELECT {inner} FROM ({self._from(rejects=rejects, row_numbers=row_numbers)}))"
+        day = "" if day_inner or date_f is None else ', CAST("order_date" AS DATE) AS sp_day'
+        middle = (f"SELECT *, {revenue} AS sp_revenue{day} FROM "
+                  f"(SELECT {inner} FROM ({self._from(rejects=rejects, row_numbers=row_numbers)}))")
         outer = [
             "*",
             f"({blank}) AS sp_blank",
-            ('("order_date" IS NULL OR sp_revenue IS NULL)' if self._may_drop() else "false") + " AS sp_drop",
+            ('(sp_day IS NULL OR sp_revenue IS NULL)' if self._may_drop() else "false") + " AS sp_drop",
             f"coalesce(sp_revenue < 0, false){qty} AS sp_return",
             ('("revenue" IS NULL AND sp_revenue IS NOT NULL) AS sp_filled' if fill else "false AS sp_filled"),
         ]
@@ -432,15 +448,23 @@ class TransactionScan:
 
     # ----- running
 
-    def _query(self, sql_of_parsed) -> pd.DataFrame:
-        """Run ``sql_of_parsed(parsed_select)`` and check the counters; returns the result frame."""
+    def _query(self, sql_of_parsed, *, arrow: bool = False) -> pd.DataFrame:
+        """Run ``sql_of_parsed(parsed_select)`` and check the counters; returns the result frame.
+
+        ``arrow``: fetch through Arrow, for results of many rows (one per customer): DuckDB's
+        own conversion to pandas costs several times more on text columns. Dates then come
+        as ``datetime64[ms]`` rather than ``datetime64[us]``.
+        """
         rejects = self._src.kind == "csv"
         for _ in range(3):
             if rejects:
                 self.con.execute("DROP TABLE IF EXISTS sp_rejects; DROP TABLE IF EXISTS sp_reject_scans")
             sql = sql_of_parsed(self._parsed(rejects=rejects))
             try:
-                frame = self.con.execute(sql).df()
+                if arrow:
+                    frame = self.con.sql(sql).to_arrow_table().to_pandas(date_as_object=False)
+                else:
+                    frame = self.con.execute(sql).df()
             except Exception as exc:  # duckdb raises many types (IOException, InvalidInputException...)
                 raise self._read_error(exc) from None
             if rejects and self._handle_rejects():
@@ -1042,7 +1066,7 @@ def _period_sums(scan: TransactionScan, unit: str, by_cols: list[str], value: st
     # Lines are summed per period and raw key; the keys are cleaned on the (few) groups after.
     raw = {c: (_ident("raw_" + c) if _KINDS.get(c) == "string" and c in scan._fields else _col(scan, c))
            for c in by_cols}
-    keys = [f"date_trunc('{unit}', \"order_date\") AS sp_ds"] + [f"{raw[c]} AS {_ident('k_' + c)}" for c in by_cols]
+    keys = [f"date_trunc('{unit}', sp_day) AS sp_ds"] + [f"{raw[c]} AS {_ident('k_' + c)}" for c in by_cols]
     clean = ["sp_ds"] + [(f"sp_text({_ident('k_' + c)})" if raw[c].startswith('"raw_') else _ident("k_" + c))
                          + f" AS {_ident(c)}" for c in by_cols]
     y = "count(*)" if value == "count" else f"sum({_col(scan, value)})"
@@ -1127,7 +1151,7 @@ def rfm_table(
             as_of_ts = pd.Timestamp(as_of).normalize()
         except (TypeError, ValueError):
             raise SalesplanError(f"as_of must be a date, got {as_of!r}.") from None
-        cut = f" AND CAST(\"order_date\" AS DATE) <= DATE '{as_of_ts.date()}'"
+        cut = f" AND sp_day <= DATE '{as_of_ts.date()}'"
     ok = 'NOT sp_drop AND "customer_id" IS NOT NULL'
     orders = (', count(DISTINCT "order_id") FILTER (WHERE ' + ok + cut + ') AS n_orders'
               if frequency == "orders" else "")
@@ -1138,19 +1162,19 @@ def rfm_table(
         # One pass per raw customer key; keys are cleaned on the customers, not on the lines.
         # count(DISTINCT day) costs the same CPU as grouping by (key, day) first, in less
         # memory: DuckDB keeps the (key, day) pairs without the other aggregates beside them.
-        day = 'CAST("order_date" AS DATE)'
+        day = "sp_day"
         kf, af = scan.kept(cut[5:]), scan.kept()  # the lines kept (up to as_of), all kept lines
         inner = (f"SELECT {_ident('raw_customer_id')} AS sp_k, min({day}){kf} AS first_day, "
                  f"max({day}){kf} AS last_day, count(DISTINCT {day}){kf} AS n_days, count(*){kf} AS n_lines, "
                  f"sum(sp_revenue){kf} AS money, max({day}){af} AS sp_max_all, "
                  f"min({day}){af} AS sp_min_all, {', '.join(scan._counters())} "
                  f"FROM ({parsed}) GROUP BY 1")
-        return (f"SELECT sp_text(sp_k) AS \"customer_id\", *, sp_kept_lines AS sp_ok_lines, "
+        return (f"SELECT sp_text(sp_k) AS \"customer_id\", * EXCLUDE (sp_k), sp_kept_lines AS sp_ok_lines, "
                 f"CAST(sp_k IS DISTINCT FROM sp_text(sp_k) AS INTEGER) AS sp_variants FROM ({inner})")
 
     def merged(parsed: str) -> str:
         # Per raw customer key and day first, then per cleaned key and day, then per customer.
-        inner = (f"SELECT {_ident('raw_customer_id')} AS sp_k, CAST(\"order_date\" AS DATE) AS sp_day, "
+        inner = (f"SELECT {_ident('raw_customer_id')} AS sp_k, sp_day, "
                  f"count(*) FILTER (WHERE {kept}) AS sp_day_lines, sum(sp_revenue) FILTER (WHERE {kept}) AS sp_money, "
                  f"{', '.join(scan._counters())} FROM ({parsed}) GROUP BY 1, 2")
         # two raw keys clean to one customer ("c1" and " c1"): merge their days
@@ -1165,11 +1189,11 @@ def rfm_table(
                 f"min(sp_day) FILTER (WHERE sp_kept_lines > 0) AS sp_min_all, sum(sp_kept_lines) AS sp_ok_lines, "
                 f"sum(sp_variant) AS sp_variants, {', '.join(_sum_counters(scan))} FROM ({mid}) GROUP BY 1")
 
-    frame = scan._query(fast)
+    frame = scan._query(fast, arrow=True)
     if frame["sp_variants"].sum() > 0:
         # Some keys change when cleaned (" c1 ", "NULL"): two raw keys may be one customer,
         # whose purchase days must be merged, so count per (customer, day) instead.
-        frame = scan._query(merged)
+        frame = scan._query(merged, arrow=True)
     if orders:
         counts = _distinct_orders(scan, ok + cut)
         frame = frame.merge(counts, on="customer_id", how="left")

@@ -179,6 +179,51 @@ def test_aliases_text_numbers_and_derived_revenue_match_io(tmp_path):
         assert got["is_return"].tolist() == [False, True, False, True]
 
 
+@pytest.mark.parametrize("form", ["timestamps", "day-first text", "dates"])
+def test_every_date_form_gives_the_pandas_panel_and_rfm(tmp_path, form):
+    # The aggregates read the day of each line from the source's own type (a Parquet DATE
+    # as it is, a timestamp cast, text parsed): a late-evening time must not move a line
+    # to the next day, month or customer day count.
+    rng = np.random.default_rng(7)
+    n = 400
+    stamps = pd.Timestamp("2023-12-25") + pd.to_timedelta(rng.integers(0, 70 * 24 * 60, n), unit="min")
+    frame = pd.DataFrame({"customer_id": [f"c{i}" for i in rng.integers(0, 30, n)],
+                          "region": rng.choice(["North", "South"], n), "revenue": rng.normal(50, 30, n).round(2)})
+    if form == "timestamps":
+        frame.insert(0, "order_date", stamps.floor("s"))
+        path = tmp_path / "stamps.parquet"
+        frame.to_parquet(path)
+    elif form == "dates":
+        frame.insert(0, "order_date", stamps.date)
+        path = tmp_path / "dates.parquet"
+        frame.to_parquet(path)
+    else:
+        frame.insert(0, "order_date", stamps.strftime("%d/%m/%Y"))
+        path = _write(tmp_path, "dayfirst.csv", frame)
+    scan, ref = engine.scan_transactions(path), io.load_transactions(path)
+    pdt.assert_frame_equal(engine.panel(scan, by="region"), panel_from_transactions(ref, by="region"))
+    pdt.assert_frame_equal(engine.panel(scan, freq="W-MON"), panel_from_transactions(ref, freq="W-MON"))
+    for kwargs in ({}, {"as_of": "2024-01-31"}):
+        pdt.assert_frame_equal(_quiet(engine.rfm_table, scan, **kwargs), _quiet(rfm_table, ref, **kwargs))
+
+
+def test_nan_in_a_csv_number_column_is_a_missing_value_as_io_reads_it(tmp_path):
+    # DuckDB types the column as DOUBLE and reads "NaN" as a float; pandas reads it as missing,
+    # so the line has no revenue and is dropped, instead of turning the month's sum into NaN.
+    frame = pd.DataFrame({"order_date": [f"2024-01-{1 + i % 28:02d}" for i in range(50)],
+                          "customer_id": [f"c{i % 5}" for i in range(50)], "revenue": np.arange(50.0) + 1})
+    frame.loc[7, "revenue"] = np.nan
+    path = tmp_path / "nan.csv"
+    frame.to_csv(path, index=False, na_rep="NaN")
+    ref = _quiet(io.load_transactions, path)
+    with pytest.warns(SalesplanDataWarning, match="dropped 1 of 50 rows"):
+        scan = engine.scan_transactions(path)
+        got = engine.panel(scan)
+    pdt.assert_frame_equal(got, panel_from_transactions(ref))
+    assert got["y"].sum() == frame["revenue"].sum() and scan.report.rows == 49
+    pdt.assert_frame_equal(_quiet(engine.rfm_table, scan), _quiet(rfm_table, ref))
+
+
 def test_text_in_a_number_column_past_the_sample_falls_back_to_parsing(tmp_path):
     # DuckDB types the column from the first lines; a "$" far below must still parse, not fail.
     n = 25_000
