@@ -58,7 +58,7 @@ from salesplan.segments.rfm import (
     rfm_summary,
     rfm_table,
 )
-from salesplan.ui._common import ErrorArea, PlotArea, app_from_source
+from salesplan.ui._common import ErrorArea, Pages, PlotArea, app_from_source
 from salesplan.ui._lang import Translated, relabel_options
 from salesplan.ui.page import missing
 from salesplan.ui.table import Section, Table
@@ -69,6 +69,11 @@ __all__ = ["SegmentApp", "SECTIONS", "AUTO", "CLUSTER_CHOICES"]
 SECTIONS: tuple[str, ...] = (
     "rfm", "grid", "clusters", "models", "calibration", "tracking", "value", "by_segment", "look_after", "customers",
 )
+
+#: The page (a button at the top) each section is on: RFM, clusters, lifetime value, customers.
+PAGES: dict[str, str] = {"rfm": "rfm", "grid": "rfm", "clusters": "clusters", "models": "clv", "calibration": "clv",
+                         "tracking": "clv", "value": "clv", "by_segment": "clv", "look_after": "clv",
+                         "customers": "customers"}
 
 #: Sections shown under the lifetime-value heading (``h4``), the others are ``h3``.
 _SUBSECTIONS = {"grid", "calibration", "tracking", "value", "by_segment", "look_after"}
@@ -275,15 +280,20 @@ class SegmentApp(Translated):
             self.lang_switch, widgets.HTML(_CSS), self.errors,
             widgets.HBox([self.as_of, self.clusters, self.horizon]), self.progress_box, self.facts,
         ]
+        pages: dict[str, list[widgets.Widget]] = {page: [] for page in PAGES.values()}
         for s in SECTIONS:
+            part = pages[PAGES[s]]
             if s == "models":
-                body += [self.clv_heading, self.clv_guide]
-            body += [self.headings[s], self.guides[s]]
+                part += [self.clv_heading, self.clv_guide]
+            part += [self.headings[s], self.guides[s]]
             if s == "customers":
-                body.append(self.segment)
-            body.append(self.html[s])
+                part.append(self.segment)
+            part.append(self.html[s])
             if s in self._charts:
-                body.append(self._charts[s])
+                part.append(self._charts[s])
+        # One page at a time: the browser draws the charts of the page shown only.
+        self.pages = Pages({page: widgets.VBox(part) for page, part in pages.items()})
+        body.append(self.pages)
         self.container = widgets.VBox(body)
         self._relabel()
 
@@ -331,6 +341,7 @@ class SegmentApp(Translated):
             self._segment_options()
         finally:
             self._busy = busy
+        self.pages.relabel({page: self._t(f"segments.title_{page}") for page in set(PAGES.values())})
         self.clv_heading.value = f"<h3>{html.escape(self._t('segments.title_clv'))}</h3>"
         self.clv_guide.value = f'<p class="salesplan-guide">{html.escape(self._t("segments.guide_clv"))}</p>'
         for s in SECTIONS:
