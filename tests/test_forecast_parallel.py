@@ -279,6 +279,60 @@ def test_forecast_with_intervals_on_dask_equals_the_local_forecast(rng, dask_cli
     pdt.assert_frame_equal(on_dask, local)
 
 
+def _mixed_panel(n_series: int, seed: int) -> pd.DataFrame:
+    """Seeded monthly series unlike one another: lengths 3-72 months, different
+    start months, seasonal/trending/random-walk/intermittent/flat shapes."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n_series):
+        n = int(rng.integers(3, 73))
+        t = np.arange(n)
+        level = rng.gamma(2.0, 200.0)
+        kind = i % 5
+        if kind == 0:  # seasonal, trending, multiplicative noise
+            y = level * (1 + rng.normal(0.005, 0.01)) ** t * (1 + rng.uniform(0, 0.4) * np.sin(2 * np.pi * t / 12 + rng.uniform(0, 6))) \
+                * np.exp(rng.normal(0, rng.uniform(0.02, 0.3), n))
+        elif kind == 1:  # intermittent counts
+            y = rng.poisson(rng.uniform(0.2, 3.0), n).astype(float)
+        elif kind == 2:  # random walk, may go negative
+            y = level * 0.1 + np.cumsum(rng.normal(0, level * 0.05, n))
+        elif kind == 3:  # linear trend and noise
+            y = level + rng.normal(0, level * 0.2, n) + t * rng.normal(0, 3)
+        else:  # flat, or almost
+            y = np.full(n, np.round(level)) + (rng.random(n) < 0.1) * rng.normal(0, 5, n)
+        start = pd.Timestamp("2019-01-01") + pd.DateOffset(months=int(rng.integers(0, 36)))
+        frames.append(pd.DataFrame({"unique_id": f"m{i:03d}", "ds": pd.date_range(start, periods=n, freq="MS"),
+                                    "y": np.round(y, 2)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_a_series_forecast_does_not_depend_on_the_batch_it_is_fitted_in():
+    """One batch, forecast() on chunks of several sizes (above and below the
+    old 50-series switch of optimiser), single series, and a chunked run
+    through run_chunks all give every series the same numbers."""
+    import warnings
+
+    from salesplan.errors import SalesplanDataWarning
+    from salesplan.forecast import forecast
+
+    panel = _mixed_panel(160, seed=11)
+    models = ["auto", "arima"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SalesplanDataWarning)
+        whole = forecast(panel, 6, models=models, level=[80, 95])
+        for size in (97, 41):
+            parts = [forecast(c, 6, models=models, level=[80, 95]) for c in split_series(panel, chunk_size=size)]
+            pdt.assert_frame_equal(pd.concat(parts, ignore_index=True), whole, check_exact=False, rtol=1e-12)
+        ids = pd.unique(panel["unique_id"])
+        for uid in ids[[0, 2, 3, 120]]:
+            alone = forecast(panel[panel["unique_id"] == uid], 6, models=models, level=[80, 95])
+            pdt.assert_frame_equal(alone, whole[whole["unique_id"] == uid].reset_index(drop=True),
+                                   check_exact=False, rtol=1e-12)
+        chunked = forecast(panel, 6, models=models, level=[80, 95], progress=True)  # 4 chunks
+    pdt.assert_frame_equal(chunked, whole, check_exact=False, rtol=1e-12)
+    assert whole[models].notna().all().all()
+
+
 def test_chunks_follow_the_clusters_threads(dask_client):
     from salesplan.forecast.parallel import (CHUNKS_PER_THREAD, MIN_SERIES_PER_CHUNK, cluster_threads,
                                              engine_chunk_size)
