@@ -463,3 +463,35 @@ def test_errors_of_fn_are_not_mistaken_for_lost_workers():
     distributed = pytest.importorskip("distributed")
     assert _is_lost_work(distributed.comm.CommClosedError("closed"))
     assert _is_lost_work(distributed.scheduler.KilledWorker("task", "worker", 3))
+
+
+def test_chunks_on_dask_run_with_the_usual_malloc_thresholds_then_the_workers_again(monkeypatch):
+    """A Dask nanny sets MALLOC_TRIM_THRESHOLD_, which pins glibc's mmap threshold
+    at 128 KiB (numpy temporaries become fresh mmaps); a chunk runs with the
+    usual thresholds, and the worker's own setting is back afterwards."""
+    from salesplan.forecast import parallel
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+        def malloc_trim(self, pad):
+            calls.append(("trim", pad))
+            return 1
+
+    monkeypatch.setattr(parallel, "_glibc", lambda: FakeLibc())
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    seen = []
+    out = parallel._on_worker(lambda chunk: seen.append(list(calls)) or chunk * 2, 21)
+    assert out == 42
+    assert seen == [[(-3, 32 * 2**20), (-1, 64 * 2**20)]]  # in force while the chunk ran
+    assert calls[2:] == [(-3, 128 * 2**10), (-1, 65536), ("trim", 0)]
+    # without the variable (a plain process) nothing is touched, and errors pass through
+    calls.clear()
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    with pytest.raises(RuntimeError, match="boom on c"):
+        parallel._on_worker(fails_on_c, pd.DataFrame({"unique_id": ["c"]}))
+    assert calls == []
