@@ -334,20 +334,22 @@ def test_a_series_forecast_does_not_depend_on_the_batch_it_is_fitted_in():
 
 
 def test_chunks_follow_the_clusters_threads(dask_client):
-    from salesplan.forecast.parallel import (CHUNKS_PER_THREAD, MIN_SERIES_PER_CHUNK, cluster_threads,
-                                             engine_chunk_size)
+    from salesplan.forecast.parallel import (CHUNKS_PER_THREAD, MAX_SERIES_PER_CHUNK, MIN_SERIES_PER_CHUNK,
+                                             cluster_threads, engine_chunk_size)
 
     distributed = pytest.importorskip("dask.distributed")
     assert cluster_threads(dask_client) == 2
-    # 2 threads: CHUNKS_PER_THREAD chunks each for a large panel
-    assert math.ceil(10_000 / engine_chunk_size(10_000, engine=dask_client)) == 2 * CHUNKS_PER_THREAD
+    # 2 threads: CHUNKS_PER_THREAD chunks each for a mid-sized panel ...
+    assert math.ceil(1_200 / engine_chunk_size(1_200, engine=dask_client)) == 2 * CHUNKS_PER_THREAD
+    # ... and chunks of at most MAX_SERIES_PER_CHUNK series for a large one
+    assert engine_chunk_size(10_000, engine=dask_client) == MAX_SERIES_PER_CHUNK
     # a small panel: chunks stay at MIN_SERIES_PER_CHUNK series, but every thread gets one
     assert engine_chunk_size(200, engine=dask_client) == MIN_SERIES_PER_CHUNK
     assert engine_chunk_size(60, engine=dask_client) == 30
     with distributed.LocalCluster(n_workers=1, threads_per_worker=5, processes=False,
                                   dashboard_address=":0") as cluster, distributed.Client(cluster) as bigger:
         assert cluster_threads(bigger) == 5
-        assert math.ceil(10_000 / engine_chunk_size(10_000, engine=bigger)) == 5 * CHUNKS_PER_THREAD
+        assert math.ceil(3_000 / engine_chunk_size(3_000, engine=bigger)) == 5 * CHUNKS_PER_THREAD
     assert engine_chunk_size(10, engine="processes", n_jobs=3) == 4
 
 
