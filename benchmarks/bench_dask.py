@@ -14,8 +14,10 @@ efficiency (speed-up / workers; goal >= 80 % at 2 workers), the CPU time of
 all processes involved (driver, pool children, Dask workers) and the CPU
 efficiency (one process's CPU time / this engine's: the share of the work that
 is forecasting rather than fan-out, which a busy shared machine does not skew),
-the CPU cost per series, and that every engine gives the same forecasts. Each engine is warmed
-up on 200 series first (imports, worker start). Results go to
+the CPU cost per series, that every engine gives the same forecasts, and the load average
+before and after each engine's run. Each engine is warmed up on 200 series first (imports,
+worker start; the process pool is started anew by each call, as a user's call starts it, and
+forks from this process, so it inherits the imports). Results go to
 benchmarks/results/dask.json and dask.txt.
 
 Run: ``python benchmarks/bench_dask.py [--series 10000]``.
@@ -97,6 +99,7 @@ def main(argv=None) -> int:
         reference = None
         for name, engine, n_jobs, workers in engines:
             run(warm, engine, n_jobs)
+            load_before = os.getloadavg()[0]
             out, wall, cpu = run(panel, engine, n_jobs)
             same, worst = True, 0.0
             if reference is None:
@@ -115,7 +118,10 @@ def main(argv=None) -> int:
             rows.append({"engine": name, "workers": workers, "series": args.series, "wall_s": round(wall, 2),
                          "series_per_s": round(args.series / wall, 1), "same_forecasts": same,
                          "max_relative_difference": worst,
-                         "cpu_s": round(cpu, 2)})
+                         "cpu_s": round(cpu, 2),
+                         # 1-minute load average before and after this engine's run: on a
+                         # shared machine the wall clock (not the CPU time) follows it
+                         "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1)})
             print(json.dumps(rows[-1]), flush=True)
     finally:
         client.close()
@@ -139,7 +145,8 @@ def main(argv=None) -> int:
     }
     Path(args.out).with_suffix(".json").write_text(json.dumps(summary, indent=1))
     table = pd.DataFrame(rows)[["engine", "workers", "series", "wall_s", "series_per_s", "speedup",
-                                "efficiency", "cpu_s", "cpu_efficiency", "same_forecasts"]]
+                                "efficiency", "cpu_s", "cpu_efficiency", "same_forecasts", "load_before",
+                                "load_after"]]
     text = (f"{args.series:,} monthly series x 48 months, 12-month forecasts with 80/95 % intervals "
             f"(default models); {os.cpu_count()} cores shared with other jobs, load average "
             f"{summary['load_average_start']} at start, {summary['load_average_end']} at end\n\n"

@@ -337,6 +337,43 @@ def test_smoothing_fits_in_one_batch_equal_the_separate_fits(rng):
         assert batched.form.tolist() == alone.form.tolist()
 
 
+def test_smoothing_fits_with_nelder_mead_do_not_depend_on_the_batch(rng):
+    """The default optimiser: fitted alone, padded, or among other series, a
+    series gets the same fit to the last bit."""
+    from salesplan.forecast.ets import fit_ets
+
+    season = np.tile(SEASON, 6)
+    Y = np.full((4, 72), np.nan)
+    for i, n_obs in enumerate((72, 67, 40, 30)):
+        Y[i, :n_obs] = 100 * season[:n_obs] * np.exp(np.cumsum(rng.normal(0.01, 0.05, n_obs)))
+    n = np.array([72, 67, 40, 30])
+    together = fit_ets(Y, n, 12)
+    for i in range(4):
+        alone = fit_ets(Y[[i], : n[i]], n[[i]], 12)
+        for name in ("alpha", "beta", "gamma", "phi", "l", "b", "s", "sigma2", "aicc"):
+            np.testing.assert_array_equal(getattr(alone, name)[0], getattr(together, name)[i], err_msg=name)
+        assert alone.form[0] == together.form[i]
+
+
+def test_intervals_of_a_big_panel_simulated_in_blocks_equal_one_block(rng, monkeypatch):
+    from salesplan.forecast import models as models_module
+
+    df = pd.concat([frame(np.tile(SEASON, 3) * 50 + rng.normal(0, 2, 36), f"s{i}") for i in range(9)]
+                   + [frame([3.0, 4.0, 5.0, 4.0], "short"), frame(np.full(30, 7.0), "flat")])
+    names = ["auto", "ensemble", "ets", "damped"]
+    one_block = quiet(forecast, df, 4, models=names)
+    # blocks of 2 series: the paths of each series are the same draws
+    monkeypatch.setattr(models_module, "_INTERVAL_BUDGET", models_module._INTERVAL_SAMPLES * 4 * 2)
+    pdt.assert_frame_equal(quiet(forecast, df, 4, models=names), one_block)
+
+
+def test_default_model_with_a_series_too_short_for_theta():
+    # four observations: enough for the combination, too few for its Theta member
+    df = pd.concat([frame(np.tile(SEASON, 3) * 10, "long"), frame([5.0, 6.0, 8.0, 7.0], "short")])
+    fc = quiet(forecast, df, 3)
+    assert fc["auto"].notna().all() and len(fc) == 6
+
+
 def test_a_series_paths_do_not_depend_on_the_rest_of_the_panel(rng):
     df = pd.concat([frame(100 + np.cumsum(rng.normal(size=36)), f"s{i}") for i in range(3)])
     alone = sample_paths(df[df["unique_id"] == "s1"], 4, model="ets", n_samples=20, seed=3)

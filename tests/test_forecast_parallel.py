@@ -279,21 +279,77 @@ def test_forecast_with_intervals_on_dask_equals_the_local_forecast(rng, dask_cli
     pdt.assert_frame_equal(on_dask, local)
 
 
+def _mixed_panel(n_series: int, seed: int) -> pd.DataFrame:
+    """Seeded monthly series unlike one another: lengths 3-72 months, different
+    start months, seasonal/trending/random-walk/intermittent/flat shapes."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n_series):
+        n = int(rng.integers(3, 73))
+        t = np.arange(n)
+        level = rng.gamma(2.0, 200.0)
+        kind = i % 5
+        if kind == 0:  # seasonal, trending, multiplicative noise
+            y = level * (1 + rng.normal(0.005, 0.01)) ** t * (1 + rng.uniform(0, 0.4) * np.sin(2 * np.pi * t / 12 + rng.uniform(0, 6))) \
+                * np.exp(rng.normal(0, rng.uniform(0.02, 0.3), n))
+        elif kind == 1:  # intermittent counts
+            y = rng.poisson(rng.uniform(0.2, 3.0), n).astype(float)
+        elif kind == 2:  # random walk, may go negative
+            y = level * 0.1 + np.cumsum(rng.normal(0, level * 0.05, n))
+        elif kind == 3:  # linear trend and noise
+            y = level + rng.normal(0, level * 0.2, n) + t * rng.normal(0, 3)
+        else:  # flat, or almost
+            y = np.full(n, np.round(level)) + (rng.random(n) < 0.1) * rng.normal(0, 5, n)
+        start = pd.Timestamp("2019-01-01") + pd.DateOffset(months=int(rng.integers(0, 36)))
+        frames.append(pd.DataFrame({"unique_id": f"m{i:03d}", "ds": pd.date_range(start, periods=n, freq="MS"),
+                                    "y": np.round(y, 2)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_a_series_forecast_does_not_depend_on_the_batch_it_is_fitted_in():
+    """One batch, forecast() on chunks of several sizes (above and below the
+    50 series, where the optimiser used to change), single series, and a chunked run
+    through run_chunks all give every series the same numbers."""
+    import warnings
+
+    from salesplan.errors import SalesplanDataWarning
+    from salesplan.forecast import forecast
+
+    panel = _mixed_panel(120, seed=11)
+    models = ["auto", "arima"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SalesplanDataWarning)
+        whole = forecast(panel, 6, models=models, level=[80, 95])
+        for size in (97, 41):
+            parts = [forecast(c, 6, models=models, level=[80, 95]) for c in split_series(panel, chunk_size=size)]
+            pdt.assert_frame_equal(pd.concat(parts, ignore_index=True), whole, check_exact=False, rtol=1e-12)
+        ids = pd.unique(panel["unique_id"])
+        for uid in ids[[0, 2, 3, 100]]:
+            alone = forecast(panel[panel["unique_id"] == uid], 6, models=models, level=[80, 95])
+            pdt.assert_frame_equal(alone, whole[whole["unique_id"] == uid].reset_index(drop=True),
+                                   check_exact=False, rtol=1e-12)
+        chunked = forecast(panel, 6, models=models, level=[80, 95], progress=True)  # 4 chunks
+    pdt.assert_frame_equal(chunked, whole, check_exact=False, rtol=1e-12)
+    assert whole[models].notna().all().all()
+
+
 def test_chunks_follow_the_clusters_threads(dask_client):
-    from salesplan.forecast.parallel import (CHUNKS_PER_THREAD, MIN_SERIES_PER_CHUNK, cluster_threads,
-                                             engine_chunk_size)
+    from salesplan.forecast.parallel import (CHUNKS_PER_THREAD, MAX_SERIES_PER_CHUNK, MIN_SERIES_PER_CHUNK,
+                                             cluster_threads, engine_chunk_size)
 
     distributed = pytest.importorskip("dask.distributed")
     assert cluster_threads(dask_client) == 2
-    # 2 threads: CHUNKS_PER_THREAD chunks each for a large panel
-    assert math.ceil(10_000 / engine_chunk_size(10_000, engine=dask_client)) == 2 * CHUNKS_PER_THREAD
+    # 2 threads: CHUNKS_PER_THREAD chunks each for a mid-sized panel ...
+    assert math.ceil(1_200 / engine_chunk_size(1_200, engine=dask_client)) == 2 * CHUNKS_PER_THREAD
+    # ... and chunks of at most MAX_SERIES_PER_CHUNK series for a large one
+    assert engine_chunk_size(10_000, engine=dask_client) == MAX_SERIES_PER_CHUNK
     # a small panel: chunks stay at MIN_SERIES_PER_CHUNK series, but every thread gets one
     assert engine_chunk_size(200, engine=dask_client) == MIN_SERIES_PER_CHUNK
     assert engine_chunk_size(60, engine=dask_client) == 30
     with distributed.LocalCluster(n_workers=1, threads_per_worker=5, processes=False,
                                   dashboard_address=":0") as cluster, distributed.Client(cluster) as bigger:
         assert cluster_threads(bigger) == 5
-        assert math.ceil(10_000 / engine_chunk_size(10_000, engine=bigger)) == 5 * CHUNKS_PER_THREAD
+        assert math.ceil(3_000 / engine_chunk_size(3_000, engine=bigger)) == 5 * CHUNKS_PER_THREAD
     assert engine_chunk_size(10, engine="processes", n_jobs=3) == 4
 
 
@@ -409,3 +465,35 @@ def test_errors_of_fn_are_not_mistaken_for_lost_workers():
     distributed = pytest.importorskip("distributed")
     assert _is_lost_work(distributed.comm.CommClosedError("closed"))
     assert _is_lost_work(distributed.scheduler.KilledWorker("task", "worker", 3))
+
+
+def test_chunks_on_dask_run_with_the_usual_malloc_thresholds_then_the_workers_again(monkeypatch):
+    """A Dask nanny sets MALLOC_TRIM_THRESHOLD_, which pins glibc's mmap threshold
+    at 128 KiB (numpy temporaries become fresh mmaps); a chunk runs with the
+    usual thresholds, and the worker's own setting is back afterwards."""
+    from salesplan.forecast import parallel
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+        def malloc_trim(self, pad):
+            calls.append(("trim", pad))
+            return 1
+
+    monkeypatch.setattr(parallel, "_glibc", lambda: FakeLibc())
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    seen = []
+    out = parallel._on_worker(lambda chunk: seen.append(list(calls)) or chunk * 2, 21)
+    assert out == 42
+    assert seen == [[(-3, 32 * 2**20), (-1, 64 * 2**20)]]  # in force while the chunk ran
+    assert calls[2:] == [(-3, 128 * 2**10), (-1, 65536), ("trim", 0)]
+    # without the variable (a plain process) nothing is touched, and errors pass through
+    calls.clear()
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    with pytest.raises(RuntimeError, match="boom on c"):
+        parallel._on_worker(fails_on_c, pd.DataFrame({"unique_id": ["c"]}))
+    assert calls == []

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from salesplan.forecast._decompose import seasonality_test
+from salesplan.forecast._decompose import row_nanmean, seasonality_test
 from salesplan.forecast._nelder_mead import nelder_mead_steps, population_search_many, run_lockstep
 
 __all__ = ["SEASONAL_ORDERS", "NONSEASONAL_ORDERS", "ARIMAFit", "fit_arima", "arima_forecast", "arima_simulate"]
@@ -85,16 +85,25 @@ def _stack_padded(polys: list, width: int) -> np.ndarray:
     return out
 
 
-def _css(Zr, Vr, A, M, const, start, final=False):
-    """Conditional residuals. Zr, Vr: (T, k) transposed series and validity."""
+def _css(Zr, Vr, A, M, const, start, first=None):
+    """Conditional residuals. Zr, Vr: (T, k) transposed series and validity.
+
+    ``first`` (k,): per row, the first time whose AR lags all fall inside
+    the series (the degree of its full AR polynomial); earlier residuals are
+    conditioned on, not counted. Without it a lag reaching before the start
+    would read a value from the end of the padded array, which depends on the
+    longest series of the batch.
+    """
     T, k = Zr.shape
+    if first is not None:
+        Vr = Vr * (np.arange(T)[:, None] >= np.asarray(first)[None, :])
     ar_lags = (np.flatnonzero((A[:, 1:] != 0).any(axis=0)) + 1).tolist()
     ma_lags = (np.flatnonzero((M[:, 1:] != 0).any(axis=0)) + 1).tolist()
     E = np.zeros((T, k))
     if start >= T:
         return np.zeros(k), np.zeros(k), E
     # the AR part needs no recursion: one whole-column operation per lag
-    # (lags reaching before the start index wrap around, as they always have)
+    # (a lag before the start reads a value that is multiplied by zero or masked by ``first``)
     steps = np.arange(start, T)
     pred = np.repeat(const[None, :], steps.size, axis=0)
     for j in ar_lags:
@@ -116,8 +125,13 @@ def _css(Zr, Vr, A, M, const, start, final=False):
     return css, cnt, E
 
 
-def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, optimizer: str = "auto") -> ARIMAFit:
-    """Fit the candidate seasonal ARIMA orders to every series and keep the best by AICc."""
+def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, optimizer: str = "nm") -> ARIMAFit:
+    """Fit the candidate seasonal ARIMA orders to every series and keep the best by AICc.
+
+    ``optimizer``: ``"nm"`` (batched Nelder-Mead; ``"auto"`` is a synonym) or
+    ``"population"`` (random search); never chosen by batch size, so a
+    series' fit does not depend on the other series of the batch.
+    """
     Y = np.asarray(Y, float)
     B, T = Y.shape
     positive = np.nanmin(np.where(np.isnan(Y), np.inf, Y), axis=1) > 0
@@ -144,7 +158,7 @@ def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, opti
             mu = np.zeros(sel.size)
         else:
             dz = np.diff(np.where(V[sel], Z[sel], np.nan), axis=1)
-            mu = np.nan_to_num(np.nanmean(dz, axis=1))
+            mu = np.nan_to_num(row_nanmean(dz))
         # validity of a residual at t needs all lags of the differencing present
         L = diff.size - 1
         ZT = np.ascontiguousarray(Zs.T)
@@ -155,7 +169,8 @@ def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, opti
             npar = sum(orders)
             if npar:
                 problems.append(dict(key=(is_seas, orders), sel=sel, diff=diff, mm=mm, ZT=ZT,
-                                     VT_res=VT_res, mu=mu, start=L, npar=npar))
+                                     VT_res=VT_res, mu=mu, start=L, npar=npar,
+                                     first=L + orders[0] + orders[2] * mm))
 
     def evaluate_all(requests, keys):
         # one conditional-sum-of-squares pass over every pending (series,
@@ -164,7 +179,8 @@ def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, opti
         for (x, r), i in zip(requests, keys):
             pr = problems[i]
             A, Mp, phi1 = _polys(x, pr["key"][1], pr["diff"], pr["mm"])
-            parts.append((pr["ZT"][:, r], pr["VT_res"][:, r], A, Mp, phi1 * pr["mu"][r]))
+            parts.append((pr["ZT"][:, r], pr["VT_res"][:, r], A, Mp, phi1 * pr["mu"][r],
+                          np.full(r.size, pr["first"])))
         LA = max(p_[2].shape[1] for p_ in parts)
         LM = max(p_[3].shape[1] for p_ in parts)
         Zc = np.concatenate([p_[0] for p_ in parts], axis=1)
@@ -172,7 +188,8 @@ def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, opti
         Ac = _stack_padded([p_[2] for p_ in parts], LA)
         Mc = _stack_padded([p_[3] for p_ in parts], LM)
         cc = np.concatenate([p_[4] for p_ in parts])
-        css, cnt, _ = _css(Zc, Vc, Ac, Mc, cc, 1)
+        first = np.concatenate([p_[5] for p_ in parts])
+        css, cnt, _ = _css(Zc, Vc, Ac, Mc, cc, 1, first)
         with np.errstate(all="ignore"):
             vals = cnt * np.log(css / cnt)
         return np.split(vals, np.cumsum([p_[0].shape[1] for p_ in parts])[:-1])
@@ -180,7 +197,7 @@ def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, opti
     starts = [np.zeros((pr["sel"].size, pr["npar"])) + 0.1 for pr in problems]
     if not problems:
         solutions = []
-    elif optimizer == "population" or (optimizer == "auto" and B <= 30):
+    elif optimizer == "population":
         solutions = population_search_many([(x0, 1.5) for x0 in starts], evaluate_all, n_pop=48, n_rounds=10)
     else:
         # all orders advance together (see run_lockstep)
@@ -192,7 +209,7 @@ def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, opti
         npar = pr["npar"]
         A, Mp, phi1 = _polys(xb, orders, pr["diff"], pr["mm"])
         const = phi1 * pr["mu"]
-        css, cnt, E = _css(pr["ZT"], pr["VT_res"], A, Mp, const, pr["start"])
+        css, cnt, E = _css(pr["ZT"], pr["VT_res"], A, Mp, const, pr["start"], np.full(pr["sel"].size, pr["first"]))
         k = npar + 1 + (0 if is_seas else 1)
         with np.errstate(all="ignore"):
             lik = cnt * np.log(css / cnt)
@@ -228,7 +245,7 @@ def fit_arima(Y: np.ndarray, n: np.ndarray, m: int, *, max_iter: int = 100, opti
         A_all[missing, :2] = [1.0, -1.0]
         dz = np.diff(np.where(V[missing], Z[missing], np.nan), axis=1)
         with np.errstate(all="ignore"):
-            const[missing] = np.nan_to_num(np.nanmean(dz, axis=1))
+            const[missing] = np.nan_to_num(row_nanmean(dz))
             sigma2[missing] = np.nan_to_num(np.nanvar(dz, axis=1))
         seasonal = seasonal & ~missing
     return ARIMAFit(order=order, seasonal=seasonal, log=positive, ar_full=A_all, ma_full=M_all,

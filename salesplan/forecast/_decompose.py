@@ -10,11 +10,43 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "row_sum",
+    "row_nanmean",
     "acf",
     "seasonality_test",
     "classical_seasonal_index",
     "take_last",
 ]
+
+
+def row_sum(X: np.ndarray) -> np.ndarray:
+    """Sum along the time axis (axis 1), adding strictly in time order.
+
+    ``np.sum`` adds in unrolled blocks whose grouping depends on the row
+    length, so the zeros padding a short series up to the longest one of a
+    batch would change its sum in the last bit; a running sum does not, and
+    a series' results stay the same in any batch.
+    """
+    X = np.asarray(X, dtype=float)
+    if X.shape[1] == 0:
+        return np.zeros(X.shape[0])
+    return np.cumsum(X, axis=1)[:, -1]
+
+
+def row_nanmean(X: np.ndarray) -> np.ndarray:
+    """:func:`numpy.nanmean` along axis 1 through :func:`row_sum` (NaN for an all-NaN row)."""
+    ok = ~np.isnan(X)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return row_sum(np.where(ok, X, 0.0)) / row_sum(ok)
+
+
+def row_nanstd(X: np.ndarray) -> np.ndarray:
+    """:func:`numpy.nanstd` (ddof 0) along axis 1 through :func:`row_sum`."""
+    ok = ~np.isnan(X)
+    mean = row_nanmean(X)
+    dev = np.where(ok, X - mean[:, None], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(row_sum(dev * dev) / row_sum(ok))
 
 
 def take_last(Y: np.ndarray, n: np.ndarray, k: int = 1) -> np.ndarray:
@@ -27,14 +59,14 @@ def acf(Y: np.ndarray, n: np.ndarray, max_lag: int) -> np.ndarray:
     """Sample autocorrelations at lags ``1..max_lag`` per series, shape ``(B, max_lag)``."""
     B, T = Y.shape
     valid = ~np.isnan(Y)
-    mean = np.nanmean(np.where(valid, Y, np.nan), axis=1)
+    mean = row_nanmean(np.where(valid, Y, np.nan))
     Z = np.where(valid, Y - mean[:, None], 0.0)
-    denom = np.sum(Z * Z, axis=1)
+    denom = row_sum(Z * Z)
     out = np.zeros((B, max_lag))
     for k in range(1, max_lag + 1):
         if k >= T:
             break
-        out[:, k - 1] = np.sum(Z[:, k:] * Z[:, :-k], axis=1)
+        out[:, k - 1] = row_sum(Z[:, k:] * Z[:, :-k])
     with np.errstate(invalid="ignore", divide="ignore"):
         out = out / denom[:, None]
     return np.nan_to_num(out)
@@ -99,8 +131,8 @@ def classical_seasonal_index(
     for j in range(m):
         cols = ratio[:, pos == j]
         with np.errstate(invalid="ignore"):
-            cnt = np.sum(~np.isnan(cols), axis=1)
-            s = np.nansum(cols, axis=1)
+            cnt = row_sum(~np.isnan(cols))
+            s = row_sum(np.where(np.isnan(cols), 0.0, cols))
         idx[:, j] = np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
     neutral = 1.0 if multiplicative else 0.0
     bad = np.any(~np.isfinite(idx), axis=1)
@@ -121,9 +153,9 @@ def linear_trend(Z: np.ndarray, w: np.ndarray, t: np.ndarray) -> tuple[np.ndarra
     time index. Returns the mean time, the mean value and the slope per row
     (slope 0 for rows with fewer than two distinct times).
     """
-    cnt = w.sum(axis=1)
-    tm = (t * w).sum(axis=1) / cnt
-    ym = Z.sum(axis=1) / cnt
-    stt = (((t - tm[:, None]) ** 2) * w).sum(axis=1)
-    sty = (((t - tm[:, None]) * (Z - ym[:, None])) * w).sum(axis=1)
+    cnt = row_sum(w)
+    tm = row_sum(t * w) / cnt
+    ym = row_sum(Z) / cnt
+    stt = row_sum(((t - tm[:, None]) ** 2) * w)
+    sty = row_sum(((t - tm[:, None]) * (Z - ym[:, None])) * w)
     return tm, ym, np.where(stt > 0, sty / np.where(stt > 0, stt, 1.0), 0.0)

@@ -84,6 +84,7 @@ def nelder_mead_steps(
     max_iter: int = 200,
     ftol: float = 1e-6,
     xtol: float = 1e-4,
+    speculate: int = 16,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generator form of :func:`batched_nelder_mead`.
 
@@ -101,6 +102,11 @@ def nelder_mead_steps(
         Starting points.
     step : float or ndarray broadcastable to (B, d)
         Initial simplex edge along each coordinate.
+    speculate : int
+        While at most this many rows are active, each step asks for the
+        reflection, expansion and both contraction points in one request
+        (fewer, larger calls; the same path and result as asking for the
+        second point only where it is needed).
 
     Returns
     -------
@@ -130,8 +136,10 @@ def nelder_mead_steps(
         if active.size == 0:
             break
         order = np.argsort(F, axis=1, kind="stable")
-        S = np.take_along_axis(S, order[:, :, None], axis=1)
-        F = np.take_along_axis(F, order, axis=1)
+        # plain fancy indexing: what take_along_axis does, without its per-call set-up
+        ar = np.arange(F.shape[0])[:, None]
+        S = S[ar, order]
+        F = F[ar, order]
         # convergence check -> retire rows
         if it % 5 == 4 or it == max_iter - 1:
             with np.errstate(invalid="ignore"):
@@ -153,8 +161,18 @@ def nelder_mead_steps(
         worst = S[:, -1]
         centroid = S[:, :-1].mean(axis=1)
         xr = centroid + (centroid - worst)
-        fr = yield xr, active
+        xe = centroid + 2.0 * (centroid - worst)
+        xo = centroid + 0.5 * (xr - centroid)
+        xi = centroid + 0.5 * (worst - centroid)
         f_best, f_sw, f_w = F[:, 0], F[:, -2], F[:, -1]
+        if n <= speculate:
+            # few rows: the call costs the same for 4 points as for 1, so every
+            # candidate is evaluated at once (one call per step instead of two);
+            # the choices below, and so the result, are the same either way
+            f4 = (yield np.concatenate([xr, xe, xo, xi]), np.tile(active, 4)).reshape(4, n)
+            fr = f4[0]
+        else:
+            fr = yield xr, active
 
         expand = fr < f_best
         accept_r = (~expand) & (fr < f_sw)
@@ -164,11 +182,15 @@ def nelder_mead_steps(
         # second evaluation only for the rows that need one
         second = ~accept_r
         x2 = np.empty_like(xr)
-        x2[expand] = centroid[expand] + 2.0 * (centroid[expand] - worst[expand])
-        x2[outside] = centroid[outside] + 0.5 * (xr[outside] - centroid[outside])
-        x2[inside] = centroid[inside] + 0.5 * (worst[inside] - centroid[inside])
+        x2[expand] = xe[expand]
+        x2[outside] = xo[outside]
+        x2[inside] = xi[inside]
         f2 = np.full(n, np.inf)
-        if second.any():
+        if n <= speculate:
+            f2[expand] = f4[1][expand]
+            f2[outside] = f4[2][outside]
+            f2[inside] = f4[3][inside]
+        elif second.any():
             f2[second] = yield x2[second], active[second]
 
         new_x = worst.copy()

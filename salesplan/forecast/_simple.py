@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from salesplan.forecast._decompose import classical_seasonal_index, linear_trend, seasonality_test, take_last
+from salesplan.forecast._decompose import classical_seasonal_index, linear_trend, row_nanmean, seasonality_test, take_last
 from salesplan.forecast.ets import fit_ets
 
 __all__ = [
@@ -61,7 +61,7 @@ def naive(Y: np.ndarray, n: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]
     last = take_last(Y, n, 1)[:, 0]
     d = np.diff(Y, axis=1)
     with np.errstate(all="ignore"):
-        sd = np.sqrt(np.nanmean(d * d, axis=1))
+        sd = np.sqrt(row_nanmean(d * d))
     return np.repeat(last[:, None], h, axis=1), np.nan_to_num(sd)
 
 
@@ -71,10 +71,10 @@ def seasonal_naive(Y: np.ndarray, n: np.ndarray, h: int, m: int) -> tuple[np.nda
     reps = int(np.ceil(h / m))
     mean = np.tile(lastm, (1, reps))[:, :h]
     d = Y[:, m:] - Y[:, :-m]
-    # nanmean without its "empty slice" warning: a series of exactly one
-    # season has no seasonal difference, and gets sd 0 like before
+    # a series of exactly one
+    # season has no seasonal difference, and gets sd 0 (nan_to_num)
     with np.errstate(all="ignore"):
-        sd = np.sqrt(np.nansum(d * d, axis=1) / np.sum(~np.isnan(d), axis=1))
+        sd = np.sqrt(row_nanmean(d * d))
     return mean, np.nan_to_num(sd)
 
 
@@ -149,5 +149,5 @@ def croston(Y: np.ndarray, n: np.ndarray, h: int, *, variant: str = "sba", alpha
             f = f * (1 - alpha / 2)
     resid = Y - fitted
     with np.errstate(all="ignore"):
-        sd = np.sqrt(np.nanmean(resid * resid, axis=1))
+        sd = np.sqrt(row_nanmean(resid * resid))
     return np.repeat(f[:, None], h, axis=1), np.nan_to_num(sd)

@@ -72,22 +72,18 @@ def _panel_warnings(panel: Panel, models: list, *, target_col: str) -> None:
         _warn_fallbacks(mdl.name, panel, reasons)
 
 
-#: panels with at most this many series use the random-search optimiser
-#: (few vectorised calls), larger ones batched Nelder-Mead
-_SMALL_PANEL = 50
-
-
 def _fit_models(df: pd.DataFrame, *, models, freq, id_col, time_col, target_col, fill_gaps, season_length,
-                optimizer="auto", panel=None):
+                optimizer="nm", panel=None):
     if panel is None:
         panel = to_panel(df, freq=freq, id_col=id_col, time_col=time_col, target_col=target_col,
                          fill_gaps=fill_gaps, season_length_=season_length)
     fitted = [None] * len(models)
     shared = {}
     fresh = [_fresh(m) for m in models]
-    if optimizer == "population":
+    if len(models) > 1:
         # the plain models' small smoothing fits, computed together (a
-        # one-series call is dominated by the number of vectorised steps)
+        # one-series call is dominated by the number of vectorised steps);
+        # each series is optimised on its own, so pooled fits equal separate ones
         pool = _ETSPool([r for m in fresh if not isinstance(m, Ensemble) for r in m._ets_requests(panel)],
                         optimizer)
         for m in fresh:
@@ -228,8 +224,7 @@ def forecast(
     _panel_warnings(panel, mdls, target_col=target_col)
     fn = partial(_forecast_chunk, h=h, models=mdls, levels=levels, freq=panel.freq, id_col=id_col,
                  time_col=time_col, target_col=target_col, fill_gaps=fill_gaps,
-                 season_length=panel.m,
-                 optimizer="population" if panel.ids.size <= _SMALL_PANEL else "nm")
+                 season_length=panel.m, optimizer="nm")
     n_series = panel.ids.size
     if engine == "local" and not progress:
         # vectorised models are fastest on the whole panel at once (converted once)
@@ -300,7 +295,7 @@ def sample_paths(
     _panel_warnings(panel, [mdl], target_col=target_col)
     mdl = _fresh(mdl)
     mdl._cols = (id_col, time_col)
-    mdl._optimizer = "population" if panel.ids.size <= _SMALL_PANEL else "nm"
+    mdl._optimizer = "nm"
     mdl._fit_panel(panel, quiet=True)
     out = mdl.sample(h, n_samples=n_samples, seed=seed)
     return _finish(out, df, id_col)

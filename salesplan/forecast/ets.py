@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from salesplan.forecast._decompose import classical_seasonal_index, linear_trend
+from salesplan.forecast._decompose import classical_seasonal_index, linear_trend, row_nanmean, row_nanstd
 from salesplan.forecast._nelder_mead import batched_nelder_mead, nelder_mead_steps, population_search, run_lockstep
 
 __all__ = ["ALL_FORMS", "parse_form", "ETSFit", "fit_ets", "fit_ets_many", "ets_forecast", "ets_simulate"]
@@ -296,6 +296,8 @@ def _refine_initial_states(U, E: _Elements, YT, VT, m, n, *, n_iter=2, block=400
             J[br[hit], :, wj[hit]] = res[hit]
         J = (J - r0[:, :, None]) / step[:, None, :]
         J *= active[:, None, :]
+        # einsum, not matmul: BLAS blocks the sum over time by its length, so
+        # a batch's padding would change the last bit (einsum's sums do not)
         JTJ = np.einsum("rtp,rtq->rpq", J, J)
         lam = 1e-6 * np.maximum(np.trace(JTJ, axis1=1, axis2=2), 1e-12)[:, None, None]
         JTJ = JTJ + lam * np.eye(p)[None] + np.eye(p)[None] * (~active)[:, :, None]
@@ -331,7 +333,7 @@ def fit_ets(
     max_iter: int = 80,
     ftol: float = 1e-4,
     xtol: float = 1e-3,
-    optimizer: str = "auto",
+    optimizer: str = "nm",
     refine: bool = True,
     lockstep: bool = True,
     _requested: dict | None = None,
@@ -351,11 +353,12 @@ def fit_ets(
         are dropped when they cannot apply: multiplicative ones unless all
         values are positive, seasonal ones unless ``m > 1`` and ``n >= 2 m``,
         and any whose parameter count leaves too few degrees of freedom.
-    optimizer : {"auto", "nm", "population"}
-        Batched Nelder-Mead (many series) or a shrinking random search (few
-        series: far fewer vectorised calls). ``"auto"`` picks by batch size;
-        pass one explicitly when results must not depend on how a panel is
-        chunked.
+    optimizer : {"nm", "population"}
+        Batched Nelder-Mead (default; ``"auto"`` is accepted as a synonym) or
+        a shrinking random search. Either optimises each row on its own, so a
+        series' fit does not depend on the other series of the batch; the
+        optimiser is never chosen by batch size, since the two reach slightly
+        different optima.
     refine : bool
         After the first optimisation, fit the initial states (level, trend
         and the ``m`` seasonal states, heuristic until then) by Gauss-Newton
@@ -379,8 +382,8 @@ def fit_ets(
         if st != "N" and m <= 1:
             continue
         init[st] = _initial_states(Y, n, m if m > 1 else 1, st)
-    scale = np.nanstd(Y, axis=1)
-    absmean = np.nanmean(np.abs(Y), axis=1)
+    scale = row_nanstd(Y)
+    absmean = row_nanmean(np.abs(Y))
     scale = np.where(scale > 0, scale, np.maximum(absmean, 1.0)) * 0.5
 
     # One row per (series, trend/season shape). The A- and M-error versions of
@@ -448,9 +451,9 @@ def fit_ets(
     U[:, 2] = _logit(0.05)
     U[:, 3] = _logit(0.85)
     def optimise(max_iter, spread=1.0):
-        if optimizer == "population" or (optimizer == "auto" and R <= 300):
-            # few rows: a shrinking random search over every row at once (one
-            # mixed recursion per round) beats Nelder-Mead's many small calls
+        if optimizer == "population":
+            # a shrinking random search over every row at once (one mixed
+            # recursion per round): few calls, but ~10x the evaluations
             radius = spread * np.array([3.0, 3.0, 3.0, 3.0, 1.0, 1.0])[None, :] * np.ones((R, 1))
             radius[:, 1] *= trend
             radius[:, 5] *= trend
@@ -555,10 +558,9 @@ def fit_ets_many(problems: list, m: int, **kw) -> list[ETSFit]:
     The series of all problems are stacked and fitted in one batch, so the
     optimiser's vectorised calls are shared (one single-series forecast asks
     for several small smoothing fits; each call costs about as much as a
-    batch). Every row of the batch is optimised on its own, from the shared
-    random design, so each result equals the separate :func:`fit_ets` call
-    as long as ``optimizer`` is given explicitly (``"auto"`` decides by batch
-    size). Problems must share ``m`` and the series length axis ``T``.
+    batch). Every row of the batch is optimised on its own, so each result
+    equals the separate :func:`fit_ets` call. Problems must share ``m`` and
+    the series length axis ``T``.
     """
     T = {np.shape(Y)[1] for Y, _, _ in problems}
     if len(problems) == 1 or len(T) > 1:

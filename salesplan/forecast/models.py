@@ -13,6 +13,7 @@ empirical quantiles of ``sample()`` match ``predict()``'s intervals.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 import zlib
 from typing import Any
@@ -43,9 +44,9 @@ __all__ = [
     "make_model",
 ]
 
-#: sample paths drawn to compute intervals of simulation-based models ...
+#: sample paths drawn per series to compute intervals of simulation-based models ...
 _INTERVAL_SAMPLES = 2000
-#: ... at most this many simulated values in all (paths x series x horizon)
+#: ... simulated in blocks of series of at most this many values (paths x series x horizon)
 _INTERVAL_BUDGET = 3e7
 
 
@@ -246,21 +247,66 @@ class _Model:
 
     # default intervals: quantiles of simulated paths (fixed seed)
     def _intervals(self, h: int, levels: list) -> dict:
-        B = int(np.sum(~self.fallback_))
-        # fewer paths per series on big panels keeps memory bounded
-        n = int(np.clip(_INTERVAL_BUDGET / max(B * h, 1), 300, _INTERVAL_SAMPLES))
-        paths = self._paths(h, n, _Streams(self._sub().ids, 12345))
         # every level's quantiles from one sort of the paths
         qs = [q for lv in levels for q in ((100 - lv) / 200.0, 1 - (100 - lv) / 200.0)]
-        bands = np.quantile(paths, qs, axis=1)
+        # The same number of paths for every series at any panel size, so a
+        # series' intervals never depend on the panel or chunk around it; big
+        # panels are simulated in blocks of series to keep memory bounded.
+        main = np.flatnonzero(~self.fallback_)
+        per_block = max(1, int(_INTERVAL_BUDGET // (_INTERVAL_SAMPLES * h)))
+        if main.size <= per_block:
+            bands = self._bands(h, qs)
+        else:
+            parts = []
+            for lo in range(0, main.size, per_block):
+                keep = np.zeros(self.fallback_.size, dtype=bool)
+                keep[main[lo:lo + per_block]] = True
+                parts.append(self._take(keep)._bands(h, qs))
+            bands = np.concatenate(parts, axis=1)
         return {lv: (bands[2 * i], bands[2 * i + 1]) for i, lv in enumerate(levels)}
+
+    def _bands(self, h: int, qs: list) -> np.ndarray:
+        """Quantiles ``qs`` of the simulated paths of the fitted series, ``(len(qs), B, h)``."""
+        paths = self._paths(h, _INTERVAL_SAMPLES, _Streams(self._sub().ids, 12345))
+        return np.quantile(paths, qs, axis=1)
+
+    def _take(self, keep: np.ndarray) -> "_Model":
+        """This fitted model restricted to the series where ``keep`` (over ``panel_``) is true.
+
+        Learned per-series arrays (attributes ending in ``_`` whose first axis
+        is the fitted series), fit records and ensemble members are cut; the
+        result forecasts and simulates those series exactly as ``self`` does.
+        """
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        fb = self.fallback_
+        new.panel_ = self.panel_.subset(keep)
+        new.fallback_ = fb[keep]
+        new._fc_cache = {}
+        if self._fb is not None:
+            new._fb = self._fb._take(keep[fb]) if keep[fb].any() else None
+        main = keep[~fb]
+        for k, v in self.__dict__.items():
+            if not k.endswith("_") or k in ("panel_", "fallback_"):
+                continue
+            if k == "models_":
+                new.__dict__[k] = [mdl._take(main) for mdl in v]
+            elif isinstance(v, np.ndarray) and v.ndim and v.shape[0] == main.size:
+                new.__dict__[k] = v[main]
+            elif dataclasses.is_dataclass(v):
+                new.__dict__[k] = type(v)(**{
+                    f.name: (getattr(v, f.name)[main] if isinstance(getattr(v, f.name), np.ndarray)
+                             and getattr(v, f.name).ndim and getattr(v, f.name).shape[0] == main.size
+                             else getattr(v, f.name))
+                    for f in dataclasses.fields(v)})
+        return new
 
     def _params(self) -> dict:
         return {}
 
-    #: "auto" picks the optimiser by batch size; forecast() fixes it from the
-    #: whole panel's size so that chunked runs give identical results
-    _optimizer = "auto"
+    #: batched Nelder-Mead for every panel size: each series is optimised on
+    #: its own, so a series' fit never depends on the panel or chunk around it
+    _optimizer = "nm"
 
     def _opt(self) -> str:
         return self._optimizer
@@ -549,7 +595,12 @@ class Theta(_Model):
     def _fit_arrays(self, p: Panel) -> None:
         self.n_ = p.n
         self.m_ = p.m
-        sa, self.index_, self.seasonal_ = _simple.deseasonalise(p.Y, p.n, p.m, also=self._seasonal_hint)
+        hint = self._seasonal_hint
+        if hint is not None:
+            # the hint covers the panel given to fit; Theta's own fallbacks
+            # (series too short for it) are not in ``p``
+            hint = np.asarray(hint, dtype=bool)[~self.fallback_]
+        sa, self.index_, self.seasonal_ = _simple.deseasonalise(p.Y, p.n, p.m, also=hint)
         fit = self._fit_ets(sa, p.n, 1, ("ANN",))
         self.alpha_, self.level_, self.sigma2_ = fit.alpha, fit.l, fit.sigma2
         valid = ~np.isnan(sa)
@@ -560,7 +611,11 @@ class Theta(_Model):
         p = self._fitted_part(panel)
         if p is None:
             return []
-        sa, _, _ = _simple.deseasonalise(p.Y, p.n, p.m, also=self._seasonal_hint)
+        hint = self._seasonal_hint
+        if hint is not None:
+            reasons = self.fallback_reasons(panel)
+            hint = np.asarray(hint, dtype=bool)[~(reasons["short"] | reasons["constant"])]
+        sa, _, _ = _simple.deseasonalise(p.Y, p.n, p.m, also=hint)
         return [(sa, p.n, 1, ("ANN",), 80)]
 
     def _idx(self, h):
