@@ -130,6 +130,8 @@ class Translated:
             self._busy = busy
         for section, widget in self.headings.items():
             widget.value = f"<h3>{html.escape(self._t(titles[section]))}</h3>"
+        if getattr(self, "pages", None) is not None:  # the sections' buttons (ui._common.Pages)
+            self.pages.relabel({section: self._t(key) for section, key in titles.items()})
 
     def _resay(self, key: str, **values: object) -> None:
         """Say the message ``key`` again in the new language, when the page shows it (in the previous one).

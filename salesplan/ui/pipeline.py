@@ -30,7 +30,7 @@ import pandas as pd
 from salesplan import performance as pf
 from salesplan.errors import SalesplanError
 from salesplan.i18n import t
-from salesplan.ui._common import ErrorArea, PlotArea, _message_of, app_from_source
+from salesplan.ui._common import ErrorArea, Pages, PlotArea, _message_of, app_from_source
 from salesplan.ui._lang import Translated, relabel_options
 from salesplan.ui.table import Section, Table
 
@@ -173,13 +173,10 @@ class PipelineApp(Translated):
         self.forecast_chart = PlotArea(live=True)
         body = [self.lang_switch, widgets.HTML(_CSS), self.errors,
                 widgets.HBox([self.period, self.level, self.unit])]
-        for s in SECTIONS:
-            body.append(self.headings[s])
-            body.append(self.html[s])
-            if s == "funnel":
-                body.append(self.funnel_chart)
-            if s == "forecast":
-                body.append(self.forecast_chart)
+        charts = {"funnel": [self.funnel_chart], "forecast": [self.forecast_chart]}
+        # One section at a time: the browser draws the tables and charts of the section shown only.
+        self.pages = Pages({s: widgets.VBox([self.headings[s], self.html[s], *charts.get(s, [])]) for s in SECTIONS})
+        body.append(self.pages)
         self.container = widgets.VBox(body)
         self._relabel()
 
