@@ -303,7 +303,7 @@ def test_planner_shows_every_unit_in_the_sortable_table_and_charts_change_in_pla
     assert table.shown["rep"].tolist() == planner.result["unique_id"].tolist()
     assert table.shown["quota"].tolist() == [fmt.money(q) for q in planner.result["quota"]]
     redraws = planner.quota_chart.redraws
-    before = planner.quota_chart._view.data[0].y.copy()
+    before = np.array(planner.quota_chart._view.data[0].y, dtype=float)
     planner.growth.value = 0.2
     assert planner.quota_chart.redraws == redraws  # same traces, updated in place
     after = np.asarray(planner.quota_chart._view.data[0].y)
