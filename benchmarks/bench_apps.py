@@ -70,6 +70,11 @@ LIGHT_APP = {
 }
 
 
+#: The pool sized for a burst refills after it: a refill runs the notebook again (seconds of CPU per
+#: kernel), which on this machine would compete with the browser drawing the ten pages.
+LATE_REFILL = "c.VoilaKernelManager.fill_delay = 30\n"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -279,11 +284,13 @@ def bench_concurrent_sessions(server: Server, n: int = 10) -> dict:
 
     server.wait_pools()
 
+    from ipywidgets.widgets.widget import __control_protocol_version__
+
     def message(session: str, msg_type: str, content: dict) -> str:
         header = {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "session": session, "username": "bench",
                   "date": "", "version": "5.3"}
-        return json.dumps({"header": header, "parent_header": {}, "metadata": {}, "content": content,
-                           "channel": "shell", "buffers": []})
+        return json.dumps({"header": header, "parent_header": {}, "metadata": {"version": __control_protocol_version__},
+                           "content": content, "channel": "shell", "buffers": []})
 
     async def one() -> tuple[float, int, bool]:
         start = time.perf_counter()
@@ -328,7 +335,10 @@ def bench_concurrent_sessions(server: Server, n: int = 10) -> dict:
     async def run():
         return await asyncio.gather(*(one() for _ in range(n)))
 
-    answers = asyncio.run(run())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # a loop of its own (playwright's sync API runs one here)
+        answers = pool.submit(asyncio.run, run()).result()
     times = sorted(a[0] for a in answers)
     result = {"n": n, "p50_s": round(statistics.median(times), 2), "p90_s": round(times[int(0.9 * (n - 1) + 0.5)], 2),
               "max_s": round(times[-1], 2), "widgets": answers[0][1], "released_by_close_request": sum(a[2] for a in answers)}
@@ -426,10 +436,10 @@ def main() -> int:
             finally:
                 server.stop()
         if args.overview_pool:
-            print(f"== serve, overview pool {args.overview_pool}", flush=True)
+            print(f"== serve, overview pool {args.overview_pool}, refilled 30 s after a kernel is taken", flush=True)
             pools = {"default": {"pool_size": 1}, OVERVIEW: {"pool_size": args.overview_pool}}
             server = Server("serve", ROOT / "notebooks",
-                            config=f"c.VoilaKernelManager.kernel_pools_config = {pools!r}\n")
+                            config=f"c.VoilaKernelManager.kernel_pools_config = {pools!r}\n{LATE_REFILL}")
             try:
                 results["serve_overview_pool"] = {"pool": args.overview_pool,
                                                   "concurrent_overview": bench_concurrent(browser, server),
@@ -457,7 +467,8 @@ def _only_http(overview_pool: int) -> int:
     runs = [("serve", "serve", ""), ("voila", "voila", "")]
     if overview_pool:
         pools = {"default": {"pool_size": 1}, OVERVIEW: {"pool_size": overview_pool}}
-        runs.append(("serve_overview_pool", "serve", f"c.VoilaKernelManager.kernel_pools_config = {pools!r}\n"))
+        runs.append(("serve_overview_pool", "serve",
+                     f"c.VoilaKernelManager.kernel_pools_config = {pools!r}\n{LATE_REFILL}"))
     for key, kind, config in runs:
         print(f"== {key}: concurrent requests without a browser", flush=True)
         server = Server(kind, ROOT / "notebooks", config=config)
@@ -484,20 +495,20 @@ def _text(r: dict) -> str:
                          f"{(b / a if b and a else float('nan')):>10.1f}")
         lines.append(f"goal <= 2 s per app (serve): {all(x <= 2 for x in s['open_s'].values())}")
         lines.append("")
-    for name, res in (("serve (pool 1)", s), ("voila", v), (f"serve (overview pool {r.get('serve_overview_pool', {}).get('pool')})",
+    for name, res in (("serve (pool 1)", s), ("voila", v), (f"serve (overview pool {r.get('serve_overview_pool', {}).get('pool')}, refill 30 s)",
                                                           r.get("serve_overview_pool", {}))):
         c = res.get("concurrent_overview")
         if c:
             lines.append(f"10 concurrent overview sessions, {name:<28} p50 {c['p50_s']:6.2f} s  p90 {c['p90_s']:6.2f} s"
                          f"  max {c['max_s']:6.2f} s  (goal p90 <= 5 s: {c['p90_s'] <= 5})")
-    for name, res in (("serve (pool 1)", s), ("voila", v), (f"serve (overview pool {r.get('serve_overview_pool', {}).get('pool')})",
+    for name, res in (("serve (pool 1)", s), ("voila", v), (f"serve (overview pool {r.get('serve_overview_pool', {}).get('pool')}, refill 30 s)",
                                                           r.get("serve_overview_pool", {}))):
         c = res.get("concurrent_overview_http")
         if c:
             lines.append(f"10 concurrent overview requests, no browser, {name:<20} p50 {c['p50_s']:6.2f} s  "
                          f"p90 {c['p90_s']:6.2f} s  (page fully received; kernels released by the close request: "
                          f"{c['released_by_close_request']}/10)")
-    for name, res in (("serve (pool 1)", s), ("voila", v), (f"serve (overview pool {r.get('serve_overview_pool', {}).get('pool')})",
+    for name, res in (("serve (pool 1)", s), ("voila", v), (f"serve (overview pool {r.get('serve_overview_pool', {}).get('pool')}, refill 30 s)",
                                                           r.get("serve_overview_pool", {}))):
         c = res.get("concurrent_overview_sessions")
         if c:
