@@ -495,21 +495,21 @@ def _text(r: dict) -> str:
                          f"{(b / a if b and a else float('nan')):>10.1f}")
         lines.append(f"goal <= 2 s per app (serve): {all(x <= 2 for x in s['open_s'].values())}")
         lines.append("")
-    for name, res in (("serve (pool 1)", s), ("voila", v), (f"serve (overview pool {r.get('serve_overview_pool', {}).get('pool')}, refill 30 s)",
-                                                          r.get("serve_overview_pool", {}))):
+    runs = (("serve (pool 1)", s), ("voila", v),
+            (f"serve (overview pool {r.get('serve_overview_pool', {}).get('pool')}, refill 30 s)",
+             r.get("serve_overview_pool", {})))
+    for name, res in runs:
         c = res.get("concurrent_overview")
         if c:
             lines.append(f"10 concurrent overview sessions, {name:<28} p50 {c['p50_s']:6.2f} s  p90 {c['p90_s']:6.2f} s"
                          f"  max {c['max_s']:6.2f} s  (goal p90 <= 5 s: {c['p90_s'] <= 5})")
-    for name, res in (("serve (pool 1)", s), ("voila", v), (f"serve (overview pool {r.get('serve_overview_pool', {}).get('pool')}, refill 30 s)",
-                                                          r.get("serve_overview_pool", {}))):
+    for name, res in runs:
         c = res.get("concurrent_overview_http")
         if c:
             lines.append(f"10 concurrent overview requests, no browser, {name:<20} p50 {c['p50_s']:6.2f} s  "
                          f"p90 {c['p90_s']:6.2f} s  (page fully received; kernels released by the close request: "
                          f"{c['released_by_close_request']}/10)")
-    for name, res in (("serve (pool 1)", s), ("voila", v), (f"serve (overview pool {r.get('serve_overview_pool', {}).get('pool')}, refill 30 s)",
-                                                          r.get("serve_overview_pool", {}))):
+    for name, res in runs:
         c = res.get("concurrent_overview_sessions")
         if c:
             lines.append(f"10 concurrent overview sessions, no browser (page + kernel + {c['widgets']} widget states), "
