@@ -32,7 +32,7 @@ from salesplan.i18n import ENV_VAR as LANG_ENV_VAR
 from salesplan.i18n import current_lang, t
 
 __all__ = ["SERVE_DIR", "CONFIG_FILE", "TOKEN_ENV_VAR", "DATA_ENV_VAR", "WIDGET_MODULES_ENV", "WIDGET_MODULES_PATH",
-           "FIGURE_MODULE", "ServeError", "is_local", "check_bind",
+           "FIGURE_MODULE", "figure_module_path", "ServeError", "is_local", "check_bind",
            "voila_argv", "serve"]
 
 SERVE_DIR = Path(__file__).resolve().parent
@@ -48,6 +48,13 @@ WIDGET_MODULES_ENV = "SALESPLAN_WIDGET_MODULES"
 WIDGET_MODULES_PATH = "salesplan/widgets"
 #: plotly's ``FigureWidget`` module there; the version makes a plotly upgrade a new URL.
 FIGURE_MODULE = "plotly-figurewidget-{version}.js"
+
+
+def figure_module_path(prefix: str = WIDGET_MODULES_PATH) -> str:
+    """Where plotly's ``FigureWidget`` module is served, below the server's base URL (no leading slash)."""
+    import plotly
+
+    return f"{prefix.strip('/')}/{FIGURE_MODULE.format(version=plotly.__version__)}"
 
 
 class ServeError(SalesplanError):

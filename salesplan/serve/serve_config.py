@@ -55,12 +55,9 @@ c.VoilaConfiguration.http_keep_alive_timeout = 10
 c.VoilaConfiguration.extension_denylist = ["jupyterlab-plotly"]
 # The page asks for that module at once (a <link rel="modulepreload"> in the page's
 # head, see templates/index.html.j2), while the rest of the page is still loading.
-import plotly  # noqa: E402
+from salesplan.serve import figure_module_path  # noqa: E402
 
-from salesplan.serve import FIGURE_MODULE, WIDGET_MODULES_PATH  # noqa: E402
-
-c.VoilaConfiguration.resources = {"salesplan": {
-    "figure_module": f"{WIDGET_MODULES_PATH}/{FIGURE_MODULE.format(version=plotly.__version__)}"}}
+c.VoilaConfiguration.resources = {"salesplan": {"figure_module": figure_module_path()}}
 
 # --- Server ------------------------------------------------------------------
 c.Voila.open_browser = False

@@ -187,7 +187,7 @@ def figure_widget() -> go.FigureWidget:
     """
     import os
 
-    from salesplan.serve import FIGURE_MODULE, WIDGET_MODULES_ENV
+    from salesplan.serve import WIDGET_MODULES_ENV, figure_module_path
 
     path = os.environ.get(WIDGET_MODULES_ENV)
     if not path:
@@ -196,11 +196,8 @@ def figure_widget() -> go.FigureWidget:
     if _shared_figure_widget is None:
         import json
 
-        import plotly
-
-        url = path.strip("/") + "/" + FIGURE_MODULE.format(version=plotly.__version__)
         _shared_figure_widget = type("SharedFigureWidget", (go.FigureWidget,),
-                                     {"_esm": _LOADER % json.dumps(url), "__module__": __name__})
+                                     {"_esm": _LOADER % json.dumps(figure_module_path(path)), "__module__": __name__})
     return _shared_figure_widget()
 
 
