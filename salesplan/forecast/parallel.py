@@ -457,7 +457,9 @@ def _numpy_friendly_malloc():
         libc.malloc_trim(0)
 
 
+@functools.cache
 def _glibc() -> Any:
+    """The C library when it is glibc (loaded once per worker), else None."""
     if not sys.platform.startswith("linux"):
         return None
     try:
