@@ -141,7 +141,10 @@ _MACROS = [
         WHEN t IS NULL OR lower(trim(t)) IN {_MISSING_VALUE_SQL} THEN NULL
         WHEN regexp_matches(trim(t), '^[-+]?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?$') THEN TRY_CAST(trim(t) AS DOUBLE)
         ELSE sp_clean(t) END""",
+    # The first branch is the common case, a code or a name longer than any missing-value token
+    # with no space to trim: it is kept as it is without the trim and lower-casing of every value.
     f"""CREATE OR REPLACE TEMP MACRO sp_text(t) AS CASE
+        WHEN length(t) > {max(map(len, _io._MISSING_TEXT))} AND NOT starts_with(t, ' ') AND NOT ends_with(t, ' ') THEN t
         WHEN t IS NULL OR lower(trim(t)) IN {_MISSING_TEXT_SQL} THEN NULL ELSE trim(t) END""",
     f"""CREATE OR REPLACE TEMP MACRO sp_miss(t) AS t IS NULL OR lower(trim(t)) IN {_MISSING_VALUE_SQL}""",
     # Dates: ISO (with or without a time), YYYYMMDD, YYYY/MM/DD, then the slashed forms.
@@ -1170,7 +1173,8 @@ def rfm_table(
                  f"min({day}){af} AS sp_min_all, {', '.join(scan._counters())} "
                  f"FROM ({parsed}) GROUP BY 1")
         return (f"SELECT sp_text(sp_k) AS \"customer_id\", * EXCLUDE (sp_k), sp_kept_lines AS sp_ok_lines, "
-                f"CAST(sp_k IS DISTINCT FROM sp_text(sp_k) AS INTEGER) AS sp_variants FROM ({inner})")
+                f"CAST(sp_k IS DISTINCT FROM sp_text(sp_k) AS INTEGER) AS sp_variants FROM ({inner}) "
+                "ORDER BY \"customer_id\"")
 
     def merged(parsed: str) -> str:
         # Per raw customer key and day first, then per cleaned key and day, then per customer.
@@ -1187,7 +1191,8 @@ def rfm_table(
                 f"sum(sp_day_lines) AS n_lines, sum(sp_money) AS money, "
                 f"max(sp_day) FILTER (WHERE sp_kept_lines > 0) AS sp_max_all, "
                 f"min(sp_day) FILTER (WHERE sp_kept_lines > 0) AS sp_min_all, sum(sp_kept_lines) AS sp_ok_lines, "
-                f"sum(sp_variant) AS sp_variants, {', '.join(_sum_counters(scan))} FROM ({mid}) GROUP BY 1")
+                f"sum(sp_variant) AS sp_variants, {', '.join(_sum_counters(scan))} FROM ({mid}) GROUP BY 1 "
+                "ORDER BY 1")
 
     frame = scan._query(fast, arrow=True)
     if frame["sp_variants"].sum() > 0:
@@ -1232,7 +1237,6 @@ def rfm_table(
         "frequency": freq,
         "monetary": money,
     })
-    out = out.sort_values("customer_id", kind="stable").reset_index(drop=True)
     out.attrs["as_of"] = as_of_ts
     nonpos = int((out["monetary"] <= 0).sum())
     if nonpos:

@@ -416,3 +416,15 @@ def test_parquet_footers_skip_only_the_checks_they_prove(generated, tmp_path):
     assert scan.report.derived == io.load_report(ref).derived
     assert any("on 1 row(s)" in d for d in scan.report.derived)
     assert scan.report.rows == io.load_report(ref).rows
+
+
+def test_text_cleaning_shortcut_changes_no_value():
+    # sp_text keeps long values without spaces as they are, without trimming or lower-casing
+    # them: for every value it must give what the full rule gives.
+    scan = engine.scan_transactions(DEMO)
+    values = ["", " ", "NULL", " null ", "None", "NaN", "#N/A", "<NA>", "n/a", "NaT", "nulls", " C0001", "C0001 ",
+              "C0001", "North", "\tNorth", "North\t", "P1", "R02", "直销", " 华东 ", "  none  ", "n/a  x", "NULLNULL"]
+    full = f"CASE WHEN t IS NULL OR lower(trim(t)) IN {engine._MISSING_TEXT_SQL} THEN NULL ELSE trim(t) END"
+    rows = scan.con.execute(f"SELECT t, sp_text(t), {full} FROM (SELECT unnest($1) AS t)", [values]).fetchall()
+    assert len(rows) == len(values)
+    assert [r[1] for r in rows] == [r[2] for r in rows]
