@@ -15,10 +15,14 @@ Contenders, each in a fresh subprocess so that peak memory is its own:
 (b) polars lazy: ``scan_parquet``/``scan_csv`` + ``group_by`` collected with
     the streaming engine, from the separate venv ``.venv-polars``
     (``benchmarks/requirements-polars.lock``; see benchmarks/Makefile.polars);
-(c) salesplan's DuckDB engine: ``scan_transactions`` + ``panel`` /
+(c) DuckDB by hand ("duckdb-sql"): the same read + ``GROUP BY`` in plain SQL,
+    result as an Arrow table, as polars' stays a polars frame: no header
+    mapping, no checks. It shows DuckDB's own speed beside polars', apart from
+    what the loader contract costs;
+(d) salesplan's DuckDB engine: ``scan_transactions`` + ``panel`` /
     ``rfm_table``, which also maps headers, parses and validates every column
-    and fills the load report (the full loader contract), with
-    ``memory_limit="3GB"``.
+    and fills the load report (the full loader contract), and returns pandas
+    frames, with ``memory_limit="3GB"``.
 
 Peak memory is the child's peak resident set size (``VmHWM``); CPU time is the child's
 user + system time over all its threads, which a busy machine changes much less than
@@ -56,7 +60,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 # one, e.g. the main checkout's when running from a second worktree.
 POLARS_PY = Path(os.environ.get("SALESPLAN_POLARS_PYTHON", ROOT / ".venv-polars" / "bin" / "python"))
 TASKS = ("panel", "rfm")
-CONTENDERS = ("pandas", "polars", "duckdb")
+CONTENDERS = ("pandas", "polars", "duckdb-sql", "duckdb")
 GIB = 2**30
 
 
@@ -113,6 +117,21 @@ def _child_polars(task: str, path: str) -> int:
     return q.collect(engine="streaming").height
 
 
+def _child_duckdb_sql(task: str, path: str) -> int:
+    duckdb = _timed_import("duckdb")
+
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '3GB'")
+    src = f"read_csv('{path}')" if path.endswith(".csv") else f"read_parquet('{path}')"
+    if task == "panel":
+        sql = (f"SELECT date_trunc('month', order_date) AS month, region, category, sum(revenue) AS revenue "
+               f"FROM {src} GROUP BY ALL")
+    else:
+        sql = (f"SELECT customer_id, min(order_date) AS first, max(order_date) AS last, "
+               f"count(DISTINCT order_date) AS frequency, sum(revenue) AS monetary FROM {src} GROUP BY 1")
+    return con.sql(sql).to_arrow_table().num_rows
+
+
 def _child_duckdb(task: str, path: str) -> int:
     engine = _timed_import("salesplan.engine")
 
@@ -134,7 +153,8 @@ def child_main(contender: str, task: str, path: str, cap_gib: float) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     t0 = time.perf_counter()
     try:
-        n = {"pandas": _child_pandas, "polars": _child_polars, "duckdb": _child_duckdb}[contender](task, path)
+        n = {"pandas": _child_pandas, "polars": _child_polars, "duckdb-sql": _child_duckdb_sql,
+             "duckdb": _child_duckdb}[contender](task, path)
         status = "ok"
     except MemoryError:
         n, status = 0, "oom"
@@ -212,23 +232,26 @@ def _fmt_m(x):
 
 def table(results: list[dict]) -> str:
     head = ("| lines | format | task | contender | status | wall time | CPU time | peak RSS | "
-            "DuckDB speed-up | DuckDB vs polars | load avg |")
+            "engine's speed vs this row | this row's speed vs polars | load avg |")
     lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|"]
     index = {(r["rows"], r["format"], r["task"], r["contender"]): r for r in results}
+
+    def speed(slow: dict, fast: dict) -> str:
+        """How many times faster ``fast`` ran than ``slow`` (below 1: slower)."""
+        if not (slow.get("seconds") and fast.get("seconds")):
+            return "-"
+        ratio = slow["seconds"] / fast["seconds"]
+        return f"{ratio:.2f}x" + (" (faster)" if ratio >= 1 else " (slower)")
+
     for r in results:
-        duck = index.get((r["rows"], r["format"], r["task"], "duckdb"), {})
-        speed = vs = "-"
-        if r["contender"] != "duckdb" and r.get("seconds") and duck.get("seconds"):
-            ratio = r["seconds"] / duck["seconds"]
-            if r["contender"] == "pandas":
-                speed = f"{ratio:.1f}x faster"
-            else:
-                vs = f"{ratio:.2f}x" + (" (faster)" if ratio >= 1 else " (slower)")
+        key = (r["rows"], r["format"], r["task"])
+        duck, polars = index.get(key + ("duckdb",), {}), index.get(key + ("polars",), {})
+        engine_vs = speed(r, duck) if r["contender"] != "duckdb" else "-"
+        vs_polars = speed(polars, r) if r["contender"] in ("duckdb-sql", "duckdb") else "-"
         load = "-" if r.get("load_average") is None else f"{r['load_average']:.1f}"
         lines.append(f"| {r['rows']:,} | {r['format']} | {r['task']} | {r['contender']} | {r['status']} | "
                      f"{_fmt_s(r.get('seconds'), r.get('import_seconds'))} | {_fmt_s(r.get('cpu_seconds'))} | "
-                     f"{_fmt_m(r.get('peak_bytes'))} | {speed} | "
-                     f"{vs} | {load} |")
+                     f"{_fmt_m(r.get('peak_bytes'))} | {engine_vs} | {vs_polars} | {load} |")
     return "\n".join(lines)
 
 
