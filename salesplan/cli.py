@@ -8,6 +8,10 @@ way :func:`salesplan.io.load_data` does and prints each table found, the file
 it came from and what it unlocks. Exit codes: 0 when the data can be loaded,
 1 when it cannot, 2 on a usage error.
 
+``salesplan convert SOURCE OUT`` writes a transactions export, checked and
+mapped by the DuckDB engine, as one Parquet file that later reads take two to
+five times faster.
+
 Examples
 --------
 .. code-block:: console
@@ -17,6 +21,7 @@ Examples
     $ salesplan validate company_folder/ --stage "Demo booked=needs_analysis"
     $ salesplan validate orders.csv --column "Fecha=order_date" --column "Cliente=customer_id"
     $ salesplan validate sqlite:///crm.db --table opportunities --query "SELECT * FROM deals"
+    $ salesplan convert exports/2025-*.csv orders.parquet
     $ salesplan validate CDNOW_sample.txt --column 0=customer_id --column 2=order_date \\
           --column 3=quantity --column 4=revenue
 """
@@ -136,6 +141,29 @@ def _review(args: argparse.Namespace, out: TextIO) -> int:
 def _add_serve_parser(sub) -> None:
     from salesplan.i18n import LANGUAGES
 
+    conv = sub.add_parser(
+        "convert",
+        help="write a transactions export (CSV, Parquet parts, a folder) as one checked Parquet file",
+        description="Read SOURCE with the DuckDB engine (header mapping, parsing and every check of the "
+                    "loader) and write its lines to OUT, one Parquet file with the data model's names and "
+                    "types. An export read more than once is read two to five times faster as Parquet "
+                    "(docs/scaling.md). SOURCE is never changed; OUT is written under a temporary name and "
+                    "renamed when complete. Exit codes: 0 when written, 1 when the data cannot be loaded, "
+                    "2 on a usage error.",
+    )
+    conv.add_argument("path", metavar="SOURCE", help="CSV or Parquet file, folder, or glob such as 'exports/*.csv'")
+    conv.add_argument("out", metavar="OUT", help="Parquet file to write (.parquet)")
+    conv.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    conv.add_argument("--column", action="append", default=[], metavar="HEADER=FIELD",
+                      help="map a header to a field, e.g. --column 'Fecha=order_date'. Repeatable.")
+    conv.add_argument("--delimiter", default=None, help="field delimiter of CSV files (default: sniffed)")
+    conv.add_argument("--max-drop", type=float, default=None, metavar="FRACTION",
+                      help="share of lines that may be dropped for a missing date or revenue (default 0.05)")
+    corder = conv.add_mutually_exclusive_group()
+    corder.add_argument("--dayfirst", dest="dayfirst", action="store_true", default=None,
+                        help="read 01/02/2024 as 1 February")
+    corder.add_argument("--monthfirst", dest="dayfirst", action="store_false",
+                        help="read 01/02/2024 as 2 January")
     srv = sub.add_parser(
         "serve",
         help="serve the apps to a browser: home page, preheated kernels, no internet needed",
@@ -157,6 +185,45 @@ def _add_serve_parser(sub) -> None:
                      help="folder of the app notebooks (default: ./notebooks)")
     srv.add_argument("--config", default=None, metavar="FILE",
                      help="traitlets config file read after salesplan/serve/serve_config.py")
+
+
+def _convert(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> int:
+    import time
+
+    from salesplan import engine
+    from salesplan.io import MAX_DROP_FRACTION
+
+    columns = _parse_columns(args.column, parser)
+    if columns and any(isinstance(k, int) for k in columns):
+        parser.error("convert maps columns by header name (--column 'Header=field'), not by position")
+    max_drop = MAX_DROP_FRACTION if args.max_drop is None else args.max_drop
+    if not 0 <= max_drop <= 1:
+        parser.error(f"--max-drop must be a share between 0 and 1 (e.g. 0.25), got {args.max_drop}")
+    print(f"salesplan convert: {args.path} -> {args.out}", file=out)
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SalesplanWarning)
+        try:
+            report = engine.to_parquet(args.path, args.out, overwrite=args.overwrite, columns=columns,
+                                       dayfirst=args.dayfirst, delimiter=args.delimiter,
+                                       max_drop_fraction=max_drop)
+        except SalesplanError as exc:
+            problems = getattr(exc, "problems", None) or [str(exc)]
+            print(f"\nProblems ({len(problems)}):", file=out)
+            for p in problems:
+                print(f"  - {p}", file=out)
+            print(f"\nFAILED: {args.out} was not written.", file=out)
+            return 1
+    mapping = ", ".join(f"{h!r} -> {f}" for h, f in report.mapping.items())
+    print(f"Columns: {mapping}", file=out)
+    for text in dict.fromkeys(report.warnings + [str(w.message) for w in caught]):
+        print(f"Warning: {text}", file=out)
+    dropped = report.rows_read - report.rows
+    print(f"Lines written: {report.rows:,} of {report.rows_read:,} read"
+          + (f" ({dropped:,} dropped)" if dropped else "") + f"; returns / credit notes: {report.returns:,}",
+          file=out)
+    print(f"OK: wrote {args.out} in {time.perf_counter() - start:,.1f} s.", file=out)
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -355,7 +422,7 @@ def _print_report(report, df: pd.DataFrame | None, schema, out: TextIO) -> None:
     if report.extra_columns:
         kept = ", ".join(f"{h} (as {n})" if h != n else h for h, n in report.extra_columns.items())
         print(f"Extra columns kept: {kept}", file=out)
-    dropped = sum(report.rows_dropped.values())
+    dropped = report.rows_read - report.rows
     line = f"\nRows: {report.rows_read:,} read"
     if df is not None:
         line += f", {report.rows:,} loaded"
@@ -400,6 +467,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     try:
+        if args.command == "convert":
+            return _convert(args, parser, sys.stdout)
         return _validate(args, parser, sys.stdout)
     except SystemExit as exc:  # parser.error() inside the command
         return int(exc.code) if isinstance(exc.code, int) else 2
