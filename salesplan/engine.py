@@ -109,6 +109,9 @@ def _sql_list(values) -> str:
 
 _MISSING_TEXT_SQL = "(" + ", ".join(_sql_str(t) for t in sorted(_io._MISSING_TEXT)) + ")"
 _MISSING_VALUE_SQL = "(" + ", ".join(_sql_str(t) for t in sorted(_io._MISSING_VALUE)) + ")"
+_LONGEST_MISSING = max(map(len, _io._MISSING_TEXT))
+_MISSING_INITIALS_SQL = "(" + ", ".join(_sql_str(c) for c in sorted(
+    {t[0] for t in _io._MISSING_TEXT if t} | {t[0].upper() for t in _io._MISSING_TEXT if t})) + ")"
 _CURRENCY_RE = r"(?i)(RMB|CNY|USD|EUR|GBP|HKD|JPY|CHF|US\$|HK\$|NT\$|R\$|A\$|C\$|[¥￥$€£₹₩]|元|円)"
 
 # The cleaning rules of salesplan.io._clean_number, as SQL macros (RE2 regular expressions).
@@ -142,10 +145,12 @@ _MACROS = [
         WHEN t IS NULL OR lower(trim(t)) IN {_MISSING_VALUE_SQL} THEN NULL
         WHEN regexp_matches(trim(t), '^[-+]?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?$') THEN TRY_CAST(trim(t) AS DOUBLE)
         ELSE sp_clean(t) END""",
-    # The first branch is the common case, a code or a name longer than any missing-value token
-    # with no space to trim: it is kept as it is without the trim and lower-casing of every value.
+    # The first branch is the common case, a code or a name with no space to trim that is longer
+    # than any missing-value token or starts with a letter none of them starts with: it is kept
+    # as it is, without the trim and lower-casing of every value.
     f"""CREATE OR REPLACE TEMP MACRO sp_text(t) AS CASE
-        WHEN length(t) > {max(map(len, _io._MISSING_TEXT))} AND NOT starts_with(t, ' ') AND NOT ends_with(t, ' ') THEN t
+        WHEN NOT starts_with(t, ' ') AND NOT ends_with(t, ' ') AND (length(t) > {_LONGEST_MISSING}
+            OR (length(t) > 0 AND left(t, 1) NOT IN {_MISSING_INITIALS_SQL})) THEN t
         WHEN t IS NULL OR lower(trim(t)) IN {_MISSING_TEXT_SQL} THEN NULL ELSE trim(t) END""",
     f"""CREATE OR REPLACE TEMP MACRO sp_miss(t) AS t IS NULL OR lower(trim(t)) IN {_MISSING_VALUE_SQL}""",
     # Dates: ISO (with or without a time), YYYYMMDD, YYYY/MM/DD, then the slashed forms.

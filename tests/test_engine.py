@@ -423,7 +423,8 @@ def test_text_cleaning_shortcut_changes_no_value():
     # them: for every value it must give what the full rule gives.
     scan = engine.scan_transactions(DEMO)
     values = ["", " ", "NULL", " null ", "None", "NaN", "#N/A", "<NA>", "n/a", "NaT", "nulls", " C0001", "C0001 ",
-              "C0001", "North", "\tNorth", "North\t", "P1", "R02", "直销", " 华东 ", "  none  ", "n/a  x", "NULLNULL"]
+              "C0001", "North", "\tNorth", "North\t", "P1", "R02", "直销", " 华东 ", "  none  ", "n/a  x", "NULLNULL",
+              "n", "N", "Nat", "nA", "#", "#n/A", "<", "<Na>", "x", "P", "0", "-", "ñ", "NONE", "nONe"]
     full = f"CASE WHEN t IS NULL OR lower(trim(t)) IN {engine._MISSING_TEXT_SQL} THEN NULL ELSE trim(t) END"
     rows = scan.con.execute(f"SELECT t, sp_text(t), {full} FROM (SELECT unnest($1) AS t)", [values]).fetchall()
     assert len(rows) == len(values)
