@@ -146,3 +146,36 @@ def test_convert_command(tmp_path, capsys):
     capsys.readouterr()
     assert main(["convert", str(src), str(out), "--column", "0=order_date"]) == 2
     assert "by header name" in capsys.readouterr().err
+
+
+def test_real_wholesaler_export_converts_to_what_the_loader_reads(shared_data, tmp_path):
+    # sales_data_sample: dates such as "2/24/2003 0:00 " (month first, a time, a trailing space),
+    # "2765.9 " with a trailing space, a status "Cancelled " and 74 cells with U+FFFD.
+    src = shared_data / "exports" / "sales_data_sample" / "sales_data_sample.csv"
+    ref = _quiet(io.load_transactions, src)
+    out = tmp_path / "wholesaler.parquet"
+    report = _quiet(engine.to_parquet, src, out)
+    assert report.rows == len(ref) == 2_823
+    assert report.mapping == io.load_report(ref).mapping
+    assert report.date_formats == io.load_report(ref).date_formats == {"order_date": "month-first"}
+    _same_lines(_quiet(engine.load_transactions, src), ref)
+    got = _quiet(io.load_transactions, out)
+    _same_lines(got, ref)
+    assert got["revenue"].sum() == pytest.approx(10_032_628.85, abs=0.01)
+    assert got["customer_id"].nunique() == 92 and got["order_id"].nunique() == 307
+    assert got["order_date"].min() == pd.Timestamp("2003-01-06")
+
+
+def test_real_tmall_export_with_chinese_headers_and_no_customer(shared_data, tmp_path):
+    # Order level, Chinese headers (two end in a space), CRLF, no customer column: the engine's
+    # aggregates need only a date and a revenue, and read the copy as they read the export.
+    src = shared_data / "exports" / "tmall_orders" / "tmall_order_report.csv"
+    columns = {"订单创建时间": "order_date", "买家实际支付金额": "revenue", "订单编号": "order_id"}
+    out = tmp_path / "tmall.parquet"
+    report = _quiet(engine.to_parquet, src, out, columns=columns)
+    assert report.rows == 28_010
+    written = pd.read_parquet(out)
+    assert written["revenue"].sum() == pytest.approx(1_902_487.15, abs=0.01)
+    assert list(written.columns) == ["order_date", "revenue", "order_id", "总金额", "收货地址", "订单付款时间", "退款金额"]
+    pdt.assert_frame_equal(engine.panel(out, freq="D"), engine.panel(engine.scan_transactions(src, columns=columns),
+                                                                      freq="D"))
