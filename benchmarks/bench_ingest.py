@@ -1,10 +1,14 @@
 """Ingestion and aggregation beyond memory: pandas vs polars (lazy) vs salesplan's DuckDB engine.
 
 For 10 and 50 million order lines, in Parquet and in CSV, two aggregations a
-planner needs are timed end to end (read + aggregate):
+planner needs are timed end to end (read + aggregate), and one copy:
 
 * the monthly region x category revenue panel,
-* RFM per customer (first and last purchase day, distinct purchase days, net revenue).
+* RFM per customer (first and last purchase day, distinct purchase days, net revenue),
+* "copy": the whole export written as one Parquet file (pandas ``read_csv`` +
+  ``to_parquet``, polars ``sink_parquet``, DuckDB ``COPY``, the engine's
+  ``to_parquet``, which also maps, parses and checks every line), what a team
+  does once with an export it reads again and again.
 
 Contenders, each in a fresh subprocess so that peak memory is its own:
 
@@ -59,7 +63,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 # The polars venv of this checkout; SALESPLAN_POLARS_PYTHON (or --polars-python) names another
 # one, e.g. the main checkout's when running from a second worktree.
 POLARS_PY = Path(os.environ.get("SALESPLAN_POLARS_PYTHON", ROOT / ".venv-polars" / "bin" / "python"))
-TASKS = ("panel", "rfm")
+TASKS = ("panel", "rfm", "copy")
 CONTENDERS = ("pandas", "polars", "duckdb-sql", "duckdb")
 GIB = 2**30
 
@@ -79,10 +83,19 @@ def _timed_import(name: str):
     return module
 
 
+def _copy_path(path: str, contender: str) -> str:
+    """Where the copy task writes: beside the source, one file per contender (removed by the parent)."""
+    return f"{path}.{contender}.copy.parquet"
+
+
 def _child_pandas(task: str, path: str) -> int:
     pd = _timed_import("pandas")
 
     csv = path.endswith(".csv")
+    if task == "copy":
+        df = pd.read_csv(path, parse_dates=["order_date"]) if csv else pd.read_parquet(path)
+        df.to_parquet(_copy_path(path, "pandas"), index=False)
+        return len(df)
     cols = ["order_date", "region", "category", "revenue"] if task == "panel" else \
         ["order_date", "customer_id", "revenue"]
     if csv:
@@ -107,6 +120,10 @@ def _child_polars(task: str, path: str) -> int:
         lf = pl.scan_csv(path, try_parse_dates=True, schema_overrides={"customer_id": pl.String})
     else:
         lf = pl.scan_parquet(path)
+    if task == "copy":
+        out = _copy_path(path, "polars")
+        lf.sink_parquet(out)
+        return pl.scan_parquet(out).select(pl.len()).collect().item()
     if task == "panel":
         q = (lf.with_columns(pl.col("order_date").dt.truncate("1mo").alias("month"))
              .group_by(["month", "region", "category"]).agg(pl.col("revenue").sum()))
@@ -123,6 +140,10 @@ def _child_duckdb_sql(task: str, path: str) -> int:
     con = duckdb.connect()
     con.execute("SET memory_limit = '3GB'")
     src = f"read_csv('{path}')" if path.endswith(".csv") else f"read_parquet('{path}')"
+    if task == "copy":
+        out = _copy_path(path, "duckdb-sql")
+        con.execute(f"COPY (SELECT * FROM {src}) TO '{out}' (FORMAT parquet)")
+        return con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
     if task == "panel":
         sql = (f"SELECT date_trunc('month', order_date) AS month, region, category, sum(revenue) AS revenue "
                f"FROM {src} GROUP BY ALL")
@@ -136,6 +157,8 @@ def _child_duckdb(task: str, path: str) -> int:
     engine = _timed_import("salesplan.engine")
 
     scan = engine.scan_transactions(path, memory_limit="3GB")
+    if task == "copy":
+        return engine.to_parquet(scan, _copy_path(path, "duckdb")).rows
     if task == "panel":
         out = engine.panel(scan, by=["region", "category"])
     else:
@@ -183,6 +206,7 @@ def run_one(contender: str, task: str, path: Path, cap_gib: float, timeout: floa
     except subprocess.TimeoutExpired:
         return {"status": f"timeout after {timeout:.0f} s", "seconds": None, "peak_bytes": None}
     wall = time.perf_counter() - t0
+    Path(_copy_path(str(path), contender)).unlink(missing_ok=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode == 0 and lines:
         out = json.loads(lines[-1])
