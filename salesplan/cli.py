@@ -292,7 +292,9 @@ def _recognise(path: str) -> tuple[str, str]:
 
 
 def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> int:
-    from salesplan.io import MAX_DROP_FRACTION, LoadReport, load_table
+    from functools import partial
+
+    from salesplan.io import MAX_DROP_FRACTION, LoadReport, load_table, load_transactions
 
     columns = _parse_columns(args.column, parser)
     stages = _parse_stages(args.stage, parser)
@@ -313,9 +315,11 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser, out: Te
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SalesplanWarning)
         try:
-            df = load_table(args.path, table, columns=columns, query=args.query, sheet_name=sheet,
-                            encoding=args.encoding, dayfirst=args.dayfirst, delimiter=args.delimiter,
-                            max_drop_fraction=max_drop, **options)
+            # transactions go through load_transactions, which loads a large file through DuckDB
+            load = load_transactions if table == "transactions" and not options else partial(load_table, table=table)
+            df = load(args.path, columns=columns, query=args.query, sheet_name=sheet,
+                      encoding=args.encoding, dayfirst=args.dayfirst, delimiter=args.delimiter,
+                      max_drop_fraction=max_drop, **options)
         except SalesplanDataError as exc:
             report = getattr(exc, "report", None)
             if isinstance(report, LoadReport):

@@ -52,7 +52,7 @@ import glob as _glob
 import re
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,7 @@ __all__ = [
     "cohort_matrix",
     "funnel",
     "ENGINES",
+    "AUTO_MIN_BYTES",
     "dispatch",
 ]
 
@@ -218,7 +219,9 @@ def _resolve_source(source: Any, *, query: str | None, con) -> _Source:
                 files = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(_CSV_EXT))
             if not files:
                 seen = ", ".join(sorted(p.name for p in path.iterdir())[:20]) or "nothing"
-                raise SalesplanDataError(f"Folder {text!r} holds no Parquet or CSV file (seen: {seen}).")
+                raise SalesplanDataError(
+                    f"Folder {text!r} holds no Parquet or CSV file (seen: {seen}). Pass the path of one "
+                    "file, or load a folder of tables (orders, reps, targets...) with salesplan.io.load_data.")
             name = path.name or text
         else:
             files = [str(path)]
@@ -778,6 +781,8 @@ def scan_transactions(
         fields[fname] = _Field(fname, h, t, "typed" if typed else "text")
     date_f = fields.get("order_date")
     dayfirst_used, form = bool(dayfirst), "datetime" if src.kind != "csv" else "ISO"
+    if src.kind == "parquet" and date_f is not None and date_f.source_type == "DATE":
+        form = "ISO"  # pandas reads a Parquet date as date objects, which the loader parses as ISO text
     if date_f is not None and date_f.mode == "text":
         form = "ISO"
         col = sample.iloc[:, headers.index(date_f.header)].dropna().astype(str).str.strip()
@@ -870,6 +875,17 @@ def _report_cols(frame: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- the whole table
 
 
+def _whole_table(scan: TransactionScan) -> TransactionScan:
+    """The scan for reading every line: float columns keep their checks whatever the footers say.
+
+    Parquet statistics do not count NaN, which some writers store for a missing number; the
+    aggregates trust the footers for speed, but a line kept whole must be what the loader
+    keeps (a NaN revenue is missing: the line is filled or dropped, and said so).
+    """
+    floats = {n for n in scan._clean if scan._fields[n].source_type in _FLOAT_TYPES}
+    return replace(scan, _clean=scan._clean - floats, report=None, _sums={}) if floats else scan
+
+
 def load_transactions(source: Any, **options) -> pd.DataFrame:
     """The whole transactions table through DuckDB, as :func:`salesplan.io.load_transactions` returns it.
 
@@ -890,7 +906,7 @@ def load_transactions(source: Any, **options) -> pd.DataFrame:
         ``is_return``, then the extra columns; ``df.attrs["salesplan"]``
         holds the :class:`~salesplan.io.LoadReport`.
     """
-    scan = _scan(source, **options)
+    scan = _whole_table(_scan(source, **options))
     scan.check()
     names = [n for n in TRANSACTIONS.names if n in scan._fields or (n == "revenue")]
     sel = [f"{_col(scan, n)} AS {_ident(n)}" for n in names]
@@ -972,7 +988,7 @@ def to_parquet(source: Any, path: str | Path, *, overwrite: bool = False, **opti
                              "Parquet later.")
     if not out.parent.is_dir():
         raise SalesplanError(f"{out}: the folder {out.parent} does not exist; create it or pick another path.")
-    scan = _scan(source, **options)
+    scan = _whole_table(_scan(source, **options))
     target = out.resolve()
     if any(Path(f).resolve() == target for f in scan._src.files):
         raise SalesplanError(f"{out} is the source itself; write the Parquet copy to another path.")
@@ -1003,6 +1019,13 @@ def to_parquet(source: Any, path: str | Path, *, overwrite: bool = False, **opti
     return scan.report
 
 
+#: File sizes from which ``engine="auto"`` loads a whole file through DuckDB: about 700,000
+#: lines of CSV, 300,000 of Parquet. Above them DuckDB loads faster than pandas, and in less
+#: memory (benchmarks/bench_load.py: a million CSV lines 1.3 times faster, 10 million 1.7 times
+#: in half the memory; Parquet 1.2 to 5 times faster).
+AUTO_MIN_BYTES = {"csv": 64 * 10**6, "parquet": 4 * 10**6}
+
+
 def dispatch(source: Any, *, engine: str = "pandas", encoding: str | None = None, format: str | None = None,
              sheet_name: Any = 0, **options) -> pd.DataFrame | None:
     """The hook of ``salesplan.io.load_transactions(..., engine=...)``.
@@ -1010,10 +1033,11 @@ def dispatch(source: Any, *, engine: str = "pandas", encoding: str | None = None
     Returns the table loaded through DuckDB, or ``None`` when the pandas
     loader should load it: ``engine="pandas"``, or ``engine="auto"`` for
     anything but a folder or a glob of files (which only DuckDB reads as one
-    table). Loading a whole file is not faster through DuckDB (turning its
-    result into a pandas frame costs as much as parsing); what is faster is
-    aggregating in DuckDB, with :func:`panel`, :func:`rfm_table`... (see
-    docs/scaling.md).
+    table) and a CSV or Parquet file of at least :data:`AUTO_MIN_BYTES`.
+    With ``"auto"``, a file that DuckDB cannot read as the loader would (an
+    encoding other than UTF-8, title lines above the header, Excel serial or
+    Chinese dates, a bad value) goes to the pandas loader, which reads it or
+    words the error; what DuckDB warned is then not repeated.
 
     Parameters
     ----------
@@ -1032,17 +1056,46 @@ def dispatch(source: Any, *, engine: str = "pandas", encoding: str | None = None
         raise SalesplanError(f"engine must be one of {list(ENGINES)}, got {engine!r}.{hint}")
     if engine == "pandas":
         return None
+    readable = encoding in (None, "utf-8", "utf8", "utf-8-sig") and format in (None, "csv", "parquet") \
+        and sheet_name in (0, None)
     if engine == "auto":
         text = str(source) if isinstance(source, (str, Path)) else None
-        if text is None or not (_GLOB_CHARS.search(text) or Path(text).is_dir()):
+        if text is not None and (_GLOB_CHARS.search(text) or Path(text).is_dir()):
+            pass  # only DuckDB reads several files as one table
+        elif readable and _large_file(text, format):
+            return _load_or_none(source, options)
+        else:
             return None
-    if encoding not in (None, "utf-8", "utf8", "utf-8-sig") or format not in (None, "csv", "parquet") \
-            or sheet_name not in (0, None):
+    if not readable:
         raise SalesplanError(
             f"engine='duckdb' reads UTF-8 CSV and Parquet files (got encoding={encoding!r}, format={format!r}, "
             f"sheet_name={sheet_name!r}). Load this source with engine='pandas'."
         )
     return load_transactions(source, **options)
+
+
+def _large_file(text: str | None, format: str | None) -> bool:
+    """Whether ``text`` names a CSV or Parquet file of at least :data:`AUTO_MIN_BYTES`."""
+    if text is None or _io._is_url(text) or not Path(text).is_file():
+        return False
+    try:
+        kind = format or _io._format_from_name(Path(text).name)
+    except SalesplanError:
+        return False
+    return kind in AUTO_MIN_BYTES and Path(text).stat().st_size >= AUTO_MIN_BYTES[kind]
+
+
+def _load_or_none(source: Any, options: dict) -> pd.DataFrame | None:
+    """The table through DuckDB, or ``None`` (for the pandas loader) when DuckDB cannot load it."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        try:
+            frame = load_transactions(source, **options)
+        except SalesplanError:
+            return None
+    for w in seen:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return frame
 
 
 # --------------------------------------------------------------------------- aggregations

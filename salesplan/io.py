@@ -1862,7 +1862,7 @@ def _wrapper(table: str):
         delimiter: str | None = None,
         format: str | None = None,
         max_drop_fraction: float = MAX_DROP_FRACTION,
-        engine: str = "pandas",
+        engine: str = "auto",
     ) -> pd.DataFrame:
         if engine != "pandas":
             # DuckDB reads folders, globs and files beyond memory; see salesplan.engine.
@@ -1884,8 +1884,10 @@ def _wrapper(table: str):
     required = ", ".join(schema.required)
     optional = ", ".join(schema.optional)
     extra = "\n    is_return : bool, True for returns and credit notes." if table == "transactions" else ""
-    engine = ("\n    ``engine=\"duckdb\"`` (or ``\"auto\"`` for a folder or a glob of files) loads through\n"
-              "    :mod:`salesplan.engine`, with the same columns, report and errors."
+    engine = ("\n\n    ``engine=\"duckdb\"`` loads through :mod:`salesplan.engine`, with the same columns,\n"
+              "    report and errors. The default, ``\"auto\"``, does so for a folder or a glob of files\n"
+              "    and for a CSV or Parquet file of at least ``salesplan.engine.AUTO_MIN_BYTES`` (about a\n"
+              "    million lines), which DuckDB loads faster and in less memory; ``\"pandas\"`` never does."
               if table == "transactions" else "")
     loader.__name__ = loader.__qualname__ = f"load_{table}"
     loader.__doc__ = f"""Load the {table} table: {schema.description}
@@ -2300,7 +2302,7 @@ def load_data(
         where = Path(source).name
         candidates, skipped = [_Candidate(Path(source), None, "opportunities", "the file given")], {}
     else:
-        frame = load_table(source, "transactions", max_drop_fraction=max_drop_fraction)
+        frame = load_transactions(source, max_drop_fraction=max_drop_fraction)
         name = _source_name(source)
         return DataSet({"transactions": frame}, source=name, files={"transactions": name},
                        recognised_by={"transactions": "the file given"})
@@ -2339,7 +2341,7 @@ def load_data(
         if table in ("opportunities", "stage_history"):
             options["stage_mapping"] = stage_mapping
         if table == "transactions":
-            tables[table] = load_table(cand.path, table, **options)
+            tables[table] = load_transactions(cand.path, **options)
             continue
         try:
             tables[table] = load_table(cand.path, table, **options)

@@ -482,6 +482,10 @@ def test_missing_file_unknown_extension_and_folder(tmp_path):
     with pytest.raises(SalesplanDataError, match=r"old\.xls.*save it as \.xlsx"):
         load_transactions(old)
     with pytest.raises(SalesplanDataError, match="is a folder"):
+        load_transactions(tmp_path, engine="pandas")
+    # by default a folder is read as parts of one table, through DuckDB, which says what it found
+    with pytest.raises(SalesplanDataError, match=r"holds no Parquet or CSV file \(seen: old.xls, sales.foo\)\. "
+                                                 r"Pass the path of one file"):
         load_transactions(tmp_path)
     with pytest.raises(SalesplanError, match="Cannot load from a int"):
         load_transactions(42)
