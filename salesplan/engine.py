@@ -49,6 +49,7 @@ Examples
 from __future__ import annotations
 
 import glob as _glob
+import os
 import re
 import warnings
 from contextlib import contextmanager
@@ -980,8 +981,6 @@ def to_parquet(source: Any, path: str | Path, *, overwrite: bool = False, **opti
         As :func:`scan_transactions` and :func:`load_transactions`: the
         source's problems, with the lines that have them.
     """
-    import os
-
     out = Path(path).expanduser()
     if out.suffix.lower() not in _PARQUET_EXT:
         raise SalesplanError(f"{out}: the file to write must end in .parquet or .pq, so that it is read as "
@@ -1021,8 +1020,8 @@ def to_parquet(source: Any, path: str | Path, *, overwrite: bool = False, **opti
 
 #: File sizes from which ``engine="auto"`` loads a whole file through DuckDB: about 700,000
 #: lines of CSV, 300,000 of Parquet. Above them DuckDB loads faster than pandas, and in less
-#: memory (benchmarks/bench_load.py: a million CSV lines 1.3 times faster, 10 million 1.7 times
-#: in half the memory; Parquet 1.2 to 5 times faster).
+#: memory (benchmarks/bench_load.py: a million CSV lines 1.2 times faster, 10 million 1.8 times
+#: in half the memory; Parquet 1.2 to 5.3 times faster).
 AUTO_MIN_BYTES = {"csv": 64 * 10**6, "parquet": 4 * 10**6}
 
 
