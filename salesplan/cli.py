@@ -187,6 +187,13 @@ def _add_serve_parser(sub) -> None:
                      help="traitlets config file read after salesplan/serve/serve_config.py")
 
 
+def _print_problems(exc: SalesplanError, out: TextIO) -> None:
+    problems = getattr(exc, "problems", None) or [str(exc)]
+    print(f"\nProblems ({len(problems)}):", file=out)
+    for p in problems:
+        print(f"  - {p}", file=out)
+
+
 def _convert(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> int:
     import time
 
@@ -208,10 +215,7 @@ def _convert(args: argparse.Namespace, parser: argparse.ArgumentParser, out: Tex
                                        dayfirst=args.dayfirst, delimiter=args.delimiter,
                                        max_drop_fraction=max_drop)
         except SalesplanError as exc:
-            problems = getattr(exc, "problems", None) or [str(exc)]
-            print(f"\nProblems ({len(problems)}):", file=out)
-            for p in problems:
-                print(f"  - {p}", file=out)
+            _print_problems(exc, out)
             print(f"\nFAILED: {args.out} was not written.", file=out)
             return 1
     mapping = ", ".join(f"{h!r} -> {f}" for h, f in report.mapping.items())
@@ -324,10 +328,7 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser, out: Te
             report = getattr(exc, "report", None)
             if isinstance(report, LoadReport):
                 _print_report(report, None, schema, out)
-            problems = getattr(exc, "problems", None) or [str(exc)]
-            print(f"\nProblems ({len(problems)}):", file=out)
-            for p in problems:
-                print(f"  - {p}", file=out)
+            _print_problems(exc, out)
             print(f"\nFAILED: {args.path} cannot be loaded as {table}.", file=out)
             return 1
         except SalesplanError as exc:
