@@ -881,10 +881,20 @@ def _whole_table(scan: TransactionScan) -> TransactionScan:
 
     Parquet statistics do not count NaN, which some writers store for a missing number; the
     aggregates trust the footers for speed, but a line kept whole must be what the loader
-    keeps (a NaN revenue is missing: the line is filled or dropped, and said so).
+    keeps (a NaN revenue is missing: the line is filled or dropped, and said so). The float
+    columns the footers call clean are counted for NaN first, and keep their checks if any.
     """
-    floats = {n for n in scan._clean if scan._fields[n].source_type in _FLOAT_TYPES}
-    return replace(scan, _clean=scan._clean - floats, report=None, _sums={}) if floats else scan
+    floats = [n for n in sorted(scan._clean) if scan._fields[n].source_type in _FLOAT_TYPES]
+    if not floats:
+        return scan
+    # One pass over those columns alone (cheaper than checking them in the main query)
+    counts = ", ".join(f"count(*) FILTER (WHERE isnan({_ident(scan._fields[n].header)}))" for n in floats)
+    try:
+        row = scan.con.execute(f"SELECT {counts} FROM ({scan._from()})").fetchone()
+    except Exception as exc:  # duckdb raises many types
+        raise scan._read_error(exc) from None
+    nan = {n for n, k in zip(floats, row) if k}
+    return replace(scan, _clean=scan._clean - nan, report=None, _sums={}) if nan else scan
 
 
 def load_transactions(source: Any, **options) -> pd.DataFrame:
