@@ -1030,8 +1030,8 @@ def to_parquet(source: Any, path: str | Path, *, overwrite: bool = False, **opti
 
 #: File sizes from which ``engine="auto"`` loads a whole file through DuckDB: about 700,000
 #: lines of CSV, 300,000 of Parquet. Above them DuckDB loads faster than pandas, and in less
-#: memory (benchmarks/bench_load.py: a million CSV lines 1.2 times faster, 10 million 1.8 times
-#: in half the memory; Parquet 1.2 to 5.3 times faster).
+#: memory (benchmarks/bench_load.py: a million CSV lines 1.2 times faster, 10 million 1.8 to 1.9
+#: times in half the memory; Parquet 1.1 to 5 times faster).
 AUTO_MIN_BYTES = {"csv": 64 * 10**6, "parquet": 4 * 10**6}
 
 
