@@ -1002,7 +1002,8 @@ def to_parquet(source: Any, path: str | Path, *, overwrite: bool = False, **opti
     if any(Path(f).resolve() == target for f in scan._src.files):
         raise SalesplanError(f"{out} is the source itself; write the Parquet copy to another path.")
     if out.exists() and not overwrite:
-        raise SalesplanError(f"{out} already exists; pass overwrite=True to replace it, or pick another path.")
+        raise SalesplanError(f"{out} already exists; pass overwrite=True (salesplan convert --overwrite) to replace "
+                             "it, or pick another path.")
     scan.check()
     date_f = scan._fields.get("order_date")
     sel = []

@@ -99,7 +99,7 @@ def test_what_is_refused_leaves_every_file_as_it_was(tmp_path):
                   "revenue": [1.0, 2.0]}).to_csv(src, index=False)
     existing = tmp_path / "orders.parquet"
     existing.write_bytes(b"someone's file")
-    with pytest.raises(SalesplanError, match="already exists; pass overwrite=True"):
+    with pytest.raises(SalesplanError, match=r"already exists; pass overwrite=True \(salesplan convert --overwrite\)"):
         engine.to_parquet(src, existing)
     assert existing.read_bytes() == b"someone's file"
     with pytest.raises(SalesplanError, match="must end in .parquet"):
