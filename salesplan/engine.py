@@ -877,7 +877,7 @@ def _report_cols(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _whole_table(scan: TransactionScan) -> TransactionScan:
-    """The scan for reading every line: float columns keep their checks whatever the footers say.
+    """The scan for reading every line: a float column whose footers say clean is checked for NaN.
 
     Parquet statistics do not count NaN, which some writers store for a missing number; the
     aggregates trust the footers for speed, but a line kept whole must be what the loader
@@ -997,13 +997,14 @@ def to_parquet(source: Any, path: str | Path, *, overwrite: bool = False, **opti
                              "Parquet later.")
     if not out.parent.is_dir():
         raise SalesplanError(f"{out}: the folder {out.parent} does not exist; create it or pick another path.")
-    scan = _whole_table(_scan(source, **options))
+    scan = _scan(source, **options)
     target = out.resolve()
     if any(Path(f).resolve() == target for f in scan._src.files):
         raise SalesplanError(f"{out} is the source itself; write the Parquet copy to another path.")
     if out.exists() and not overwrite:
         raise SalesplanError(f"{out} already exists; pass overwrite=True (salesplan convert --overwrite) to replace "
                              "it, or pick another path.")
+    scan = _whole_table(scan)  # after the refusals: its NaN count reads the source
     scan.check()
     date_f = scan._fields.get("order_date")
     sel = []
