@@ -945,8 +945,31 @@ def load_transactions(source: Any, **options) -> pd.DataFrame:
     out["is_return"] = table.column("is_return").to_numpy(zero_copy_only=False).astype(bool)
     for n in scan._extras.values():
         out[n] = _io._extra(table.column("extra_" + n).to_pandas())
-    out.attrs = {"salesplan": scan.report.to_dict()}
+    report = _guests(scan, out)
+    out.attrs = {"salesplan": report.to_dict()}
     return out
+
+
+def _guests(scan: TransactionScan, out: pd.DataFrame) -> _io.LoadReport:
+    """The load report with the lines kept without a customer counted and located, as the loader does."""
+    report = scan.report
+    if "customer_id" not in out or not out["customer_id"].isna().any():
+        return report
+    guests = out["customer_id"].isna().to_numpy()
+    revenue = out["revenue"].to_numpy(dtype="float64", na_value=np.nan)
+    report = replace(report, guest_lines=int(guests.sum()), guest_revenue=float(np.nansum(revenue[guests])),
+                     warnings=list(report.warnings))
+    total = float(np.nansum(revenue))
+    share = f"{report.guest_revenue / total:.1%}" if total > 0 else "n/a"
+    where = scan._where('NOT sp_drop AND "customer_id" IS NULL', report.guest_lines)[0]
+    problems = _io._Problems(scan.source, "transactions")
+    problems.warn(
+        f"{report.guest_lines} of {len(out)} lines ({share} of revenue) have no customer: they count in "
+        "revenue, market and forecast analyses, and are left out of customer analyses (RFM, clusters, "
+        f"lifetime value, cohorts). First: {where}."
+    )
+    report.warnings += problems.warnings
+    return report
 
 
 def to_parquet(source: Any, path: str | Path, *, overwrite: bool = False, **options) -> _io.LoadReport:

@@ -143,3 +143,34 @@ def test_nan_in_a_parquet_float_column_is_a_missing_value_when_loading(tmp_path,
     assert len(got) == n - 1 and got["revenue"].notna().all()  # row 7 filled from 1 x 10, row 9 dropped
     assert io.load_report(got).to_dict() == io.load_report(ref).to_dict()
     pdt.assert_frame_equal(_pandas(out), ref)
+
+
+def test_b2c_export_with_guest_lines_has_the_loaders_report_and_warning(tmp_path, duckdb_loads):
+    # A fifth of the lines have no customer (guest checkouts), Chinese headers, no channel or rep:
+    # the guests are counted, summed and located in the report and its warning, as on pandas.
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    n = 2_000
+    frame = pd.DataFrame({
+        "订单日期": (pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 400, n), "D")).strftime("%Y/%m/%d"),
+        "客户编号": np.where(rng.random(n) < 0.2, "", np.char.add("会员", rng.integers(0, 300, n).astype(str))),
+        "销售额": rng.normal(80, 30, n).round(2)})
+    csv = tmp_path / "订单.csv"
+    frame.to_csv(csv, index=False)
+    pq = tmp_path / "orders.parquet"
+    frame.to_parquet(pq, index=False)
+    for path in (csv, pq):
+        def warned(**options):
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                out = io.load_transactions(path, **options)
+            return out, [str(w.message) for w in seen]
+
+        (got, said), (ref, ref_said) = warned(), warned(engine="pandas")
+        pdt.assert_frame_equal(got, ref)
+        report = io.load_report(got)
+        assert report.to_dict() == io.load_report(ref).to_dict()
+        assert report.guest_lines == int((frame["客户编号"] == "").sum()) > 300
+        assert said == ref_said and any("have no customer" in s for s in said)
+    assert duckdb_loads == [csv, pq]
